@@ -1,0 +1,40 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+
+.PHONY: demo test install install-dev bench-pit typecheck clean
+
+$(VENV)/.created:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.created pyproject.toml
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(PIP) install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## demo: create a virtualenv, install skewless, run the quickstart end to end on embedded defaults
+demo: install
+	$(PY) examples/quickstart.py
+
+## test: install the dev dependencies and run the whole suite
+test: install-dev
+	$(PY) -m pytest -q
+
+typecheck: install-dev
+	$(PY) -m mypy src/skewless
+
+bench-pit: install-dev
+	$(PY) bench/pit.py
+
+clean:
+	rm -rf $(VENV) demo_repo .pytest_cache .hypothesis

@@ -1,0 +1,12 @@
+"""Definitions: frozen values that validate themselves. No I/O, no backend imports."""
+
+from skewless.define.entity import Entity
+from skewless.define.feature_service import FeatureService
+from skewless.define.feature_view import ON_MISSING, FeatureView, FeatureViewProjection
+from skewless.define.field import Field
+from skewless.define.source import FileSource
+
+Definition = Entity | FeatureView | FeatureService
+
+__all__ = ["Entity", "Field", "FileSource", "FeatureView", "FeatureViewProjection",
+           "FeatureService", "ON_MISSING", "Definition"]

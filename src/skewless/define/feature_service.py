@@ -1,0 +1,75 @@
+"""FeatureService: a named, versionable set of features a model consumes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from skewless.define._common import FrozenMixin, check_name, check_str, check_tags
+from skewless.define.feature_view import FeatureView, FeatureViewProjection
+from skewless.errors import DefinitionError
+
+
+class FeatureService(FrozenMixin):
+    """The features of one model: whole views and projections ``view[["a", "b"]]``."""
+
+    name: str
+    projections: tuple[FeatureViewProjection, ...]
+    description: str
+    owner: str
+    tags: dict[str, str]
+
+    def __init__(
+        self,
+        name: str,
+        features: Sequence[FeatureView | FeatureViewProjection],
+        description: str = "",
+        owner: str = "",
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        self._set("name", check_name("feature service", name))
+        projs: list[FeatureViewProjection] = []
+        for item in features or []:
+            if isinstance(item, FeatureView):
+                projs.append(FeatureViewProjection(item, None))
+            elif isinstance(item, FeatureViewProjection):
+                projs.append(item)
+            else:
+                raise DefinitionError(
+                    f"feature service '{name}': features must be views or view[[...]] projections, got {item!r}"
+                )
+        if not projs:
+            raise DefinitionError(f"feature service '{name}': features is empty")
+        seen = [p.view_name for p in projs]
+        dup = sorted({v for v in seen if seen.count(v) > 1})
+        if dup:
+            raise DefinitionError(
+                f"feature service '{name}': view(s) {dup} listed twice",
+                hint="list each view once, projecting all the features you need: view[['a', 'b']]",
+            )
+        self._set("projections", tuple(projs))
+        self._set("description", check_str("feature service", name, "description", description))
+        self._set("owner", check_str("feature service", name, "owner", owner))
+        self._set("tags", check_tags("feature service", name, tags))
+
+    def to_spec(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "features": [p.to_spec() for p in self.projections],
+            "description": self.description,
+            "owner": self.owner,
+            "tags": dict(self.tags),
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> FeatureService:
+        return cls(
+            name=spec["name"],
+            features=[FeatureViewProjection(p["view"], p["features"]) for p in spec["features"]],
+            description=spec.get("description", ""),
+            owner=spec.get("owner", ""),
+            tags=spec.get("tags") or {},
+        )
+
+    def __repr__(self) -> str:
+        return f"FeatureService(name={self.name!r}, features={list(self.projections)!r})"

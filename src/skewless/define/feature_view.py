@@ -1,0 +1,189 @@
+"""FeatureView: a set of features of one entity, read from one source, with a TTL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from skewless.define._common import FrozenMixin, check_name, check_str, check_tags
+from skewless.define.entity import Entity
+from skewless.define.field import Field
+from skewless.define.source import FileSource, source_from_spec
+from skewless.errors import DefinitionError, closest
+
+ON_MISSING = ("null", "default", "fail")
+
+
+def _ttl(name: str, ttl: Any) -> timedelta | None:
+    if ttl is None:
+        return None
+    if isinstance(ttl, (int, float)) and not isinstance(ttl, bool):
+        ttl = timedelta(seconds=ttl)
+    if not isinstance(ttl, timedelta):
+        raise DefinitionError(f"feature view '{name}': ttl must be a timedelta (or seconds), got {ttl!r}")
+    if ttl < timedelta(0):
+        raise DefinitionError(f"feature view '{name}': ttl {ttl} is negative")
+    return ttl if ttl > timedelta(0) else None
+
+
+class FeatureView(FrozenMixin):
+    """Features of one entity (or entity combination) with their history in ``source``.
+
+    Point-in-time rule: for a label at time t, a feature takes the value of the latest source row
+    with ``t - ttl <= event_ts <= t`` (no lower bound when ``ttl`` is None or 0). When no row
+    qualifies, ``on_missing`` decides: ``"null"``, the field's ``"default"``, or ``"fail"``
+    (online serving errors out instead of serving a missing or stale value).
+
+    ``schema`` lists the features; fields named like a join key describe the key column and are
+    not features. ``entities`` takes Entity objects or entity names.
+    """
+
+    name: str
+    entities: tuple[str, ...]
+    schema: tuple[Field, ...]
+    source: FileSource
+    ttl: timedelta | None
+    online: bool
+    description: str
+    owner: str
+    tags: dict[str, str]
+    on_missing: str
+
+    def __init__(
+        self,
+        name: str,
+        entities: Sequence[Entity | str],
+        schema: Sequence[Field],
+        source: FileSource,
+        ttl: timedelta | int | None = None,
+        online: bool = True,
+        description: str = "",
+        owner: str = "",
+        tags: dict[str, str] | None = None,
+        on_missing: str = "null",
+    ) -> None:
+        check_name("feature view", name)
+        label = f"feature view '{name}'"
+        self._set("name", name)
+        if isinstance(entities, (Entity, str)):
+            entities = [entities]
+        ents: list[str] = []
+        objs: dict[str, Entity] = {}
+        for e in entities or []:
+            if isinstance(e, Entity):
+                ents.append(e.name)
+                objs[e.name] = e
+            elif isinstance(e, str):
+                ents.append(e)
+            else:
+                raise DefinitionError(f"{label}: entities must be Entity objects or names, got {e!r}")
+        if not ents:
+            raise DefinitionError(f"{label}: needs at least one entity", hint="entities=[user]")
+        if len(set(ents)) != len(ents):
+            raise DefinitionError(f"{label}: entity listed twice in {ents}")
+        self._set("entities", tuple(ents))
+        self._set("entity_objects", objs)
+        fields = list(schema or [])
+        for f in fields:
+            if not isinstance(f, Field):
+                raise DefinitionError(f"{label}: schema entries must be Field(...), got {f!r}")
+        names = [f.name for f in fields]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise DefinitionError(f"{label}: field(s) {dup} declared twice in schema")
+        self._set("schema", tuple(fields))
+        if not isinstance(source, FileSource):
+            raise DefinitionError(f"{label}: source must be a FileSource, got {type(source).__name__}")
+        self._set("source", source)
+        self._set("ttl", _ttl(name, ttl))
+        self._set("online", bool(online))
+        self._set("description", check_str("feature view", name, "description", description))
+        self._set("owner", check_str("feature view", name, "owner", owner))
+        self._set("tags", check_tags("feature view", name, tags))
+        if on_missing not in ON_MISSING:
+            raise DefinitionError(
+                f"{label}: on_missing={on_missing!r} is invalid", hint=f"use one of {list(ON_MISSING)}"
+            )
+        self._set("on_missing", on_missing)
+        key_names = {k for e in objs.values() for k in e.join_keys}
+        if key_names and not self.features_for(key_names):
+            raise DefinitionError(f"{label}: schema has no features besides the join keys")
+        for reserved in (source.timestamp_field, source.created_timestamp_column):
+            if reserved and reserved in names:
+                raise DefinitionError(
+                    f"{label}: field {reserved!r} is the source's timestamp column, not a feature",
+                    hint="remove it from schema",
+                )
+
+    def features_for(self, join_keys: set[str]) -> tuple[Field, ...]:
+        """The feature fields, given the view's resolved join keys."""
+        return tuple(f for f in self.schema if f.name not in join_keys)
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.schema]
+
+    def __getitem__(self, features: Sequence[str] | str) -> FeatureViewProjection:
+        """``view[["a", "b"]]``: a projection of some features, for a FeatureService."""
+        if isinstance(features, str):
+            features = [features]
+        return FeatureViewProjection(self, list(features))
+
+    def to_spec(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "entities": list(self.entities),
+            "schema": [f.to_spec() for f in self.schema],
+            "source": self.source.to_spec(),
+            "ttl_seconds": self.ttl.total_seconds() if self.ttl else None,
+            "online": self.online,
+            "description": self.description,
+            "owner": self.owner,
+            "tags": dict(self.tags),
+            "on_missing": self.on_missing,
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> FeatureView:
+        return cls(
+            name=spec["name"],
+            entities=spec["entities"],
+            schema=[Field.from_spec(f) for f in spec["schema"]],
+            source=source_from_spec(spec["source"]),
+            ttl=timedelta(seconds=spec["ttl_seconds"]) if spec.get("ttl_seconds") else None,
+            online=spec.get("online", True),
+            description=spec.get("description", ""),
+            owner=spec.get("owner", ""),
+            tags=spec.get("tags") or {},
+            on_missing=spec.get("on_missing", "null"),
+        )
+
+    def __repr__(self) -> str:
+        return f"FeatureView(name={self.name!r}, entities={list(self.entities)!r}, fields={self.field_names!r})"
+
+
+class FeatureViewProjection:
+    """Some features of one view, as used in a FeatureService (``view[["a", "b"]]``)."""
+
+    def __init__(self, view: FeatureView | str, features: Sequence[str] | None = None) -> None:
+        self.view_name = view if isinstance(view, str) else view.name
+        self.features = list(features) if features is not None else None
+        if isinstance(view, FeatureView) and self.features is not None:
+            known = view.field_names
+            for f in self.features:
+                if f not in known:
+                    raise DefinitionError(
+                        f"feature view '{view.name}' has no feature {f!r}; {closest(f, known)}"
+                    )
+        if self.features is not None and len(set(self.features)) != len(self.features):
+            raise DefinitionError(f"projection of '{self.view_name}' lists a feature twice: {self.features}")
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"view": self.view_name, "features": self.features}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FeatureViewProjection) and self.to_spec() == other.to_spec()
+
+    def __repr__(self) -> str:
+        return f"{self.view_name}{self.features!r}" if self.features is not None else self.view_name

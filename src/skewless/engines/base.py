@@ -1,0 +1,139 @@
+"""The offline engine protocol, its capabilities, and the retrieval result every engine returns.
+
+An engine translates a ``HistoricalPlan`` into its own execution; it returns the feature
+columns, one row per entity row, in entity-row order. Pass-through columns are attached here,
+once, so they come back untouched whatever the engine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from skewless.errors import InvalidRequestError
+from skewless.plan.historical import HistoricalPlan
+
+ProgressCallback = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do, declared up front rather than discovered at run time."""
+
+    sql_entity_df: bool = False        # entity_df given as a SQL query string
+    streaming_parquet: bool = False    # to_parquet without building the table in memory
+    spills_to_disk: bool = False       # larger-than-memory inputs complete
+
+
+@dataclass
+class EntityInput:
+    """entity_df as the caller gave it: a pandas frame, an Arrow table or a SQL query."""
+
+    table: pa.Table | None = None
+    frame: pd.DataFrame | None = None
+    sql: str | None = None
+
+    @classmethod
+    def of(cls, entity_df: object) -> EntityInput:
+        if isinstance(entity_df, pd.DataFrame):
+            try:
+                table = pa.Table.from_pandas(entity_df, preserve_index=False)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+                raise InvalidRequestError(f"entity_df cannot be converted to Arrow: {e}") from None
+            return cls(table=table, frame=entity_df)
+        if isinstance(entity_df, pa.RecordBatch):
+            entity_df = pa.Table.from_batches([entity_df])
+        if isinstance(entity_df, pa.Table):
+            return cls(table=entity_df)
+        if isinstance(entity_df, str):
+            return cls(sql=entity_df)
+        raise InvalidRequestError(
+            f"entity_df must be a pandas DataFrame, an Arrow table or a SQL string, got "
+            f"{type(entity_df).__name__}")
+
+
+class OfflineEngine(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    def entity_schema(self, entity: EntityInput) -> pa.Schema:
+        """The entity_df schema (for a SQL query, without running it in full)."""
+
+    def historical(self, plan: HistoricalPlan, entity: EntityInput) -> RetrievalJob:
+        """A lazy result of the point-in-time join of ``entity`` with ``plan``."""
+
+
+def pandas_types_mapper(t: pa.DataType) -> pd.api.extensions.ExtensionDtype | None:
+    """Integers and booleans become nullable pandas dtypes, so a missing value stays missing
+    and a column's dtype never depends on whether it had a null."""
+    if pa.types.is_integer(t):
+        return pd.api.types.pandas_dtype(str(t).replace("int", "Int").replace("uInt", "UInt"))
+    if pa.types.is_boolean(t):
+        return pd.BooleanDtype()
+    return None
+
+
+class RetrievalJob:
+    """A lazy point-in-time result. ``to_df`` / ``to_arrow`` compute it; ``to_parquet`` writes it
+    (streaming on engines that can)."""
+
+    def __init__(self, plan: HistoricalPlan, entity: EntityInput,
+                 compute: Callable[[ProgressCallback | None], pa.Table],
+                 write_parquet: Callable[[str, ProgressCallback | None], None] | None = None) -> None:
+        self.plan = plan
+        self._entity = entity
+        self._compute = compute
+        self._write_parquet = write_parquet
+        self.progress: ProgressCallback | None = None
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return self.plan.output_columns
+
+    def _features(self) -> pa.Table:
+        return self._compute(self.progress)
+
+    def to_arrow(self) -> pa.Table:
+        """Entity columns untouched, then one column per requested feature, in input order."""
+        feats = self._features()
+        base = self._entity.table
+        if base is None:  # SQL input: the engine returned the entity columns too
+            return feats
+        for name in feats.column_names:
+            base = base.append_column(name, feats.column(name))
+        return base
+
+    def to_df(self) -> pd.DataFrame:
+        feats = self._features()
+        if self._entity.frame is not None:
+            out = self._entity.frame.copy(deep=False)
+            fdf = feats.to_pandas(types_mapper=pandas_types_mapper)
+            fdf.index = out.index
+            for name in feats.column_names:
+                out[name] = fdf[name]
+            return out
+        table = self.to_arrow() if self._entity.table is not None else feats
+        return table.to_pandas(types_mapper=pandas_types_mapper)
+
+    def to_parquet(self, path: str | os.PathLike[str]) -> Path:
+        """Write the result to ``path`` atomically (a temp file renamed into place)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        try:
+            if self._write_parquet is not None:
+                self._write_parquet(str(tmp), self.progress)
+            else:
+                pq.write_table(self.to_arrow(), tmp)
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return target

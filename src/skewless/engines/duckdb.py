@@ -1,0 +1,216 @@
+"""The DuckDB engine: the plan as one SQL query of chained ``ASOF LEFT JOIN``s.
+
+Translation of the rules (see plan/historical.py):
+- latest ``f.ts <= r.ts`` per key: ``ASOF LEFT JOIN ... ON keys AND r.ts >= f.ts``;
+- created-timestamp tie-break: the ASOF inequality runs on the pair ``(ts, created)``
+  (a struct compares field by field), probed with ``(r.ts, +infinity)``, so the row with the
+  greatest created time among equal event times wins, with no extra pass over the source;
+- TTL: the matched row counts only if ``f.ts >= r.ts - ttl`` (if the latest row is too old, every
+  other row is older);
+- defaults: a ``CASE`` on whether a row matched.
+Timestamps are compared as UTC ``TIMESTAMPTZ`` (the session time zone is UTC, so naive means UTC).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from skewless import types as T
+from skewless.config import DuckDBOfflineConfig, RepoConfig
+from skewless.engines.base import Capabilities, EntityInput, ProgressCallback, RetrievalJob
+from skewless.errors import InvalidRequestError, SourceError
+from skewless.plan.historical import ROW_ID, HistoricalPlan, ViewRequest
+
+_SQL_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "FLOAT", "Float64": "DOUBLE",
+              "String": "VARCHAR", "Bool": "BOOLEAN", "Bytes": "BLOB", "UnixTimestamp": "TIMESTAMPTZ"}
+_ENTITY = "__skewless_entity"
+_TS = "__skewless_ts"
+
+
+def sql_type(t: T.ValueType) -> str:
+    if isinstance(t, T.Array):
+        return sql_type(t.element) + "[]"
+    return _SQL_TYPES[t.name]
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _micros(td: Any) -> int:
+    return int(td.days * 86_400_000_000 + td.seconds * 1_000_000 + td.microseconds)
+
+
+def compile_plan(plan: HistoricalPlan, entity_relation: str, with_entity_columns: bool
+                 ) -> tuple[str, list[Any]]:
+    """The SQL text (and bound parameters) of ``plan`` over ``entity_relation``.
+
+    The entity relation must carry ``__skewless_row`` (input order). The result has that
+    column (or the entity columns) followed by the feature columns, ordered by input row.
+    Golden files under tests/golden pin this text so a semantic change shows in review.
+    """
+    params: list[Any] = []
+    ctes = [f"e AS (SELECT *, CAST({ident(plan.timestamp_column)} AS TIMESTAMPTZ) AS {_TS} "
+            f"FROM {entity_relation})"]
+    joins, selects = [], []
+    for i, v in enumerate(plan.views):
+        alias = f"v{i}"
+        cols = [f"{ident(sk)} AS k{j}" for j, sk in enumerate(v.source_keys)]
+        ts = f"CAST({ident(v.timestamp_column)} AS TIMESTAMPTZ)"
+        cols.append(f"{ts} AS ts")
+        if v.created_column:
+            created = f"CAST({ident(v.created_column)} AS TIMESTAMPTZ)"
+            cols.append(f"{{'t': {ts}, 'c': coalesce({created}, '-infinity'::TIMESTAMPTZ)}} AS sk")
+        for j, f in enumerate(v.features):
+            cols.append(f"CAST({ident(f.source_column)} AS {sql_type(f.dtype)}) AS f{j}")
+        where = [f"{ts} IS NOT NULL"]
+        if plan.as_of is not None:
+            known = f"CAST({ident(v.created_column)} AS TIMESTAMPTZ)" if v.created_column else ts
+            where.append(f"{known} <= ?::TIMESTAMPTZ")
+            params.append(plan.as_of)
+        ctes.append(f"{alias} AS (SELECT {', '.join(cols)} FROM {_scan(v)} WHERE {' AND '.join(where)})")
+        on = [f"e.{ident(k)} = {alias}.k{j}" for j, k in enumerate(v.join_keys)]
+        if v.created_column:
+            on.append(f"{{'t': e.{_TS}, 'c': 'infinity'::TIMESTAMPTZ}} >= {alias}.sk")
+        else:
+            on.append(f"e.{_TS} >= {alias}.ts")
+        joins.append(f"ASOF LEFT JOIN {alias} ON {' AND '.join(on)}")
+        hit = f"{alias}.ts IS NOT NULL"
+        if v.ttl is not None:
+            hit += f" AND {alias}.ts >= e.{_TS} - to_microseconds({_micros(v.ttl)})"
+        for j, f in enumerate(v.features):
+            if v.use_default and f.default is not None:
+                params_default = f"CAST(? AS {sql_type(f.dtype)})"
+                selects.append((f"CASE WHEN {hit} THEN {alias}.f{j} ELSE {params_default} END", f.output, f.default))
+            else:
+                selects.append((f"CASE WHEN {hit} THEN {alias}.f{j} END", f.output, None))
+    head = f"e.* EXCLUDE ({ROW_ID}, {_TS})" if with_entity_columns else f"e.{ROW_ID}"
+    select_sql = []
+    select_params = []
+    for expr, out, default in selects:
+        select_sql.append(f"{expr} AS {ident(out)}")
+        if default is not None:
+            select_params.append(default)
+    sql = (f"WITH {', '.join(ctes)}\nSELECT {head}, {', '.join(select_sql)}\nFROM e\n"
+           + "\n".join(joins) + f"\nORDER BY e.{ROW_ID}")
+    return sql, params + select_params
+
+
+def _scan(v: ViewRequest) -> str:
+    src = v.source
+    if src.is_dir:
+        return f"read_parquet({literal(src.duckdb_pattern)}, hive_partitioning = true, union_by_name = true)"
+    if src.files and len(src.files) > 1:
+        return f"read_parquet([{', '.join(literal(f) for f in src.files)}], union_by_name = true)"
+    return f"read_parquet({literal(src.files[0] if src.files else src.location)})"
+
+
+class DuckDBEngine:
+    """Embedded engine; spills to disk beyond ``memory_limit`` so larger-than-memory inputs complete."""
+
+    name = "duckdb"
+    capabilities = Capabilities(sql_entity_df=True, streaming_parquet=True, spills_to_disk=True)
+
+    def __init__(self, config: RepoConfig | None = None, options: DuckDBOfflineConfig | None = None) -> None:
+        self.repo = config
+        self.options = options or DuckDBOfflineConfig()
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        o = self.options
+        if o.memory_limit:
+            con.execute(f"SET memory_limit = {literal(o.memory_limit)}")
+        if o.temp_directory:
+            tmp = str(self.repo.resolve(o.temp_directory)) if self.repo else o.temp_directory
+            con.execute(f"SET temp_directory = {literal(tmp)}")
+        if o.threads:
+            con.execute(f"SET threads = {int(o.threads)}")
+        con.execute("SET preserve_insertion_order = false")
+        return con
+
+    def entity_schema(self, entity: EntityInput) -> pa.Schema:
+        if entity.table is not None:
+            return entity.table.schema
+        assert entity.sql is not None
+        con = self.connect()
+        try:
+            return con.sql(f"SELECT * FROM ({entity.sql}) LIMIT 0").to_arrow_table().schema
+        except duckdb.Error as e:
+            raise InvalidRequestError(f"entity_df SQL query failed: {_first_line(e)}",
+                                      hint="run the query alone in DuckDB to check it") from None
+        finally:
+            con.close()
+
+    def historical(self, plan: HistoricalPlan, entity: EntityInput) -> RetrievalJob:
+        def compute(progress: ProgressCallback | None) -> pa.Table:
+            def run(con: duckdb.DuckDBPyConnection, relation: str) -> pa.Table:
+                sql, params = compile_plan(plan, relation, with_entity_columns=entity.table is None)
+                table = _run_with_progress(con, lambda: con.sql(sql, params=params).to_arrow_table(), progress)
+                return table if entity.table is None else table.drop_columns([ROW_ID])
+            return self._with_entity(entity, run)
+
+        def write(path: str, progress: ProgressCallback | None) -> None:
+            def run(con: duckdb.DuckDBPyConnection, relation: str) -> None:
+                sql, params = compile_plan(plan, relation, with_entity_columns=True)
+                copy = f"COPY ({sql}) TO {literal(path)} (FORMAT parquet)"
+                _run_with_progress(con, lambda: con.execute(copy, params), progress)
+            self._with_entity(entity, run)
+
+        return RetrievalJob(plan, entity, compute, write)
+
+    def _with_entity(self, entity: EntityInput, fn: Callable[[duckdb.DuckDBPyConnection, str], Any]) -> Any:
+        con = self.connect()
+        try:
+            if entity.table is not None:
+                rows = pa.array(range(entity.table.num_rows), type=pa.int64())
+                con.register(_ENTITY, entity.table.append_column(ROW_ID, rows))
+                relation = _ENTITY
+            else:
+                relation = f"(SELECT *, row_number() OVER () AS {ROW_ID} FROM ({entity.sql}))"
+            return fn(con, relation)
+        except duckdb.IOException as e:
+            raise SourceError(f"cannot read a source: {_first_line(e)}") from None
+        except duckdb.Error as e:
+            raise InvalidRequestError(f"point-in-time query failed: {_first_line(e)}") from None
+        finally:
+            con.close()
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _run_with_progress(con: duckdb.DuckDBPyConnection, fn: Callable[[], Any],
+                       progress: ProgressCallback | None) -> Any:
+    """Run ``fn`` while a thread reports DuckDB's query progress (0..100) to ``progress``."""
+    if progress is None:
+        return fn()
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(0.2):
+            try:
+                pct = con.query_progress()
+            except duckdb.Error:
+                continue
+            if pct >= 0:
+                progress(float(pct))
+
+    t = threading.Thread(target=poll, daemon=True)
+    t.start()
+    try:
+        return fn()
+    finally:
+        done.set()
+        t.join()
+        progress(100.0)

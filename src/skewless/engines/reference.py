@@ -1,0 +1,109 @@
+"""The reference engine: DESIGN.md section 2 as the obvious loop, written to be read, not fast.
+
+It is the oracle of the conformance suite: every other engine must return exactly its table.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+
+from skewless.engines.base import Capabilities, EntityInput, ProgressCallback, RetrievalJob
+from skewless.errors import InvalidRequestError
+from skewless.kernels.source import dataset
+from skewless.plan.historical import HistoricalPlan, ViewRequest
+
+_OLDEST = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _utc(value: Any) -> datetime | None:
+    """A timestamp cell as an aware UTC datetime (naive means UTC), microsecond precision."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    raise TypeError(f"not a timestamp: {value!r}")
+
+
+def _timestamps(column: pa.ChunkedArray) -> list[datetime | None]:
+    t = column.type
+    if pa.types.is_timestamp(t) and t.unit == "ns":  # Python datetimes hold microseconds
+        column = column.cast(pa.timestamp("us", tz=t.tz), safe=False)
+    return [_utc(v) for v in column.to_pylist()]
+
+
+class ReferenceEngine:
+    name = "reference"
+    capabilities = Capabilities()
+
+    def entity_schema(self, entity: EntityInput) -> pa.Schema:
+        if entity.table is None:
+            raise InvalidRequestError("the reference engine takes entity_df as a DataFrame or "
+                                      "Arrow table, not SQL")
+        return entity.table.schema
+
+    def historical(self, plan: HistoricalPlan, entity: EntityInput) -> RetrievalJob:
+        self.entity_schema(entity)
+        return RetrievalJob(plan, entity, lambda progress: self._run(plan, entity.table))
+
+    def _run(self, plan: HistoricalPlan, entity: pa.Table) -> pa.Table:
+        label_times = _timestamps(entity.column(plan.timestamp_column))
+        columns: dict[str, list[Any]] = {}
+        for view in plan.views:
+            rows = self._source_rows(view, plan)
+            keys = list(zip(*(entity.column(k).to_pylist() for k in view.join_keys)))
+            for feature in view.features:
+                columns[feature.output] = []
+            for key, t in zip(keys, label_times):
+                best = self._latest(rows, key, t, view) if t is not None else None
+                for feature in view.features:
+                    if best is None:
+                        columns[feature.output].append(feature.default if view.use_default else None)
+                    else:
+                        columns[feature.output].append(best["values"][feature.source_column])
+        return pa.table({name: pa.array(values, type=plan.output_schema.field(name).type)
+                         for name, values in columns.items()}, schema=plan.output_schema)
+
+    @staticmethod
+    def _latest(rows: list[dict[str, Any]], key: tuple[Any, ...], t: datetime,
+                view: ViewRequest) -> dict[str, Any] | None:
+        """The source row for entity ``key`` known at ``t``: the latest event time within the
+        TTL, ties broken by the latest created time."""
+        if any(k is None for k in key):
+            return None
+        best = None
+        for row in rows:
+            if row["key"] != key or row["ts"] is None or row["ts"] > t:
+                continue
+            if view.ttl is not None and row["ts"] < t - view.ttl:
+                continue
+            if best is None or (row["ts"], row["created"]) > (best["ts"], best["created"]):
+                best = row
+        return best
+
+    @staticmethod
+    def _source_rows(view: ViewRequest, plan: HistoricalPlan) -> list[dict[str, Any]]:
+        table = dataset(view.source).to_table()
+        event = _timestamps(table.column(view.timestamp_column))
+        created = (_timestamps(table.column(view.created_column)) if view.created_column
+                   else [None] * table.num_rows)
+        values = {}
+        for f in view.features:
+            values[f.source_column] = table.column(f.source_column).cast(f.dtype.to_arrow()).to_pylist()
+        key_cols = [table.column(k).to_pylist() for k in view.source_keys]
+        rows = []
+        for i in range(table.num_rows):
+            known_at = created[i] if view.created_column else event[i]
+            if plan.as_of is not None and (known_at is None or known_at > plan.as_of):
+                continue
+            rows.append({
+                "key": tuple(col[i] for col in key_cols),
+                "ts": event[i],
+                "created": created[i] or _OLDEST,
+                "values": {name: vals[i] for name, vals in values.items()},
+            })
+        return rows

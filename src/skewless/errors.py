@@ -1,0 +1,123 @@
+"""One error tree for the whole project.
+
+Every error says what went wrong, names the culprit (object, column, row, file) and carries a
+``hint`` saying what to do next. ``http_status`` lets the feature server map an error to a
+response without a lookup table, and ``retryable`` separates transient faults from terminal ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class SkewlessError(Exception):
+    """Base of every error skewless raises on purpose."""
+
+    http_status: int = 500
+    code: str = "internal"
+    retryable: bool = False
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if not hint else f"{message}\n  hint: {hint}")
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"code": self.code, "message": self.message, "hint": self.hint}
+
+
+class DefinitionError(SkewlessError, ValueError):
+    """A definition (entity, source, view, service) is invalid."""
+
+    http_status = 400
+    code = "invalid_definition"
+
+
+class ConfigError(SkewlessError, ValueError):
+    """``feature_store.yaml`` or an environment override is invalid."""
+
+    http_status = 400
+    code = "invalid_config"
+
+
+class UnknownObjectError(SkewlessError, KeyError):
+    """A feature, view, entity or service is not in the registry."""
+
+    http_status = 404
+    code = "not_found"
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return Exception.__str__(self)
+
+
+class InvalidRequestError(SkewlessError, ValueError):
+    """The caller's input (entity rows, entity_df, arguments) is invalid."""
+
+    http_status = 400
+    code = "invalid_request"
+
+
+class SourceError(SkewlessError):
+    """A data source is missing, unreadable or does not match its declared schema."""
+
+    http_status = 400
+    code = "invalid_source"
+
+
+class PlanError(SkewlessError):
+    """``plan``/``apply`` found problems; ``problems`` lists every one of them."""
+
+    http_status = 400
+    code = "invalid_plan"
+
+    def __init__(self, problems: list[str], hint: str | None = None) -> None:
+        self.problems = list(problems)
+        body = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) found; nothing was changed:\n{body}", hint)
+
+
+class BreakingChangeError(SkewlessError):
+    """``apply`` refused a breaking schema change; nothing was changed."""
+
+    http_status = 409
+    code = "breaking_change"
+
+
+class RegistryConflictError(SkewlessError):
+    """Another ``apply`` committed first (optimistic versioning); reload and retry."""
+
+    http_status = 409
+    code = "registry_conflict"
+    retryable = True
+
+
+class RegistryError(SkewlessError):
+    """The registry could not be read or written."""
+
+    http_status = 503
+    code = "registry_unavailable"
+
+
+class MissingExtraError(SkewlessError, ImportError):
+    """An optional dependency is not installed."""
+
+    code = "missing_dependency"
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f"this feature needs the '{module}' package, which is not installed",
+            hint=f'pip install "skewless[{extra}]"',
+        )
+
+
+def closest(name: str, choices: Iterable[str], n: int = 3) -> str:
+    """A 'did you mean' phrase for ``name`` among ``choices`` (empty when nothing is close)."""
+    choices = sorted(set(choices))
+    close = difflib.get_close_matches(name, choices, n=n, cutoff=0.5)
+    if close:
+        return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+    if choices:
+        shown = ", ".join(choices[:10]) + (", ..." if len(choices) > 10 else "")
+        return f"known: {shown}"
+    return "none are defined yet"

@@ -1,0 +1,190 @@
+"""The engine-neutral plan of a point-in-time retrieval.
+
+Everything an engine must know is decided here, once: which source columns feed which output
+columns, the TTL, defaults, the created-timestamp tie-break, the ``as_of`` cut-off. Engines
+translate a ``HistoricalPlan``; they never reinterpret the rules (DESIGN.md section 2):
+
+  for each entity row r and view V, take the source row f with the same join keys,
+  ``r.ts - V.ttl <= f.ts <= r.ts`` (no lower bound without ttl), the greatest ``f.ts``, ties
+  broken by the greatest created timestamp (a null created timestamp is the oldest). With
+  ``as_of``, only rows known by then count (``created <= as_of``, or ``f.ts <= as_of`` when
+  the source has no created timestamp). No row: the field default if ``on_missing="default"``,
+  else null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from skewless import types as T
+from skewless.define import FeatureService, FeatureView
+from skewless.errors import InvalidRequestError, UnknownObjectError, closest
+from skewless.kernels.source import ResolvedSource, resolve_source
+from skewless.registry.snapshot import Snapshot
+
+ROW_ID = "__skewless_row"
+
+
+@dataclass(frozen=True)
+class FeatureColumn:
+    feature: str          # name in the view
+    source_column: str    # column in the source files
+    output: str           # column name in the result
+    dtype: T.ValueType
+    default: Any          # served when nothing is known and the view uses defaults
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    view: str
+    source: ResolvedSource
+    timestamp_column: str
+    created_column: str | None
+    join_keys: tuple[str, ...]     # entity_df columns
+    source_keys: tuple[str, ...]   # matching source columns
+    ttl: timedelta | None
+    use_default: bool
+    features: tuple[FeatureColumn, ...]
+
+
+@dataclass(frozen=True)
+class HistoricalPlan:
+    views: tuple[ViewRequest, ...]
+    timestamp_column: str          # in the entity_df
+    as_of: datetime | None = None
+
+    @property
+    def output_columns(self) -> list[str]:
+        return [f.output for v in self.views for f in v.features]
+
+    @property
+    def output_schema(self) -> pa.Schema:
+        return pa.schema([(f.output, f.dtype.to_arrow()) for v in self.views for f in v.features])
+
+
+def to_utc(ts: datetime) -> datetime:
+    """Naive timestamps are UTC (DESIGN.md section 2)."""
+    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+
+
+def parse_refs(snapshot: Snapshot, features: Sequence[str] | FeatureService | str
+               ) -> list[tuple[FeatureView, list[str]]]:
+    """Feature references (``"view:feature"``, ``"view:*"``) or a service -> views with features,
+    in request order. Unknown names are errors suggesting the closest ones."""
+    if isinstance(features, str):
+        if ":" not in features:  # a feature service name
+            features = snapshot.get("feature_service", features)
+        else:
+            features = [features]
+    groups: dict[str, list[str]] = {}
+    if isinstance(features, FeatureService):
+        for p in features.projections:
+            view = snapshot.get("feature_view", p.view_name)
+            feats = p.features if p.features is not None else [
+                f.name for f in view.features_for(set(snapshot.join_keys(view)))]
+            groups.setdefault(view.name, []).extend(feats)
+    else:
+        if not features:
+            raise InvalidRequestError("no features requested",
+                                      hint='pass features=["view:feature", ...] or a feature service')
+        for ref in features:
+            if not isinstance(ref, str) or ref.count(":") != 1:
+                raise InvalidRequestError(f"feature reference {ref!r} is not of the form 'view:feature'")
+            vname, fname = ref.split(":")
+            if vname not in snapshot.feature_views:
+                raise UnknownObjectError(
+                    f"unknown feature view '{vname}' in '{ref}'; {closest(vname, snapshot.feature_views)}",
+                    hint="run `skewless ls` to list views")
+            view = snapshot.feature_views[vname]
+            names = [f.name for f in view.features_for(set(snapshot.join_keys(view)))]
+            if fname == "*":
+                groups.setdefault(vname, []).extend(names)
+                continue
+            if fname not in names:
+                raise UnknownObjectError(
+                    f"feature view '{vname}' has no feature '{fname}'; {closest(fname, names)}",
+                    hint=f"run `skewless describe {vname}` to list its features")
+            groups.setdefault(vname, []).append(fname)
+    out = []
+    for vname, feats in groups.items():
+        seen: list[str] = []
+        for f in feats:
+            if f not in seen:
+                seen.append(f)
+        out.append((snapshot.feature_views[vname], seen))
+    return out
+
+
+def build_plan(
+    snapshot: Snapshot,
+    features: Sequence[str] | FeatureService | str,
+    repo_path: str | Path,
+    timestamp_column: str,
+    full_feature_names: bool = False,
+    as_of: datetime | None = None,
+    reserved: Sequence[str] = (),
+) -> HistoricalPlan:
+    """Resolve the request against the registry into an engine-neutral plan."""
+    requests = []
+    outputs: dict[str, str] = {}
+    for view, feats in parse_refs(snapshot, features):
+        keys = snapshot.join_keys(view)
+        by_name = {f.name: f for f in view.schema}
+        cols = []
+        for fname in feats:
+            field = by_name[fname]
+            out = f"{view.name}__{fname}" if full_feature_names else fname
+            if out in outputs:
+                raise InvalidRequestError(
+                    f"feature name '{out}' is requested from both '{outputs[out]}' and '{view.name}'",
+                    hint="pass full_feature_names=True to get 'view__feature' column names")
+            outputs[out] = view.name
+            cols.append(FeatureColumn(fname, view.source.source_column(fname), out, field.dtype,
+                                      field.default if view.on_missing == "default" else None))
+        requests.append(ViewRequest(
+            view=view.name,
+            source=resolve_source(view.source, repo_path),
+            timestamp_column=view.source.timestamp_field,
+            created_column=view.source.created_timestamp_column,
+            join_keys=keys,
+            source_keys=tuple(view.source.source_column(k) for k in keys),
+            ttl=view.ttl,
+            use_default=view.on_missing == "default",
+            features=tuple(cols),
+        ))
+    clash = sorted(set(outputs) & set(reserved))
+    if clash:
+        raise InvalidRequestError(
+            f"feature column(s) {clash} would overwrite column(s) of entity_df",
+            hint="rename those entity_df columns or pass full_feature_names=True")
+    return HistoricalPlan(tuple(requests), timestamp_column, to_utc(as_of) if as_of else None)
+
+
+def check_entity_schema(plan: HistoricalPlan, schema: pa.Schema) -> None:
+    """entity_df must have the timestamp column (a timestamp) and every view's join keys."""
+    ts = plan.timestamp_column
+    if ts not in schema.names:
+        raise InvalidRequestError(
+            f"entity_df has no timestamp column '{ts}'; its columns are {schema.names}",
+            hint=f"add a '{ts}' column (when each label was observed), or set "
+            "entity_timestamp_column in feature_store.yaml")
+    t = schema.field(ts).type
+    if not (pa.types.is_timestamp(t) or pa.types.is_date(t)):
+        raise InvalidRequestError(
+            f"entity_df column '{ts}' has type {t}, expected a timestamp",
+            hint=f"convert it: df['{ts}'] = pd.to_datetime(df['{ts}'], utc=True)")
+    for v in plan.views:
+        missing = [k for k in v.join_keys if k not in schema.names]
+        if missing:
+            raise InvalidRequestError(
+                f"entity_df lacks join key column(s) {missing} needed by feature view '{v.view}'; "
+                f"its columns are {schema.names}",
+                hint=f"add {missing} to entity_df, or drop the features of '{v.view}'")
+    if ROW_ID in schema.names:
+        raise InvalidRequestError(f"entity_df may not have a column named '{ROW_ID}'")

@@ -1,0 +1,71 @@
+"""The registry's content at one version: every definition of a project, by kind and name."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from skewless.define import Entity, FeatureService, FeatureView
+from skewless.errors import UnknownObjectError, closest
+
+KINDS: dict[str, type] = {"entity": Entity, "feature_view": FeatureView, "feature_service": FeatureService}
+
+
+def kind_of(obj: object) -> str:
+    for kind, cls in KINDS.items():
+        if isinstance(obj, cls):
+            return kind
+    raise TypeError(f"{obj!r} is not a skewless definition (Entity, FeatureView, FeatureService)")
+
+
+@dataclass
+class Snapshot:
+    """All definitions of a project at ``version`` (0 = nothing applied yet)."""
+
+    project: str
+    version: int = 0
+    entities: dict[str, Entity] = field(default_factory=dict)
+    feature_views: dict[str, FeatureView] = field(default_factory=dict)
+    feature_services: dict[str, FeatureService] = field(default_factory=dict)
+
+    def table(self, kind: str) -> dict[str, Any]:
+        return {"entity": self.entities, "feature_view": self.feature_views,
+                "feature_service": self.feature_services}[kind]
+
+    def objects(self) -> list[tuple[str, str, Any]]:
+        return [(kind, name, obj) for kind in KINDS for name, obj in sorted(self.table(kind).items())]
+
+    def copy(self) -> Snapshot:
+        return Snapshot(self.project, self.version, dict(self.entities), dict(self.feature_views),
+                        dict(self.feature_services))
+
+    def get(self, kind: str, name: str) -> Any:
+        table = self.table(kind)
+        if name not in table:
+            label = kind.replace("_", " ")
+            raise UnknownObjectError(
+                f"{label} '{name}' is not in project '{self.project}'; {closest(name, table)}",
+                hint="run `skewless ls` to see what is registered, or `skewless apply` to register it",
+            )
+        return table[name]
+
+    def join_keys(self, view: FeatureView) -> tuple[str, ...]:
+        """The view's join-key columns, in entity order."""
+        keys: list[str] = []
+        for ename in view.entities:
+            ent = self.entities.get(ename) or view.entity_objects.get(ename)  # type: ignore[attr-defined]
+            if ent is None:
+                raise UnknownObjectError(
+                    f"feature view '{view.name}': entity '{ename}' is unknown; {closest(ename, self.entities)}"
+                )
+            keys.extend(ent.join_keys)
+        return tuple(keys)
+
+    @staticmethod
+    def encode(obj: Any) -> str:
+        return json.dumps(obj.to_spec(), sort_keys=True)
+
+    @staticmethod
+    def decode(kind: str, spec: str) -> Any:
+        return KINDS[kind].from_spec(json.loads(spec))

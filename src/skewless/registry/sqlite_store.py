@@ -1,0 +1,143 @@
+"""The embedded registry: one SQLite file, transactional, with optimistic versioning."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from skewless.errors import RegistryConflictError, RegistryError
+from skewless.registry.base import HistoryEntry
+from skewless.registry.diff import Change
+from skewless.registry.snapshot import KINDS, Snapshot
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS versions (project TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (
+    project TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, spec TEXT NOT NULL,
+    PRIMARY KEY (project, kind, name));
+CREATE TABLE IF NOT EXISTS history (
+    project TEXT NOT NULL, version INTEGER NOT NULL, applied_at TEXT NOT NULL, user TEXT NOT NULL,
+    changes TEXT NOT NULL, PRIMARY KEY (project, version));
+CREATE TABLE IF NOT EXISTS state (
+    project TEXT NOT NULL, namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    updated_at TEXT NOT NULL, PRIMARY KEY (project, namespace, key));
+"""
+
+
+class SqliteRegistryStore:
+    """Registry in a local SQLite file. The file is created on the first write only, so a
+    failed or refused apply leaves no trace."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def _connect(self, create: bool) -> sqlite3.Connection | None:
+        if not self.path.exists() and not create:
+            return None
+        try:
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(_SCHEMA)
+            return con
+        except sqlite3.Error as e:
+            raise RegistryError(f"cannot open registry {self.path}: {e}",
+                                hint="check the 'registry' path in feature_store.yaml") from None
+
+    def load(self, project: str) -> Snapshot:
+        snap = Snapshot(project)
+        con = self._connect(create=False)
+        if con is None:
+            return snap
+        with closing(con):
+            con.execute("BEGIN")  # one consistent read
+            row = con.execute("SELECT version FROM versions WHERE project=?", (project,)).fetchone()
+            snap.version = row[0] if row else 0
+            for kind, name, spec in con.execute(
+                "SELECT kind, name, spec FROM objects WHERE project=? ORDER BY kind, name", (project,)
+            ):
+                if kind in KINDS:
+                    snap.table(kind)[name] = Snapshot.decode(kind, spec)
+            con.execute("COMMIT")
+        return snap
+
+    def commit(self, snapshot: Snapshot, expected_version: int, changes: list[Change], user: str) -> int:
+        con = self._connect(create=True)
+        assert con is not None
+        with closing(con):
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                row = con.execute("SELECT version FROM versions WHERE project=?",
+                                  (snapshot.project,)).fetchone()
+                current = row[0] if row else 0
+                if current != expected_version:
+                    con.execute("ROLLBACK")
+                    raise RegistryConflictError(
+                        f"registry of project '{snapshot.project}' changed while you were applying "
+                        f"(expected version {expected_version}, found {current}); nothing was written",
+                        hint="another apply committed first: run `skewless plan` to see the new state, "
+                        "then apply again",
+                    )
+                new_version = current + 1
+                con.execute("DELETE FROM objects WHERE project=?", (snapshot.project,))
+                con.executemany(
+                    "INSERT INTO objects (project, kind, name, spec) VALUES (?, ?, ?, ?)",
+                    [(snapshot.project, kind, name, Snapshot.encode(obj))
+                     for kind, name, obj in snapshot.objects()],
+                )
+                con.execute(
+                    "INSERT INTO history (project, version, applied_at, user, changes) VALUES (?,?,?,?,?)",
+                    (snapshot.project, new_version, datetime.now(timezone.utc).isoformat(), user,
+                     json.dumps([c.to_dict() for c in changes])),
+                )
+                con.execute("INSERT INTO versions (project, version) VALUES (?, ?) ON CONFLICT(project) "
+                            "DO UPDATE SET version=excluded.version", (snapshot.project, new_version))
+                con.execute("COMMIT")
+                return new_version
+            except sqlite3.Error as e:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise RegistryError(f"registry {self.path}: write failed ({e}); nothing was written") from None
+
+    def history(self, project: str, limit: int = 50) -> list[HistoryEntry]:
+        con = self._connect(create=False)
+        if con is None:
+            return []
+        with closing(con):
+            rows = con.execute(
+                "SELECT version, applied_at, user, changes FROM history WHERE project=? "
+                "ORDER BY version DESC LIMIT ?", (project, limit)).fetchall()
+        return [HistoryEntry(v, datetime.fromisoformat(at), u, json.loads(c)) for v, at, u, c in rows]
+
+    def get_state(self, project: str, namespace: str, key: str) -> dict[str, Any] | None:
+        con = self._connect(create=False)
+        if con is None:
+            return None
+        with closing(con):
+            row = con.execute("SELECT value FROM state WHERE project=? AND namespace=? AND key=?",
+                              (project, namespace, key)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_state(self, project: str, namespace: str, key: str, value: dict[str, Any]) -> None:
+        con = self._connect(create=True)
+        assert con is not None
+        with closing(con):
+            con.execute(
+                "INSERT INTO state (project, namespace, key, value, updated_at) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(project, namespace, key) DO UPDATE SET value=excluded.value, "
+                "updated_at=excluded.updated_at",
+                (project, namespace, key, json.dumps(value), datetime.now(timezone.utc).isoformat()))
+
+    def list_state(self, project: str, namespace: str) -> dict[str, dict[str, Any]]:
+        con = self._connect(create=False)
+        if con is None:
+            return {}
+        with closing(con):
+            rows = con.execute("SELECT key, value FROM state WHERE project=? AND namespace=?",
+                               (project, namespace)).fetchall()
+        return {k: json.loads(v) for k, v in rows}

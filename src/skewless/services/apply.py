@@ -1,0 +1,177 @@
+"""plan / apply: validate every definition, diff against the registry, refuse breaking changes.
+
+Nothing is written unless every check passes: problems are gathered into one report first.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skewless.define import Entity, FeatureService, FeatureView
+from skewless.errors import BreakingChangeError, PlanError, SkewlessError, closest
+from skewless.kernels.source import check_view_source, resolve_source, source_schema
+from skewless.registry import Change, RegistryStore, Snapshot, diff, kind_of
+
+
+@dataclass
+class PlanResult:
+    """What an apply would do (or did): the diff from the registry to the target state."""
+
+    current: Snapshot
+    target: Snapshot
+    changes: list[Change] = field(default_factory=list)
+    version: int | None = None  # set once applied
+
+    @property
+    def breaking(self) -> list[Change]:
+        return [c for c in self.changes if c.breaking]
+
+    def render(self) -> str:
+        if not self.changes:
+            return "No changes: the registry already matches your definitions."
+        sym = {"create": "+", "update": "~", "delete": "-"}
+        lines = []
+        for c in self.changes:
+            mark = "  BREAKING" if c.breaking else ""
+            lines.append(f"{sym[c.op]} {c.kind.replace('_', ' ')} {c.name}{mark}")
+            lines.extend(f"    ! {b}" for b in c.breaking)
+            lines.extend(f"    {d}" for d in c.details)
+        n = {op: sum(c.op == op for c in self.changes) for op in sym}
+        lines.append(f"{n['create']} to create, {n['update']} to update, {n['delete']} to delete"
+                     + (f"; {len(self.breaking)} breaking" if self.breaking else ""))
+        return "\n".join(lines)
+
+
+def next_version_name(name: str) -> str:
+    m = re.match(r"^(.*)_v(\d+)$", name)
+    return f"{m.group(1)}_v{int(m.group(2)) + 1}" if m else f"{name}_v2"
+
+
+def build_target(current: Snapshot, objects: Iterable[Any], partial: bool,
+                 delete: Iterable[Any] = ()) -> tuple[Snapshot, list[str]]:
+    """The registry state after applying ``objects`` (``partial=False``: exactly these objects)."""
+    problems: list[str] = []
+    target = current.copy() if partial else Snapshot(current.project, current.version)
+    given: dict[tuple[str, str], Any] = {}
+    for obj in objects:
+        try:
+            kind = kind_of(obj)
+        except TypeError as e:
+            problems.append(str(e))
+            continue
+        key = (kind, obj.name)
+        if key in given and given[key] != obj:
+            problems.append(f"two different {kind.replace('_', ' ')}s are named '{obj.name}'; "
+                            "names must be unique")
+            continue
+        given[key] = obj
+    # Entities referenced by views as objects come along implicitly.
+    for (kind, _), obj in list(given.items()):
+        if kind == "feature_view":
+            for ename, ent in obj.entity_objects.items():
+                if ("entity", ename) in given and given[("entity", ename)] != ent:
+                    problems.append(f"feature view '{obj.name}' uses an entity '{ename}' that differs "
+                                    "from the entity of that name being applied")
+                given.setdefault(("entity", ename), ent)
+    for (kind, name), obj in given.items():
+        target.table(kind)[name] = obj
+    for obj in delete:
+        kind = kind_of(obj)
+        target.table(kind).pop(obj.name, None)
+    return target, problems
+
+
+def validate(target: Snapshot, repo_path: str | Path, check_sources: bool = True) -> list[str]:
+    """Every cross-object problem in ``target``: unknown references, bad sources, clashes."""
+    problems: list[str] = []
+    names: dict[str, str] = {}
+    for kind, name, _ in target.objects():
+        if kind != "entity" and name in names:
+            problems.append(f"'{name}' is the name of both a {names[name]} and a {kind.replace('_', ' ')}")
+        names.setdefault(name, kind.replace("_", " "))
+    for view in target.feature_views.values():
+        unknown = [e for e in view.entities if e not in target.entities]
+        for e in unknown:
+            problems.append(f"feature view '{view.name}': entity '{e}' is unknown; "
+                            f"{closest(e, target.entities)}")
+        if unknown:
+            continue
+        keys = target.join_keys(view)
+        if len(set(keys)) != len(keys):
+            problems.append(f"feature view '{view.name}': its entities share a join key ({list(keys)})")
+        if not view.features_for(set(keys)):
+            problems.append(f"feature view '{view.name}': schema has no features besides the join keys")
+        if check_sources:
+            try:
+                resolved = resolve_source(view.source, repo_path)
+                schema = source_schema(resolved)
+            except SkewlessError as e:
+                problems.append(f"feature view '{view.name}': {e.message}")
+                continue
+            problems.extend(check_view_source(view, keys, schema, resolved.location))
+    for svc in target.feature_services.values():
+        for p in svc.projections:
+            view = target.feature_views.get(p.view_name)
+            if view is None:
+                problems.append(f"feature service '{svc.name}': feature view '{p.view_name}' is unknown; "
+                                f"{closest(p.view_name, target.feature_views)}")
+                continue
+            known = view.field_names
+            for f in p.features or []:
+                if f not in known:
+                    problems.append(f"feature service '{svc.name}': view '{view.name}' has no feature "
+                                    f"'{f}'; {closest(f, known)}")
+    return problems
+
+
+def plan(registry: RegistryStore, project: str, repo_path: str | Path, objects: Iterable[Any],
+         partial: bool = True, delete: Iterable[Any] = (), extra_problems: Iterable[str] = (),
+         check_sources: bool = True) -> PlanResult:
+    """Validate and diff without writing anything. Raises PlanError listing every problem."""
+    current = registry.load(project)
+    target, problems = build_target(current, objects, partial, delete)
+    problems = list(extra_problems) + problems + validate(target, repo_path, check_sources)
+    if problems:
+        raise PlanError(problems, hint="fix these definitions, then run `skewless plan` again")
+    return PlanResult(current, target, diff(current, target))
+
+
+def apply(registry: RegistryStore, project: str, repo_path: str | Path, objects: Iterable[Any],
+          partial: bool = True, delete: Iterable[Any] = (), force: bool = False,
+          extra_problems: Iterable[str] = (), user: str | None = None,
+          check_sources: bool = True) -> PlanResult:
+    """Plan, refuse breaking changes unless ``force``, then commit atomically with the version
+    the plan was computed from (a concurrent apply makes this one fail with a conflict)."""
+    result = plan(registry, project, repo_path, objects, partial, delete, extra_problems, check_sources)
+    if result.breaking and not force:
+        lines = []
+        for c in result.breaking:
+            suggestion = next_version_name(c.name)
+            lines.append(f"{c.kind.replace('_', ' ')} '{c.name}': " + "; ".join(c.breaking)
+                         + f" (keep the old one and name the new one '{suggestion}')")
+        raise BreakingChangeError(
+            "breaking change(s) refused; nothing was changed:\n  - " + "\n  - ".join(lines),
+            hint="models trained on the old definition would silently get other features: give the "
+            "new definition a versioned name, or re-run with --force (force=True) if you mean it")
+    if not result.changes:
+        result.version = result.current.version
+        return result
+    result.version = registry.commit(result.target, result.current.version, result.changes,
+                                     user or _user())
+    return result
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "unknown"
+
+
+__all__ = ["PlanResult", "apply", "plan", "build_target", "validate", "Entity", "FeatureView",
+           "FeatureService"]

@@ -1,0 +1,76 @@
+"""Load definitions from a feature repo's Python files (what `skewless plan/apply` do)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skewless.define import Entity, FeatureService, FeatureView
+from skewless.errors import SkewlessError
+
+_SKIP_DIRS = {"data", "__pycache__", "node_modules", "build", "dist", "site-packages"}
+
+
+@dataclass
+class LoadedRepo:
+    objects: list[Any] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+def python_files(repo: Path) -> list[Path]:
+    out = []
+    for p in sorted(repo.rglob("*.py")):
+        rel = p.relative_to(repo).parts
+        if any(part.startswith(".") or part in _SKIP_DIRS or part.endswith("venv") for part in rel[:-1]):
+            continue
+        if p.name.startswith(("test_", "_")) and p.name != "__init__.py":
+            continue
+        out.append(p)
+    return out
+
+
+def load_repo(repo_path: str | Path) -> LoadedRepo:
+    """Import every Python file of the repo and collect the definitions at module level.
+
+    A file that fails to import is reported (file, line, message) and the others still load, so
+    one report lists every problem."""
+    repo = Path(repo_path).resolve()
+    loaded = LoadedRepo()
+    seen: set[int] = set()
+    sys.path.insert(0, str(repo))
+    try:
+        for file in python_files(repo):
+            loaded.files.append(file)
+            modname = "_skewless_repo_" + "_".join(file.relative_to(repo).with_suffix("").parts)
+            spec = importlib.util.spec_from_file_location(modname, file)
+            assert spec and spec.loader
+            module = importlib.util.module_from_spec(spec)
+            try:
+                spec.loader.exec_module(module)
+            except SkewlessError as e:
+                loaded.problems.append(f"{_where(file, e, repo)}: {e.message}")
+                continue
+            except Exception as e:  # noqa: BLE001 - user code may raise anything
+                loaded.problems.append(f"{_where(file, e, repo)}: {type(e).__name__}: {e}")
+                continue
+            for value in vars(module).values():
+                if isinstance(value, (Entity, FeatureView, FeatureService)) and id(value) not in seen:
+                    seen.add(id(value))
+                    loaded.objects.append(value)
+    finally:
+        sys.path.remove(str(repo))
+    return loaded
+
+
+def _where(file: Path, e: BaseException, repo: Path) -> str:
+    line = e.lineno if isinstance(e, SyntaxError) else None
+    for frame in traceback.extract_tb(e.__traceback__):
+        if Path(frame.filename).resolve() == file:
+            line = frame.lineno
+    rel = file.relative_to(repo)
+    return f"{rel}:{line}" if line else str(rel)

@@ -1,0 +1,47 @@
+"""Point-in-time training data: resolve the request, check entity_df, hand the plan to the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from skewless.define import FeatureService
+from skewless.engines.base import EntityInput, OfflineEngine, RetrievalJob
+from skewless.errors import SkewlessError, SourceError
+from skewless.kernels.source import check_key_types, check_view_source, source_schema
+from skewless.plan.historical import build_plan, check_entity_schema
+from skewless.registry import Snapshot
+
+
+def get_historical_features(
+    engine: OfflineEngine,
+    snapshot: Snapshot,
+    repo_path: str | Path,
+    entity_df: Any,
+    features: Sequence[str] | FeatureService | str,
+    timestamp_column: str,
+    full_feature_names: bool = False,
+    as_of: datetime | None = None,
+) -> RetrievalJob:
+    """Validate everything up front (entity columns, key types, source schemas), then return the
+    engine's lazy job. Errors name the column, view or file at fault."""
+    entity = EntityInput.of(entity_df)
+    schema = engine.entity_schema(entity)
+    plan = build_plan(snapshot, features, repo_path, timestamp_column, full_feature_names, as_of,
+                      reserved=schema.names)
+    check_entity_schema(plan, schema)
+    problems: list[str] = []
+    for v in plan.views:
+        view = snapshot.feature_views[v.view]
+        src_schema = source_schema(v.source)
+        problems.extend(check_view_source(view, v.join_keys, src_schema, v.source.location))
+        problems.extend(check_key_types(v.view, v.join_keys, v.source_keys, src_schema, schema))
+    if problems:
+        raise SourceError("; ".join(problems),
+                          hint="fix the data or the definition, then `skewless apply`")
+    return engine.historical(plan, entity)
+
+
+__all__ = ["get_historical_features", "SkewlessError"]
