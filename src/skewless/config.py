@@ -87,7 +87,9 @@ def _known_keys(model: Any) -> list[str]:
 def _format_errors(err: ValidationError, origin: str) -> ConfigError:
     problems = []
     for e in err.errors():
-        loc = [str(x) for x in e["loc"] if not str(x).endswith("Config") and x not in ("duckdb", "reference", "sqlite", "memory", "redis")]
+        loc = [str(x) for x in e["loc"]]
+        if len(loc) >= 2 and loc[0] in ("offline_store", "online_store"):
+            del loc[1]  # the discriminator tag pydantic inserts ("duckdb", "sqlite", ...)
         where = ".".join(loc) or "(top level)"
         if e["type"] == "extra_forbidden":
             parent = loc[:-1]
