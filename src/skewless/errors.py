@@ -84,6 +84,14 @@ class BreakingChangeError(SkewlessError):
     code = "breaking_change"
 
 
+class EngineResourceError(SkewlessError):
+    """An engine ran out of a resource (memory, disk) it was given."""
+
+    http_status = 503
+    code = "engine_resources_exhausted"
+    retryable = True
+
+
 class RegistryConflictError(SkewlessError):
     """Another ``apply`` committed first (optimistic versioning); reload and retry."""
 

@@ -23,7 +23,7 @@ import pyarrow as pa
 from skewless import types as T
 from skewless.config import DuckDBOfflineConfig, RepoConfig
 from skewless.engines.base import Capabilities, EntityInput, ProgressCallback, RetrievalJob
-from skewless.errors import InvalidRequestError, SourceError
+from skewless.errors import EngineResourceError, InvalidRequestError, SourceError
 from skewless.plan.historical import ROW_ID, HistoricalPlan, ViewRequest
 
 _SQL_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "FLOAT", "Float64": "DOUBLE",
@@ -178,6 +178,12 @@ class DuckDBEngine:
             else:
                 relation = f"(SELECT *, row_number() OVER () AS {ROW_ID} FROM ({entity.sql}))"
             return fn(con, relation)
+        except duckdb.OutOfMemoryException as e:
+            raise EngineResourceError(
+                f"DuckDB ran out of memory (memory_limit={self.options.memory_limit or 'default'}): "
+                f"{_first_line(e)}",
+                hint="raise offline_store.memory_limit in feature_store.yaml, or point "
+                "offline_store.temp_directory at a disk with free space so DuckDB can spill") from None
         except duckdb.IOException as e:
             raise SourceError(f"cannot read a source: {_first_line(e)}") from None
         except duckdb.Error as e:
