@@ -28,6 +28,7 @@ demo: install
 
 ## test: install the dev dependencies and run the whole suite
 test: install-dev
+	$(PY) -m mypy src/skewless
 	$(PY) -m pytest -q
 
 typecheck: install-dev

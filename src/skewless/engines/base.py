@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 import pyarrow as pa
@@ -70,7 +70,7 @@ class OfflineEngine(Protocol):
         """A lazy result of the point-in-time join of ``entity`` with ``plan``."""
 
 
-def pandas_types_mapper(t: pa.DataType) -> pd.api.extensions.ExtensionDtype | None:
+def pandas_types_mapper(t: pa.DataType) -> Any:
     """Integers and booleans become nullable pandas dtypes, so a missing value stays missing
     and a column's dtype never depends on whether it had a null."""
     if pa.types.is_integer(t):

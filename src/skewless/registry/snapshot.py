@@ -9,7 +9,7 @@ from typing import Any
 from skewless.define import Entity, FeatureService, FeatureView
 from skewless.errors import UnknownObjectError, closest
 
-KINDS: dict[str, type] = {"entity": Entity, "feature_view": FeatureView, "feature_service": FeatureService}
+KINDS: dict[str, Any] = {"entity": Entity, "feature_view": FeatureView, "feature_service": FeatureService}
 
 
 def kind_of(obj: object) -> str:
@@ -30,8 +30,9 @@ class Snapshot:
     feature_services: dict[str, FeatureService] = field(default_factory=dict)
 
     def table(self, kind: str) -> dict[str, Any]:
-        return {"entity": self.entities, "feature_view": self.feature_views,
-                "feature_service": self.feature_services}[kind]
+        tables: dict[str, dict[str, Any]] = {"entity": self.entities, "feature_view": self.feature_views,
+                                             "feature_service": self.feature_services}
+        return tables[kind]
 
     def objects(self) -> list[tuple[str, str, Any]]:
         return [(kind, name, obj) for kind in KINDS for name, obj in sorted(self.table(kind).items())]

@@ -116,15 +116,15 @@ def validate(target: Snapshot, repo_path: str | Path, check_sources: bool = True
             problems.extend(check_view_source(view, keys, schema, resolved.location))
     for svc in target.feature_services.values():
         for p in svc.projections:
-            view = target.feature_views.get(p.view_name)
-            if view is None:
+            pview = target.feature_views.get(p.view_name)
+            if pview is None:
                 problems.append(f"feature service '{svc.name}': feature view '{p.view_name}' is unknown; "
                                 f"{closest(p.view_name, target.feature_views)}")
                 continue
-            known = view.field_names
+            known = pview.field_names
             for f in p.features or []:
                 if f not in known:
-                    problems.append(f"feature service '{svc.name}': view '{view.name}' has no feature "
+                    problems.append(f"feature service '{svc.name}': view '{pview.name}' has no feature "
                                     f"'{f}'; {closest(f, known)}")
     return problems
 

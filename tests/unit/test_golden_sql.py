@@ -1,0 +1,51 @@
+"""The DuckDB engine's compiled SQL, pinned in golden files so a semantic change shows in review.
+
+Regenerate after an intended change: SKEWLESS_UPDATE_GOLDEN=1 pytest tests/unit/test_golden_sql.py
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from skewless import types as T
+from skewless.engines.duckdb import compile_plan
+from skewless.kernels.source import ResolvedSource
+from skewless.plan.historical import FeatureColumn, HistoricalPlan, ViewRequest
+
+GOLDEN = Path(__file__).parent.parent / "golden"
+
+
+def _view(name, created, ttl, default, keys=("user_id",), is_dir=False):
+    loc = f"/repo/data/{name}" + ("" if is_dir else ".parquet")
+    src = ResolvedSource(loc, () if is_dir else (loc,), is_dir, False)
+    return ViewRequest(
+        view=name, source=src, timestamp_column="event_ts", created_column=created,
+        join_keys=keys, source_keys=tuple(f"src_{k}" for k in keys), ttl=ttl,
+        use_default=default is not None,
+        features=(FeatureColumn("amount", "amount", "amount", T.Float64, default),
+                  FeatureColumn("n", "n_raw", f"{name}__n", T.Int64, None)))
+
+
+CASES = {
+    "one_view_no_ttl": HistoricalPlan((_view("spend", None, None, None),), "event_timestamp"),
+    "created_ttl_default": HistoricalPlan((_view("spend", "created_ts", timedelta(days=7, microseconds=1), 0.5),),
+                                          "event_timestamp"),
+    "two_views_composite_as_of": HistoricalPlan(
+        (_view("spend", "created_ts", timedelta(hours=1), None),
+         _view("pair", None, None, None, keys=("user_id", "merchant_id"), is_dir=True)),
+        "event_timestamp", as_of=datetime(2024, 3, 1, tzinfo=timezone.utc)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_compiled_sql_matches_golden(case):
+    sql, params = compile_plan(CASES[case], "__skewless_entity", with_entity_columns=False)
+    text = sql + "\n-- params: " + repr(params) + "\n"
+    path = GOLDEN / f"duckdb_{case}.sql"
+    if os.environ.get("SKEWLESS_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"compiled SQL changed; review and regenerate {path.name}"
