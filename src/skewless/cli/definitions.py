@@ -1,0 +1,116 @@
+"""``skewless plan`` and ``skewless apply``: the repo's .py files are the source of truth.
+
+Both load every definition of the repo (``services.repo.load_repo``) and hand them, with the
+files' load errors, to ``services.apply`` with ``partial=False``: the registry ends up holding
+exactly what the repo defines, and a definition deleted from the repo is deleted on apply.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from skewless.cli._common import console, guarded, open_store, plural, repo_of
+from skewless.errors import InvalidRequestError
+from skewless.services import apply as apply_svc
+from skewless.services.repo import LoadedRepo, load_repo
+from skewless.store import FeatureStore
+
+_LINE_STYLES = {"+ ": "green", "~ ": "yellow", "- ": "red", "    ! ": "bold red"}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan)
+    app.command("apply")(apply)
+
+
+def render_plan(result: apply_svc.PlanResult) -> Text:
+    """``PlanResult.render()`` in colour: create green, update yellow, delete red, BREAKING bold
+    red; the summary line in bold."""
+    lines = result.render().splitlines()
+    out = Text()
+    for i, line in enumerate(lines):
+        if i:
+            out.append("\n")
+        style = next((s for prefix, s in _LINE_STYLES.items() if line.startswith(prefix)), "")
+        if i == len(lines) - 1 and not style:
+            style = "bold"
+        if line.endswith("  BREAKING"):
+            out.append(line[: -len("BREAKING")], style=style)
+            out.append("BREAKING", style="bold red")
+        else:
+            out.append(line, style=style)
+    return out
+
+
+def _load(ctx: typer.Context) -> tuple[FeatureStore, LoadedRepo]:
+    store = open_store(ctx)  # reads feature_store.yaml first: a config error stops here
+    with console.status("Loading definitions..."):
+        loaded = load_repo(repo_of(ctx))
+    return store, loaded
+
+
+def _nothing_defined(loaded: LoadedRepo, store: FeatureStore) -> str | None:
+    """A warning when the repo defines nothing at all but the registry holds definitions: a
+    mirror apply would delete them all, which is almost always a wrong --repo."""
+    if loaded.objects or loaded.problems:
+        return None
+    held = len(store.snapshot().objects())
+    if not held:
+        return None
+    return (f"no definitions found in {store.repo_path} ({plural(len(loaded.files), 'Python file')} "
+            f"scanned); applying would delete all {held} registered objects")
+
+
+@guarded
+def plan(ctx: typer.Context) -> None:
+    """Check every definition against the registry and the data; show what apply would change.
+
+    Nothing is written. Every problem is reported at once; breaking changes are marked.
+    """
+    store, loaded = _load(ctx)
+    with console.status("Checking definitions and sources..."):
+        result = apply_svc.plan(store.registry, store.project, store.repo_path, loaded.objects,
+                                partial=False, extra_problems=loaded.problems)
+    console.print(render_plan(result), soft_wrap=True)
+    warning = _nothing_defined(loaded, store)
+    if warning:
+        console.print(Text(f"warning: {warning}", style="bold yellow"), soft_wrap=True)
+    if result.breaking:
+        console.print(Text(
+            f"apply will refuse {plural(len(result.breaking), 'breaking change')}: give the new "
+            "definition a versioned name, or run `skewless apply --force` if you mean it.",
+            style="bold red"), soft_wrap=True)
+    elif result.changes:
+        console.print("Run `skewless apply` to apply these changes.")
+
+
+@guarded
+def apply(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Apply breaking changes (removed, renamed or retyped fields) too, and "
+        "an empty repo's deletion of everything.")] = False,
+) -> None:
+    """Register the repo's definitions: the registry will hold exactly what the repo defines.
+
+    Breaking changes are refused unless --force; a refused apply changes nothing.
+    """
+    store, loaded = _load(ctx)
+    warning = _nothing_defined(loaded, store)
+    if warning and not force:
+        raise InvalidRequestError(warning + "; nothing was changed",
+                                  hint="check --repo points at your feature repo, or pass --force "
+                                  "to delete everything")
+    with console.status("Applying..."):
+        result = apply_svc.apply(store.registry, store.project, store.repo_path, loaded.objects,
+                                 partial=False, force=force, extra_problems=loaded.problems)
+    console.print(render_plan(result), soft_wrap=True)
+    if not result.changes:
+        console.print(f"Registry of project '{store.project}' unchanged at version {result.version}.")
+        return
+    forced = f" ({plural(len(result.breaking), 'breaking change')} forced)" if result.breaking else ""
+    console.print(Text(f"Applied: registry of project '{store.project}' is now at version "
+                       f"{result.version}{forced}.", style="bold green"), soft_wrap=True)
