@@ -240,7 +240,8 @@ def test_definition_errors_are_gathered_with_file_and_line(repo: Path) -> None:
         result = run(repo, cmd)
         assert result.exit_code == 1, result.output
         out = result.output
-        assert "error: 3 problem(s) found" in out
+        assert "error: 4 problem(s) found" in out
+        assert "data/payday.parquet does not exist" in out
         assert f"features.py:{line}:" in out and "'int64' is not a skewless type" in out
         assert "broken.py:1:" in out and "SyntaxError" in out
         assert "entity 'usr' is unknown" in out

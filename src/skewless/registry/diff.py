@@ -8,6 +8,7 @@ would silently get different features.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from skewless.define import Entity, FeatureView
@@ -55,11 +56,17 @@ def _view_changes(old: FeatureView, new: FeatureView) -> tuple[list[str], list[s
     for attr in ("ttl", "online", "on_missing", "description", "owner", "tags"):
         a, b = getattr(old, attr), getattr(new, attr)
         if a != b:
-            details.append(f"{attr}: {a!r} -> {b!r}")
+            details.append(f"{attr}: {_show(a)} -> {_show(b)}")
     if old.source != new.source:
         details.append(f"source changed ({old.source.path} -> {new.source.path})"
                        if old.source.path != new.source.path else "source options changed")
     return details, breaking
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, timedelta):
+        return str(value)
+    return "none" if value is None else repr(value)
 
 
 def _entity_changes(old: Entity, new: Entity) -> tuple[list[str], list[str]]:

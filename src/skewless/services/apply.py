@@ -99,6 +99,13 @@ def validate(target: Snapshot, repo_path: str | Path, check_sources: bool = True
         for e in unknown:
             problems.append(f"feature view '{view.name}': entity '{e}' is unknown; "
                             f"{closest(e, target.entities)}")
+        schema = None
+        if check_sources:
+            try:
+                resolved = resolve_source(view.source, repo_path)
+                schema = source_schema(resolved)
+            except SkewlessError as e:
+                problems.append(f"feature view '{view.name}': {e.message}")
         if unknown:
             continue
         keys = target.join_keys(view)
@@ -106,13 +113,7 @@ def validate(target: Snapshot, repo_path: str | Path, check_sources: bool = True
             problems.append(f"feature view '{view.name}': its entities share a join key ({list(keys)})")
         if not view.features_for(set(keys)):
             problems.append(f"feature view '{view.name}': schema has no features besides the join keys")
-        if check_sources:
-            try:
-                resolved = resolve_source(view.source, repo_path)
-                schema = source_schema(resolved)
-            except SkewlessError as e:
-                problems.append(f"feature view '{view.name}': {e.message}")
-                continue
+        if schema is not None:
             problems.extend(check_view_source(view, keys, schema, resolved.location))
     for svc in target.feature_services.values():
         for p in svc.projections:

@@ -43,6 +43,8 @@ def load_repo(repo_path: str | Path) -> LoadedRepo:
     loaded = LoadedRepo()
     seen: set[int] = set()
     sys.path.insert(0, str(repo))
+    saved_flag = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # leave no __pycache__ in the user's repo
     try:
         for file in python_files(repo):
             loaded.files.append(file)
@@ -63,6 +65,7 @@ def load_repo(repo_path: str | Path) -> LoadedRepo:
                     seen.add(id(value))
                     loaded.objects.append(value)
     finally:
+        sys.dont_write_bytecode = saved_flag
         sys.path.remove(str(repo))
     return loaded
 
