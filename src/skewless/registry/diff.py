@@ -65,6 +65,8 @@ def _view_changes(old: FeatureView, new: FeatureView) -> tuple[list[str], list[s
 
 def _show(value: Any) -> str:
     if isinstance(value, timedelta):
+        if value.days and not value.seconds and not value.microseconds:
+            return f"{value.days} day" + ("s" if value.days != 1 else "")
         return str(value)
     return "none" if value is None else repr(value)
 
