@@ -336,7 +336,7 @@ def test_history_lists_applies_newest_first(applied: Path) -> None:
     out = result.output
     assert out.index("~ feature view merchant_risk") < out.index("+ feature view user_spend")
     assert out.index("version 2") < out.index("version 1")
-    assert "ttl: 14 days -> 21 days" in out
+    assert "ttl: 14 days -> 21 days" in " ".join(out.split())
 
 
 # --- historical ------------------------------------------------------------------------------
