@@ -71,6 +71,7 @@ class RepoConfig(_Strict):
     offline_store: OfflineConfig = DuckDBOfflineConfig()
     online_store: OnlineConfig = SqliteOnlineConfig()
     entity_timestamp_column: str = "event_timestamp"
+    registry_cache_ttl_seconds: float = Field(default=10.0, ge=0)
 
     repo_path: Path = Field(default=Path("."), exclude=True)
 

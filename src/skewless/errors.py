@@ -107,6 +107,28 @@ class RegistryError(SkewlessError):
     code = "registry_unavailable"
 
 
+class OnlineStoreError(SkewlessError):
+    """The online store is unreachable or failed; the request may be retried."""
+
+    http_status = 503
+    code = "online_store_unavailable"
+    retryable = True
+
+
+class FeatureUnavailableError(SkewlessError):
+    """Fail closed: a view with ``on_missing="fail"`` has no fresh value for an entity."""
+
+    http_status = 503
+    code = "feature_unavailable"
+
+
+class MaterializationError(SkewlessError):
+    """Materialization arguments or state are invalid."""
+
+    http_status = 400
+    code = "invalid_materialization"
+
+
 class MissingExtraError(SkewlessError, ImportError):
     """An optional dependency is not installed."""
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,10 @@ from skewless.config import RepoConfig, config_from_dict, load_config
 from skewless.define import Entity, FeatureService, FeatureView
 from skewless.engines import OfflineEngine, RetrievalJob, make_engine
 from skewless.registry import HistoryEntry, RegistryStore, Snapshot, open_registry
+from skewless.online import OnlineStore, make_online_store
 from skewless.services import apply as apply_svc
+from skewless.services import materialize as materialize_svc
+from skewless.services import online as online_svc
 from skewless.services import retrieve
 
 
@@ -25,7 +30,8 @@ class FeatureStore:
     """
 
     def __init__(self, repo_path: str | os.PathLike[str] = ".",
-                 config: RepoConfig | dict[str, Any] | None = None) -> None:
+                 config: RepoConfig | dict[str, Any] | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         if config is None:
             self.config = load_config(repo_path)
         elif isinstance(config, dict):
@@ -36,6 +42,10 @@ class FeatureStore:
         self.project = self.config.project
         self.registry: RegistryStore = open_registry(self.config)
         self._engine: OfflineEngine | None = None
+        self._online: OnlineStore | None = None
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(timezone.utc))
+        self._serving: tuple[float, Snapshot] | None = None
+        self._online_plans: dict[Any, online_svc.OnlinePlan] = {}
 
     @property
     def engine(self) -> OfflineEngine:
@@ -43,9 +53,26 @@ class FeatureStore:
             self._engine = make_engine(self.config)
         return self._engine
 
+    @property
+    def online_store(self) -> OnlineStore:
+        if self._online is None:
+            self._online = make_online_store(self.config)
+        return self._online
+
     def snapshot(self) -> Snapshot:
         """The registry's current definitions."""
         return self.registry.load(self.project)
+
+    def _serving_snapshot(self) -> Snapshot:
+        """Definitions for the serving hot path, re-read at most every
+        ``registry_cache_ttl_seconds`` (and at once after an apply through this store)."""
+        now = time.monotonic()
+        if self._serving is None or now - self._serving[0] > self.config.registry_cache_ttl_seconds:
+            snap = self.snapshot()
+            if self._serving is None or self._serving[1].version != snap.version:
+                self._online_plans.clear()
+            self._serving = (now, snap)
+        return self._serving[1]
 
     # --- definitions -------------------------------------------------------------------------
     def plan(self, objects: Iterable[Any], partial: bool = True,
@@ -62,6 +89,7 @@ class FeatureStore:
         RegistryConflictError. Either way, a refused apply writes nothing."""
         if not isinstance(objects, (list, tuple, set)):
             objects = [objects]
+        self._serving = None
         return apply_svc.apply(self.registry, self.project, self.repo_path, list(objects), partial,
                                list(objects_to_delete), force)
 
@@ -109,3 +137,37 @@ class FeatureStore:
         return retrieve.get_historical_features(
             self.engine, self.snapshot(), self.repo_path, entity_df, request,
             self.config.entity_timestamp_column, full_feature_names, as_of)
+
+    # --- online ------------------------------------------------------------------------------
+    def materialize(self, start_date: datetime | None, end_date: datetime,
+                    views: Sequence[str] | None = None,
+                    on_rows: Callable[[str, int], None] | None = None) -> list[materialize_svc.ViewReport]:
+        """Write the latest row per entity with ``start_date <= event_ts <= end_date`` to the
+        online store, only where newer than what is stored. Idempotent and resumable."""
+        return materialize_svc.materialize(
+            self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
+            start_date, end_date, self.clock(), incremental=False, on_rows=on_rows)
+
+    def materialize_incremental(self, end_date: datetime | None = None,
+                                views: Sequence[str] | None = None,
+                                on_rows: Callable[[str, int], None] | None = None
+                                ) -> list[materialize_svc.ViewReport]:
+        """Materialize what arrived since each view's watermark, up to ``end_date`` (default:
+        now), including late rows whose created timestamp is newer than the last run's."""
+        return materialize_svc.materialize(
+            self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
+            None, end_date or self.clock(), self.clock(), incremental=True, on_rows=on_rows)
+
+    def get_online_features(self, features: Sequence[str] | FeatureService | str,
+                            entity_rows: Sequence[dict[str, Any]],
+                            full_feature_names: bool = False) -> online_svc.OnlineResponse:
+        """Latest values for ``entity_rows`` (a list of dicts of join keys), with per-value
+        status and event timestamp; TTL and defaults as in the offline join."""
+        snap = self._serving_snapshot()
+        key = (features.name if isinstance(features, FeatureService) else
+               features if isinstance(features, str) else tuple(features), full_feature_names)
+        plan = self._online_plans.get(key)
+        if plan is None:
+            plan = online_svc.build_online_plan(snap, features, full_feature_names)
+            self._online_plans[key] = plan
+        return online_svc.get_online_features(self.online_store, plan, entity_rows, self.clock())

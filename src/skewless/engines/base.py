@@ -8,7 +8,7 @@ once, so they come back untouched whatever the engine.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from skewless.errors import InvalidRequestError
 from skewless.plan.historical import HistoricalPlan
+from skewless.plan.materialize import MaterializeRequest
 
 ProgressCallback = Callable[[float], None]
 
@@ -68,6 +69,10 @@ class OfflineEngine(Protocol):
 
     def historical(self, plan: HistoricalPlan, entity: EntityInput) -> RetrievalJob:
         """A lazy result of the point-in-time join of ``entity`` with ``plan``."""
+
+    def latest(self, request: MaterializeRequest, batch_rows: int = 100_000) -> Iterator[pa.RecordBatch]:
+        """The latest row per entity in the request's window, streamed in batches: join-key
+        columns, ``__event_ts``, ``__created_ts`` (UTC timestamps) and one column per feature."""
 
 
 def pandas_types_mapper(t: pa.DataType) -> Any:

@@ -14,7 +14,7 @@ Timestamps are compared as UTC ``TIMESTAMPTZ`` (the session time zone is UTC, so
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import duckdb
@@ -25,6 +25,7 @@ from skewless.config import DuckDBOfflineConfig, RepoConfig
 from skewless.engines.base import Capabilities, EntityInput, ProgressCallback, RetrievalJob
 from skewless.errors import EngineResourceError, InvalidRequestError, SourceError
 from skewless.plan.historical import ROW_ID, HistoricalPlan, ViewRequest
+from skewless.plan.materialize import CREATED_TS, EVENT_TS, MaterializeRequest
 
 _SQL_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "FLOAT", "Float64": "DOUBLE",
               "String": "VARCHAR", "Bool": "BOOLEAN", "Bytes": "BLOB", "UnixTimestamp": "TIMESTAMPTZ"}
@@ -84,7 +85,9 @@ def compile_plan(plan: HistoricalPlan, entity_relation: str, with_entity_columns
         else:
             on.append(f"e.{_TS} >= {alias}.ts")
         joins.append(f"ASOF LEFT JOIN {alias} ON {' AND '.join(on)}")
-        hit = f"{alias}.ts IS NOT NULL"
+        # A label without a time matches nothing; the struct probe (NULL, +inf) is not NULL
+        # itself, so the ASOF join alone would match the entity's latest row.
+        hit = f"e.{_TS} IS NOT NULL AND {alias}.ts IS NOT NULL"
         if v.ttl is not None:
             hit += f" AND {alias}.ts >= e.{_TS} - to_microseconds({_micros(v.ttl)})"
         for j, f in enumerate(v.features):
@@ -105,7 +108,35 @@ def compile_plan(plan: HistoricalPlan, entity_relation: str, with_entity_columns
     return sql, params + select_params
 
 
-def _scan(v: ViewRequest) -> str:
+def compile_latest(r: MaterializeRequest) -> tuple[str, list[Any]]:
+    """SQL of the latest row per entity in a materialization window (see plan/materialize.py):
+    one hash aggregation, ``arg_max`` over the (event, created) pair, keeping whole rows."""
+    ts = f"CAST({ident(r.timestamp_column)} AS TIMESTAMPTZ)"
+    cts = f"CAST({ident(r.created_column)} AS TIMESTAMPTZ)" if r.created_column else "NULL::TIMESTAMPTZ"
+    cols = [f"{ident(sk)} AS k{j}" for j, sk in enumerate(r.source_keys)]
+    cols += [f"{ts} AS ts", f"{cts} AS cts"]
+    cols += [f"CAST({ident(f.source_column)} AS {sql_type(f.dtype)}) AS f{j}" for j, f in enumerate(r.features)]
+    where = [f"{ts} IS NOT NULL", f"{ts} <= ?::TIMESTAMPTZ"]
+    params: list[Any] = [r.end]
+    where += [f"{ident(sk)} IS NOT NULL" for sk in r.source_keys]
+    if r.start is not None and r.created_after is not None:
+        where.append(f"({ts} >= ?::TIMESTAMPTZ OR {cts} > ?::TIMESTAMPTZ)")
+        params += [r.start, r.created_after]
+    elif r.start is not None:
+        where.append(f"{ts} >= ?::TIMESTAMPTZ")
+        params.append(r.start)
+    row = ", ".join(["ts", "cts"] + [f"f{j}" for j in range(len(r.features))])
+    keys = ", ".join(f"k{j}" for j in range(len(r.source_keys)))
+    outs = [f"k{j} AS {ident(k)}" for j, k in enumerate(r.join_keys)]
+    outs += [f"m.ts AS {EVENT_TS}", f"m.cts AS {CREATED_TS}"]
+    outs += [f"m.f{j} AS {ident(f.output)}" for j, f in enumerate(r.features)]
+    sql = (f"WITH src AS (SELECT {', '.join(cols)} FROM {_scan(r)} WHERE {' AND '.join(where)})\n"
+           f"SELECT {', '.join(outs)} FROM (SELECT {keys}, arg_max(struct_pack({row}), "
+           f"{{'t': ts, 'c': coalesce(cts, '-infinity'::TIMESTAMPTZ)}}) AS m FROM src GROUP BY {keys})")
+    return sql, params
+
+
+def _scan(v: ViewRequest | MaterializeRequest) -> str:
     src = v.source
     if src.is_dir:
         return f"read_parquet({literal(src.duckdb_pattern)}, hive_partitioning = true, union_by_name = true)"
@@ -157,7 +188,10 @@ class DuckDBEngine:
                 sql, params = compile_plan(plan, relation, with_entity_columns=entity.table is None)
                 table = _run_with_progress(con, lambda: con.sql(sql, params=params).to_arrow_table(), progress)
                 return table if entity.table is None else table.drop_columns([ROW_ID])
-            return self._with_entity(entity, run)
+            # Only the columns the join reads: pass-through columns are attached by the
+            # RetrievalJob untouched, and may have types DuckDB cannot scan (e.g. float16).
+            needed = dict.fromkeys([plan.timestamp_column, *(k for v in plan.views for k in v.join_keys)])
+            return self._with_entity(entity, run, list(needed))
 
         def write(path: str, progress: ProgressCallback | None) -> None:
             def run(con: duckdb.DuckDBPyConnection, relation: str) -> None:
@@ -168,12 +202,28 @@ class DuckDBEngine:
 
         return RetrievalJob(plan, entity, compute, write)
 
-    def _with_entity(self, entity: EntityInput, fn: Callable[[duckdb.DuckDBPyConnection, str], Any]) -> Any:
+    def latest(self, request: MaterializeRequest, batch_rows: int = 100_000) -> Iterator[pa.RecordBatch]:
+        sql, params = compile_latest(request)
+        con = self.connect()
+        try:
+            reader = con.sql(sql, params=params).to_arrow_reader(batch_rows)
+            yield from reader
+        except duckdb.IOException as e:
+            raise SourceError(f"cannot read the source of '{request.view}': {_first_line(e)}") from None
+        except duckdb.Error as e:
+            raise InvalidRequestError(f"materialization query of '{request.view}' failed: "
+                                      f"{_first_line(e)}") from None
+        finally:
+            con.close()
+
+    def _with_entity(self, entity: EntityInput, fn: Callable[[duckdb.DuckDBPyConnection, str], Any],
+                     columns: list[str] | None = None) -> Any:
         con = self.connect()
         try:
             if entity.table is not None:
-                rows = pa.array(range(entity.table.num_rows), type=pa.int64())
-                con.register(_ENTITY, entity.table.append_column(ROW_ID, rows))
+                table = entity.table if columns is None else entity.table.select(columns)
+                rows = pa.array(range(table.num_rows), type=pa.int64())
+                con.register(_ENTITY, table.append_column(ROW_ID, rows))
                 relation = _ENTITY
             else:
                 relation = f"(SELECT *, row_number() OVER () AS {ROW_ID} FROM ({entity.sql}))"

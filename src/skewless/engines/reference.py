@@ -6,6 +6,7 @@ It is the oracle of the conformance suite: every other engine must return exactl
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -14,6 +15,7 @@ from skewless.engines.base import Capabilities, EntityInput, ProgressCallback, R
 from skewless.errors import InvalidRequestError
 from skewless.kernels.source import dataset
 from skewless.plan.historical import HistoricalPlan, ViewRequest
+from skewless.plan.materialize import CREATED_TS, EVENT_TS, MaterializeRequest
 
 _OLDEST = datetime.min.replace(tzinfo=timezone.utc)
 
@@ -67,6 +69,39 @@ class ReferenceEngine:
                         columns[feature.output].append(best["values"][feature.source_column])
         return pa.table({name: pa.array(values, type=plan.output_schema.field(name).type)
                          for name, values in columns.items()}, schema=plan.output_schema)
+
+    def latest(self, request: MaterializeRequest, batch_rows: int = 100_000) -> Iterator[pa.RecordBatch]:
+        """For each entity, the row with the greatest (event, created) time in the window."""
+        table = dataset(request.source).to_table()
+        event = _timestamps(table.column(request.timestamp_column))
+        created = (_timestamps(table.column(request.created_column)) if request.created_column
+                   else [None] * table.num_rows)
+        keys = list(zip(*(table.column(k).to_pylist() for k in request.source_keys)))
+        end = _utc(request.end)
+        start = _utc(request.start) if request.start else None
+        after = _utc(request.created_after) if request.created_after else None
+        best: dict[tuple[Any, ...], int] = {}
+        for i, key in enumerate(keys):
+            ts = event[i]
+            if ts is None or ts > end or any(k is None for k in key):  # type: ignore[operator]
+                continue
+            in_window = (start is None or ts >= start
+                         or (after is not None and created[i] is not None and created[i] > after))  # type: ignore[operator]
+            if not in_window:
+                continue
+            j = best.get(key)
+            if j is None or (ts, created[i] or _OLDEST) > (event[j], created[j] or _OLDEST):  # type: ignore[operator]
+                best[key] = i
+        rows = list(best.values())
+        columns: dict[str, pa.Array] = {}
+        for k, sk in zip(request.join_keys, request.source_keys):
+            columns[k] = table.column(sk).take(rows)
+        ts_type = pa.timestamp("us", tz="UTC")
+        columns[EVENT_TS] = pa.array([event[i] for i in rows], type=ts_type)
+        columns[CREATED_TS] = pa.array([created[i] for i in rows], type=ts_type)
+        for f in request.features:
+            columns[f.output] = table.column(f.source_column).cast(f.dtype.to_arrow()).take(rows)
+        yield from pa.table(columns).to_batches(max_chunksize=batch_rows)
 
     @staticmethod
     def _latest(rows: list[dict[str, Any]], key: tuple[Any, ...], t: datetime,

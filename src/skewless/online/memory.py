@@ -1,0 +1,59 @@
+"""In-process online store: a dict per table. For notebooks and tests of pure logic."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+
+from skewless.online.base import OnlineCapabilities
+from skewless.online.codec import Record
+
+
+class MemoryOnlineStore:
+    name = "memory"
+    capabilities = OnlineCapabilities(atomic_swap=True, persistent=False, shared=False)
+
+    def __init__(self) -> None:
+        self._tables: dict[str, dict[bytes, Record]] = {}
+        self._lock = threading.Lock()
+
+    def create(self, tables: Sequence[str]) -> None:
+        with self._lock:
+            for t in tables:
+                self._tables.setdefault(t, {})
+
+    def drop(self, tables: Sequence[str]) -> None:
+        with self._lock:
+            for t in tables:
+                self._tables.pop(t, None)
+
+    def write_batch(self, rows: Mapping[str, Sequence[tuple[bytes, Record]]]) -> int:
+        n = 0
+        with self._lock:
+            for table, items in rows.items():
+                data = self._tables.setdefault(table, {})
+                for key, rec in items:
+                    if rec.newer_than(data.get(key)):
+                        data[key] = rec
+                    n += 1
+        return n
+
+    def read_batch(self, keys: Mapping[str, Sequence[bytes]]) -> dict[str, list[Record | None]]:
+        out: dict[str, list[Record | None]] = {}
+        for table, ks in keys.items():
+            data = self._tables.get(table, {})
+            out[table] = [data.get(k) for k in ks]
+        return out
+
+    def count(self, table: str) -> int:
+        return len(self._tables.get(table, {}))
+
+    def scan_keys(self, table: str, limit: int) -> list[bytes]:
+        return list(self._tables.get(table, {}))[:limit]
+
+    def swap(self, table: str, staging: str) -> None:
+        with self._lock:
+            self._tables[table] = self._tables.pop(staging, {})
+
+    def close(self) -> None:
+        pass

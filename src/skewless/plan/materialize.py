@@ -1,0 +1,52 @@
+"""The engine-neutral plan of a materialization: per view, the latest row of each entity
+among the source rows in a window (DESIGN.md section 3).
+
+Window: ``start <= event_ts <= end`` (``start`` None: from the beginning). Incremental runs
+add ``created_after``: rows whose created timestamp is after the previous run's high-water mark
+count too, whatever their event time (late data: an old event written recently is not lost),
+as long as ``event_ts <= end``. The latest row is the greatest (event_ts, created_ts), exactly
+the order of the offline join; the online store keeps a row only if it is newer still.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from skewless.define import FeatureView
+from skewless.kernels.source import ResolvedSource, resolve_source
+from skewless.plan.historical import FeatureColumn
+from skewless.registry import Snapshot
+
+EVENT_TS = "__event_ts"
+CREATED_TS = "__created_ts"
+
+
+@dataclass(frozen=True)
+class MaterializeRequest:
+    view: str
+    source: ResolvedSource
+    timestamp_column: str
+    created_column: str | None
+    join_keys: tuple[str, ...]
+    source_keys: tuple[str, ...]
+    features: tuple[FeatureColumn, ...]
+    end: datetime
+    start: datetime | None = None
+    created_after: datetime | None = None
+
+
+def materialize_request(snapshot: Snapshot, view: FeatureView, repo_path: str | Path, end: datetime,
+                        start: datetime | None = None, created_after: datetime | None = None
+                        ) -> MaterializeRequest:
+    keys = snapshot.join_keys(view)
+    feats = tuple(FeatureColumn(f.name, view.source.source_column(f.name), f.name, f.dtype, None)
+                  for f in view.features_for(set(keys)))
+    return MaterializeRequest(
+        view=view.name, source=resolve_source(view.source, repo_path),
+        timestamp_column=view.source.timestamp_field,
+        created_column=view.source.created_timestamp_column,
+        join_keys=keys, source_keys=tuple(view.source.source_column(k) for k in keys),
+        features=feats, end=end, start=start,
+        created_after=created_after if view.source.created_timestamp_column else None)

@@ -1,0 +1,183 @@
+"""Online serving: the latest materialized values, with the offline join's TTL and defaults.
+
+Status per value: ``PRESENT``; ``NOT_FOUND`` (nothing stored for the entity); ``OUTSIDE_TTL``
+(stored, but older than ``ttl`` at request time: treated exactly as the offline join treats
+it, as missing). Missing values get the field default when ``on_missing="default"``, null
+otherwise; ``on_missing="fail"`` raises FeatureUnavailableError instead (fail closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from skewless import types as T
+from skewless.define import FeatureService
+from skewless.errors import FeatureUnavailableError, InvalidRequestError
+from skewless.online import OnlineStore, table_name
+from skewless.online.codec import encode_key, from_micros, micros, restore
+from skewless.plan.historical import parse_refs
+from skewless.registry import Snapshot
+
+PRESENT, NOT_FOUND, OUTSIDE_TTL = "PRESENT", "NOT_FOUND", "OUTSIDE_TTL"
+
+_KEY_FAMILIES: dict[str, tuple[type, ...]] = {"Int32": (int,), "Int64": (int,), "String": (str,),
+                                               "Bytes": (bytes,)}
+
+
+@dataclass(frozen=True)
+class OnlineFeature:
+    name: str
+    output: str
+    dtype: T.ValueType
+    default: Any
+
+
+@dataclass(frozen=True)
+class OnlineView:
+    view: str
+    table: str
+    join_keys: tuple[str, ...]
+    key_types: tuple[T.ValueType | None, ...]
+    ttl_us: int | None
+    on_missing: str
+    features: tuple[OnlineFeature, ...]
+
+
+@dataclass(frozen=True)
+class OnlinePlan:
+    views: tuple[OnlineView, ...]
+    join_keys: tuple[str, ...]   # every key column, in first-use order
+
+
+def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureService | str,
+                      full_feature_names: bool) -> OnlinePlan:
+    views: list[OnlineView] = []
+    outputs: dict[str, str] = {}
+    keys: list[str] = []
+    for view, feats in parse_refs(snapshot, features):
+        jk = snapshot.join_keys(view)
+        by_name = {f.name: f for f in view.schema}
+        cols = []
+        for name in feats:
+            out = f"{view.name}__{name}" if full_feature_names else name
+            if out in outputs:
+                raise InvalidRequestError(
+                    f"feature name '{out}' is requested from both '{outputs[out]}' and '{view.name}'",
+                    hint="pass full_feature_names=True to get 'view__feature' names")
+            outputs[out] = view.name
+            cols.append(OnlineFeature(name, out, by_name[name].dtype, by_name[name].default))
+        views.append(OnlineView(
+            view.name, table_name(snapshot.project, view.name), jk,
+            tuple(by_name[k].dtype if k in by_name else None for k in jk),
+            micros_of(view.ttl), view.on_missing, tuple(cols)))
+        keys.extend(k for k in jk if k not in keys)
+    clash = set(outputs) & set(keys)
+    if clash:
+        raise InvalidRequestError(f"feature name(s) {sorted(clash)} clash with join keys",
+                                  hint="pass full_feature_names=True")
+    return OnlinePlan(tuple(views), tuple(keys))
+
+
+def micros_of(td: Any) -> int | None:
+    if td is None:
+        return None
+    return int(td.days * 86_400_000_000 + td.seconds * 1_000_000 + td.microseconds)
+
+
+def _key_value(view: OnlineView, i: int, row: Mapping[str, Any], k: str, t: T.ValueType | None) -> Any:
+    try:
+        v = row[k]
+    except KeyError:
+        raise InvalidRequestError(
+            f"entity row {i} has no join key '{k}' (needed by feature view '{view.view}'); "
+            f"it has {sorted(row)}", hint=f"add '{k}' to every entity row") from None
+    except TypeError:
+        raise InvalidRequestError(f"entity row {i} must be a dict of join keys, got {type(row).__name__}") from None
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        v = v.item()  # numpy scalars
+    if isinstance(v, bool) or not isinstance(v, (int, str, bytes)):
+        raise InvalidRequestError(
+            f"entity row {i}: join key '{k}' = {v!r} has type {type(v).__name__}; keys are int or str")
+    if t is not None and t.name in _KEY_FAMILIES and not isinstance(v, _KEY_FAMILIES[t.name]):
+        raise InvalidRequestError(
+            f"entity row {i}: join key '{k}' = {v!r} is a {type(v).__name__}, but feature view "
+            f"'{view.view}' declares it {t.name}", hint="send the key with its declared type")
+    return v
+
+
+class OnlineResponse:
+    """Feast-shaped result: ``to_dict()`` maps each column (join keys, then features) to a list.
+    ``statuses`` and ``event_timestamps`` give, per feature, each value's status and event time."""
+
+    def __init__(self, keys: dict[str, list[Any]], values: dict[str, list[Any]],
+                 statuses: dict[str, list[str]], event_timestamps: dict[str, list[datetime | None]]) -> None:
+        self.keys = keys
+        self.values = values
+        self.statuses = statuses
+        self.event_timestamps = event_timestamps
+
+    def to_dict(self, include_event_timestamps: bool = False, include_statuses: bool = False
+                ) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {**self.keys, **self.values}
+        if include_statuses:
+            out.update({f"{k}__status": v for k, v in self.statuses.items()})
+        if include_event_timestamps:
+            out.update({f"{k}__event_timestamp": v for k, v in self.event_timestamps.items()})
+        return out
+
+    def to_df(self, include_event_timestamps: bool = False, include_statuses: bool = False) -> pd.DataFrame:
+        return pd.DataFrame(self.to_dict(include_event_timestamps, include_statuses))
+
+
+def get_online_features(store: OnlineStore, plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]],
+                        now: datetime) -> OnlineResponse:
+    if isinstance(entity_rows, Mapping) or not isinstance(entity_rows, Sequence):
+        raise InvalidRequestError("entity_rows must be a list of dicts, e.g. [{'user_id': 1}]")
+    n = len(entity_rows)
+    reads: dict[str, list[bytes]] = {}
+    for view in plan.views:
+        reads[view.table] = [
+            encode_key([_key_value(view, i, row, k, t) for k, t in zip(view.join_keys, view.key_types)])
+            for i, row in enumerate(entity_rows)]
+    records = store.read_batch(reads)
+    now_us = micros(now)
+    keys = {k: [row[k] for row in entity_rows] for k in plan.join_keys}
+    values: dict[str, list[Any]] = {}
+    statuses: dict[str, list[str]] = {}
+    stamps: dict[str, list[datetime | None]] = {}
+    for view in plan.views:
+        recs = records[view.table]
+        for f in view.features:
+            values[f.output], statuses[f.output], stamps[f.output] = [None] * n, [NOT_FOUND] * n, [None] * n
+        for i, rec in enumerate(recs):
+            status = NOT_FOUND
+            if rec is not None:
+                status = OUTSIDE_TTL if view.ttl_us is not None and rec.event_ts < now_us - view.ttl_us else PRESENT
+            if status != PRESENT and view.on_missing == "fail":
+                age = "" if rec is None else f" (last value at {from_micros(rec.event_ts).isoformat()})"
+                raise FeatureUnavailableError(
+                    f"feature view '{view.view}' has no {'fresh ' if rec else ''}value for entity "
+                    f"{dict(zip(view.join_keys, (entity_rows[i][k] for k in view.join_keys)))}: "
+                    f"{status}{age}; the view is declared on_missing='fail'",
+                    hint="materialize the view (`skewless materialize-incremental`) or change on_missing")
+            for f in view.features:
+                if status == PRESENT and rec is not None:
+                    if f.name in rec.values:
+                        values[f.output][i] = restore(rec.values[f.name], f.dtype)
+                        statuses[f.output][i] = PRESENT
+                        stamps[f.output][i] = from_micros(rec.event_ts)
+                        continue
+                    st = NOT_FOUND  # field added after this record was written
+                else:
+                    st = status
+                statuses[f.output][i] = st
+                if rec is not None and st == OUTSIDE_TTL:
+                    stamps[f.output][i] = from_micros(rec.event_ts)
+                if view.on_missing == "default":
+                    values[f.output][i] = f.default
+    return OnlineResponse(keys, values, statuses, stamps)
