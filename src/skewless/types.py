@@ -147,4 +147,7 @@ def python_value_ok(value: Any, declared: ValueType) -> bool:
         return False
     if declared in (Int32, Int64) and isinstance(value, (bool, float)):
         return False
+    if declared is Float32 and isinstance(value, (int, float)) and not isinstance(value, bool):
+        import math
+        return not math.isfinite(value) or abs(value) <= 3.4028234663852886e38
     return True

@@ -67,6 +67,9 @@ def test_field_default_must_match_type():
     assert Field("n", Int64, default=0).default == 0
     with pytest.raises(DefinitionError, match="default 'x' is not a valid Int64"):
         Field("n", Int64, default="x")
+    with pytest.raises(DefinitionError, match="not a valid Float32"):
+        Field("x", Float32, default=1e300)
+    assert Field("x", Float32, default=1.5).default == 1.5
     with pytest.raises(DefinitionError, match="not a skewless type"):
         Field("n", int)  # type: ignore[arg-type]
 
