@@ -54,8 +54,14 @@ class MemoryOnlineConfig(_Strict):
 
 
 class RedisOnlineConfig(_Strict):
+    """Redis (or a Redis-compatible server). ``connection_string`` as Feast writes it:
+    ``host:port[,db=1,password=...,ssl=true]``, or a ``redis://`` / ``rediss://`` URL."""
+
     type: Literal["redis"]
     connection_string: str = "localhost:6379"
+    connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    timeout_seconds: float = Field(default=1.0, gt=0)
+    max_connections: int | None = Field(default=None, ge=1)
 
 
 OnlineConfig = Annotated[
@@ -130,7 +136,8 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else raw
         except yaml.YAMLError:
             value = raw
-        if isinstance(value, (int, float, bool)) and path[-1] in ("project", "registry", "path", "memory_limit"):
+        if isinstance(value, (int, float, bool)) and path[-1] in ("project", "registry", "path", "memory_limit",
+                                                                   "connection_string"):
             value = raw
         node = data
         for key in path[:-1]:

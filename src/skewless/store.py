@@ -19,6 +19,8 @@ from skewless.online import OnlineStore, make_online_store
 from skewless.services import apply as apply_svc
 from skewless.services import materialize as materialize_svc
 from skewless.services import online as online_svc
+from skewless.services import online_status as status_svc
+from skewless.services import rebuild as rebuild_svc
 from skewless.services import retrieve
 
 
@@ -141,22 +143,41 @@ class FeatureStore:
     # --- online ------------------------------------------------------------------------------
     def materialize(self, start_date: datetime | None, end_date: datetime,
                     views: Sequence[str] | None = None,
-                    on_rows: Callable[[str, int], None] | None = None) -> list[materialize_svc.ViewReport]:
+                    on_rows: Callable[[str, int], None] | None = None,
+                    batch_rows: int = 100_000) -> list[materialize_svc.ViewReport]:
         """Write the latest row per entity with ``start_date <= event_ts <= end_date`` to the
-        online store, only where newer than what is stored. Idempotent and resumable."""
+        online store, only where newer than what is stored, ``batch_rows`` entities per write.
+        Idempotent and resumable."""
         return materialize_svc.materialize(
             self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
-            start_date, end_date, self.clock(), incremental=False, on_rows=on_rows)
+            start_date, end_date, self.clock(), incremental=False, on_rows=on_rows,
+            batch_rows=batch_rows)
 
     def materialize_incremental(self, end_date: datetime | None = None,
                                 views: Sequence[str] | None = None,
-                                on_rows: Callable[[str, int], None] | None = None
-                                ) -> list[materialize_svc.ViewReport]:
+                                on_rows: Callable[[str, int], None] | None = None,
+                                batch_rows: int = 100_000) -> list[materialize_svc.ViewReport]:
         """Materialize what arrived since each view's watermark, up to ``end_date`` (default:
         now), including late rows whose created timestamp is newer than the last run's."""
         return materialize_svc.materialize(
             self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
-            None, end_date or self.clock(), self.clock(), incremental=True, on_rows=on_rows)
+            None, end_date or self.clock(), self.clock(), incremental=True, on_rows=on_rows,
+            batch_rows=batch_rows)
+
+    def rebuild_online(self, views: Sequence[str] | None = None,
+                       on_rows: Callable[[str, int], None] | None = None,
+                       batch_rows: int = 100_000) -> list[rebuild_svc.RebuildReport]:
+        """Disaster recovery: rebuild each online view's table from the offline store up to now
+        in a staging table, swap it in (serving never sees a gap), set the watermark to now and
+        verify counts and a sample of values against the offline join."""
+        return rebuild_svc.rebuild_online(
+            self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
+            self.clock(), on_rows, self.config.entity_timestamp_column, batch_rows=batch_rows)
+
+    def online_status(self) -> list[status_svc.ViewStatus]:
+        """Per online view: entities stored, watermark and its age, last run."""
+        return status_svc.online_status(self.online_store, self.registry, self.snapshot(),
+                                        self.clock())
 
     def get_online_features(self, features: Sequence[str] | FeatureService | str,
                             entity_rows: Sequence[dict[str, Any]],

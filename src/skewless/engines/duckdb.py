@@ -120,7 +120,7 @@ def compile_latest(r: MaterializeRequest) -> tuple[str, list[Any]]:
     params: list[Any] = [r.end]
     where += [f"{ident(sk)} IS NOT NULL" for sk in r.source_keys]
     if r.start is not None and r.created_after is not None:
-        where.append(f"({ts} >= ?::TIMESTAMPTZ OR {cts} > ?::TIMESTAMPTZ)")
+        where.append(f"({ts} >= ?::TIMESTAMPTZ OR {cts} >= ?::TIMESTAMPTZ)")
         params += [r.start, r.created_after]
     elif r.start is not None:
         where.append(f"{ts} >= ?::TIMESTAMPTZ")

@@ -86,19 +86,19 @@ class ReferenceEngine:
             if ts is None or ts > end or any(k is None for k in key):  # type: ignore[operator]
                 continue
             in_window = (start is None or ts >= start
-                         or (after is not None and created[i] is not None and created[i] > after))  # type: ignore[operator]
+                         or (after is not None and created[i] is not None and created[i] >= after))  # type: ignore[operator]
             if not in_window:
                 continue
             j = best.get(key)
             if j is None or (ts, created[i] or _OLDEST) > (event[j], created[j] or _OLDEST):  # type: ignore[operator]
                 best[key] = i
-        rows = list(best.values())
+        rows = pa.array(list(best.values()), pa.int64())  # typed: an empty window takes nothing
         columns: dict[str, pa.Array] = {}
         for k, sk in zip(request.join_keys, request.source_keys):
             columns[k] = table.column(sk).take(rows)
         ts_type = pa.timestamp("us", tz="UTC")
-        columns[EVENT_TS] = pa.array([event[i] for i in rows], type=ts_type)
-        columns[CREATED_TS] = pa.array([created[i] for i in rows], type=ts_type)
+        columns[EVENT_TS] = pa.array([event[i] for i in best.values()], type=ts_type)
+        columns[CREATED_TS] = pa.array([created[i] for i in best.values()], type=ts_type)
         for f in request.features:
             columns[f.output] = table.column(f.source_column).cast(f.dtype.to_arrow()).take(rows)
         yield from pa.table(columns).to_batches(max_chunksize=batch_rows)

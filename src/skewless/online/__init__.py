@@ -21,8 +21,9 @@ def make_online_store(config: RepoConfig) -> OnlineStore:
         from skewless.online.memory import MemoryOnlineStore
         return MemoryOnlineStore()
     if isinstance(opts, RedisOnlineConfig):
-        from skewless.online.redis import RedisOnlineStore  # type: ignore[import-not-found]
-        return RedisOnlineStore(opts.connection_string)  # type: ignore[no-any-return]
+        from skewless.online.redis import RedisOnlineStore
+        return RedisOnlineStore(opts.connection_string, opts.connect_timeout_seconds,
+                                opts.timeout_seconds, opts.max_connections)
     raise AssertionError(f"unhandled online store {opts!r}")
 
 

@@ -2,9 +2,11 @@
 among the source rows in a window (DESIGN.md section 3).
 
 Window: ``start <= event_ts <= end`` (``start`` None: from the beginning). Incremental runs
-add ``created_after``: rows whose created timestamp is after the previous run's high-water mark
-count too, whatever their event time (late data: an old event written recently is not lost),
-as long as ``event_ts <= end``. The latest row is the greatest (event_ts, created_ts), exactly
+add ``created_after``: rows whose created timestamp is at or after the previous run's high-water
+mark count too, whatever their event time (late data: an old event written recently is not
+lost), as long as ``event_ts <= end``. "At or after": a row written after the last run may share
+the high-water mark's created time when created times are coarse (seconds, days); reading a
+row twice is harmless, since the store keeps only newer rows. The latest row is the greatest (event_ts, created_ts), exactly
 the order of the offline join; the online store keeps a row only if it is newer still.
 """
 

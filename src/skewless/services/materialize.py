@@ -27,6 +27,7 @@ from skewless.plan.materialize import CREATED_TS, EVENT_TS, materialize_request
 from skewless.registry import RegistryStore, Snapshot
 
 STATE = "materialization"
+_NO_CREATED_YET = datetime(1, 1, 1, tzinfo=timezone.utc)
 RowsCallback = Callable[[str, int], None]
 
 
@@ -99,6 +100,10 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
             v_start = prev_end + timedelta(microseconds=1)
             if state.get("created_high"):
                 created_after = datetime.fromisoformat(state["created_high"])
+            elif view.source.created_timestamp_column:
+                # No created time seen yet (none written, or all null): any row with one may
+                # be late data, whatever its event time.
+                created_after = _NO_CREATED_YET
         request = materialize_request(snapshot, view, repo_path, end, v_start, created_after)
         table = table_name(snapshot.project, view.name)
         store.create([table])

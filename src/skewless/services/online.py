@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from skewless import types as T
 from skewless.define import FeatureService
@@ -70,7 +71,8 @@ def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureServi
                     f"feature name '{out}' is requested from both '{outputs[out]}' and '{view.name}'",
                     hint="pass full_feature_names=True to get 'view__feature' names")
             outputs[out] = view.name
-            cols.append(OnlineFeature(name, out, by_name[name].dtype, by_name[name].default))
+            dtype = by_name[name].dtype
+            cols.append(OnlineFeature(name, out, dtype, as_served(by_name[name].default, dtype)))
         views.append(OnlineView(
             view.name, table_name(snapshot.project, view.name), jk,
             tuple(by_name[k].dtype if k in by_name else None for k in jk),
@@ -81,6 +83,14 @@ def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureServi
         raise InvalidRequestError(f"feature name(s) {sorted(clash)} clash with join keys",
                                   hint="pass full_feature_names=True")
     return OnlinePlan(tuple(views), tuple(keys))
+
+
+def as_served(value: Any, dtype: T.ValueType) -> Any:
+    """A field default as the offline join serves it: through the column's Arrow type, so an
+    ``int`` default of a Float64 field is a float and a Float32 default is rounded to float32."""
+    if value is None:
+        return None
+    return pa.array([value], type=dtype.to_arrow()).to_pylist()[0]
 
 
 def micros_of(td: Any) -> int | None:
