@@ -58,6 +58,8 @@ class Record:
 def _to_storable(value: Any) -> Any:
     if isinstance(value, datetime):
         return micros(value)
+    if isinstance(value, list):
+        return [_to_storable(v) for v in value]
     return value
 
 
@@ -71,6 +73,10 @@ def unpack_values(blob: bytes) -> dict[str, Any]:
 
 def restore(value: Any, dtype: T.ValueType) -> Any:
     """A stored value back in its declared type (timestamps were stored as microseconds)."""
-    if value is not None and dtype is T.UnixTimestamp:
+    if value is None:
+        return None
+    if dtype is T.UnixTimestamp:
         return from_micros(value)
+    if isinstance(dtype, T.Array) and dtype.element is T.UnixTimestamp:
+        return [None if v is None else from_micros(v) for v in value]
     return value
