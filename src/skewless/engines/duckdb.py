@@ -14,6 +14,7 @@ Timestamps are compared as UTC ``TIMESTAMPTZ`` (the session time zone is UTC, so
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -30,6 +31,7 @@ from skewless.plan.materialize import CREATED_TS, EVENT_TS, MaterializeRequest
 _SQL_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "FLOAT", "Float64": "DOUBLE",
               "String": "VARCHAR", "Bool": "BOOLEAN", "Bytes": "BLOB", "UnixTimestamp": "TIMESTAMPTZ"}
 _ENTITY = "__skewless_entity"
+_ENTITY_T = "__skewless_e"
 _TS = "__skewless_ts"
 
 
@@ -51,61 +53,99 @@ def _micros(td: Any) -> int:
     return int(td.days * 86_400_000_000 + td.seconds * 1_000_000 + td.microseconds)
 
 
-def compile_plan(plan: HistoricalPlan, entity_relation: str, with_entity_columns: bool
-                 ) -> tuple[str, list[Any]]:
-    """The SQL text (and bound parameters) of ``plan`` over ``entity_relation``.
+@dataclass(frozen=True)
+class CompiledPlan:
+    """Statements of a point-in-time plan: ``setup`` runs first (temporary tables), then
+    ``query`` returns the result."""
 
-    The entity relation must carry ``__skewless_row`` (input order). The result has that
-    column (or the entity columns) followed by the feature columns, ordered by input row.
-    Golden files under tests/golden pin this text so a semantic change shows in review.
-    """
-    params: list[Any] = []
-    ctes = [f"e AS (SELECT *, CAST({ident(plan.timestamp_column)} AS TIMESTAMPTZ) AS {_TS} "
-            f"FROM {entity_relation})"]
-    joins, selects = [], []
-    for i, v in enumerate(plan.views):
-        alias = f"v{i}"
-        cols = [f"{ident(sk)} AS k{j}" for j, sk in enumerate(v.source_keys)]
-        ts = f"CAST({ident(v.timestamp_column)} AS TIMESTAMPTZ)"
-        cols.append(f"{ts} AS ts")
-        if v.created_column:
-            created = f"CAST({ident(v.created_column)} AS TIMESTAMPTZ)"
-            cols.append(f"{{'t': {ts}, 'c': coalesce({created}, '-infinity'::TIMESTAMPTZ)}} AS sk")
-        for j, f in enumerate(v.features):
-            cols.append(f"CAST({ident(f.source_column)} AS {sql_type(f.dtype)}) AS f{j}")
-        where = [f"{ts} IS NOT NULL"]
-        if plan.as_of is not None:
-            known = f"CAST({ident(v.created_column)} AS TIMESTAMPTZ)" if v.created_column else ts
-            where.append(f"{known} <= ?::TIMESTAMPTZ")
-            params.append(plan.as_of)
-        ctes.append(f"{alias} AS (SELECT {', '.join(cols)} FROM {_scan(v)} WHERE {' AND '.join(where)})")
-        on = [f"e.{ident(k)} = {alias}.k{j}" for j, k in enumerate(v.join_keys)]
-        if v.created_column:
-            on.append(f"{{'t': e.{_TS}, 'c': 'infinity'::TIMESTAMPTZ}} >= {alias}.sk")
+    setup: tuple[tuple[str, tuple[Any, ...]], ...]
+    query: str
+    params: tuple[Any, ...]
+
+    def text(self) -> str:
+        parts = [f"{sql};\n-- params: {list(p)!r}" for sql, p in self.setup]
+        parts.append(f"{self.query};\n-- params: {list(self.params)!r}")
+        return "\n\n".join(parts) + "\n"
+
+
+def _view_join(plan: HistoricalPlan, i: int, v: ViewRequest, entity: str
+               ) -> tuple[str, str, list[str], list[Any], list[Any]]:
+    """For view ``i``: its source CTE, its ASOF join clause, its feature expressions, and the
+    parameters of the CTE and of the expressions (in text order)."""
+    alias = f"v{i}"
+    cols = [f"s.{ident(sk)} AS k{j}" for j, sk in enumerate(v.source_keys)]
+    ts = f"CAST(s.{ident(v.timestamp_column)} AS TIMESTAMPTZ)"
+    cols.append(f"{ts} AS ts")
+    if v.created_column:
+        created = f"CAST(s.{ident(v.created_column)} AS TIMESTAMPTZ)"
+        cols.append(f"{{'t': {ts}, 'c': coalesce({created}, '-infinity'::TIMESTAMPTZ)}} AS sk")
+    for j, f in enumerate(v.features):
+        cols.append(f"CAST(s.{ident(f.source_column)} AS {sql_type(f.dtype)}) AS f{j}")
+    where = [f"{ts} IS NOT NULL"]
+    cte_params: list[Any] = []
+    if plan.as_of is not None:
+        known = f"CAST(s.{ident(v.created_column)} AS TIMESTAMPTZ)" if v.created_column else ts
+        where.append(f"{known} <= ?::TIMESTAMPTZ")
+        cte_params.append(plan.as_of)
+    # Only the entities asked for: a semi-join shrinks what the ASOF join must sort.
+    wanted = ", ".join(f"{ident(k)} AS k{j}" for j, k in enumerate(v.join_keys))
+    semi = " AND ".join(f"s.{ident(sk)} = ek.k{j}" for j, sk in enumerate(v.source_keys))
+    cte = (f"{alias} AS (SELECT {', '.join(cols)} FROM {_scan(v)} AS s "
+           f"SEMI JOIN (SELECT DISTINCT {wanted} FROM {entity}) AS ek ON {semi} "
+           f"WHERE {' AND '.join(where)})")
+    on = [f"e.{ident(k)} = {alias}.k{j}" for j, k in enumerate(v.join_keys)]
+    if v.created_column:
+        on.append(f"{{'t': e.{_TS}, 'c': 'infinity'::TIMESTAMPTZ}} >= {alias}.sk")
+    else:
+        on.append(f"e.{_TS} >= {alias}.ts")
+    join = f"ASOF LEFT JOIN {alias} ON {' AND '.join(on)}"
+    # A label without a time matches nothing; the struct probe (NULL, +inf) is not NULL
+    # itself, so the ASOF join alone would match the entity's latest row.
+    hit = f"e.{_TS} IS NOT NULL AND {alias}.ts IS NOT NULL"
+    if v.ttl is not None:
+        hit += f" AND {alias}.ts >= e.{_TS} - to_microseconds({_micros(v.ttl)})"
+    exprs, expr_params = [], []
+    for j, f in enumerate(v.features):
+        if v.use_default and f.default is not None:
+            exprs.append(f"CASE WHEN {hit} THEN {alias}.f{j} ELSE CAST(? AS {sql_type(f.dtype)}) END "
+                         f"AS {ident(f.output)}")
+            expr_params.append(f.default)
         else:
-            on.append(f"e.{_TS} >= {alias}.ts")
-        joins.append(f"ASOF LEFT JOIN {alias} ON {' AND '.join(on)}")
-        # A label without a time matches nothing; the struct probe (NULL, +inf) is not NULL
-        # itself, so the ASOF join alone would match the entity's latest row.
-        hit = f"e.{_TS} IS NOT NULL AND {alias}.ts IS NOT NULL"
-        if v.ttl is not None:
-            hit += f" AND {alias}.ts >= e.{_TS} - to_microseconds({_micros(v.ttl)})"
-        for j, f in enumerate(v.features):
-            if v.use_default and f.default is not None:
-                params_default = f"CAST(? AS {sql_type(f.dtype)})"
-                selects.append((f"CASE WHEN {hit} THEN {alias}.f{j} ELSE {params_default} END", f.output, f.default))
-            else:
-                selects.append((f"CASE WHEN {hit} THEN {alias}.f{j} END", f.output, None))
+            exprs.append(f"CASE WHEN {hit} THEN {alias}.f{j} END AS {ident(f.output)}")
+    return cte, join, exprs, cte_params, expr_params
+
+
+def compile_plan(plan: HistoricalPlan, entity_relation: str, with_entity_columns: bool) -> CompiledPlan:
+    """The SQL of ``plan`` over ``entity_relation`` (which carries ``__skewless_row``, the
+    input order). The result has that column (or the entity columns) followed by the feature
+    columns, ordered by input row.
+
+    One view: a single ASOF join. Several views: one ASOF join per view into a temporary table,
+    then one final join by row, so DuckDB holds one view's source at a time instead of all of
+    them at once. Golden files under tests/golden pin this text so a semantic change shows in
+    review.
+    """
     head = f"e.* EXCLUDE ({ROW_ID}, {_TS})" if with_entity_columns else f"e.{ROW_ID}"
-    select_sql = []
-    select_params = []
-    for expr, out, default in selects:
-        select_sql.append(f"{expr} AS {ident(out)}")
-        if default is not None:
-            select_params.append(default)
-    sql = (f"WITH {', '.join(ctes)}\nSELECT {head}, {', '.join(select_sql)}\nFROM e\n"
-           + "\n".join(joins) + f"\nORDER BY e.{ROW_ID}")
-    return sql, params + select_params
+    entity_cte = (f"SELECT *, CAST({ident(plan.timestamp_column)} AS TIMESTAMPTZ) AS {_TS} "
+                  f"FROM {entity_relation}")
+    if len(plan.views) == 1:
+        cte, join, exprs, p1, p2 = _view_join(plan, 0, plan.views[0], "e")
+        sql = (f"WITH e AS ({entity_cte}),\n{cte}\nSELECT {head}, {', '.join(exprs)}\nFROM e\n"
+               f"{join}\nORDER BY e.{ROW_ID}")
+        return CompiledPlan((), sql, tuple(p1 + p2))
+    setup: list[tuple[str, tuple[Any, ...]]] = [
+        (f"CREATE OR REPLACE TEMP TABLE {_ENTITY_T} AS {entity_cte}", ())]
+    final_cols, final_joins = [], []
+    for i, v in enumerate(plan.views):
+        cte, join, exprs, p1, p2 = _view_join(plan, i, v, _ENTITY_T)
+        setup.append((f"CREATE OR REPLACE TEMP TABLE __skewless_r{i} AS WITH {cte}\n"
+                      f"SELECT e.{ROW_ID}, {', '.join(exprs)}\nFROM {_ENTITY_T} AS e\n{join}",
+                      tuple(p1 + p2)))
+        final_cols += [f"r{i}.{ident(f.output)}" for f in v.features]
+        final_joins.append(f"JOIN __skewless_r{i} AS r{i} ON r{i}.{ROW_ID} = e.{ROW_ID}")
+    sql = (f"SELECT {head}, {', '.join(final_cols)}\nFROM {_ENTITY_T} AS e\n"
+           + "\n".join(final_joins) + f"\nORDER BY e.{ROW_ID}")
+    return CompiledPlan(tuple(setup), sql, ())
 
 
 def compile_latest(r: MaterializeRequest) -> tuple[str, list[Any]]:
@@ -185,8 +225,13 @@ class DuckDBEngine:
     def historical(self, plan: HistoricalPlan, entity: EntityInput) -> RetrievalJob:
         def compute(progress: ProgressCallback | None) -> pa.Table:
             def run(con: duckdb.DuckDBPyConnection, relation: str) -> pa.Table:
-                sql, params = compile_plan(plan, relation, with_entity_columns=entity.table is None)
-                table = _run_with_progress(con, lambda: con.sql(sql, params=params).to_arrow_table(), progress)
+                c = compile_plan(plan, relation, with_entity_columns=entity.table is None)
+
+                def go() -> pa.Table:
+                    for sql, params in c.setup:
+                        con.execute(sql, list(params))
+                    return con.sql(c.query, params=list(c.params)).to_arrow_table()
+                table = _run_with_progress(con, go, progress)
                 return table if entity.table is None else table.drop_columns([ROW_ID])
             # Only the columns the join reads: pass-through columns are attached by the
             # RetrievalJob untouched, and may have types DuckDB cannot scan (e.g. float16).
@@ -195,9 +240,13 @@ class DuckDBEngine:
 
         def write(path: str, progress: ProgressCallback | None) -> None:
             def run(con: duckdb.DuckDBPyConnection, relation: str) -> None:
-                sql, params = compile_plan(plan, relation, with_entity_columns=True)
-                copy = f"COPY ({sql}) TO {literal(path)} (FORMAT parquet)"
-                _run_with_progress(con, lambda: con.execute(copy, params), progress)
+                c = compile_plan(plan, relation, with_entity_columns=True)
+
+                def go() -> None:
+                    for sql, params in c.setup:
+                        con.execute(sql, list(params))
+                    con.execute(f"COPY ({c.query}) TO {literal(path)} (FORMAT parquet)", list(c.params))
+                _run_with_progress(con, go, progress)
             self._with_entity(entity, run)
 
         return RetrievalJob(plan, entity, compute, write)

@@ -1,0 +1,193 @@
+"""Helpers shared by the benchmarks under bench/: memory and machine facts, child processes,
+medians and plain-text tables. Standard library only, so importing it costs nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+GIB = 1024 ** 3
+
+
+def _status_kib(field: str) -> int:
+    """A ``kB`` field of /proc/self/status (``VmHWM``, ``VmRSS``), in bytes; 0 if unavailable."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def peak_rss() -> int:
+    """Peak resident set size of this process so far, in bytes.
+
+    ``VmHWM`` belongs to the process's own address space, so unlike ``ru_maxrss`` it does not
+    inherit the RSS of the parent at fork/exec time. Falls back to ``ru_maxrss`` elsewhere.
+    """
+    hwm = _status_kib("VmHWM")
+    if hwm:
+        return hwm
+    import resource
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def current_rss() -> int:
+    return _status_kib("VmRSS")
+
+
+def reset_peak_rss() -> bool:
+    """Reset ``VmHWM`` to the current RSS (Linux >= 4.0); False when not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def run_child(argv: Sequence[str], timeout: float | None = None) -> dict[str, Any]:
+    """Run a measuring child process; it prints one JSON object as its last stdout line.
+
+    Adds ``background_cores``: the CPU that *other* processes used while the child ran, in
+    cores on average (machine-wide busy time minus the child's own). Near 0 on a quiet machine;
+    anything sizeable means the timings of that run are inflated by contention.
+    """
+    busy0, kids0, t0 = system_busy_seconds(), children_cpu_seconds(), time.perf_counter()
+    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+    elapsed = time.perf_counter() - t0
+    other = (system_busy_seconds() - busy0) - (children_cpu_seconds() - kids0)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {' '.join(argv[-6:])} failed (exit {proc.returncode}):\n"
+                           f"{proc.stderr[-4000:]}")
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    if not lines:
+        raise RuntimeError(f"child printed nothing; stderr:\n{proc.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    result["background_cores"] = max(0.0, other) / elapsed if elapsed > 0 else 0.0
+    return result
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def total_ram() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 0
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "nproc": os.cpu_count(),
+        "ram_gib": round(total_ram() / GIB, 1),
+        "cpu": cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+    for mod in ("duckdb", "pyarrow", "pandas", "numpy"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except ImportError:
+            info[mod] = None
+    try:
+        from importlib.metadata import version
+        info["skewless"] = version("skewless")
+    except Exception:  # noqa: BLE001 - informational only
+        info["skewless"] = None
+    return info
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], markdown: bool = False) -> str:
+    """Left-aligned text columns, right-aligned numbers; a GitHub table when ``markdown``."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    numeric = [all(_is_number(r[i]) for r in cells[1:] if r[i]) for i in range(len(headers))]
+
+    def line(r: list[str]) -> str:
+        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(r, widths, numeric)]
+        return ("| " + " | ".join(parts) + " |") if markdown else "  ".join(parts).rstrip()
+
+    out = [line(cells[0])]
+    if markdown:
+        out.append("|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2))
+                                  for w, num in zip(widths, numeric)) + "|")
+    else:
+        out.append("  ".join("-" * w for w in widths))
+    out.extend(line(r) for r in cells[1:])
+    return "\n".join(out)
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s.rstrip("x"))
+        return True
+    except ValueError:
+        return False
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (all its threads) so far."""
+    import resource
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def system_busy_seconds() -> float:
+    """CPU seconds all processes have spent busy since boot (/proc/stat; 0 if unavailable)."""
+    try:
+        with open("/proc/stat") as f:
+            parts = f.readline().split()[1:]
+    except OSError:
+        return 0.0
+    ticks = [int(x) for x in parts]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    busy = sum(ticks[:8]) - idle  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU time of this process's finished children."""
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def background_cores(sample_s: float = 1.0) -> float:
+    """CPU used by all processes over ``sample_s`` seconds (this one sleeps), in cores."""
+    b0 = system_busy_seconds()
+    time.sleep(sample_s)
+    return max(0.0, system_busy_seconds() - b0) / sample_s
+
+
+def wait_until_quiet(threshold: float, max_wait_s: float) -> tuple[float, float]:
+    """Sleep until the machine's other load drops to ``threshold`` cores, or ``max_wait_s``
+    passes. Returns (load seen last, seconds waited)."""
+    t0 = time.perf_counter()
+    load = background_cores()
+    while load > threshold and time.perf_counter() - t0 < max_wait_s:
+        load = background_cores()
+    return load, time.perf_counter() - t0
