@@ -126,8 +126,8 @@ def test_older_write_is_ignored_and_created_breaks_ties(store, project):
     assert store.read_batch({t: [k]})[t][0].values == {"v": "a"}
     store.write_batch({t: [(k, rec(100, 4, v="older created"))]})
     assert store.read_batch({t: [k]})[t][0].values == {"v": "a"}
-    store.write_batch({t: [(k, rec(100, 5, v="same pair"))]})  # not newer: kept as is
-    assert store.read_batch({t: [k]})[t][0].values == {"v": "a"}
+    store.write_batch({t: [(k, rec(100, 5, v="same pair"))]})  # same fact: rewritten
+    assert store.read_batch({t: [k]})[t][0].values == {"v": "same pair"}
     store.write_batch({t: [(k, rec(100, 6, v="newer created"))]})
     assert store.read_batch({t: [k]})[t][0].values == {"v": "newer created"}
     store.write_batch({t: [(k, rec(101, OLDEST, v="newer event"))]})

@@ -1,7 +1,8 @@
 """The online store protocol: a batched key-value store (Chronon's four operations).
 
-Tables hold one record per entity key. ``write_batch`` keeps a record only if it is newer, by
-(event time, created time), than the stored one, so writes are idempotent and order-independent.
+Tables hold one record per entity key. ``write_batch`` keeps a record unless the stored one is
+newer by (event time, created time), so writes are idempotent and order-independent (an equal
+pair is the same fact and is rewritten, which fills in fields added to the view since).
 ``read_batch`` answers the keys of many tables in one call (one round trip on Redis, one query
 per table on SQLite). ``swap`` replaces a table by a staging table atomically for readers
 (``rebuild-online`` builds a fresh table while serving continues).

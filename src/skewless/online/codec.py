@@ -52,7 +52,10 @@ class Record:
     values: dict[str, Any]
 
     def newer_than(self, other: Record | None) -> bool:
-        return other is None or (self.event_ts, self.created_ts) > (other.event_ts, other.created_ts)
+        """Whether this record replaces ``other``: not older by (event, created) time. An equal
+        pair is the same fact, so rewriting it is harmless and lets a re-materialization fill
+        in fields added to the view since the record was first written."""
+        return other is None or (self.event_ts, self.created_ts) >= (other.event_ts, other.created_ts)
 
 
 def _to_storable(value: Any) -> Any:

@@ -13,7 +13,7 @@ Key layout (docs/online-stores.md has the full story):
 Readers cache the table -> generation map and send ``sk:@version`` in the same MGET as the
 records: one round trip, and a reader never uses a stale map (if the version moved, it reloads
 the map and reads again). Writers run a Lua script that checks the generation is still active
-and keeps each record only if newer by (event_ts, created_ts), atomically.
+and keeps each record unless the stored one is newer by (event_ts, created_ts), atomically.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ for i = 3, #KEYS do
       fresh = false
       local a1, a2, a3, a4 = struct.unpack('>I4I4I4I4', rec)
       local b1, b2, b3, b4 = struct.unpack('>I4I4I4I4', old)
-      if a1 > b1 or (a1 == b1 and (a2 > b2 or (a2 == b2 and (a3 > b3 or (a3 == b3 and a4 > b4))))) then
+      if a1 > b1 or (a1 == b1 and (a2 > b2 or (a2 == b2 and (a3 > b3 or (a3 == b3 and a4 >= b4))))) then
         redis.call('SET', KEYS[i], rec)
       end
     end

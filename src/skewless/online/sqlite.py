@@ -59,7 +59,7 @@ class SqliteOnlineStore:
                 con.executemany(
                     f"INSERT INTO {_t(table)} (k, ts, cts, v) VALUES (?, ?, ?, ?) ON CONFLICT(k) DO UPDATE "
                     "SET ts = excluded.ts, cts = excluded.cts, v = excluded.v "
-                    "WHERE (excluded.ts, excluded.cts) > (ts, cts)",
+                    "WHERE (excluded.ts, excluded.cts) >= (ts, cts)",
                     [(k, r.event_ts, r.created_ts, pack_values(r.values)) for k, r in items])
                 n += len(items)
             con.execute("COMMIT")

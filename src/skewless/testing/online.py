@@ -1,0 +1,480 @@
+"""Online conformance: once materialized up to t, serving at t equals the offline join at t.
+
+DESIGN.md section 3: for every entity, ``get_online_features`` at t returns what
+``get_historical_features`` returns for an entity_df of all entities at timestamp t -- values,
+nulls and defaults -- and the status agrees with the rows: ``PRESENT`` exactly when a row within
+the TTL exists (its event time is served with it), ``NOT_FOUND`` / ``OUTSIDE_TTL`` exactly when
+the offline join gives null or the default. Shipped so any online store (and any offline engine
+feeding it) can prove itself::
+
+    from hypothesis import given, settings
+    from skewless.testing.online import check_scenario, online_scenarios
+
+    @settings(max_examples=40, deadline=None)
+    @given(online_scenarios())
+    def test_my_store(scenario):
+        with tempfile.TemporaryDirectory() as repo:
+            check_scenario(scenario, repo, {"type": "duckdb"}, {"type": "my_store"}, "proj_x")
+
+``online_scenarios()`` reuses the point-in-time generator (``skewless.testing.pit``: late and
+duplicate rows, created-time ties, null values and keys, int, string and composite keys, several
+views, every source layout) and adds the online side: a serving time t anchored on the edges
+(an event time, 1us either side, ``ts + ttl`` and 1us either side), and for every view with a
+TTL two entities placed on its edge -- latest row exactly at ``t - ttl`` (``PRESENT``) and one
+microsecond earlier (``OUTSIDE_TTL``). ``sequence=True`` draws two runs of
+``materialize_incremental``: the rows known at t1 are materialized, then the rest land -- new rows,
+and late rows (an older event time, a created time after t1) -- and a second run at t2 must
+again equal the offline join at t2.
+
+What a row "known at t1" is follows the created-timestamp contract: a row whose created time is
+after t1 was written after t1. Rows without a created time (or views without a created column)
+are known at t1 when their event time is; late rows of such views cannot be told apart from
+old ones, so none are generated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+try:
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - depends on the environment
+    raise ImportError('skewless.testing needs hypothesis: pip install "skewless[dev]"') from None
+
+from skewless import FeatureStore
+from skewless.testing.pit import (
+    BASE,
+    KEY_KINDS,
+    KNOWN_KEYS,
+    UNKNOWN_KEYS,
+    Scenario,
+    SourceRow,
+    ViewSpec,
+    scenarios,
+)
+
+__all__ = [
+    "InvariantMismatch", "OnlineScenario", "check_invariant", "check_scenario", "expected_status",
+    "online_scenarios", "open_store", "store_contents",
+]
+
+UTC = timezone.utc
+US = timedelta(microseconds=1)
+HOUR = timedelta(hours=1)
+_OLDEST = datetime.min.replace(tzinfo=UTC)
+PRESENT, NOT_FOUND, OUTSIDE_TTL = "PRESENT", "NOT_FOUND", "OUTSIDE_TTL"
+TIMESTAMP_COLUMN = "event_timestamp"
+MODES = ("incremental", "full", "twice", "two_windows")
+
+# Keys only the injected TTL-edge entities use (never drawn by the point-in-time generator).
+EDGE_KEYS: dict[str, tuple[Any, Any]] = {"int": (100, 101), "str": ("ttl_in", "ttl_out")}
+
+
+class InvariantMismatch(AssertionError):
+    """Online serving disagrees with the offline join; the message names the entity, the
+    column, both values, the status and the view's rows for that entity."""
+
+
+@dataclass(frozen=True)
+class OnlineScenario:
+    """A generated feature repo and the times at which online must equal offline.
+
+    ``rows_at_t1``: per view, the rows known at ``t1`` (``views`` hold every row). Without
+    ``t2`` (single run), every row is known at ``t1``."""
+
+    base: Scenario                    # views (all rows) and full_feature_names
+    t1: datetime
+    t2: datetime | None               # second run (sequence) or None
+    rows_at_t1: tuple[tuple[SourceRow, ...], ...]
+    entity_rows: tuple[tuple[Any, ...], ...]   # one value per base.entity_keys column
+    mode: str                         # how the (first) run materializes; see MODES
+    split: datetime | None            # "two_windows": materialize [split, t1] then [None, split)
+    injected: frozenset[str]          # what the data holds ("ttl_edge", "late_row", ...)
+
+    @property
+    def views(self) -> tuple[ViewSpec, ...]:
+        return self.base.views
+
+    @property
+    def entity_keys(self) -> tuple[str, ...]:
+        return self.base.entity_keys
+
+    @property
+    def refs(self) -> list[str]:
+        return [f"{v.name}:{f.name}" for v in self.views for f in v.features]
+
+    def output_name(self, view: ViewSpec, feature: str) -> str:
+        return self.base.output_name(view, feature)
+
+    def scenario_at(self, stage: int) -> Scenario:
+        """The point-in-time scenario whose sources hold the rows known at run ``stage``."""
+        if stage == 2:
+            return self.base
+        views = tuple(dataclasses.replace(v, rows=rows) for v, rows in zip(self.views, self.rows_at_t1))
+        return dataclasses.replace(self.base, views=views)
+
+    def config(self, offline_store: dict[str, Any], online_store: dict[str, Any],
+               project: str) -> dict[str, Any]:
+        return {"project": project, "offline_store": dict(offline_store),
+                "online_store": dict(online_store), "registry_cache_ttl_seconds": 0}
+
+
+# --- the rules, restated over the in-memory rows ---------------------------------------------------
+
+def expected_status(view: ViewSpec, rows: Sequence[SourceRow], keys: tuple[Any, ...], t: datetime
+                    ) -> tuple[str, SourceRow | None]:
+    """The status online must report for entity ``keys`` of ``view`` at ``t`` once every row of
+    ``rows`` up to t is materialized, and the row that decides it (None when NOT_FOUND)."""
+    mine = [r for r in rows if r.keys == keys and r.ts is not None and r.ts <= t]
+    if any(k is None for k in keys) or not mine:
+        return NOT_FOUND, None
+    latest = max(mine, key=lambda r: (r.ts, r.created or _OLDEST))
+    assert latest.ts is not None
+    if view.ttl is not None and latest.ts < t - view.ttl:
+        return OUTSIDE_TTL, latest
+    return PRESENT, latest
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality where NaN equals NaN (also inside lists) and Python types must agree."""
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def _as_served(value: Any, dtype: Any) -> Any:
+    return None if value is None else pa.array([value], type=dtype.to_arrow()).to_pylist()[0]
+
+
+def _explain(view: ViewSpec, rows: Sequence[SourceRow], keys: tuple[Any, ...], feature: str) -> str:
+    j = [f.name for f in view.features].index(feature)
+    lines = [f"  view '{view.name}' ttl={view.ttl} on_missing={view.on_missing} "
+             f"created_column={view.created_column}; its rows for {dict(zip(view.join_keys, keys))}:"]
+    mine = sorted((r for r in rows if r.keys == keys), key=lambda r: (r.ts or _OLDEST, r.created or _OLDEST))
+    for r in mine:
+        lines.append(f"    ts={r.ts} created={r.created} {feature}={r.values[j]!r}")
+    return "\n".join(lines)
+
+
+def check_invariant(store: FeatureStore, scenario: OnlineScenario, t: datetime,
+                    rows: Sequence[Sequence[SourceRow]], label: str = "") -> set[str]:
+    """Assert online at ``t`` == offline at ``t`` for every entity row of ``scenario``, with
+    statuses and event timestamps as the rules over ``rows`` (per view) say. ``store``'s clock
+    must read ``t``. Returns the traits the check exercised."""
+    entity_rows = [dict(zip(scenario.entity_keys, e)) for e in scenario.entity_rows]
+    full = scenario.base.full_feature_names
+    online = store.get_online_features(scenario.refs, entity_rows, full_feature_names=full)
+    got = online.to_dict()
+    entity_df = pa.table({
+        **{k: pa.array([e[i] for e in scenario.entity_rows],
+                       pa.int64() if KEY_KINDS[k] == "int" else pa.string())
+           for i, k in enumerate(scenario.entity_keys)},
+        TIMESTAMP_COLUMN: pa.array([t] * len(entity_rows), pa.timestamp("us", "UTC")),
+    })
+    offline = store.get_historical_features(entity_df, scenario.refs, full_feature_names=full).to_arrow()
+    features = [c for c in offline.column_names if c not in entity_df.column_names]
+    where = f"{label} at t={t.isoformat()}"
+    names, n_keys = list(got), len(scenario.entity_keys)
+    if set(names[:n_keys]) != set(scenario.entity_keys) or names[n_keys:] != features:
+        raise InvariantMismatch(f"{where}: online columns {names}, expected the join keys "
+                                f"{list(scenario.entity_keys)} then the features {features}")
+    traits: set[str] = set()
+    problems: list[str] = []
+    for view, view_rows in zip(scenario.views, rows):
+        for i, e in enumerate(entity_rows):
+            keys = tuple(e[k] for k in view.join_keys)
+            status, row = expected_status(view, view_rows, keys, t)
+            traits.add(f"status:{status}")
+            traits |= _traits(view, view_rows, keys, t, status, row)
+            for spec in view.features:
+                col = scenario.output_name(view, spec.name)
+                off, on = offline.column(col)[i].as_py(), got[col][i]
+                st_, ts_ = online.statuses[col][i], online.event_timestamps[col][i]
+                want_ts = row.ts if row is not None else None
+                fault = None
+                if not _same(off, on):
+                    fault = f"offline={off!r}, online={on!r}"
+                elif st_ != status:
+                    fault = f"status {st_}, expected {status}"
+                elif ts_ != want_ts:
+                    fault = f"event timestamp {ts_}, expected {want_ts}"
+                elif status != PRESENT:
+                    missing = (_as_served(spec.default, spec.value_type)
+                               if view.on_missing == "default" else None)
+                    if not _same(off, missing):
+                        fault = f"status {status} but offline gives {off!r}, not {missing!r}"
+                    elif missing is not None:
+                        traits.add("default_served")
+                elif on is None:
+                    traits.add("null_value_present")
+                if fault:
+                    problems.append(f"entity {e} column '{col}': {fault} (online status {st_}, "
+                                    f"event ts {ts_})\n{_explain(view, view_rows, keys, spec.name)}")
+    if problems:
+        shown = "\n".join(problems[:6])
+        more = f"\n... and {len(problems) - 6} more" if len(problems) > 6 else ""
+        raise InvariantMismatch(f"{where}: online differs from offline in {len(problems)} cell(s):\n"
+                                f"{shown}{more}")
+    return traits
+
+
+def _traits(view: ViewSpec, rows: Sequence[SourceRow], keys: tuple[Any, ...], t: datetime,
+            status: str, row: SourceRow | None) -> set[str]:
+    out = {f"key:{KEY_KINDS[k]}" for k in view.join_keys}
+    if len(view.join_keys) > 1:
+        out.add("composite_key")
+    if row is None:
+        return out
+    assert row.ts is not None
+    if view.ttl is not None and status == PRESENT and row.ts == t - view.ttl:
+        out.add("ttl_edge_present")
+    if view.ttl is not None and status == OUTSIDE_TTL and row.ts == t - view.ttl - US:
+        out.add("ttl_outside_by_1us")
+    ties = {r.created for r in rows if r.keys == keys and r.ts == row.ts}
+    if len(ties) > 1:
+        out.add("created_tiebreak")
+        if None in ties:
+            out.add("null_created_tie")
+    if any(r.keys == keys and r.ts is not None and r.ts > t for r in rows):
+        out.add("future_row_ignored")
+    return out
+
+
+# --- running ---------------------------------------------------------------------------------------
+
+@contextmanager
+def open_store(scenario: OnlineScenario, repo: str | Path, offline_store: dict[str, Any],
+               online_store: dict[str, Any], project: str,
+               clock: Callable[[], datetime]) -> Iterator[FeatureStore]:
+    """Write the rows known at t1, apply the definitions and yield a store on ``clock``."""
+    defs = scenario.scenario_at(1).definitions(repo)
+    store = FeatureStore(repo, config=scenario.config(offline_store, online_store, project), clock=clock)
+    store.apply(defs)
+    try:
+        yield store
+    finally:
+        store.online_store.close()
+
+
+def check_scenario(scenario: OnlineScenario, repo: str | Path, offline_store: dict[str, Any],
+                   online_store: dict[str, Any], project: str) -> set[str]:
+    """Run ``scenario`` in the empty directory ``repo`` against the given offline engine and
+    online store (tables under ``project``) and assert the invariant after each run. Returns the
+    traits exercised."""
+    now = [scenario.t1]
+    label = f"{online_store['type']} store fed by {offline_store['type']}"
+    traits = {f"mode:{scenario.mode}", *scenario.injected}
+    with open_store(scenario, repo, offline_store, online_store, project, lambda: now[0]) as store:
+        t1 = scenario.t1
+        if scenario.mode == "incremental":
+            store.materialize_incremental(t1)
+        elif scenario.mode == "full":
+            store.materialize(None, t1)
+        elif scenario.mode == "twice":
+            store.materialize_incremental(t1)
+            store.materialize(None, t1)
+        else:
+            assert scenario.split is not None
+            store.materialize(scenario.split, t1)
+            store.materialize(None, scenario.split)
+        traits |= check_invariant(store, scenario, t1, scenario.rows_at_t1, label)
+        if scenario.t2 is not None:
+            scenario.scenario_at(2).definitions(repo)   # the rest of the rows land
+            now[0] = scenario.t2
+            store.materialize_incremental(scenario.t2)
+            traits |= check_invariant(store, scenario, scenario.t2, [v.rows for v in scenario.views],
+                                      label + " (second incremental run)")
+    return traits
+
+
+# --- generation ------------------------------------------------------------------------------------
+
+def _quantum(t: pa.DataType) -> timedelta:
+    if pa.types.is_date(t):
+        return timedelta(days=1)
+    return {"s": timedelta(seconds=1), "ms": timedelta(milliseconds=1)}.get(t.unit, US)
+
+
+def _fits(ts: datetime, t: pa.DataType) -> bool:
+    return (ts - BASE) % _quantum(t) == timedelta(0)
+
+
+def _floor(ts: datetime, t: pa.DataType) -> datetime:
+    return ts - (ts - BASE) % _quantum(t)
+
+
+def _value(t: pa.DataType) -> Any:
+    """A non-null value of a source column type (for injected rows)."""
+    if pa.types.is_dictionary(t):
+        return _value(t.value_type)
+    if pa.types.is_integer(t):
+        return 7
+    if pa.types.is_floating(t):
+        return 0.25
+    if pa.types.is_boolean(t):
+        return True
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return [0.5, None]
+    return "edge"
+
+
+def _anchor(draw: Callable[..., Any], views: Sequence[ViewSpec]) -> datetime:
+    """A serving time, usually on an edge of some row: its event time, 1us either side, or
+    ``ts + ttl`` and 1us either side."""
+    anchored = [(v, r) for v in views for r in v.rows if r.ts is not None]
+    mode = draw(st.sampled_from(["edge", "edge", "edge", "free", "after_all", "before_all"]))
+    if mode == "edge" and anchored:
+        v, r = draw(st.sampled_from(anchored))
+        deltas = [timedelta(0), -US, US, timedelta(minutes=30)]
+        if v.ttl is not None:
+            deltas += [v.ttl, v.ttl, v.ttl + US, v.ttl - US]
+        return r.ts + draw(st.sampled_from(deltas))  # type: ignore[no-any-return]
+    if mode == "after_all":
+        return BASE + 13 * HOUR + draw(st.sampled_from([timedelta(0), timedelta(days=2)]))
+    if mode == "before_all":
+        return BASE - US
+    return BASE + draw(st.integers(0, 12 * 3_600_000_000)) * US
+
+
+def _edge_rows(view: ViewSpec, t: datetime) -> list[SourceRow]:
+    """Two entities on the view's TTL edge at ``t``: the latest row exactly at ``t - ttl`` and
+    the latest representable instant before it (1us earlier on microsecond columns)."""
+    if view.ttl is None:
+        return []
+    ins = tuple(EDGE_KEYS[KEY_KINDS[k]][0] for k in view.join_keys)
+    outs = tuple(EDGE_KEYS[KEY_KINDS[k]][1] for k in view.join_keys)
+    values = tuple(_value(f.source_type) for f in view.features)
+    edge = t - view.ttl
+    rows = []
+    if _fits(edge, view.ts_type):
+        rows.append(SourceRow(ins, edge, None, values, 0))
+    rows.append(SourceRow(outs, _floor(edge - US, view.ts_type), None, values, 0))
+    return rows
+
+
+def _known_at(view: ViewSpec, row: SourceRow, t1: datetime, early: bool) -> bool:
+    """Whether ``row`` is in the offline store at the first run (``early``: a row that could
+    be either way -- a future event without a created time -- is)."""
+    if view.created_column and row.created is not None:
+        return row.created <= t1
+    if row.ts is not None and row.ts <= t1:
+        return True
+    return early
+
+
+def _late_rows(draw: Callable[..., Any], view: ViewSpec, known: Sequence[SourceRow],
+               t1: datetime, t2: datetime) -> list[SourceRow]:
+    """Rows landing after t1 with an event time at or before t1 (a created time after t1),
+    placed to compete with the entity's latest row at t1: the same event time (it wins the
+    created-time tie-break), or an hour later or earlier."""
+    if not view.created_column or view.created_type is None:
+        return []
+    latest: dict[tuple[Any, ...], SourceRow] = {}
+    for keys in {r.keys for r in known if all(k is not None for k in r.keys)}:
+        _, row = expected_status(view, known, keys, t1)
+        if row is not None:
+            latest[keys] = row
+    if not latest:
+        return []
+    out: list[SourceRow] = []
+    taken = {(r.keys, r.ts, r.created) for r in view.rows}
+    chosen = st.lists(st.sampled_from(sorted(latest, key=repr)), min_size=1, max_size=3, unique=True)
+    for keys in draw(chosen):
+        base = latest[keys]
+        assert base.ts is not None
+        ts = base.ts + draw(st.sampled_from([timedelta(0), timedelta(0), HOUR, -HOUR]))
+        ts = min(_floor(ts, view.ts_type), _floor(t1, view.ts_type))
+        after = draw(st.sampled_from([US, timedelta(seconds=1), HOUR, timedelta(days=1), t2 - t1]))
+        created = _floor(t1 + after, view.created_type)
+        if created <= t1 or created > t2 or (keys, ts, created) in taken:
+            continue
+        taken.add((keys, ts, created))
+        values = tuple(None if draw(st.integers(0, 4)) == 0 else _value(f.source_type)
+                       for f in view.features)
+        out.append(SourceRow(keys, ts, created, values, draw(st.integers(0, view.n_files - 1))))
+    return out
+
+
+@st.composite
+def online_scenarios(draw: Callable[..., Any], sequence: bool = False, max_views: int = 3,
+                     max_rows: int = 20) -> OnlineScenario:
+    """A random feature repo, the serving time(s) and the entities to check (module docstring)."""
+    base: Scenario = draw(scenarios(max_views=max_views, max_rows=max_rows, max_labels=0))
+    t1 = _anchor(draw, base.views)
+    t2 = None
+    if sequence:
+        t2 = max(_anchor(draw, base.views), t1 + draw(st.sampled_from([US, HOUR, 6 * HOUR])))
+    final = t2 or t1
+    injected: set[str] = set()
+    views, rows_at_t1 = [], []
+    for v in base.views:
+        edge = _edge_rows(v, final)
+        if edge:
+            injected.add("ttl_edge")
+        if t2 is None:
+            rows = [*v.rows, *edge]
+            known = rows
+        else:
+            known = [r for r in v.rows if _known_at(v, r, t1, draw(st.booleans()))]
+            known += [r for r in edge if r.ts is not None and r.ts <= t1]
+            rows = [*v.rows, *edge, *_late_rows(draw, v, known, t1, t2)]
+            late = [r for r in rows if r not in known and r.ts is not None and r.ts <= t1]
+            if late:
+                injected.add("late_row")
+            for keys in {r.keys for r in late}:
+                status, row = expected_status(v, rows, keys, t2)
+                if status == PRESENT and row in late:
+                    injected.add("late_row_wins")
+        views.append(dataclasses.replace(v, rows=tuple(rows)))
+        rows_at_t1.append(tuple(known))
+    base = dataclasses.replace(base, views=tuple(views))
+
+    entity_rows: list[tuple[Any, ...]] = []
+    for v in base.views:
+        for keys in dict.fromkeys(r.keys for r in v.rows if all(k is not None for k in r.keys)):
+            mine = dict(zip(v.join_keys, keys))
+            entity_rows.append(tuple(
+                mine[k] if k in mine else draw(st.sampled_from(KNOWN_KEYS[KEY_KINDS[k]]))
+                for k in base.entity_keys))
+    for _ in range(draw(st.integers(0, 2))):
+        entity_rows.append(tuple(draw(st.sampled_from(UNKNOWN_KEYS[KEY_KINDS[k]]))
+                                 for k in base.entity_keys))
+    mode = "incremental" if sequence else draw(st.sampled_from(MODES))
+    split = None
+    if mode == "two_windows":
+        split = min(_anchor(draw, base.views), t1)
+    return OnlineScenario(base=base, t1=t1, t2=t2, rows_at_t1=tuple(rows_at_t1),
+                          entity_rows=tuple(draw(st.permutations(entity_rows))), mode=mode,
+                          split=split, injected=frozenset(injected))
+
+
+# --- inspecting a store ----------------------------------------------------------------------------
+
+def store_contents(store: FeatureStore, views: Sequence[str] | None = None
+                   ) -> dict[str, dict[tuple[Any, ...], tuple[int, int, dict[str, Any]]]]:
+    """Everything the online store holds for ``views`` (default: every online view): per view,
+    entity key -> (event time us, created time us, values). Two stores with equal contents
+    serve alike; materialization tests compare runs with it."""
+    from skewless.online import table_name
+    from skewless.online.codec import decode_key
+
+    names = views if views is not None else [v.name for v in store.list_feature_views() if v.online]
+    out: dict[str, dict[tuple[Any, ...], tuple[int, int, dict[str, Any]]]] = {}
+    for name in names:
+        table = table_name(store.project, name)
+        keys = store.online_store.scan_keys(table, 1 << 40)
+        records = store.online_store.read_batch({table: keys})[table]
+        out[name] = {decode_key(k): (r.event_ts, r.created_ts, r.values)
+                     for k, r in zip(keys, records) if r is not None}
+    return out
