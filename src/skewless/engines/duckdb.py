@@ -25,7 +25,7 @@ from skewless import types as T
 from skewless.config import DuckDBOfflineConfig, RepoConfig
 from skewless.engines.base import Capabilities, EntityInput, ProgressCallback, RetrievalJob
 from skewless.errors import EngineResourceError, InvalidRequestError, SourceError
-from skewless.plan.historical import ROW_ID, HistoricalPlan, ViewRequest
+from skewless.plan.historical import ROW_ID, HistoricalPlan, ViewRequest, duration_micros
 from skewless.plan.materialize import CREATED_TS, EVENT_TS, MaterializeRequest
 
 _SQL_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "FLOAT", "Float64": "DOUBLE",
@@ -47,10 +47,6 @@ def ident(name: str) -> str:
 
 def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def _micros(td: Any) -> int:
-    return int(td.days * 86_400_000_000 + td.seconds * 1_000_000 + td.microseconds)
 
 
 @dataclass(frozen=True)
@@ -103,7 +99,7 @@ def _view_join(plan: HistoricalPlan, i: int, v: ViewRequest, entity: str
     # itself, so the ASOF join alone would match the entity's latest row.
     hit = f"e.{_TS} IS NOT NULL AND {alias}.ts IS NOT NULL"
     if v.ttl is not None:
-        hit += f" AND {alias}.ts >= e.{_TS} - to_microseconds({_micros(v.ttl)})"
+        hit += f" AND {alias}.ts >= e.{_TS} - to_microseconds({duration_micros(v.ttl)})"
     exprs, expr_params = [], []
     for j, f in enumerate(v.features):
         if v.use_default and f.default is not None:

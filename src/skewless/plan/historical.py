@@ -73,6 +73,33 @@ def to_utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
 
 
+def duration_micros(td: timedelta | None) -> int | None:
+    """A TTL in microseconds (None: no bound), the unit every engine and store compares in."""
+    if td is None:
+        return None
+    return (td.days * 86_400 + td.seconds) * 1_000_000 + td.microseconds
+
+
+def output_names(groups: Sequence[tuple[FeatureView, list[str]]], full_feature_names: bool
+                 ) -> list[list[str]]:
+    """The result column of each requested feature: ``feature`` or ``view__feature``. The same
+    name from two views without full names is an error saying how to fix it."""
+    owner: dict[str, str] = {}
+    out = []
+    for view, feats in groups:
+        names = []
+        for f in feats:
+            name = f"{view.name}__{f}" if full_feature_names else f
+            if name in owner:
+                raise InvalidRequestError(
+                    f"feature name '{name}' is requested from both '{owner[name]}' and '{view.name}'",
+                    hint="pass full_feature_names=True to get 'view__feature' column names")
+            owner[name] = view.name
+            names.append(name)
+        out.append(names)
+    return out
+
+
 def parse_refs(snapshot: Snapshot, features: Sequence[str] | FeatureService | str
                ) -> list[tuple[FeatureView, list[str]]]:
     """Feature references (``"view:feature"``, ``"view:*"``) or a service -> views with features,
@@ -132,21 +159,17 @@ def build_plan(
 ) -> HistoricalPlan:
     """Resolve the request against the registry into an engine-neutral plan."""
     requests = []
-    outputs: dict[str, str] = {}
-    for view, feats in parse_refs(snapshot, features):
+    groups = parse_refs(snapshot, features)
+    all_outputs: list[str] = []
+    for (view, feats), outs in zip(groups, output_names(groups, full_feature_names)):
         keys = snapshot.join_keys(view)
         by_name = {f.name: f for f in view.schema}
         cols = []
-        for fname in feats:
+        for fname, out in zip(feats, outs):
             field = by_name[fname]
-            out = f"{view.name}__{fname}" if full_feature_names else fname
-            if out in outputs:
-                raise InvalidRequestError(
-                    f"feature name '{out}' is requested from both '{outputs[out]}' and '{view.name}'",
-                    hint="pass full_feature_names=True to get 'view__feature' column names")
-            outputs[out] = view.name
             cols.append(FeatureColumn(fname, view.source.source_column(fname), out, field.dtype,
                                       field.default if view.on_missing == "default" else None))
+        all_outputs.extend(outs)
         requests.append(ViewRequest(
             view=view.name,
             source=resolve_source(view.source, repo_path),
@@ -158,7 +181,7 @@ def build_plan(
             use_default=view.on_missing == "default",
             features=tuple(cols),
         ))
-    clash = sorted(set(outputs) & set(reserved))
+    clash = sorted(set(all_outputs) & set(reserved))
     if clash:
         raise InvalidRequestError(
             f"feature column(s) {clash} would overwrite column(s) of entity_df",

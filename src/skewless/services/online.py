@@ -21,7 +21,7 @@ from skewless.define import FeatureService
 from skewless.errors import FeatureUnavailableError, InvalidRequestError
 from skewless.online import OnlineStore, table_name
 from skewless.online.codec import encode_key, from_micros, micros, restore
-from skewless.plan.historical import parse_refs
+from skewless.plan.historical import duration_micros, output_names, parse_refs
 from skewless.registry import Snapshot
 
 PRESENT, NOT_FOUND, OUTSIDE_TTL = "PRESENT", "NOT_FOUND", "OUTSIDE_TTL"
@@ -58,25 +58,21 @@ class OnlinePlan:
 def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureService | str,
                       full_feature_names: bool) -> OnlinePlan:
     views: list[OnlineView] = []
-    outputs: dict[str, str] = {}
     keys: list[str] = []
-    for view, feats in parse_refs(snapshot, features):
+    groups = parse_refs(snapshot, features)
+    names = output_names(groups, full_feature_names)
+    outputs = [o for outs in names for o in outs]
+    for (view, feats), outs in zip(groups, names):
         jk = snapshot.join_keys(view)
         by_name = {f.name: f for f in view.schema}
         cols = []
-        for name in feats:
-            out = f"{view.name}__{name}" if full_feature_names else name
-            if out in outputs:
-                raise InvalidRequestError(
-                    f"feature name '{out}' is requested from both '{outputs[out]}' and '{view.name}'",
-                    hint="pass full_feature_names=True to get 'view__feature' names")
-            outputs[out] = view.name
+        for name, out in zip(feats, outs):
             dtype = by_name[name].dtype
             cols.append(OnlineFeature(name, out, dtype, as_served(by_name[name].default, dtype)))
         views.append(OnlineView(
             view.name, table_name(snapshot.project, view.name), jk,
             tuple(by_name[k].dtype if k in by_name else None for k in jk),
-            micros_of(view.ttl), view.on_missing, tuple(cols)))
+            duration_micros(view.ttl), view.on_missing, tuple(cols)))
         keys.extend(k for k in jk if k not in keys)
     clash = set(outputs) & set(keys)
     if clash:
@@ -91,12 +87,6 @@ def as_served(value: Any, dtype: T.ValueType) -> Any:
     if value is None:
         return None
     return pa.array([value], type=dtype.to_arrow()).to_pylist()[0]
-
-
-def micros_of(td: Any) -> int | None:
-    if td is None:
-        return None
-    return int(td.days * 86_400_000_000 + td.seconds * 1_000_000 + td.microseconds)
 
 
 def _key_value(view: OnlineView, i: int, row: Mapping[str, Any], k: str, t: T.ValueType | None) -> Any:
