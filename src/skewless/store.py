@@ -189,6 +189,6 @@ class FeatureStore:
                features if isinstance(features, str) else tuple(features), full_feature_names)
         plan = self._online_plans.get(key)
         if plan is None:
-            plan = online_svc.build_online_plan(snap, features, full_feature_names)
+            plan = online_svc.build_online_plan(snap, features, full_feature_names, self.repo_path)
             self._online_plans[key] = plan
         return online_svc.get_online_features(self.online_store, plan, entity_rows, self.clock())

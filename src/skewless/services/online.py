@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +18,9 @@ import pandas as pd
 import pyarrow as pa
 
 from skewless import types as T
-from skewless.define import FeatureService
-from skewless.errors import FeatureUnavailableError, InvalidRequestError
+from skewless.define import FeatureService, FeatureView
+from skewless.errors import FeatureUnavailableError, InvalidRequestError, SkewlessError
+from skewless.kernels.source import resolve_source, source_schema
 from skewless.online import OnlineStore, table_name
 from skewless.online.codec import encode_key, from_micros, micros, restore
 from skewless.plan.historical import duration_micros, output_names, parse_refs
@@ -55,8 +57,26 @@ class OnlinePlan:
     join_keys: tuple[str, ...]   # every key column, in first-use order
 
 
+def _key_types(view: FeatureView, join_keys: tuple[str, ...], repo_path: str | Path | None
+               ) -> tuple[T.ValueType | None, ...]:
+    """Key types to check requests against: declared key fields, else the source's key columns
+    (read once per plan from the Parquet footer; unknown if the source cannot be read here)."""
+    declared = {f.name: f.dtype for f in view.schema}
+    if all(k in declared for k in join_keys) or repo_path is None:
+        return tuple(declared.get(k) for k in join_keys)
+    try:
+        schema = source_schema(resolve_source(view.source, repo_path))
+    except SkewlessError:
+        return tuple(declared.get(k) for k in join_keys)
+    out: list[T.ValueType | None] = []
+    for k in join_keys:
+        col = view.source.source_column(k)
+        out.append(declared.get(k) or (T.from_arrow(schema.field(col).type) if col in schema.names else None))
+    return tuple(out)
+
+
 def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureService | str,
-                      full_feature_names: bool) -> OnlinePlan:
+                      full_feature_names: bool, repo_path: str | Path | None = None) -> OnlinePlan:
     views: list[OnlineView] = []
     keys: list[str] = []
     groups = parse_refs(snapshot, features)
@@ -71,7 +91,7 @@ def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureServi
             cols.append(OnlineFeature(name, out, dtype, as_served(by_name[name].default, dtype)))
         views.append(OnlineView(
             view.name, table_name(snapshot.project, view.name), jk,
-            tuple(by_name[k].dtype if k in by_name else None for k in jk),
+            _key_types(view, jk, repo_path),
             duration_micros(view.ttl), view.on_missing, tuple(cols)))
         keys.extend(k for k in jk if k not in keys)
     clash = set(outputs) & set(keys)
