@@ -172,32 +172,47 @@ def get_online_features(store: OnlineStore, plan: OnlinePlan, entity_rows: Seque
     stamps: dict[str, list[datetime | None]] = {}
     for view in plan.views:
         recs = records[view.table]
+        cutoff = now_us - view.ttl_us if view.ttl_us is not None else None
+        # One status and one timestamp per row for the whole view; features only differ when a
+        # record predates a field added to the view (then that field is NOT_FOUND).
+        row_status = [NOT_FOUND if r is None else OUTSIDE_TTL if cutoff is not None and r.event_ts < cutoff
+                      else PRESENT for r in recs]
+        if view.on_missing == "fail" and any(st is not PRESENT for st in row_status):
+            i = next(j for j, st in enumerate(row_status) if st is not PRESENT)
+            _fail(view, entity_rows[i], row_status[i], recs[i])
+        row_stamp = [None if r is None else from_micros(r.event_ts) for r in recs]
+        all_present = all(st is PRESENT for st in row_status)
+        use_default = view.on_missing == "default"
         for f in view.features:
-            values[f.output], statuses[f.output], stamps[f.output] = [None] * n, [NOT_FOUND] * n, [None] * n
-        for i, rec in enumerate(recs):
-            status = NOT_FOUND
-            if rec is not None:
-                status = OUTSIDE_TTL if view.ttl_us is not None and rec.event_ts < now_us - view.ttl_us else PRESENT
-            if status != PRESENT and view.on_missing == "fail":
-                age = "" if rec is None else f" (last value at {from_micros(rec.event_ts).isoformat()})"
-                raise FeatureUnavailableError(
-                    f"feature view '{view.view}' has no {'fresh ' if rec else ''}value for entity "
-                    f"{dict(zip(view.join_keys, (entity_rows[i][k] for k in view.join_keys)))}: "
-                    f"{status}{age}; the view is declared on_missing='fail'",
-                    hint="materialize the view (`skewless materialize-incremental`) or change on_missing")
-            for f in view.features:
-                if status == PRESENT and rec is not None:
-                    if f.name in rec.values:
-                        values[f.output][i] = restore(rec.values[f.name], f.dtype)
-                        statuses[f.output][i] = PRESENT
-                        stamps[f.output][i] = from_micros(rec.event_ts)
-                        continue
-                    st = NOT_FOUND  # field added after this record was written
+            name, out = f.name, f.output
+            timestamps = f.dtype is T.UnixTimestamp or (isinstance(f.dtype, T.Array)
+                                                         and f.dtype.element is T.UnixTimestamp)
+            if all_present and all(name in r.values for r in recs):  # type: ignore[union-attr]
+                col = [r.values[name] for r in recs]  # type: ignore[union-attr]
+                values[out] = [restore(v, f.dtype) for v in col] if timestamps else col
+                statuses[out] = list(row_status)
+                stamps[out] = list(row_stamp)
+                continue
+            vals: list[Any] = []
+            sts: list[str] = []
+            for r, st in zip(recs, row_status):
+                if st is PRESENT and name not in r.values:  # type: ignore[union-attr]
+                    st = NOT_FOUND
+                if st is PRESENT:
+                    v = r.values[name]  # type: ignore[union-attr]
+                    vals.append(restore(v, f.dtype) if timestamps else v)
                 else:
-                    st = status
-                statuses[f.output][i] = st
-                if rec is not None and st == OUTSIDE_TTL:
-                    stamps[f.output][i] = from_micros(rec.event_ts)
-                if view.on_missing == "default":
-                    values[f.output][i] = f.default
+                    vals.append(f.default if use_default else None)
+                sts.append(st)
+            values[out], statuses[out] = vals, sts
+            stamps[out] = [None if st is NOT_FOUND else ts for st, ts in zip(sts, row_stamp)]
     return OnlineResponse(keys, values, statuses, stamps)
+
+
+def _fail(view: OnlineView, row: Mapping[str, Any], status: str, rec: Any) -> None:
+    age = "" if rec is None else f" (last value at {from_micros(rec.event_ts).isoformat()})"
+    raise FeatureUnavailableError(
+        f"feature view '{view.view}' has no {'fresh ' if rec else ''}value for entity "
+        f"{dict(zip(view.join_keys, (row[k] for k in view.join_keys)))}: "
+        f"{status}{age}; the view is declared on_missing='fail'",
+        hint="materialize the view (`skewless materialize-incremental`) or change on_missing")
