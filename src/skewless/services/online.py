@@ -135,11 +135,23 @@ class OnlineResponse:
     ``statuses`` and ``event_timestamps`` give, per feature, each value's status and event time."""
 
     def __init__(self, keys: dict[str, list[Any]], values: dict[str, list[Any]],
-                 statuses: dict[str, list[str]], event_timestamps: dict[str, list[datetime | None]]) -> None:
+                 statuses: dict[str, list[str]], event_micros: dict[str, list[int | None]]) -> None:
         self.keys = keys
         self.values = values
         self.statuses = statuses
-        self.event_timestamps = event_timestamps
+        self._event_micros = event_micros
+        self._event_timestamps: dict[str, list[datetime | None]] | None = None
+
+    @property
+    def event_timestamps(self) -> dict[str, list[datetime | None]]:
+        """Per feature, each value's event time (UTC), or None where nothing is stored.
+        Converted on first access: most callers never read them."""
+        if self._event_timestamps is None:
+            conv: dict[int | None, datetime | None] = {None: None}
+            self._event_timestamps = {
+                name: [conv[us] if us in conv else conv.setdefault(us, from_micros(us)) for us in col]  # type: ignore[arg-type]
+                for name, col in self._event_micros.items()}
+        return self._event_timestamps
 
     def to_dict(self, include_event_timestamps: bool = False, include_statuses: bool = False
                 ) -> dict[str, list[Any]]:
@@ -160,16 +172,20 @@ def get_online_features(store: OnlineStore, plan: OnlinePlan, entity_rows: Seque
         raise InvalidRequestError("entity_rows must be a list of dicts, e.g. [{'user_id': 1}]")
     n = len(entity_rows)
     reads: dict[str, list[bytes]] = {}
+    encoded: dict[tuple[Any, ...], list[bytes]] = {}  # views keyed alike share one encoding
     for view in plan.views:
-        reads[view.table] = [
-            encode_key([_key_value(view, i, row, k, t) for k, t in zip(view.join_keys, view.key_types)])
-            for i, row in enumerate(entity_rows)]
+        sig = (view.join_keys, view.key_types)
+        if sig not in encoded:
+            encoded[sig] = [
+                encode_key([_key_value(view, i, row, k, t) for k, t in zip(view.join_keys, view.key_types)])
+                for i, row in enumerate(entity_rows)]
+        reads[view.table] = encoded[sig]
     records = store.read_batch(reads)
     now_us = micros(now)
     keys = {k: [row[k] for row in entity_rows] for k in plan.join_keys}
     values: dict[str, list[Any]] = {}
     statuses: dict[str, list[str]] = {}
-    stamps: dict[str, list[datetime | None]] = {}
+    stamps: dict[str, list[int | None]] = {}
     for view in plan.views:
         recs = records[view.table]
         cutoff = now_us - view.ttl_us if view.ttl_us is not None else None
@@ -180,18 +196,20 @@ def get_online_features(store: OnlineStore, plan: OnlinePlan, entity_rows: Seque
         if view.on_missing == "fail" and any(st is not PRESENT for st in row_status):
             i = next(j for j, st in enumerate(row_status) if st is not PRESENT)
             _fail(view, entity_rows[i], row_status[i], recs[i])
-        row_stamp = [None if r is None else from_micros(r.event_ts) for r in recs]
-        all_present = all(st is PRESENT for st in row_status)
+        row_stamp: list[int | None] = [None if r is None else r.event_ts for r in recs]
+        wanted = {f.name for f in view.features}
+        complete = all(st is PRESENT for st in row_status) and all(
+            wanted <= r.values.keys() for r in recs)  # type: ignore[union-attr]
         use_default = view.on_missing == "default"
         for f in view.features:
             name, out = f.name, f.output
             timestamps = f.dtype is T.UnixTimestamp or (isinstance(f.dtype, T.Array)
                                                          and f.dtype.element is T.UnixTimestamp)
-            if all_present and all(name in r.values for r in recs):  # type: ignore[union-attr]
+            if complete:
                 col = [r.values[name] for r in recs]  # type: ignore[union-attr]
                 values[out] = [restore(v, f.dtype) for v in col] if timestamps else col
-                statuses[out] = list(row_status)
-                stamps[out] = list(row_stamp)
+                statuses[out] = row_status[:]
+                stamps[out] = row_stamp
                 continue
             vals: list[Any] = []
             sts: list[str] = []
@@ -205,7 +223,7 @@ def get_online_features(store: OnlineStore, plan: OnlinePlan, entity_rows: Seque
                     vals.append(f.default if use_default else None)
                 sts.append(st)
             values[out], statuses[out] = vals, sts
-            stamps[out] = [None if st is NOT_FOUND else ts for st, ts in zip(sts, row_stamp)]
+            stamps[out] = [None if st is NOT_FOUND else us for st, us in zip(sts, row_stamp)]
     return OnlineResponse(keys, values, statuses, stamps)
 
 
