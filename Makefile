@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test install install-dev bench-pit typecheck clean
+.PHONY: demo test install install-dev bench-pit bench-online bench-materialize typecheck clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ typecheck: install-dev
 
 bench-pit: install-dev
 	$(PY) bench/pit.py
+
+bench-online: install-dev
+	$(PY) bench/online.py
+
+bench-materialize: install-dev
+	$(PY) bench/materialize.py
 
 clean:
 	rm -rf $(VENV) demo_repo .pytest_cache .hypothesis

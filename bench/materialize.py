@@ -348,7 +348,8 @@ def git_state() -> dict[str, Any]:
             return subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
-    return {"commit": git("rev-parse", "HEAD"), "src_dirty": bool(git("status", "--porcelain", "--", "src"))}
+    return {"commit": git("rev-parse", "HEAD"), "src_tree": git("rev-parse", "HEAD:src"),
+            "src_dirty": bool(git("status", "--porcelain", "--", "src"))}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -545,15 +546,16 @@ def main(argv: list[str] | None = None) -> int:
     ok = all(r["ok"] for r in summary)
     total = time.perf_counter() - t_start
     print(f"\ncounts: every run stored one record per entity{'' if ok else ' -- NO, see above'}; total {total:.0f} s")
-    if git_state() != git0:
-        print(f"WARNING: the code changed during the run (commit {git0['commit'][:8]} -> "
-              f"{git_state()['commit'][:8]}, or src/ edited): rerun for figures of one version")
+    git1 = git_state()
+    if (git1["src_tree"], git1["src_dirty"]) != (git0["src_tree"], git0["src_dirty"]) or git0["src_dirty"]:
+        print(f"WARNING: src/ changed during the run or has uncommitted edits (commit {git0['commit'][:8]} "
+              f"-> {git1['commit'][:8]}): rerun for figures of one code version")
     args.results_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.results_dir / f"materialize-{stamp}.json"
     out.write_text(json.dumps({
         "created": datetime.now(timezone.utc).isoformat(), "argv": sys.argv[1:], "machine": machine,
-        "git": {"start": git0, "end": git_state()},
+        "git": {"start": git0, "end": git1},
         "params": {"scale": args.scale, "datasets": {d: {"entities": v[2], "rows_per_entity": v[3],
                                                            "source_rows": v[2] * v[3], "path": str(v[0])}
                                                       for d, v in data.items()},
