@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 GIB = 1024 ** 3
@@ -191,3 +192,17 @@ def wait_until_quiet(threshold: float, max_wait_s: float) -> tuple[float, float]
     while load > threshold and time.perf_counter() - t0 < max_wait_s:
         load = background_cores()
     return load, time.perf_counter() - t0
+
+
+def git_state() -> dict[str, Any]:
+    """The commit measured, and whether src/ differed from it (results are per code version)."""
+    import subprocess
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*a: str) -> str:
+        try:
+            return subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    return {"commit": git("rev-parse", "HEAD"), "src_tree": git("rev-parse", "HEAD:src"),
+            "src_dirty": bool(git("status", "--porcelain", "--", "src"))}

@@ -52,6 +52,7 @@ from _common import (  # noqa: E402
     GIB,
     cpu_seconds,
     format_table,
+    git_state,
     machine_info,
     median,
     peak_rss,
@@ -336,20 +337,6 @@ def cleanup(job: dict[str, Any]) -> None:
         finally:
             s.close()
     shutil.rmtree(job["repo"], ignore_errors=True)
-
-
-def git_state() -> dict[str, Any]:
-    """The commit measured, and whether src/ differed from it (results are per code version)."""
-    import subprocess
-    root = HERE.parent
-
-    def git(*a: str) -> str:
-        try:
-            return subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-    return {"commit": git("rev-parse", "HEAD"), "src_tree": git("rev-parse", "HEAD:src"),
-            "src_dirty": bool(git("status", "--porcelain", "--", "src"))}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

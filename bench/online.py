@@ -48,6 +48,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     format_table,
+    git_state,
     machine_info,
     median,
     run_child,
@@ -382,20 +383,6 @@ def profile(job: dict[str, Any], top: int = 18) -> str:
 # --------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------
-
-def git_state() -> dict[str, Any]:
-    """The commit measured, and whether src/ differed from it (results are per code version)."""
-    import subprocess
-    root = HERE.parent
-
-    def git(*a: str) -> str:
-        try:
-            return subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-    return {"commit": git("rev-parse", "HEAD"), "src_tree": git("rev-parse", "HEAD:src"),
-            "src_dirty": bool(git("status", "--porcelain", "--", "src"))}
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
