@@ -41,6 +41,9 @@ class OnlineStore(Protocol):
     def read_batch(self, keys: Mapping[str, Sequence[bytes]]) -> dict[str, list[Record | None]]:
         """For each table, the records of ``keys`` in order (None where absent)."""
 
+    def ping(self) -> None:
+        """Check the store answers (readiness probes); raises OnlineStoreError if it does not."""
+
     def count(self, table: str) -> int:
         """Number of records in ``table`` (0 if it does not exist)."""
 

@@ -17,6 +17,9 @@ class MemoryOnlineStore:
         self._tables: dict[str, dict[bytes, Record]] = {}
         self._lock = threading.Lock()
 
+    def ping(self) -> None:
+        return None
+
     def create(self, tables: Sequence[str]) -> None:
         with self._lock:
             for t in tables:

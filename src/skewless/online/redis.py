@@ -341,6 +341,10 @@ class RedisOnlineStore:
         return self._meta if self._meta is not None else self._reload()
 
     # --- protocol ----------------------------------------------------------------------------
+    def ping(self) -> None:
+        with self._errors():
+            self._r.ping()
+
     def create(self, tables: Sequence[str]) -> None:
         names = [_check_table(t) for t in tables]
         if not names:

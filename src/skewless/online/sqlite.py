@@ -39,6 +39,12 @@ class SqliteOnlineStore:
             self._local.con = con
         return con
 
+    def ping(self) -> None:
+        try:
+            self._con().execute("SELECT 1").fetchone()
+        except sqlite3.Error as e:
+            raise OnlineStoreError(f"the SQLite online store {self.path} does not answer: {e}") from None
+
     def create(self, tables: Sequence[str]) -> None:
         con = self._con()
         for t in tables:
