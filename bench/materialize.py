@@ -157,15 +157,15 @@ class Timers:
             return out
 
         if store == "sqlite":
-            from skewless.online.codec import pack_values
+            from skewless.online.codec import pack_vals
 
             def encode(recs):  # type: ignore[no-untyped-def]
-                return [pack_values(r.values) for _, r in recs]
+                return [pack_vals(r.vals) for _, r in recs]
         else:
             from skewless.online.redis import encode_record
 
             def encode(recs):  # type: ignore[no-untyped-def]
-                return [encode_record(r) for _, r in recs]
+                return [encode_record(r, b"\0" * 8) for _, r in recs]
 
         def timed_write(rows):  # type: ignore[no-untyped-def]
             s = time.perf_counter()

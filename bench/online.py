@@ -281,7 +281,7 @@ def make_methods(job: dict[str, Any], fs, reqs: list[list[int]]):  # type: ignor
 
 def check(job: dict[str, Any], fs, methods, reqs, tables) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """On a few requests: every value PRESENT, and equal to what the raw read returns, decoded."""
-    from skewless.online.codec import encode_key, unpack_values
+    from skewless.online.codec import FINGERPRINT_SIZE, encode_key, unpack_vals
     problems: list[str] = []
     checked = 0
     feats = {v: feature_names(v) for v in job["views"]}
@@ -304,7 +304,8 @@ def check(job: dict[str, Any], fs, methods, reqs, tables) -> dict[str, Any]:  # 
                 if b is None:
                     problems.append(f"request {i}: entity {reqs[i][e_i]} missing in {v}")
                     continue
-                stored = unpack_values(b)
+                stored = dict(zip(fs.online_store._layouts.names(b[:FINGERPRINT_SIZE]),
+                                  unpack_vals(b[FINGERPRINT_SIZE:])))
                 for f, _ in feats[v]:
                     checked += 1
                     got, st = resp.values[f][e_i], resp.statuses[f][e_i]

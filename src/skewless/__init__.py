@@ -1,10 +1,10 @@
 """skewless: a feature store with no training-serving skew by construction."""
 
-from skewless.define import Entity, FeatureService, FeatureView, Field, FileSource
+from skewless.define import Entity, FeatureService, FeatureView, Field, FileSource, PushSource
 from skewless.errors import SkewlessError
 from skewless.store import FeatureStore
 
 __version__ = "0.1.0"
 
-__all__ = ["Entity", "FeatureService", "FeatureStore", "FeatureView", "Field", "FileSource",
-           "SkewlessError", "__version__"]
+__all__ = ["Entity", "FeatureService", "FeatureStore", "FeatureView", "Field",
+           "FileSource", "PushSource", "SkewlessError", "__version__"]

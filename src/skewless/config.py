@@ -69,6 +69,19 @@ OnlineConfig = Annotated[
 ]
 
 
+class CacheConfig(_Strict):
+    """The in-process cache of online values (SDK and feature server alike).
+
+    ``ttl_seconds > 0`` turns on the hot-key cache: a value read less than that long ago is
+    served without asking the online store. Whatever the TTL, the cache keeps the last values
+    read (at most ``max_entries`` per view) for views declared ``fallback="cache"``, to serve
+    when the online store does not answer; a cached value is never served past its view's ttl.
+    """
+
+    ttl_seconds: float = Field(default=0.0, ge=0)
+    max_entries: int = Field(default=100_000, ge=0)
+
+
 class RepoConfig(_Strict):
     """The whole of ``feature_store.yaml``. Only ``project`` is required."""
 
@@ -78,6 +91,7 @@ class RepoConfig(_Strict):
     online_store: OnlineConfig = SqliteOnlineConfig()
     entity_timestamp_column: str = "event_timestamp"
     registry_cache_ttl_seconds: float = Field(default=10.0, ge=0)
+    cache: CacheConfig = CacheConfig()
 
     repo_path: Path = Field(default=Path("."), exclude=True)
 

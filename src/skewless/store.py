@@ -9,19 +9,24 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from skewless.config import RepoConfig, config_from_dict, load_config
 from skewless.define import Entity, FeatureService, FeatureView
 from skewless.engines import OfflineEngine, RetrievalJob, make_engine
 from skewless.registry import HistoryEntry, RegistryStore, Snapshot, open_registry
 from skewless.online import OnlineStore, make_online_store
+from skewless.online.cache import RecordCache
 from skewless.services import apply as apply_svc
 from skewless.services import materialize as materialize_svc
 from skewless.services import online as online_svc
 from skewless.services import online_status as status_svc
+from skewless.services import push as push_svc
 from skewless.services import rebuild as rebuild_svc
 from skewless.services import retrieve
+
+
+_T = TypeVar("_T")
 
 
 class FeatureStore:
@@ -48,6 +53,7 @@ class FeatureStore:
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(timezone.utc))
         self._serving: tuple[float, Snapshot] | None = None
         self._online_plans: dict[Any, online_svc.OnlinePlan] = {}
+        self.cache = RecordCache(self.config.cache.ttl_seconds, self.config.cache.max_entries)
 
     @property
     def engine(self) -> OfflineEngine:
@@ -148,10 +154,10 @@ class FeatureStore:
         """Write the latest row per entity with ``start_date <= event_ts <= end_date`` to the
         online store, only where newer than what is stored, ``batch_rows`` entities per write.
         Idempotent and resumable."""
-        return materialize_svc.materialize(
+        return self._after_write(materialize_svc.materialize(
             self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
             start_date, end_date, self.clock(), incremental=False, on_rows=on_rows,
-            batch_rows=batch_rows)
+            batch_rows=batch_rows))
 
     def materialize_incremental(self, end_date: datetime | None = None,
                                 views: Sequence[str] | None = None,
@@ -159,10 +165,10 @@ class FeatureStore:
                                 batch_rows: int = 100_000) -> list[materialize_svc.ViewReport]:
         """Materialize what arrived since each view's watermark, up to ``end_date`` (default:
         now), including late rows whose created timestamp is newer than the last run's."""
-        return materialize_svc.materialize(
+        return self._after_write(materialize_svc.materialize(
             self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
             None, end_date or self.clock(), self.clock(), incremental=True, on_rows=on_rows,
-            batch_rows=batch_rows)
+            batch_rows=batch_rows))
 
     def rebuild_online(self, views: Sequence[str] | None = None,
                        on_rows: Callable[[str, int], None] | None = None,
@@ -170,14 +176,28 @@ class FeatureStore:
         """Disaster recovery: rebuild each online view's table from the offline store up to now
         in a staging table, swap it in (serving never sees a gap), set the watermark to now and
         verify counts and a sample of values against the offline join."""
-        return rebuild_svc.rebuild_online(
+        return self._after_write(rebuild_svc.rebuild_online(
             self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
-            self.clock(), on_rows, self.config.entity_timestamp_column, batch_rows=batch_rows)
+            self.clock(), on_rows, self.config.entity_timestamp_column, batch_rows=batch_rows))
+
+    def _after_write(self, result: _T) -> _T:
+        """Writes through this store are read back at once, hot-key cache or not."""
+        self.cache.forget_hot()
+        return result
 
     def online_status(self) -> list[status_svc.ViewStatus]:
         """Per online view: entities stored, watermark and its age, last run."""
         return status_svc.online_status(self.online_store, self.registry, self.snapshot(),
                                         self.clock())
+
+    def push(self, source_name: str, df: Any, to: str = "online_and_offline") -> push_svc.PushReport:
+        """Write rows (pandas, Arrow or a dict of columns) to the PushSource ``source_name``:
+        the whole batch is validated first (a bad one is rejected with nothing written), then
+        written offline (a new file in the batch source) and online (only if newer). ``to``:
+        "online_and_offline", "offline", or "online" (not rebuildable from offline)."""
+        return self._after_write(push_svc.push(
+            self._serving_snapshot(), lambda: self.online_store, self.repo_path, source_name, df,
+            to, self.clock()))
 
     def get_online_features(self, features: Sequence[str] | FeatureService | str,
                             entity_rows: Sequence[dict[str, Any]],
@@ -191,4 +211,5 @@ class FeatureStore:
         if plan is None:
             plan = online_svc.build_online_plan(snap, features, full_feature_names, self.repo_path)
             self._online_plans[key] = plan
-        return online_svc.get_online_features(self.online_store, plan, entity_rows, self.clock())
+        return online_svc.get_online_features(self.online_store, plan, entity_rows, self.clock(),
+                                              self.cache)

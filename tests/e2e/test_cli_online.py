@@ -113,7 +113,7 @@ def test_rebuild_repairs_a_damaged_store_and_reports_it(applied: Path) -> None:
     pair = table_name("fraud", "user_merchant")
     key = encode_key([rows[0]["user_id"], rows[0]["merchant_id"]])
     newer = micros(datetime(2025, 1, 1, tzinfo=timezone.utc))   # than any example row
-    fs.online_store.write_batch({pair: [(key, Record(newer, newer, {"pair_txn_count": -1}))]})
+    fs.online_store.write_batch({pair: [(key, Record.of(newer, newer, {"pair_txn_count": -1}))]})
     fs.online_store.drop([table_name("fraud", "merchant_risk")])
     assert served(applied, rows) != before
 

@@ -103,7 +103,7 @@ def test_rebuild_restores_deleted_and_wrong_records(fs: FeatureStore, clock: Clo
 
     spend = table_name("fraud", "user_spend")
     # A wrong value, newer than the real one, so "only if newer" keeps it; and a lost table.
-    fs.online_store.write_batch({spend: [(encode_key(["u1"]), Record(
+    fs.online_store.write_batch({spend: [(encode_key(["u1"]), Record.of(
         micros(utc("2024-01-15 11:00")), micros(utc("2024-01-15 11:00")), {"amount": 0.0, "n_txn": -5}))]})
     fs.online_store.drop([table_name("fraud", "pair_stats")])
     damaged = snapshot_of_serving(fs)
@@ -146,9 +146,9 @@ def test_verification_catches_a_store_that_did_not_swap(fs: FeatureStore, monkey
     """The verifier is not vacuous: if the swap silently did nothing, the damage is reported."""
     fs.materialize_incremental()
     spend = table_name("fraud", "user_spend")
-    fs.online_store.write_batch({spend: [(encode_key(["u1"]), Record(
+    fs.online_store.write_batch({spend: [(encode_key(["u1"]), Record.of(
         micros(utc("2024-01-15 11:00")), 0, {"amount": 0.0, "n_txn": -5})),
-        (encode_key(["ghost"]), Record(micros(utc("2024-01-15 11:00")), 0, {"amount": 1.0, "n_txn": 1}))]})
+        (encode_key(["ghost"]), Record.of(micros(utc("2024-01-15 11:00")), 0, {"amount": 1.0, "n_txn": 1}))]})
     monkeypatch.setattr(fs.online_store, "swap", lambda table, staging: fs.online_store.drop([staging]))
     (report,) = fs.rebuild_online(["user_spend"])
     assert not report.ok

@@ -85,7 +85,7 @@ def store() -> RedisOnlineStore:
 
 
 def rec(event: int, created: int = OLDEST, **values) -> Record:
-    return Record(event, created, values)
+    return Record.of(event, created, values)
 
 
 def keys_of(raw: redis.Redis, table: str) -> list[bytes]:
@@ -107,7 +107,7 @@ def test_round_trip_of_every_value_type(store, project):
               "arr_empty": T.Array(T.Int64), "null": T.String}
     store.create([t])
     key = encode_key(["u1", 42])
-    assert store.write_batch({t: [(key, Record(micros(ts), micros(ts) + 1, values))]}) == 1
+    assert store.write_batch({t: [(key, Record.of(micros(ts), micros(ts) + 1, values))]}) == 1
     got = store.read_batch({t: [key, encode_key(["u1", 43])]})[t]
     assert got[1] is None
     assert got[0] is not None and (got[0].event_ts, got[0].created_ts) == (micros(ts), micros(ts) + 1)
@@ -155,7 +155,7 @@ def test_order_independence(store, project):
         want = list(max(order))
         for key in (k, k2):
             got = store.read_batch({t: [key]})[t][0]
-            assert got.values == {"tag": want} and [got.event_ts, got.created_ts] == want, order
+            assert got.values == {"tag": tuple(want)} and [got.event_ts, got.created_ts] == want, order
     assert store.count(t) == 2 * len(cases)
 
 

@@ -6,8 +6,8 @@ import skewless.types as T
 
 def test_all_is_pinned() -> None:
     assert sorted(skewless.__all__) == sorted([
-        "Entity", "FeatureService", "FeatureStore", "FeatureView", "Field", "FileSource",
-        "SkewlessError", "__version__",
+        "Entity", "FeatureService", "FeatureStore", "FeatureView", "Field",
+        "FileSource", "PushSource", "SkewlessError", "__version__",
     ])
     for name in skewless.__all__:
         assert hasattr(skewless, name)

@@ -85,7 +85,7 @@ def show_views(snap: Snapshot) -> None:
     for v in snap.feature_views.values():
         n = len(v.features_for(set(snap.join_keys(v))))
         rows.append([Text(v.name, style="bold"), ", ".join(v.entities), str(n), fmt_ttl(v.ttl),
-                     v.source.path, _dash(v.description), _dash(v.owner), _dash(fmt_tags(v.tags))])
+                     v.batch_source.path, _dash(v.description), _dash(v.owner), _dash(fmt_tags(v.tags))])
     show_listing(f"Feature views ({len(rows)})", ("name", "entities", "features", "ttl", "source",
                                                   "description", "owner", "tags"), rows)
 
@@ -162,7 +162,8 @@ def describe_entity(snap: Snapshot, e: Entity) -> None:
 
 def describe_view(snap: Snapshot, v: FeatureView) -> None:
     keys = snap.join_keys(v)
-    src = v.source
+    src = v.batch_source
+    push = v.push_source
     services = [s.name for s in snap.feature_services.values()
                 if any(p.view_name == v.name for p in s.projections)]
     console.print(Text(f"Feature view {v.name}", style="bold underline"))
@@ -172,6 +173,7 @@ def describe_view(snap: Snapshot, v: FeatureView) -> None:
                                if e in snap.entities else e for e in v.entities)),
         ("join keys", ", ".join(keys)),
         ("source", f"{src.path} (name {src.name})"),
+        ("push source", f"{push.name} (push writes into {push.push_dir})" if push else "-"),
         ("timestamp field", src.timestamp_field),
         ("created timestamp", _dash(src.created_timestamp_column or "")),
         ("field mapping", _dash(", ".join(f"{a} -> {b}" for a, b in src.field_mapping.items()))),

@@ -4,9 +4,9 @@ from skewless.define.entity import Entity
 from skewless.define.feature_service import FeatureService
 from skewless.define.feature_view import ON_MISSING, FeatureView, FeatureViewProjection
 from skewless.define.field import Field
-from skewless.define.source import FileSource
+from skewless.define.source import FileSource, PushSource, Source, offline_source
 
 Definition = Entity | FeatureView | FeatureService
 
-__all__ = ["Entity", "Field", "FileSource", "FeatureView", "FeatureViewProjection",
-           "FeatureService", "ON_MISSING", "Definition"]
+__all__ = ["Entity", "Field", "FileSource", "PushSource", "Source", "offline_source", "FeatureView",
+           "FeatureViewProjection", "FeatureService", "ON_MISSING", "Definition"]

@@ -9,10 +9,11 @@ from typing import Any
 from skewless.define._common import FrozenMixin, check_name, check_str, check_tags
 from skewless.define.entity import Entity
 from skewless.define.field import Field
-from skewless.define.source import FileSource, source_from_spec
+from skewless.define.source import FileSource, PushSource, Source, offline_source, source_from_spec
 from skewless.errors import DefinitionError, closest
 
 ON_MISSING = ("null", "default", "fail")
+FALLBACKS = ("cache", "none")
 
 
 def _ttl(name: str, ttl: Any) -> timedelta | None:
@@ -35,6 +36,11 @@ class FeatureView(FrozenMixin):
     qualifies, ``on_missing`` decides: ``"null"``, the field's ``"default"``, or ``"fail"``
     (online serving errors out instead of serving a missing or stale value).
 
+    ``fallback`` is what serving does when the online store does not answer: ``"cache"`` serves
+    the last value this process read for the entity (still subject to ``ttl``), ``"none"`` goes
+    straight to ``on_missing``. Either way a value the cache cannot give is ``UNAVAILABLE``: null,
+    the default, or a 503 (fail closed) by ``on_missing``.
+
     ``schema`` lists the features; fields named like a join key describe the key column and are
     not features. ``entities`` takes Entity objects or entity names.
     """
@@ -42,26 +48,28 @@ class FeatureView(FrozenMixin):
     name: str
     entities: tuple[str, ...]
     schema: tuple[Field, ...]
-    source: FileSource
+    source: Source
     ttl: timedelta | None
     online: bool
     description: str
     owner: str
     tags: dict[str, str]
     on_missing: str
+    fallback: str
 
     def __init__(
         self,
         name: str,
         entities: Sequence[Entity | str],
         schema: Sequence[Field],
-        source: FileSource,
+        source: Source,
         ttl: timedelta | int | None = None,
         online: bool = True,
         description: str = "",
         owner: str = "",
         tags: dict[str, str] | None = None,
         on_missing: str = "null",
+        fallback: str = "cache",
     ) -> None:
         check_name("feature view", name)
         label = f"feature view '{name}'"
@@ -93,8 +101,9 @@ class FeatureView(FrozenMixin):
         if dup:
             raise DefinitionError(f"{label}: field(s) {dup} declared twice in schema")
         self._set("schema", tuple(fields))
-        if not isinstance(source, FileSource):
-            raise DefinitionError(f"{label}: source must be a FileSource, got {type(source).__name__}")
+        if not isinstance(source, (FileSource, PushSource)):
+            raise DefinitionError(
+                f"{label}: source must be a FileSource or a PushSource, got {type(source).__name__}")
         self._set("source", source)
         self._set("ttl", _ttl(name, ttl))
         self._set("online", bool(online))
@@ -106,15 +115,31 @@ class FeatureView(FrozenMixin):
                 f"{label}: on_missing={on_missing!r} is invalid", hint=f"use one of {list(ON_MISSING)}"
             )
         self._set("on_missing", on_missing)
+        if fallback not in FALLBACKS:
+            raise DefinitionError(
+                f"{label}: fallback={fallback!r} is invalid", hint=f"use one of {list(FALLBACKS)}")
+        self._set("fallback", fallback)
         key_names = {k for e in objs.values() for k in e.join_keys}
         if key_names and not self.features_for(key_names):
             raise DefinitionError(f"{label}: schema has no features besides the join keys")
-        for reserved in (source.timestamp_field, source.created_timestamp_column):
+        batch = offline_source(source)
+        for reserved in (batch.timestamp_field, batch.created_timestamp_column):
             if reserved and reserved in names:
                 raise DefinitionError(
                     f"{label}: field {reserved!r} is the source's timestamp column, not a feature",
                     hint="remove it from schema",
                 )
+
+    @property
+    def batch_source(self) -> FileSource:
+        """Where this view's history is read offline: ``source``, or the batch source of a
+        PushSource. Every reader of the offline history goes through this."""
+        return offline_source(self.source)
+
+    @property
+    def push_source(self) -> PushSource | None:
+        """The PushSource feeding this view, if any."""
+        return self.source if isinstance(self.source, PushSource) else None
 
     def features_for(self, join_keys: set[str]) -> tuple[Field, ...]:
         """The feature fields, given the view's resolved join keys."""
@@ -142,6 +167,7 @@ class FeatureView(FrozenMixin):
             "owner": self.owner,
             "tags": dict(self.tags),
             "on_missing": self.on_missing,
+            "fallback": self.fallback,
         }
 
     @classmethod
@@ -157,6 +183,7 @@ class FeatureView(FrozenMixin):
             owner=spec.get("owner", ""),
             tags=spec.get("tags") or {},
             on_missing=spec.get("on_missing", "null"),
+            fallback=spec.get("fallback", "cache"),
         )
 
     def __repr__(self) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import posixpath
 from collections.abc import Mapping
 from typing import Any
 
-from skewless.define._common import FrozenMixin, check_name
+from skewless.define._common import FrozenMixin, check_name, check_str
 from skewless.errors import DefinitionError
 
 
@@ -97,8 +99,119 @@ class FileSource(FrozenMixin):
         return f"FileSource(name={self.name!r}, path={self.path!r})"
 
 
-def source_from_spec(spec: dict[str, Any]) -> FileSource:
+_GLOB_CHARS = set("*?[")
+# What a pushed file's name looks like (see PushSource): a glob batch source must match it.
+PUSH_FILE_EXAMPLE = "push-20240101T000000000000Z-0123456789abcdef0123456789abcdef.parquet"
+
+
+class PushSource(FrozenMixin):
+    """Rows pushed by the caller (``FeatureStore.push(name, df)``), kept in ``batch_source``.
+
+    Offline first: every push lands in ``batch_source`` (one new Parquet file per push) before
+    the online store, so the online store can always be rebuilt from the offline history.
+    Wherever the offline history is read (retrieval, materialization, ``rebuild-online``), a
+    view with a PushSource reads its ``batch_source``.
+
+    ``batch_source`` must be a local directory (or a glob such as ``data/events/*.parquet``
+    whose directory part has no wildcard) so that pushes can add files; a single file, a URL
+    or a glob the pushed file names would not match is rejected here.
+    """
+
+    name: str
+    batch_source: FileSource
+    description: str
+
+    def __init__(self, name: str, batch_source: FileSource, description: str = "") -> None:
+        check_name("PushSource", name)
+        label = f"PushSource '{name}'"
+        if not isinstance(batch_source, FileSource):
+            raise DefinitionError(
+                f"{label}: batch_source must be a FileSource, got {type(batch_source).__name__}",
+                hint="PushSource(name, batch_source=FileSource('data/events', timestamp_field='ts'))")
+        push_directory(batch_source, label)  # raises DefinitionError if pushes cannot land there
+        self._set("name", name)
+        self._set("batch_source", batch_source)
+        self._set("description", check_str("PushSource", name, "description", description))
+
+    @property
+    def push_dir(self) -> str:
+        """The directory pushed files are written to (relative paths: to the feature repo)."""
+        return push_directory(self.batch_source, f"PushSource '{self.name}'")
+
+    def to_spec(self) -> dict[str, Any]:
+        return {
+            "type": "push",
+            "name": self.name,
+            "batch_source": self.batch_source.to_spec(),
+            "description": self.description,
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> PushSource:
+        return cls(spec["name"], FileSource.from_spec(spec["batch_source"]),
+                   spec.get("description", ""))
+
+    def __repr__(self) -> str:
+        return f"PushSource(name={self.name!r}, batch_source={self.batch_source!r})"
+
+
+Source = FileSource | PushSource
+
+
+def offline_source(source: Source) -> FileSource:
+    """Where a source's history is read offline: the FileSource itself, or the batch source of
+    a PushSource. The one place that tells the two apart for readers of the offline history."""
+    return source.batch_source if isinstance(source, PushSource) else source
+
+
+def push_directory(batch: FileSource, label: str) -> str:
+    """The directory a push writes into, given the batch source's path (no I/O).
+
+    A directory path is itself; a glob ``dir/*.parquet`` or ``dir/**/*.parquet`` writes into
+    ``dir`` (the wildcard-free part) if its last part matches the pushed file names. Anything
+    else (a single file, a URL, wildcards in the directory part) is a DefinitionError saying
+    how to fix it.
+    """
+    path = batch.path.replace(os.sep, "/")
+    fix = (f"point the batch source at a directory of Parquet files, e.g. "
+           f"FileSource('{_suggest_dir(path)}', timestamp_field='{batch.timestamp_field}'), "
+           "and keep the existing files in it")
+    if "://" in path:
+        raise DefinitionError(
+            f"{label}: batch source path {batch.path!r} is a URL; pushes write local files "
+            "atomically (temp file + rename), which object stores cannot do", hint=fix)
+    if not _GLOB_CHARS & set(path):
+        if path.lower().endswith(".parquet"):
+            raise DefinitionError(
+                f"{label}: batch source path {batch.path!r} is a single file; each push adds a "
+                "new Parquet file, so the batch source must be a directory (or a glob in one)",
+                hint=fix)
+        return path.rstrip("/") or "/"
+    parts = path.split("/")
+    first = next(i for i, part in enumerate(parts) if _GLOB_CHARS & set(part))
+    rest = parts[first:]
+    directory = "/".join(parts[:first]) or ("/" if path.startswith("/") else ".")
+    if any(p != "**" for p in rest[:-1]) or rest[-1] == "**" or \
+            not fnmatch.fnmatchcase(PUSH_FILE_EXAMPLE, rest[-1]):
+        raise DefinitionError(
+            f"{label}: batch source glob {batch.path!r} does not tell where pushed files go, or "
+            f"would not match them (they are named like {PUSH_FILE_EXAMPLE!r})",
+            hint="use a directory, or a glob whose wildcards are all in its last part, e.g. "
+            f"'{posixpath.join(directory, '*.parquet')}'")
+    return directory
+
+
+def _suggest_dir(path: str) -> str:
+    stem = path.rstrip("/")
+    if stem.lower().endswith(".parquet"):
+        stem = stem[: -len(".parquet")]
+    return stem or "data/events"
+
+
+def source_from_spec(spec: dict[str, Any]) -> Source:
     kind = spec.get("type")
     if kind == "file":
         return FileSource.from_spec(spec)
+    if kind == "push":
+        return PushSource.from_spec(spec)
     raise DefinitionError(f"unknown source type {kind!r} in the registry")

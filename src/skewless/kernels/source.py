@@ -91,7 +91,7 @@ def _is_time(t: pa.DataType) -> bool:
 def check_view_source(view: FeatureView, join_keys: tuple[str, ...], schema: pa.Schema,
                       location: str) -> list[str]:
     """Every mismatch between ``view``'s declaration and the source schema (empty = fine)."""
-    src = view.source
+    src = view.batch_source
     problems: list[str] = []
     where = f"feature view '{view.name}' (source {location})"
     names = set(schema.names)

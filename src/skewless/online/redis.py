@@ -5,7 +5,8 @@ Key layout (docs/online-stores.md has the full story):
 - ``sk:@tables`` hash: table -> its active *generation*, ``"{table}:g{N}"`` (N from ``sk:@seq``).
 - ``sk:@version``: incremented by every create, swap and drop (any change of ``sk:@tables``).
 - ``sk:{generation}:{key bytes}``: a record, a 16-byte header (event and created time,
-  order-preserving) followed by the msgpack-packed values.
+  order-preserving), the 8-byte fingerprint of its layout, then the values as a msgpack array.
+- ``sk:@layouts`` hash: layout fingerprint -> the field names of the array, joined by 0x1f.
 - ``sk:@count:{generation}``: the number of records of a generation (exact: the write script
   increments it only when it creates a key).
 - ``sk:@trash`` set: generations whose keys are being deleted (after a swap or a drop).
@@ -28,9 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from msgpack import unpackb as _unpackb
+
 from skewless.errors import ConfigError, MissingExtraError, OnlineStoreError
 from skewless.online.base import OnlineCapabilities
-from skewless.online.codec import Record, pack_values, unpack_values
+from skewless.online.codec import FINGERPRINT_SIZE, Layouts, Record, pack_vals
 
 try:
     import redis
@@ -44,10 +47,15 @@ VERSION = b"sk:@version"
 SEQ = b"sk:@seq"
 TRASH = b"sk:@trash"
 COUNT = b"sk:@count:"
+LAYOUTS = b"sk:@layouts"
+
+_SEP = "\x1f"
 
 _HEADER = struct.Struct(">QQ")
 _BIAS = 1 << 63  # int64 -> uint64 preserving order
 HEADER_SIZE = _HEADER.size
+_HEAD = struct.Struct(f">QQ{FINGERPRINT_SIZE}s")  # header + layout fingerprint
+VALUES_AT = _HEAD.size
 
 WRITE_KEYS = 1000        # records per script call (the script blocks Redis for ~1 ms)
 PIPELINE_KEYS = 20_000   # records per pipeline execute (one round trip)
@@ -158,13 +166,8 @@ def header(rec: Record) -> bytes:
     return _HEADER.pack(rec.event_ts + _BIAS, rec.created_ts + _BIAS)
 
 
-def encode_record(rec: Record) -> bytes:
-    return header(rec) + pack_values(rec.values)
-
-
-def decode_record(blob: bytes) -> Record:
-    ev, cr = _HEADER.unpack_from(blob)
-    return Record(ev - _BIAS, cr - _BIAS, unpack_values(blob[HEADER_SIZE:]))
+def encode_record(rec: Record, fp: bytes) -> bytes:
+    return header(rec) + fp + pack_vals(rec.vals)
 
 
 def _to_bool(name: str, raw: str) -> bool:
@@ -239,7 +242,8 @@ def _port(raw: str, conn: str) -> int:
 _Chunk = tuple[str, list[bytes], list[bytes]]  # table, entity keys, encoded records
 
 
-def _groups(rows: Mapping[str, Sequence[tuple[bytes, Record]]]) -> Iterator[list[_Chunk]]:
+def _groups(rows: Mapping[str, Sequence[tuple[bytes, Record]]], fps: Mapping[tuple[str, ...], bytes]
+            ) -> Iterator[list[_Chunk]]:
     """Encoded records in chunks of WRITE_KEYS (one script call), grouped by PIPELINE_KEYS
     (one round trip), encoded lazily."""
     group: list[_Chunk] = []
@@ -250,7 +254,7 @@ def _groups(rows: Mapping[str, Sequence[tuple[bytes, Record]]]) -> Iterator[list
             if group and size + len(part) > PIPELINE_KEYS:
                 yield group
                 group, size = [], 0
-            group.append((table, [k for k, _ in part], [encode_record(r) for _, r in part]))
+            group.append((table, [k for k, _ in part], [encode_record(r, fps[r.names]) for _, r in part]))
             size += len(part)
     if group:
         yield group
@@ -291,6 +295,7 @@ class RedisOnlineStore:
         self._meta: tuple[dict[str, bytes], bytes | None] | None = None
         self._write_loaded = False
         self._sender: ThreadPoolExecutor | None = None  # sends pipelines while the caller encodes
+        self._layouts = Layouts(self._load_layouts, self._save_layouts)
 
     # --- errors and plumbing -----------------------------------------------------------------
     @contextmanager
@@ -340,6 +345,15 @@ class RedisOnlineStore:
     def _cached(self) -> tuple[dict[str, bytes], bytes | None]:
         return self._meta if self._meta is not None else self._reload()
 
+    def _save_layouts(self, layouts: dict[bytes, tuple[str, ...]]) -> None:
+        self._r.hset(LAYOUTS, mapping={fp: _SEP.join(names) for fp, names in layouts.items()})
+
+    def _load_layouts(self, fps: list[bytes]) -> dict[bytes, tuple[str, ...]]:
+        with self._errors():
+            found = self._r.hmget(LAYOUTS, fps)
+        return {fp: tuple((v.decode() if isinstance(v, bytes) else v).split(_SEP)) if v else ()
+                for fp, v in zip(fps, found) if v is not None}
+
     # --- protocol ----------------------------------------------------------------------------
     def ping(self) -> None:
         with self._errors():
@@ -373,7 +387,8 @@ class RedisOnlineStore:
             return 0
         with self._errors():
             gens = self._ensure(tables)
-            groups = _groups(rows)
+            fps = self._layouts.encode(r.names for items in rows.values() for _, r in items)
+            groups = _groups(rows, fps)
             if n <= PIPELINE_KEYS:
                 redo = self._send(next(groups), gens)
             else:
@@ -463,10 +478,18 @@ class RedisOnlineStore:
                     continue
                 out: dict[str, list[Record | None]] = {}
                 pos = 1
+                head, names_of = _HEAD.unpack_from, self._layouts.names
                 for table, ks in keys.items():
                     if table in gens and ks:
-                        out[table] = [None if v is None else decode_record(v)
-                                      for v in values[pos:pos + len(ks)]]
+                        recs: list[Record | None] = []
+                        for v in values[pos:pos + len(ks)]:
+                            if v is None:
+                                recs.append(None)
+                            else:
+                                ev, cr, fp = head(v)
+                                recs.append(Record(ev - _BIAS, cr - _BIAS, names_of(fp),
+                                                   _unpackb(v[VALUES_AT:], raw=False, use_list=False)))
+                        out[table] = recs
                         pos += len(ks)
                     else:
                         out[table] = [None] * len(ks)

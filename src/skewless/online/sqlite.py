@@ -9,7 +9,9 @@ from pathlib import Path
 
 from skewless.errors import OnlineStoreError
 from skewless.online.base import OnlineCapabilities
-from skewless.online.codec import Record, pack_values, unpack_values
+from skewless.online.codec import FINGERPRINT_SIZE, Layouts, Record, pack_vals, unpack_vals
+
+_LAYOUTS = '"skewless_layouts"'
 
 
 def _t(table: str) -> str:
@@ -23,6 +25,7 @@ class SqliteOnlineStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
+        self._layouts = Layouts(self._load_layouts, self._save_layouts)
 
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
@@ -38,6 +41,19 @@ class SqliteOnlineStore:
                                        hint="check online_store.path in feature_store.yaml") from None
             self._local.con = con
         return con
+
+    def _save_layouts(self, layouts: dict[bytes, tuple[str, ...]]) -> None:
+        con = self._con()
+        con.execute(f"CREATE TABLE IF NOT EXISTS {_LAYOUTS} (fp BLOB PRIMARY KEY, names TEXT NOT NULL)")
+        con.executemany(f"INSERT OR IGNORE INTO {_LAYOUTS} (fp, names) VALUES (?, ?)",
+                        [(fp, "\x1f".join(names)) for fp, names in layouts.items()])
+
+    def _load_layouts(self, fps: list[bytes]) -> dict[bytes, tuple[str, ...]]:
+        try:
+            rows = self._con().execute(f"SELECT fp, names FROM {_LAYOUTS}").fetchall()
+        except sqlite3.OperationalError:
+            return {}
+        return {fp: tuple(names.split("\x1f")) if names else () for fp, names in rows}
 
     def ping(self) -> None:
         try:
@@ -59,6 +75,8 @@ class SqliteOnlineStore:
     def write_batch(self, rows: Mapping[str, Sequence[tuple[bytes, Record]]]) -> int:
         con = self._con()
         n = 0
+        # layouts first, in their own statement: a reader that sees a record can resolve it
+        fps = self._layouts.encode(r.names for items in rows.values() for _, r in items)
         con.execute("BEGIN IMMEDIATE")
         try:
             for table, items in rows.items():
@@ -66,7 +84,9 @@ class SqliteOnlineStore:
                     f"INSERT INTO {_t(table)} (k, ts, cts, v) VALUES (?, ?, ?, ?) ON CONFLICT(k) DO UPDATE "
                     "SET ts = excluded.ts, cts = excluded.cts, v = excluded.v "
                     "WHERE (excluded.ts, excluded.cts) >= (ts, cts)",
-                    [(k, r.event_ts, r.created_ts, pack_values(r.values)) for k, r in items])
+                    # in key order: B-tree inserts in order touch each page once
+                    sorted([(k, r.event_ts, r.created_ts, fps[r.names] + pack_vals(r.vals))
+                            for k, r in items]))
                 n += len(items)
             con.execute("COMMIT")
         except BaseException:
@@ -96,7 +116,9 @@ class SqliteOnlineStore:
                     out[table] = [None] * len(ks)
                     continue
                 raise OnlineStoreError(f"SQLite online store {self.path}: {e}") from None
-            found = {k: Record(ts, cts, unpack_values(v)) for k, ts, cts, v in rows}
+            names_of, fp_size = self._layouts.names, FINGERPRINT_SIZE
+            found = {k: Record(ts, cts, names_of(v[:fp_size]), unpack_vals(v[fp_size:]))
+                     for k, ts, cts, v in rows}
             out[table] = [found.get(k) for k in ks]
         return out
 

@@ -163,20 +163,21 @@ def build_plan(
     all_outputs: list[str] = []
     for (view, feats), outs in zip(groups, output_names(groups, full_feature_names)):
         keys = snapshot.join_keys(view)
+        src = view.batch_source
         by_name = {f.name: f for f in view.schema}
         cols = []
         for fname, out in zip(feats, outs):
             field = by_name[fname]
-            cols.append(FeatureColumn(fname, view.source.source_column(fname), out, field.dtype,
+            cols.append(FeatureColumn(fname, src.source_column(fname), out, field.dtype,
                                       field.default if view.on_missing == "default" else None))
         all_outputs.extend(outs)
         requests.append(ViewRequest(
             view=view.name,
-            source=resolve_source(view.source, repo_path),
-            timestamp_column=view.source.timestamp_field,
-            created_column=view.source.created_timestamp_column,
+            source=resolve_source(src, repo_path),
+            timestamp_column=src.timestamp_field,
+            created_column=src.created_timestamp_column,
             join_keys=keys,
-            source_keys=tuple(view.source.source_column(k) for k in keys),
+            source_keys=tuple(src.source_column(k) for k in keys),
             ttl=view.ttl,
             use_default=view.on_missing == "default",
             features=tuple(cols),

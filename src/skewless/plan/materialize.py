@@ -43,12 +43,13 @@ def materialize_request(snapshot: Snapshot, view: FeatureView, repo_path: str | 
                         start: datetime | None = None, created_after: datetime | None = None
                         ) -> MaterializeRequest:
     keys = snapshot.join_keys(view)
-    feats = tuple(FeatureColumn(f.name, view.source.source_column(f.name), f.name, f.dtype, None)
+    src = view.batch_source
+    feats = tuple(FeatureColumn(f.name, src.source_column(f.name), f.name, f.dtype, None)
                   for f in view.features_for(set(keys)))
     return MaterializeRequest(
-        view=view.name, source=resolve_source(view.source, repo_path),
-        timestamp_column=view.source.timestamp_field,
-        created_column=view.source.created_timestamp_column,
-        join_keys=keys, source_keys=tuple(view.source.source_column(k) for k in keys),
+        view=view.name, source=resolve_source(src, repo_path),
+        timestamp_column=src.timestamp_field,
+        created_column=src.created_timestamp_column,
+        join_keys=keys, source_keys=tuple(src.source_column(k) for k in keys),
         features=feats, end=end, start=start,
-        created_after=created_after if view.source.created_timestamp_column else None)
+        created_after=created_after if src.created_timestamp_column else None)

@@ -58,9 +58,19 @@ def _view_changes(old: FeatureView, new: FeatureView) -> tuple[list[str], list[s
         if a != b:
             details.append(f"{attr}: {_show(a)} -> {_show(b)}")
     if old.source != new.source:
-        details.append(f"source changed ({old.source.path} -> {new.source.path})"
-                       if old.source.path != new.source.path else "source options changed")
+        a_src, b_src = old.batch_source, new.batch_source
+        if a_src.path != b_src.path:
+            details.append(f"source changed ({a_src.path} -> {b_src.path})")
+        elif a_src != b_src:
+            details.append("source options changed")
+        if old.push_source != new.push_source:
+            details.append(f"push source: {_push(old)} -> {_push(new)}")
     return details, breaking
+
+
+def _push(view: FeatureView) -> str:
+    push = view.push_source
+    return "none" if push is None else repr(push.name)
 
 
 def _show(value: Any) -> str:

@@ -16,6 +16,7 @@ from skewless.define import Entity, FeatureService, FeatureView
 from skewless.errors import BreakingChangeError, PlanError, SkewlessError, closest
 from skewless.kernels.source import check_view_source, resolve_source, source_schema
 from skewless.registry import Change, RegistryStore, Snapshot, diff, kind_of
+from skewless.services.push import check_push_sources
 
 
 @dataclass
@@ -102,7 +103,7 @@ def validate(target: Snapshot, repo_path: str | Path, check_sources: bool = True
         schema = None
         if check_sources:
             try:
-                resolved = resolve_source(view.source, repo_path)
+                resolved = resolve_source(view.batch_source, repo_path)
                 schema = source_schema(resolved)
             except SkewlessError as e:
                 problems.append(f"feature view '{view.name}': {e.message}")
@@ -115,6 +116,7 @@ def validate(target: Snapshot, repo_path: str | Path, check_sources: bool = True
             problems.append(f"feature view '{view.name}': schema has no features besides the join keys")
         if schema is not None:
             problems.extend(check_view_source(view, keys, schema, resolved.location))
+    problems.extend(check_push_sources(target, repo_path, check_sources))
     for svc in target.feature_services.values():
         for p in svc.projections:
             pview = target.feature_views.get(p.view_name)

@@ -68,18 +68,28 @@ def check_window(start: datetime | None, end: datetime, now: datetime) -> tuple[
     return start, end
 
 
+def _storable_column(col: pa.ChunkedArray | pa.Array) -> list[Any]:
+    """A column as Python values the online codec stores: timestamps (and lists of them) as
+    microseconds since the epoch, computed by Arrow rather than via Python datetimes."""
+    t = col.type
+    if pa.types.is_timestamp(t):
+        col = col.cast(pa.timestamp("us", t.tz)).cast(pa.int64())
+    elif (pa.types.is_list(t) or pa.types.is_large_list(t)) and pa.types.is_timestamp(t.value_type):
+        col = col.cast(pa.list_(pa.timestamp("us", t.value_type.tz))).cast(pa.list_(pa.int64()))
+    return col.to_pylist()  # type: ignore[no-any-return]
+
+
 def batch_records(batch: pa.RecordBatch, join_keys: Sequence[str], features: Sequence[str]
                   ) -> list[tuple[bytes, Record]]:
     """Arrow rows of the latest-row query -> (encoded key, Record) pairs."""
-    cols = {name: batch.column(name).to_pylist() for name in batch.schema.names}
-    keys = list(zip(*(cols[k] for k in join_keys)))
+    keys = zip(*(batch.column(k).to_pylist() for k in join_keys))
     event = batch.column(EVENT_TS).cast(pa.int64()).to_pylist()
-    created = batch.column(CREATED_TS).cast(pa.int64()).to_pylist()
-    out = []
-    for i, key in enumerate(keys):
-        values = {f: cols[f][i] for f in features}
-        out.append((encode_key(key), Record(event[i], created[i] if created[i] is not None else OLDEST, values)))
-    return out
+    created = [OLDEST if c is None else c for c in batch.column(CREATED_TS).cast(pa.int64()).to_pylist()]
+    names = tuple(features)
+    rows = zip(*(_storable_column(batch.column(f)) for f in features)) if features else \
+        iter(lambda: (), None)
+    return [(encode_key(key), Record(ev, cr, names, vals))
+            for key, ev, cr, vals in zip(keys, event, created, rows)]
 
 
 def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistryStore, snapshot: Snapshot,
@@ -94,13 +104,13 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
         v_start, created_after = start, None
         if state is not None:
             prev_end = datetime.fromisoformat(state["end"])
-            if prev_end >= end and not view.source.created_timestamp_column:
+            if prev_end >= end and not view.batch_source.created_timestamp_column:
                 reports.append(ViewReport(view.name, 0, prev_end, end, 0.0))
                 continue
             v_start = prev_end + timedelta(microseconds=1)
             if state.get("created_high"):
                 created_after = datetime.fromisoformat(state["created_high"])
-            elif view.source.created_timestamp_column:
+            elif view.batch_source.created_timestamp_column:
                 # No created time seen yet (none written, or all null): any row with one may
                 # be late data, whatever its event time.
                 created_after = _NO_CREATED_YET

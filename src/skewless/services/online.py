@@ -2,14 +2,17 @@
 
 Status per value: ``PRESENT``; ``NOT_FOUND`` (nothing stored for the entity); ``OUTSIDE_TTL``
 (stored, but older than ``ttl`` at request time: treated exactly as the offline join treats
-it, as missing). Missing values get the field default when ``on_missing="default"``, null
+it, as missing); ``UNAVAILABLE`` (the online store did not answer and the in-process cache had
+no value: the fallback chain is store -> cache, for views declared ``fallback="cache"`` ->
+``on_missing``). Missing values get the field default when ``on_missing="default"``, null
 otherwise; ``on_missing="fail"`` raises FeatureUnavailableError instead (fail closed).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from datetime import datetime
 from typing import Any
@@ -19,14 +22,16 @@ import pyarrow as pa
 
 from skewless import types as T
 from skewless.define import FeatureService, FeatureView
-from skewless.errors import FeatureUnavailableError, InvalidRequestError, SkewlessError
+from skewless.errors import (FeatureUnavailableError, InvalidRequestError, OnlineStoreError,
+                             SkewlessError)
 from skewless.kernels.source import resolve_source, source_schema
 from skewless.online import OnlineStore, table_name
-from skewless.online.codec import encode_key, from_micros, micros, restore
+from skewless.online.cache import RecordCache
+from skewless.online.codec import OLDEST, Record, encode_key, from_micros, micros, needs_restore, restore
 from skewless.plan.historical import duration_micros, output_names, parse_refs
 from skewless.registry import Snapshot
 
-PRESENT, NOT_FOUND, OUTSIDE_TTL = "PRESENT", "NOT_FOUND", "OUTSIDE_TTL"
+PRESENT, NOT_FOUND, OUTSIDE_TTL, UNAVAILABLE = "PRESENT", "NOT_FOUND", "OUTSIDE_TTL", "UNAVAILABLE"
 
 _KEY_FAMILIES: dict[str, tuple[type, ...]] = {"Int32": (int,), "Int64": (int,), "String": (str,),
                                                "Bytes": (bytes,)}
@@ -38,6 +43,10 @@ class OnlineFeature:
     output: str
     dtype: T.ValueType
     default: Any
+    restore: bool = field(init=False)  # stored unlike served (timestamps, arrays): restore()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "restore", needs_restore(self.dtype))
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class OnlineView:
     ttl_us: int | None
     on_missing: str
     features: tuple[OnlineFeature, ...]
+    fallback: bool = True   # serve the last cached value when the store does not answer
 
 
 @dataclass(frozen=True)
@@ -65,12 +75,12 @@ def _key_types(view: FeatureView, join_keys: tuple[str, ...], repo_path: str | P
     if all(k in declared for k in join_keys) or repo_path is None:
         return tuple(declared.get(k) for k in join_keys)
     try:
-        schema = source_schema(resolve_source(view.source, repo_path))
+        schema = source_schema(resolve_source(view.batch_source, repo_path))
     except SkewlessError:
         return tuple(declared.get(k) for k in join_keys)
     out: list[T.ValueType | None] = []
     for k in join_keys:
-        col = view.source.source_column(k)
+        col = view.batch_source.source_column(k)
         out.append(declared.get(k) or (T.from_arrow(schema.field(col).type) if col in schema.names else None))
     return tuple(out)
 
@@ -92,7 +102,7 @@ def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureServi
         views.append(OnlineView(
             view.name, table_name(snapshot.project, view.name), jk,
             _key_types(view, jk, repo_path),
-            duration_micros(view.ttl), view.on_missing, tuple(cols)))
+            duration_micros(view.ttl), view.on_missing, tuple(cols), view.fallback == "cache"))
         keys.extend(k for k in jk if k not in keys)
     clash = set(outputs) & set(keys)
     if clash:
@@ -130,17 +140,59 @@ def _key_value(view: OnlineView, i: int, row: Mapping[str, Any], k: str, t: T.Va
     return v
 
 
+_PLAIN_KEY_TYPES: dict[str | None, frozenset[type]] = {
+    "Int32": frozenset({int}), "Int64": frozenset({int}), "String": frozenset({str}),
+    "Bytes": frozenset({bytes}), None: frozenset({int, str, bytes})}
+
+
+def _encode_single_keys(view: OnlineView, rows: Sequence[Mapping[str, Any]]) -> list[bytes] | None:
+    """Keys of a one-key view when every row is a dict holding a plain value of the declared
+    type (the usual request); None sends the rows through ``_key_value``, which converts numpy
+    scalars and names the bad row."""
+    k, t = view.join_keys[0], view.key_types[0]
+    allowed = _PLAIN_KEY_TYPES.get(t.name if t is not None else None)
+    if allowed is None:
+        return None
+    try:
+        col = [row[k] for row in rows]
+    except (KeyError, TypeError, IndexError):
+        return None
+    if not set(map(type, col)) <= allowed:
+        return None
+    return [encode_key((v,)) for v in col]
+
+
 class OnlineResponse:
     """Feast-shaped result: ``to_dict()`` maps each column (join keys, then features) to a list.
-    ``statuses`` and ``event_timestamps`` give, per feature, each value's status and event time."""
+    ``statuses`` and ``event_timestamps`` give, per feature, each value's status and event time.
+    ``store_error`` is set when the online store did not answer and the values came from the
+    fallback chain (cache, then ``on_missing``); ``read_seconds`` is the store round trip."""
 
     def __init__(self, keys: dict[str, list[Any]], values: dict[str, list[Any]],
-                 statuses: dict[str, list[str]], event_micros: dict[str, list[int | None]]) -> None:
+                 statuses: dict[str, list[str]], event_micros: dict[str, list[int | None]],
+                 store_error: str | None = None, read_seconds: float = 0.0) -> None:
         self.keys = keys
         self.values = values
-        self.statuses = statuses
+        self._statuses = statuses   # features of a view may share one list: copied on access
         self._event_micros = event_micros
         self._event_timestamps: dict[str, list[datetime | None]] | None = None
+        self._statuses_copied = False
+        self.store_error = store_error
+        self.read_seconds = read_seconds
+
+    @property
+    def statuses(self) -> dict[str, list[str]]:
+        """Per feature, each value's status: PRESENT, NOT_FOUND, OUTSIDE_TTL or UNAVAILABLE."""
+        if not self._statuses_copied:
+            self._statuses = {k: v[:] for k, v in self._statuses.items()}
+            self._statuses_copied = True
+        return self._statuses
+
+    @property
+    def event_micros(self) -> dict[str, list[int | None]]:
+        """Per feature, each value's event time in microseconds since the epoch (or None);
+        read-only view for encoders that want numbers, not datetimes."""
+        return self._event_micros
 
     @property
     def event_timestamps(self) -> dict[str, list[datetime | None]]:
@@ -166,21 +218,65 @@ class OnlineResponse:
         return pd.DataFrame(self.to_dict(include_event_timestamps, include_statuses))
 
 
+# Stands for "the store did not answer and the cache had nothing" in a list of records.
+_GONE = Record(OLDEST, OLDEST, (), ())
+
+
+def _read(store: OnlineStore, cache: RecordCache | None, plan: OnlinePlan,
+          reads: dict[str, list[bytes]]) -> tuple[dict[str, list[Record | None]], str | None, float]:
+    """The records of ``reads``: hot-key cache, then the store; if the store fails, the last
+    cached records of views declared ``fallback="cache"`` and ``_GONE`` elsewhere."""
+    hot = cache is not None and cache.hot
+    entries: dict[str, list[Any]] = {}
+    need = reads
+    if hot:
+        now_m = time.monotonic()
+        entries = {t: cache.fresh(t, ks, now_m) for t, ks in reads.items()}  # type: ignore[union-attr]
+        need = {t: [k for k, e in zip(ks, entries[t]) if e is None] for t, ks in reads.items()}
+        need = {t: ks for t, ks in need.items() if ks}
+    t0 = time.perf_counter()
+    try:
+        fetched = store.read_batch(need) if need else {}
+    except OnlineStoreError as err:
+        if cache is None:
+            fetched = {t: [_GONE] * len(ks) for t, ks in need.items()}
+        else:
+            fallback = {v.table for v in plan.views if v.fallback}
+            fetched = {t: ([_GONE if e is None else e[0] for e in cache.last(t, ks)] if t in fallback
+                           else [_GONE] * len(ks)) for t, ks in need.items()}
+        return _merge(reads, entries, fetched) if hot else fetched, err.message, time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0
+    if cache is not None and cache.max_entries > 0:
+        keep = any(v.fallback for v in plan.views)
+        if hot or keep:
+            cache.put(fetched, need, fallback=keep)
+    return (_merge(reads, entries, fetched) if hot else fetched), None, elapsed
+
+
+def _merge(reads: dict[str, list[bytes]], entries: dict[str, list[Any]],
+           fetched: dict[str, list[Record | None]]) -> dict[str, list[Record | None]]:
+    out: dict[str, list[Record | None]] = {}
+    for t, es in entries.items():
+        got = iter(fetched.get(t, ()))
+        out[t] = [next(got) if e is None else e[0] for e in es]
+    return out
+
+
 def get_online_features(store: OnlineStore, plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]],
-                        now: datetime) -> OnlineResponse:
+                        now: datetime, cache: RecordCache | None = None) -> OnlineResponse:
     if isinstance(entity_rows, Mapping) or not isinstance(entity_rows, Sequence):
         raise InvalidRequestError("entity_rows must be a list of dicts, e.g. [{'user_id': 1}]")
-    n = len(entity_rows)
     reads: dict[str, list[bytes]] = {}
     encoded: dict[tuple[Any, ...], list[bytes]] = {}  # views keyed alike share one encoding
     for view in plan.views:
         sig = (view.join_keys, view.key_types)
         if sig not in encoded:
-            encoded[sig] = [
+            fast = _encode_single_keys(view, entity_rows) if len(view.join_keys) == 1 else None
+            encoded[sig] = fast if fast is not None else [
                 encode_key([_key_value(view, i, row, k, t) for k, t in zip(view.join_keys, view.key_types)])
                 for i, row in enumerate(entity_rows)]
         reads[view.table] = encoded[sig]
-    records = store.read_batch(reads)
+    records, store_error, read_seconds = _read(store, cache, plan, reads)
     now_us = micros(now)
     keys = {k: [row[k] for row in entity_rows] for k in plan.join_keys}
     values: dict[str, list[Any]] = {}
@@ -191,46 +287,79 @@ def get_online_features(store: OnlineStore, plan: OnlinePlan, entity_rows: Seque
         cutoff = now_us - view.ttl_us if view.ttl_us is not None else None
         # One status and one timestamp per row for the whole view; features only differ when a
         # record predates a field added to the view (then that field is NOT_FOUND).
-        row_status = [NOT_FOUND if r is None else OUTSIDE_TTL if cutoff is not None and r.event_ts < cutoff
+        row_status = [NOT_FOUND if r is None else UNAVAILABLE if r is _GONE
+                      else OUTSIDE_TTL if cutoff is not None and r.event_ts < cutoff
                       else PRESENT for r in recs]
         if view.on_missing == "fail" and any(st is not PRESENT for st in row_status):
             i = next(j for j, st in enumerate(row_status) if st is not PRESENT)
-            _fail(view, entity_rows[i], row_status[i], recs[i])
-        row_stamp: list[int | None] = [None if r is None else r.event_ts for r in recs]
-        wanted = {f.name for f in view.features}
-        complete = all(st is PRESENT for st in row_status) and all(
-            wanted <= r.values.keys() for r in recs)  # type: ignore[union-attr]
-        use_default = view.on_missing == "default"
-        for f in view.features:
-            name, out = f.name, f.output
-            timestamps = f.dtype is T.UnixTimestamp or (isinstance(f.dtype, T.Array)
-                                                         and f.dtype.element is T.UnixTimestamp)
-            if complete:
-                col = [r.values[name] for r in recs]  # type: ignore[union-attr]
-                values[out] = [restore(v, f.dtype) for v in col] if timestamps else col
-                statuses[out] = row_status[:]
-                stamps[out] = row_stamp
+            _fail(view, entity_rows[i], row_status[i], recs[i], store_error)
+        row_stamp: list[int | None] = [None if r is None or r is _GONE else r.event_ts for r in recs]
+        layout = _common_layout(recs) if all(st is PRESENT for st in row_status) else None
+        if layout is not None:
+            # the usual case: every record present, all written with the same fields
+            pos = {n: i for i, n in enumerate(layout)}
+            cols = list(zip(*[r.vals for r in recs])) if recs else []  # type: ignore[union-attr]
+            if all(f.name in pos for f in view.features):
+                for f in view.features:
+                    col = cols[pos[f.name]] if cols else ()
+                    values[f.output] = [restore(v, f.dtype) for v in col] if f.restore else list(col)
+                    statuses[f.output] = row_status
+                    stamps[f.output] = row_stamp
                 continue
-            vals: list[Any] = []
-            sts: list[str] = []
-            for r, st in zip(recs, row_status):
-                if st is PRESENT and name not in r.values:  # type: ignore[union-attr]
+        _assemble(view, recs, row_status, row_stamp, values, statuses, stamps)
+    return OnlineResponse(keys, values, statuses, stamps, store_error, read_seconds)
+
+
+def _common_layout(recs: Sequence[Record | None]) -> tuple[str, ...] | None:
+    """The field names shared by every record, or None if they differ (or some are missing)."""
+    if not recs or recs[0] is None:
+        return () if not recs else None
+    names = recs[0].names
+    for r in recs:
+        if r is None or (r.names is not names and r.names != names):
+            return None
+    return names
+
+
+def _assemble(view: OnlineView, recs: Sequence[Record | None], row_status: list[str],
+              row_stamp: list[int | None], values: dict[str, list[Any]],
+              statuses: dict[str, list[str]], stamps: dict[str, list[int | None]]) -> None:
+    """Columns of one view, record by record: missing records, stale ones, and records written
+    before a field was added to the view (that field is NOT_FOUND for them)."""
+    use_default = view.on_missing == "default"
+    positions: dict[tuple[str, ...], dict[str, int]] = {}
+    for f in view.features:
+        vals: list[Any] = []
+        sts: list[str] = []
+        for r, st in zip(recs, row_status):
+            if st is PRESENT:
+                pos = positions.get(r.names)  # type: ignore[union-attr]
+                if pos is None:
+                    pos = positions[r.names] = {n: i for i, n in enumerate(r.names)}  # type: ignore[union-attr]
+                i = pos.get(f.name)
+                if i is None:
                     st = NOT_FOUND
-                if st is PRESENT:
-                    v = r.values[name]  # type: ignore[union-attr]
-                    vals.append(restore(v, f.dtype) if timestamps else v)
                 else:
-                    vals.append(f.default if use_default else None)
-                sts.append(st)
-            values[out], statuses[out] = vals, sts
-            stamps[out] = [None if st is NOT_FOUND else us for st, us in zip(sts, row_stamp)]
-    return OnlineResponse(keys, values, statuses, stamps)
+                    v = r.vals[i]  # type: ignore[union-attr]
+                    vals.append(restore(v, f.dtype) if f.restore else v)
+            if st is not PRESENT:
+                vals.append(f.default if use_default else None)
+            sts.append(st)
+        values[f.output], statuses[f.output] = vals, sts
+        stamps[f.output] = [None if st is NOT_FOUND else us for st, us in zip(sts, row_stamp)]
 
 
-def _fail(view: OnlineView, row: Mapping[str, Any], status: str, rec: Any) -> None:
+def _fail(view: OnlineView, row: Mapping[str, Any], status: str, rec: Any,
+          store_error: str | None = None) -> None:
+    entity = dict(zip(view.join_keys, (row[k] for k in view.join_keys)))
+    if status == UNAVAILABLE:
+        raise FeatureUnavailableError(
+            f"feature view '{view.view}' cannot be served for entity {entity}: the online store "
+            f"did not answer ({store_error}) and the view is declared on_missing='fail'",
+            hint="bring the online store back; views with fallback='cache' serve recently read "
+            "values meanwhile")
     age = "" if rec is None else f" (last value at {from_micros(rec.event_ts).isoformat()})"
     raise FeatureUnavailableError(
         f"feature view '{view.view}' has no {'fresh ' if rec else ''}value for entity "
-        f"{dict(zip(view.join_keys, (row[k] for k in view.join_keys)))}: "
-        f"{status}{age}; the view is declared on_missing='fail'",
+        f"{entity}: {status}{age}; the view is declared on_missing='fail'",
         hint="materialize the view (`skewless materialize-incremental`) or change on_missing")

@@ -1,0 +1,119 @@
+"""The in-process cache of online records: hot keys and the fallback when the store is down.
+
+Two uses, each bounded by ``max_entries`` per table:
+
+- **hot keys** (``ttl_seconds > 0``): a key read less than ``ttl_seconds`` ago is answered from
+  the cache without a store round trip;
+- **fallback**: when the online store does not answer, the last record read for a key is
+  served instead (the caller applies the view's ``ttl`` to it as to any record, so a cached
+  value is never served past the view's TTL).
+
+The hot-key map is key -> (record or None, monotonic read time), oldest insertions dropped
+first. The fallback keeps the answers of the latest reads whole (recording one costs a deque
+append per table, so serving pays almost nothing for it) and indexes them by key only when the
+store is down.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from itertools import repeat
+
+from skewless.online.codec import Record
+
+Entry = tuple["Record | None", float]
+
+
+class RecordCache:
+    def __init__(self, ttl_seconds: float = 0.0, max_entries: int = 100_000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._hot: dict[str, dict[bytes, Entry]] = {}
+        # fallback: the answers of recent reads, whole, newest last (O(1) to record a read);
+        # indexed by key only when the store is down and a lookup is needed
+        self._recent: dict[str, deque[tuple[Sequence[bytes], Sequence[Record | None]]]] = {}
+        self._recent_n: dict[str, int] = {}
+        self._index: dict[str, dict[bytes, Record | None]] = {}
+        self._lock = threading.Lock()
+        self.hits = 0        # keys answered by the hot-key cache
+        self.misses = 0      # keys the hot-key cache had to ask the store for
+        self.fallbacks = 0   # keys answered from the cache while the store was down
+
+    @property
+    def hot(self) -> bool:
+        return self.ttl_seconds > 0 and self.max_entries > 0
+
+    def put(self, records: Mapping[str, Sequence[Record | None]], keys: Mapping[str, Sequence[bytes]],
+            now: float | None = None, fallback: bool = True) -> None:
+        """Remember what the store just answered for ``keys`` (for hot-key lookups when the
+        hot-key cache is on, for the fallback when ``fallback``)."""
+        if self.max_entries <= 0:
+            return
+        with self._lock:
+            if self.hot:
+                now = time.monotonic() if now is None else now
+                for table, recs in records.items():
+                    d = self._hot.setdefault(table, {})
+                    d.update(zip(keys[table], zip(recs, repeat(now))))
+                    excess = len(d) - self.max_entries
+                    if excess > 0:
+                        for k in [k for k, _ in zip(d, range(excess))]:
+                            del d[k]
+            if fallback:
+                for table, recs in records.items():
+                    ring = self._recent.get(table)
+                    if ring is None:
+                        ring = self._recent[table] = deque()
+                    ring.append((keys[table], recs))
+                    n = self._recent_n.get(table, 0) + len(recs)
+                    while n > self.max_entries and len(ring) > 1:
+                        n -= len(ring.popleft()[1])
+                    self._recent_n[table] = n
+                    self._index.pop(table, None)
+
+    def fresh(self, table: str, keys: Sequence[bytes], now: float | None = None
+              ) -> list[Entry | None]:
+        """Hot-key lookup: the entries read less than ``ttl_seconds`` ago, None elsewhere."""
+        now = time.monotonic() if now is None else now
+        oldest = now - self.ttl_seconds
+        d = self._hot.get(table)
+        if d is None:
+            self.misses += len(keys)
+            return [None] * len(keys)
+        out: list[Entry | None] = []
+        for k in keys:
+            e = d.get(k)
+            out.append(e if e is not None and e[1] >= oldest else None)
+        hits = sum(e is not None for e in out)
+        self.hits += hits
+        self.misses += len(keys) - hits
+        return out
+
+    def last(self, table: str, keys: Sequence[bytes]) -> list[tuple[Record | None] | None]:
+        """Fallback lookup: the last record read for each key (a 1-tuple, so that "read, and
+        not found" differs from "never read": None)."""
+        with self._lock:
+            index = self._index.get(table)
+            if index is None:
+                index = {}
+                for ks, recs in self._recent.get(table, ()):
+                    index.update(zip(ks, recs))  # newest last: wins
+                self._index[table] = index
+        out: list[tuple[Record | None] | None] = [(index[k],) if k in index else None for k in keys]
+        self.fallbacks += sum(e is not None for e in out)
+        return out
+
+    def forget_hot(self) -> None:
+        """Drop the hot-key entries (after a write through this process: read-after-write)."""
+        with self._lock:
+            self._hot.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._hot.clear()
+            self._recent.clear()
+            self._recent_n.clear()
+            self._index.clear()

@@ -1,0 +1,408 @@
+"""Push: the caller's rows into a PushSource, offline first, then online (``FeatureStore.push``).
+
+A push names a PushSource; the views fed by it (views whose ``source`` is that PushSource)
+decide what a batch must hold. In order:
+
+1. **Validate the whole batch** against the batch source's files and the views' schemas:
+   every join key, the timestamp field and every feature column must be there (with the
+   view's names: a ``field_mapping`` is applied in reverse when writing); extra columns the
+   batch source's files do not have are rejected (a typo must not go unnoticed); values must
+   convert to the stored types (``skewless.kernels.batch``); join keys and event timestamps
+   must not be null, and event timestamps must not be after the push time (the online store
+   must never serve what the offline join would not know yet). A bad batch is rejected whole
+   with an InvalidRequestError naming each bad column and its first bad rows (0-based
+   positions): nothing is written anywhere.
+2. **Offline** (``to`` "offline" or "online_and_offline"): one new Parquet file
+   ``push-<utc time>-<uuid>.parquet`` in the batch source's directory, with the columns and
+   types of the existing files, written atomically (hidden temp file, fsync, rename). If the
+   batch source has a ``created_timestamp_column`` the batch lacks, it is filled with the push
+   time, so incremental materialization's created-time high-water mark picks the rows up.
+3. **Online** (``to`` "online" or "online_and_offline"): per online view fed by the source,
+   the latest row per entity (greatest event time, then created time), written only if newer
+   than what is stored, with the materializer's own record building (``batch_records``). If
+   this fails after the offline write landed, the OnlineStoreError says the rows are safe
+   offline and how to bring them online.
+
+``to="online"`` skips the offline write: such rows are not in the offline history, so
+``rebuild-online`` drops them and training data never sees them. Use it only for values that
+are recomputed elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from skewless.define import FeatureView, FileSource, PushSource
+from skewless.errors import (InvalidRequestError, OnlineStoreError, SkewlessError, SourceError,
+                             UnknownObjectError, closest)
+from skewless.kernels.batch import UTC_MICROS, BadColumn, cast, columns_of, conform, show_rows
+from skewless.kernels.source import resolve_source
+from skewless.online import OnlineStore, table_name
+from skewless.plan.historical import to_utc
+from skewless.plan.materialize import CREATED_TS, EVENT_TS
+from skewless.registry import Snapshot
+from skewless.services.materialize import batch_records
+
+PUSH_TARGETS = ("online", "offline", "online_and_offline")
+
+
+@dataclass
+class PushReport:
+    """What a push wrote."""
+
+    source: str
+    to: str
+    rows: int                                  # rows in the batch
+    offline_rows: int = 0                      # rows written to the batch source
+    offline_file: str | None = None            # the new Parquet file
+    online_records: dict[str, int] = field(default_factory=dict)  # per view: entities offered
+    seconds: float = 0.0
+
+
+# --- finding push sources -------------------------------------------------------------------------
+
+def push_sources(snapshot: Snapshot) -> dict[str, list[FeatureView]]:
+    """The views fed by each push source, by push source name."""
+    out: dict[str, list[FeatureView]] = {}
+    for view in snapshot.feature_views.values():
+        if view.push_source is not None:
+            out.setdefault(view.push_source.name, []).append(view)
+    return out
+
+
+def find_push_source(snapshot: Snapshot, name: str) -> tuple[PushSource, list[FeatureView]]:
+    views = push_sources(snapshot).get(name) if isinstance(name, str) else None
+    if not views:
+        known = push_sources(snapshot)
+        raise UnknownObjectError(
+            f"push source {name!r} is not used by any feature view of project "
+            f"'{snapshot.project}'; {closest(str(name), known)}",
+            hint="a push source is registered by applying a FeatureView whose source is "
+            "PushSource(name, batch_source=...)")
+    push = views[0].push_source
+    assert push is not None
+    return push, views
+
+
+def check_push_sources(snapshot: Snapshot, repo_path: str | Path, check_files: bool = True) -> list[str]:
+    """``plan``/``apply`` checks: views sharing a push source name share its definition, and
+    its batch directory can take pushed files (no hive partitions)."""
+    problems = []
+    for name, views in push_sources(snapshot).items():
+        first = views[0]
+        push = first.push_source
+        assert push is not None
+        for other in views[1:]:
+            if other.push_source != push:
+                problems.append(
+                    f"push source '{name}' is defined differently by feature views '{first.name}' "
+                    f"and '{other.name}'; views fed by one push source must share its definition")
+        if check_files:
+            try:
+                _hive_check(push, _push_dir(push, repo_path))
+            except SourceError as e:
+                problems.append(f"feature view '{first.name}': {e.message}")
+    return problems
+
+
+# --- the batch source's layout ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PushTarget:
+    directory: Path       # where pushed files go
+    schema: pa.Schema     # columns and types of the pushed files: those of the existing files
+
+
+def _push_dir(push: PushSource, repo_path: str | Path) -> Path:
+    d = Path(push.push_dir).expanduser()
+    return d if d.is_absolute() else Path(repo_path) / d
+
+
+def _hive_check(push: PushSource, directory: Path) -> None:
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return  # a missing directory is reported elsewhere (apply: the source check)
+    hive = sorted(e.name for e in entries if "=" in e.name and e.is_dir())
+    if hive:
+        raise SourceError(
+            f"push source '{push.name}': batch directory {directory} is hive-partitioned "
+            f"({', '.join(hive[:3])}{', ...' if len(hive) > 3 else ''}); a pushed file at its top "
+            "level would have no partition values, which DuckDB refuses to read "
+            "('Hive partition mismatch')",
+            hint="give the push source a batch source directory without partition directories")
+
+
+def _template(push: PushSource, directory: Path, repo_path: str | Path) -> Path | None:
+    """An existing Parquet file of the batch source: it fixes the pushed files' schema."""
+    batch = push.batch_source
+    if set("*?[") & set(batch.path):
+        matched = resolve_source(batch, repo_path).files
+        return Path(matched[0]) if matched else None
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        for name in sorted(files):
+            if name.endswith(".parquet") and not name.startswith((".", "_")):
+                return Path(root) / name
+    return None
+
+
+def push_target(push: PushSource, repo_path: str | Path) -> PushTarget:
+    directory = _push_dir(push, repo_path)
+    if not directory.is_dir():
+        raise SourceError(
+            f"push source '{push.name}': batch directory {directory} does not exist",
+            hint="create it with at least one Parquet file of the source's columns (its schema "
+            "fixes the pushed files' column types), then `skewless apply`")
+    _hive_check(push, directory)
+    template = _template(push, directory, repo_path)
+    if template is None:
+        raise SourceError(
+            f"push source '{push.name}': batch directory {directory} holds no Parquet file yet",
+            hint="write one Parquet file of the source's columns there first: it fixes the pushed "
+            "files' column types")
+    try:
+        schema = pq.read_schema(template).remove_metadata()
+    except (pa.ArrowInvalid, OSError) as e:
+        raise SourceError(f"push source '{push.name}': cannot read {template}: {e}") from None
+    return PushTarget(directory, schema)
+
+
+# --- validation --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Column:
+    file_name: str          # column in the Parquet files
+    push_name: str          # column in the pushed batch
+    type: pa.DataType       # stored type
+    required: bool
+    not_null: bool
+
+
+def _expected(batch: FileSource, views: Sequence[FeatureView], snapshot: Snapshot,
+              schema: pa.Schema) -> list[_Column]:
+    """The pushed columns, in file order: the file's columns (plus any view column the
+    template file lacks), required when a view reads them."""
+    ts, created = batch.timestamp_field, batch.created_timestamp_column
+    keys: set[str] = set()
+    needed: dict[str, pa.DataType] = {ts: UTC_MICROS}
+    for view in views:
+        jk = snapshot.join_keys(view)
+        declared = {f.name: f.dtype.to_arrow() for f in view.schema}
+        for k in jk:
+            keys.add(batch.source_column(k))
+            needed.setdefault(batch.source_column(k), declared.get(k, pa.string()))
+        for f in view.features_for(set(jk)):
+            needed.setdefault(batch.source_column(f.name), f.dtype.to_arrow())
+    types = {f.name: f.type for f in schema}
+    names = list(schema.names) + [c for c in needed if c not in types]
+    if created and created not in names:
+        names.append(created)
+    out = []
+    for c in names:
+        t = types.get(c) or needed.get(c) or UTC_MICROS
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        push_name = c if c in (ts, created) else batch.field_mapping.get(c, c)
+        out.append(_Column(c, push_name, t, required=c in needed, not_null=c == ts or c in keys))
+    return out
+
+
+def _validate(push: PushSource, expected: list[_Column], data: Any, now: datetime) -> pa.Table:
+    """The batch as a table of the files' columns and types; InvalidRequestError listing every
+    problem when anything is wrong."""
+    columns, n = columns_of(data)
+    batch = push.batch_source
+    problems: list[str] = []
+    by_push = {c.push_name: c for c in expected}
+    missing = [c.push_name for c in expected if c.required and c.push_name not in columns]
+    if missing:
+        problems.append(f"missing column(s) {missing}")
+    extra = [c for c in columns if c not in by_push]
+    if extra:
+        renames = {src: dst for src, dst in batch.field_mapping.items() if src in extra}
+        fix = "; ".join(f"rename '{s}' to '{d}'" for s, d in renames.items())
+        problems.append(f"unknown column(s) {extra}: the batch source's files have no such "
+                        f"column{' (push uses the view names: ' + fix + ')' if fix else ''}")
+    arrays: dict[str, pa.Array] = {}
+    for c in expected:
+        if c.push_name not in columns:
+            continue
+        try:
+            arr = conform(columns[c.push_name], c.type)
+        except BadColumn as e:
+            problems.append(f"column '{c.push_name}': {e.reason}: {show_rows(e.rows)}")
+            continue
+        if c.not_null and arr.null_count:
+            rows = pc.indices_nonzero(arr.is_null()).to_pylist()
+            what = "event timestamp" if c.file_name == batch.timestamp_field else "join key"
+            problems.append(f"column '{c.push_name}': null {what} in {show_rows(rows)}")
+            continue
+        arrays[c.file_name] = arr
+    ts = arrays.get(batch.timestamp_field)
+    if ts is not None and len(ts):
+        future = pc.greater(cast(ts, UTC_MICROS), pa.scalar(now, type=UTC_MICROS))
+        rows = pc.indices_nonzero(future).to_pylist()
+        if rows:
+            problems.append(
+                f"column '{batch.timestamp_field}': event time after the push time "
+                f"{now.isoformat()} in {show_rows(rows)} (naive timestamps are UTC: is the "
+                "producer sending local time?)")
+    if problems:
+        body = "\n".join(f"  - {p}" for p in problems)
+        raise InvalidRequestError(
+            f"push to '{push.name}' rejected ({n} row{'s' if n != 1 else ''}); nothing was "
+            f"written:\n{body}",
+            hint=f"fix the batch and push it again; expected columns: "
+            f"{[c.push_name for c in expected if c.required]}"
+            + (f", optional: {[c.push_name for c in expected if not c.required]}"
+               if any(not c.required for c in expected) else ""))
+    created = batch.created_timestamp_column
+    out = {}
+    for c in expected:
+        if c.file_name in arrays:
+            out[c.file_name] = arrays[c.file_name]
+        elif c.file_name == created:
+            out[c.file_name] = cast(pa.array([now] * n, type=UTC_MICROS), c.type)
+        else:
+            out[c.file_name] = pa.nulls(n, type=c.type)
+    return pa.table(out)
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+def write_file(table: pa.Table, directory: Path, now: datetime) -> Path:
+    """Write ``table`` as a new Parquet file in ``directory`` atomically: readers see the whole
+    file or none of it, and a crash leaves at most a hidden temp file (ignored by readers)."""
+    name = f"push-{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}.parquet"
+    final = directory / name
+    tmp = directory / f".{name}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        _fsync_dir(directory)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise SourceError(f"cannot write pushed rows to {directory}: {e}",
+                          hint="check the directory exists and is writable; nothing was written") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return final
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return  # platforms without directory fds (Windows)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def online_rows(table: pa.Table, batch: FileSource, views: Sequence[FeatureView],
+                snapshot: Snapshot) -> dict[str, list[Any]]:
+    """Per online table: the records of the latest row per entity of ``table`` (file columns),
+    built by the materializer's ``batch_records``."""
+    event = cast(table.column(batch.timestamp_field).combine_chunks(), UTC_MICROS)
+    created_col = batch.created_timestamp_column
+    created = (cast(table.column(created_col).combine_chunks(), UTC_MICROS) if created_col
+               else pa.nulls(table.num_rows, UTC_MICROS))
+    order = list(zip(event.cast(pa.int64()).to_pylist(),
+                     [c if c is not None else -(2**63) for c in created.cast(pa.int64()).to_pylist()]))
+    out: dict[str, list[Any]] = {}
+    for view in views:
+        keys = snapshot.join_keys(view)
+        src_keys = [batch.source_column(k) for k in keys]
+        latest: dict[tuple[Any, ...], int] = {}
+        for i, key in enumerate(zip(*(table.column(k).to_pylist() for k in src_keys))):
+            j = latest.get(key)
+            if j is None or order[i] >= order[j]:
+                latest[key] = i
+        take = pa.array(sorted(latest.values()), type=pa.int64())
+        cols: dict[str, pa.Array] = {k: table.column(sk).take(take) for k, sk in zip(keys, src_keys)}
+        cols[EVENT_TS] = event.take(take)
+        cols[CREATED_TS] = created.take(take)
+        feats = view.features_for(set(keys))
+        for f in feats:
+            cols[f.name] = cast(table.column(batch.source_column(f.name)).combine_chunks(),
+                                f.dtype.to_arrow()).take(take)
+        records: list[Any] = []
+        for rb in pa.table(cols).to_batches():
+            records.extend(batch_records(rb, keys, [f.name for f in feats]))
+        out[table_name(snapshot.project, view.name)] = records
+    return out
+
+
+# --- the use case ------------------------------------------------------------------------------
+
+def push(snapshot: Snapshot, online_store: Callable[[], OnlineStore], repo_path: str | Path,
+         source_name: str, data: Any, to: str, now: datetime) -> PushReport:
+    """Push ``data`` (pandas, Arrow or a dict of columns) to the push source ``source_name``:
+    validate it whole, write it offline (unless ``to="online"``), then online (unless
+    ``to="offline"``). ``online_store`` is only called when writing online."""
+    t0 = time.perf_counter()
+    if to not in PUSH_TARGETS:
+        raise InvalidRequestError(f"to={to!r} is invalid; valid values: {', '.join(PUSH_TARGETS)}",
+                                  hint='to="online_and_offline" (the default) keeps the online '
+                                  "store rebuildable from the offline one")
+    now = to_utc(now)
+    push_src, views = find_push_source(snapshot, source_name)
+    online = [v for v in views if v.online]
+    if to == "online" and not online:
+        raise InvalidRequestError(
+            f"push source '{source_name}' feeds no online view ({', '.join(v.name for v in views)} "
+            "have online=False); to='online' would write nothing",
+            hint='push with to="offline"')
+    target = push_target(push_src, repo_path)
+    expected = _expected(push_src.batch_source, views, snapshot, target.schema)
+    table = _validate(push_src, expected, data, now)
+    report = PushReport(source_name, to, table.num_rows)
+    if table.num_rows == 0:
+        report.seconds = time.perf_counter() - t0
+        return report
+    if to != "online":
+        report.offline_file = str(write_file(table, target.directory, now))
+        report.offline_rows = table.num_rows
+    if to != "offline" and online:
+        rows = online_rows(table, push_src.batch_source, online, snapshot)
+        try:
+            store = online_store()
+            store.create(list(rows))
+            store.write_batch(rows)
+        except Exception as e:
+            if report.offline_file is None:
+                raise
+            reason = e.message if isinstance(e, SkewlessError) else f"{type(e).__name__}: {e}"
+            raise OnlineStoreError(
+                f"push to '{source_name}': the online write failed ({reason}); the "
+                f"{table.num_rows} rows are safe offline in {report.offline_file}",
+                hint="`skewless materialize-incremental` brings them online when the batch source "
+                "has a created_timestamp_column or the rows are newer than the views' watermarks; "
+                "`skewless rebuild-online` always does") from e
+        report.online_records = {v.name: len(rows[table_name(snapshot.project, v.name)])
+                                 for v in online}
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+__all__ = ["PUSH_TARGETS", "PushReport", "PushTarget", "check_push_sources", "find_push_source",
+           "online_rows", "push", "push_sources", "push_target", "write_file"]
