@@ -14,6 +14,7 @@ import pytest
 
 from skewless import FeatureStore
 from skewless.errors import FeatureUnavailableError
+from skewless.testing.clock import Clock
 from skewless.testing.redis_server import redis_server
 
 from .conftest import spend_view, user
@@ -22,14 +23,6 @@ pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="ne
 pytest.importorskip("redis")
 
 T = datetime(2024, 2, 9, tzinfo=timezone.utc)  # after every spend row
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def make_store(repo, address: str, clock: Clock, **cache: Any) -> FeatureStore:
@@ -50,7 +43,7 @@ def timed(fn, *a, **kw):
 
 @pytest.mark.parametrize("on_missing, served", [("null", None), ("default", -1.0)])
 def test_store_down_serves_cache_then_on_missing(repo, on_missing, served):
-    clock = Clock()
+    clock = Clock(T)
     with redis_server() as server:
         fs = make_store(repo, server.address, clock)
         fs.apply([user, spend_view(on_missing=on_missing, ttl=timedelta(days=30))])
@@ -73,7 +66,7 @@ def test_store_down_serves_cache_then_on_missing(repo, on_missing, served):
 
 
 def test_fail_closed_view_raises_503_when_the_store_is_down(repo):
-    clock = Clock()
+    clock = Clock(T)
     with redis_server() as server:
         fs = make_store(repo, server.address, clock)
         fs.apply([user, spend_view(on_missing="fail")])
@@ -89,7 +82,7 @@ def test_fail_closed_view_raises_503_when_the_store_is_down(repo):
 
 
 def test_fallback_none_skips_the_cache(repo):
-    clock = Clock()
+    clock = Clock(T)
     with redis_server() as server:
         fs = make_store(repo, server.address, clock)
         fs.apply([user, spend_view(fallback="none", on_missing="default")])
@@ -102,7 +95,7 @@ def test_fallback_none_skips_the_cache(repo):
 
 
 def test_hot_key_cache_answers_without_the_store_within_its_ttl(repo):
-    clock = Clock()
+    clock = Clock(T)
     with redis_server() as server:
         fs = make_store(repo, server.address, clock, ttl_seconds=60, max_entries=10)
         fs.apply([user, spend_view()])
@@ -122,7 +115,7 @@ def test_hot_key_cache_answers_without_the_store_within_its_ttl(repo):
 
 def test_hot_key_cache_expires(repo):
     with redis_server() as server:
-        fs = make_store(repo, server.address, Clock(), ttl_seconds=0.05)
+        fs = make_store(repo, server.address, Clock(T), ttl_seconds=0.05)
         fs.apply([user, spend_view()])
         fs.materialize_incremental()
         fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}])

@@ -19,6 +19,7 @@ from skewless import FeatureService, FeatureStore, FeatureView, Field, FileSourc
 from skewless.errors import FeatureUnavailableError, InvalidRequestError, UnknownObjectError
 from skewless.online import table_name
 from skewless.types import Float64, Int64, String
+from skewless.testing.clock import Clock
 
 from .conftest import pair, pair_view, spend_view, user
 
@@ -53,14 +54,6 @@ def _redis_cleanup(project: str) -> None:
             r.unlink(*keys)
     finally:
         r.close()
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from skewless.errors import (DefinitionError, InvalidRequestError, OnlineStoreEr
 from skewless.online import table_name
 from skewless.testing.online import store_contents
 from skewless.types import Float64, Int64
+from skewless.testing.clock import Clock
 
 from .conftest import user
 
@@ -54,14 +55,6 @@ def count_view() -> FeatureView:
     """A second view fed by the same push source, with a TTL."""
     return FeatureView(name="live_count", entities=[user], schema=[Field("n_txn", Int64)],
                        source=live_source(), ttl=timedelta(days=30))
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from skewless.online.codec import Record, encode_key, micros
 from skewless.services import rebuild as rebuild_svc
 from skewless.services.online import NOT_FOUND, OUTSIDE_TTL, PRESENT
 from skewless.types import Float64, Int64
+from skewless.testing.clock import Clock
 
 from .conftest import pair_view, spend_view, user
 
@@ -49,14 +50,6 @@ def write_big(repo: Path) -> None:
     # An older row of every other entity: the rebuild must keep the latest one.
     older = frame.iloc[::2].assign(ts=lambda df: df.ts - pd.Timedelta(days=1), score=-1.0, level=-1)
     pd.concat([frame, older]).to_parquet(repo / "data/big.parquet")
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(params=["sqlite", "memory"])
