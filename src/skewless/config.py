@@ -62,6 +62,7 @@ class RedisOnlineConfig(_Strict):
     connect_timeout_seconds: float = Field(default=1.0, gt=0)
     timeout_seconds: float = Field(default=1.0, gt=0)
     max_connections: int | None = Field(default=None, ge=1)
+    retry_after_seconds: float = Field(default=1.0, ge=0)
 
 
 OnlineConfig = Annotated[

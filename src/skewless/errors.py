@@ -141,6 +141,15 @@ class MissingExtraError(SkewlessError, ImportError):
         )
 
 
+class FeatureServerError(SkewlessError):
+    """The feature server could not be reached, timed out, or answered something that is not
+    a skewless response."""
+
+    http_status = 503
+    code = "feature_server_unavailable"
+    retryable = True
+
+
 def closest(name: str, choices: Iterable[str], n: int = 3) -> str:
     """A 'did you mean' phrase for ``name`` among ``choices`` (empty when nothing is close)."""
     choices = sorted(set(choices))

@@ -356,6 +356,27 @@ def test_unanswered_request_times_out_quickly():
         assert time.perf_counter() - t0 < 1.5
 
 
+def test_reads_fail_fast_after_a_timeout_then_retry():
+    import socket
+    with socket.socket() as silent:  # accepts connections, never answers: a hung Redis
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        s = RedisOnlineStore(f"127.0.0.1:{silent.getsockname()[1]}", timeout=0.2, retry_after=0.5)
+
+        def read() -> float:
+            t0 = time.perf_counter()
+            with pytest.raises(OnlineStoreError) as e:
+                s.read_batch({"p__v": [b"k"]})
+            took = time.perf_counter() - t0
+            assert "did not answer within 0.2 s" in e.value.message
+            return took
+
+        assert read() >= 0.2                    # the first read waits for the timeout
+        assert max(read() for _ in range(20)) < 0.02   # then reads fail at once
+        time.sleep(0.5)
+        assert read() >= 0.2                    # and Redis is tried again after retry_after
+
+
 def test_a_dropped_connection_is_reopened(store, project, raw):
     t = table_name(project, "v")
     store.write_batch({t: [(encode_key([1]), rec(1, v=1))]})

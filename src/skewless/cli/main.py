@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from skewless import __version__
-from skewless.cli import catalog, definitions, online, repo_init, training
+from skewless.cli import catalog, definitions, online, repo_init, serve, training
 from skewless.cli._common import CliState
 
 app = typer.Typer(
@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 
 # One module per command group; each adds its commands to the app.
-for group in (repo_init, definitions, catalog, training, online):
+for group in (repo_init, definitions, catalog, training, online, serve):
     group.register(app)
 
 

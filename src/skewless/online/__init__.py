@@ -23,7 +23,8 @@ def make_online_store(config: RepoConfig) -> OnlineStore:
     if isinstance(opts, RedisOnlineConfig):
         from skewless.online.redis import RedisOnlineStore
         return RedisOnlineStore(opts.connection_string, opts.connect_timeout_seconds,
-                                opts.timeout_seconds, opts.max_connections)
+                                opts.timeout_seconds, opts.max_connections,
+                                opts.retry_after_seconds)
     raise AssertionError(f"unhandled online store {opts!r}")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -260,6 +261,10 @@ def _groups(rows: Mapping[str, Sequence[tuple[bytes, Record]]], fps: Mapping[tup
         yield group
 
 
+class _Unreachable(OnlineStoreError):
+    """Redis refused the connection or timed out (as opposed to answering with an error)."""
+
+
 def _check_table(table: str) -> bytes:
     if not _TABLE_NAME.match(table):
         raise OnlineStoreError(f"online table name {table!r} is not valid for Redis keys",
@@ -272,7 +277,8 @@ class RedisOnlineStore:
     capabilities = OnlineCapabilities(atomic_swap=True, persistent=True, shared=True)
 
     def __init__(self, connection_string: str = "localhost:6379", connect_timeout: float = 1.0,
-                 timeout: float = 1.0, max_connections: int | None = None) -> None:
+                 timeout: float = 1.0, max_connections: int | None = None,
+                 retry_after: float = 1.0) -> None:
         url, kwargs, self.address = parse_connection_string(connection_string)
         common: dict[str, Any] = dict(
             socket_connect_timeout=connect_timeout, socket_timeout=timeout,
@@ -296,6 +302,11 @@ class RedisOnlineStore:
         self._write_loaded = False
         self._sender: ThreadPoolExecutor | None = None  # sends pipelines while the caller encodes
         self._layouts = Layouts(self._load_layouts, self._save_layouts)
+        # read-side circuit breaker: after a read could not reach Redis (refused or timed out),
+        # reads fail at once for ``retry_after`` seconds instead of each waiting for a timeout;
+        # the first read after that tries Redis again
+        self._retry_after = retry_after
+        self._down: tuple[float, str] | None = None   # (monotonic time, error message)
 
     # --- errors and plumbing -----------------------------------------------------------------
     @contextmanager
@@ -310,12 +321,12 @@ class RedisOnlineStore:
             what = "connect" if "connect" in str(e).lower() else "answer"
             limit, key = ((self._connect_timeout, "connect_timeout_seconds") if what == "connect"
                           else (self._timeout, "timeout_seconds"))
-            raise OnlineStoreError(
+            raise _Unreachable(
                 f"the Redis online store at {self.address} did not {what} within {limit:g} s",
                 hint=f"check that Redis is up and not overloaded, or raise online_store.{key}"
             ) from None
         except redis.exceptions.ConnectionError as e:
-            raise OnlineStoreError(
+            raise _Unreachable(
                 f"cannot reach the Redis online store at {self.address}: {e}",
                 hint="check that Redis is running there and that online_store.connection_string "
                 "in feature_store.yaml (or SKEWLESS_ONLINE_STORE__CONNECTION_STRING) points to it"
@@ -463,6 +474,24 @@ class RedisOnlineStore:
         return redo
 
     def read_batch(self, keys: Mapping[str, Sequence[bytes]]) -> dict[str, list[Record | None]]:
+        down = self._down
+        if down is not None:
+            since = time.monotonic() - down[0]
+            if since < self._retry_after:
+                raise OnlineStoreError(
+                    f"{down[1]} ({since:.2f} s ago; reads fail at once until it has been "
+                    f"{self._retry_after:g} s)",
+                    hint="the store is retried automatically; raise or lower "
+                    "online_store.retry_after_seconds to change how often")
+        try:
+            out = self._read(keys)
+        except _Unreachable as e:
+            self._down = (time.monotonic(), e.message)
+            raise
+        self._down = None
+        return out
+
+    def _read(self, keys: Mapping[str, Sequence[bytes]]) -> dict[str, list[Record | None]]:
         with self._errors():
             for _ in range(MAX_ATTEMPTS):
                 gens, version = self._cached()

@@ -59,6 +59,13 @@ class OnlineView:
     on_missing: str
     features: tuple[OnlineFeature, ...]
     fallback: bool = True   # serve the last cached value when the store does not answer
+    feature_names: frozenset[str] = field(init=False)
+    key_signature: tuple[Any, ...] = field(init=False)   # views keyed alike share key encoding
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "feature_names", frozenset(f.name for f in self.features))
+        object.__setattr__(self, "key_signature", (self.join_keys, tuple(
+            t.name if t is not None else None for t in self.key_types)))
 
 
 @dataclass(frozen=True)
@@ -189,6 +196,12 @@ class OnlineResponse:
         return self._statuses
 
     @property
+    def status_columns(self) -> Mapping[str, Sequence[str]]:
+        """The status columns without copying (features of one view may share a list): for
+        encoders and counters that only read them."""
+        return self._statuses
+
+    @property
     def event_micros(self) -> dict[str, list[int | None]]:
         """Per feature, each value's event time in microseconds since the epoch (or None);
         read-only view for encoders that want numbers, not datetimes."""
@@ -269,7 +282,7 @@ def get_online_features(store: OnlineStore, plan: OnlinePlan, entity_rows: Seque
     reads: dict[str, list[bytes]] = {}
     encoded: dict[tuple[Any, ...], list[bytes]] = {}  # views keyed alike share one encoding
     for view in plan.views:
-        sig = (view.join_keys, view.key_types)
+        sig = view.key_signature
         if sig not in encoded:
             fast = _encode_single_keys(view, entity_rows) if len(view.join_keys) == 1 else None
             encoded[sig] = fast if fast is not None else [
@@ -297,9 +310,9 @@ def get_online_features(store: OnlineStore, plan: OnlinePlan, entity_rows: Seque
         layout = _common_layout(recs) if all(st is PRESENT for st in row_status) else None
         if layout is not None:
             # the usual case: every record present, all written with the same fields
-            pos = {n: i for i, n in enumerate(layout)}
+            pos = _positions(layout)
             cols = list(zip(*[r.vals for r in recs])) if recs else []  # type: ignore[union-attr]
-            if all(f.name in pos for f in view.features):
+            if view.feature_names <= pos.keys():
                 for f in view.features:
                     col = cols[pos[f.name]] if cols else ()
                     values[f.output] = [restore(v, f.dtype) for v in col] if f.restore else list(col)
@@ -308,6 +321,17 @@ def get_online_features(store: OnlineStore, plan: OnlinePlan, entity_rows: Seque
                 continue
         _assemble(view, recs, row_status, row_stamp, values, statuses, stamps)
     return OnlineResponse(keys, values, statuses, stamps, store_error, read_seconds)
+
+
+_POSITIONS: dict[tuple[str, ...], dict[str, int]] = {}
+
+
+def _positions(layout: tuple[str, ...]) -> dict[str, int]:
+    """Field name -> index in a record of ``layout`` (few layouts exist: cached for good)."""
+    pos = _POSITIONS.get(layout)
+    if pos is None:
+        pos = _POSITIONS[layout] = {n: i for i, n in enumerate(layout)}
+    return pos
 
 
 def _common_layout(recs: Sequence[Record | None]) -> tuple[str, ...] | None:

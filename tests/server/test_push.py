@@ -1,0 +1,140 @@
+"""``POST /push`` through the real server: read-after-write, timestamps as ISO strings or epoch
+seconds, a bad batch rejected whole with its rows named, and FeatureClient.push."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from skewless import Entity, FeatureClient, FeatureStore, FeatureView, Field, FileSource, PushSource
+from skewless.errors import InvalidRequestError, UnknownObjectError
+from skewless.types import Float64, Int64, UnixTimestamp
+
+from .conftest import make_repo
+
+GET = "/get-online-features"
+REFS = ["user_events:amount", "user_events:n", "user_events:last_seen"]
+
+
+def push_definitions() -> list:
+    user = Entity("user", join_keys=["user_id"])
+    src = PushSource("events_push", batch_source=FileSource("data/events", timestamp_field="ts"))
+    view = FeatureView(name="user_events", entities=[user], source=src, ttl=None,
+                       schema=[Field("amount", Float64), Field("n", Int64), Field("last_seen", UnixTimestamp)])
+    return [user, view]
+
+
+@pytest.fixture(scope="module")
+def push_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = make_repo(tmp_path_factory.mktemp("push") / "repo", project="srvpush")
+    (repo / "data/events").mkdir(parents=True)
+    pq.write_table(pa.table({
+        "user_id": pa.array(["u1"]), "ts": pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)],
+                                                     type=pa.timestamp("us", tz="UTC")),
+        "amount": pa.array([1.0]), "n": pa.array([1], type=pa.int64()),
+        "last_seen": pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)], type=pa.timestamp("us", tz="UTC")),
+    }), repo / "data/events/part-0.parquet")
+    fs = FeatureStore(repo)
+    fs.apply(push_definitions())
+    fs.materialize_incremental()
+    return repo
+
+
+@pytest.fixture(scope="module")
+def push_server(push_repo):
+    from .conftest import start_server
+    server = start_server(push_repo)
+    yield server
+    server.stop()
+
+
+def read(server, user: str) -> dict:
+    r = server.post(GET, {"features": REFS, "entities": {"user_id": [user]}})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return {name: res["values"][0] for name, res in zip(body["metadata"]["feature_names"], body["results"])}
+
+
+def test_push_then_read(push_repo, push_server):
+    r = push_server.post("/push", {"push_source_name": "events_push", "to": "online_and_offline", "df": {
+        "user_id": ["u5", "u6"], "ts": ["2024-03-01T00:00:00Z", 1709337600],  # ISO and epoch seconds
+        "amount": [1.5, 2.5], "n": [2, 3], "last_seen": ["2024-02-29 23:00:00", None]}})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["rows"] == 2 and body["offline_rows"] == 2 and body["online_records"] == {"user_events": 2}
+    assert read(push_server, "u5") == {"user_id": "u5", "amount": 1.5, "n": 2,
+                                       "last_seen": "2024-02-29T23:00:00Z"}
+    assert read(push_server, "u6")["amount"] == 2.5
+    # offline first: the rows are in the offline history too, as the SDK reads it
+    fs = FeatureStore(push_repo)
+    hist = fs.get_historical_features(
+        pd.DataFrame({"user_id": ["u5", "u6"], "event_timestamp": [pd.Timestamp("2024-03-05", tz="UTC")] * 2}),
+        ["user_events:amount"]).to_df()
+    assert hist["amount"].tolist() == [1.5, 2.5]
+    # and the SDK serves the same value the server does
+    assert fs.get_online_features(["user_events:amount"], [{"user_id": "u5"}]).to_dict()["amount"] == [1.5]
+
+
+def test_push_offline_only_is_not_served(push_server):
+    r = push_server.post("/push", {"push_source_name": "events_push", "to": "offline",
+                                   "df": {"user_id": ["u7"], "ts": ["2024-03-01T00:00:00Z"],
+                                          "amount": [7.0], "n": [7], "last_seen": [None]}})
+    assert r.status_code == 200, r.text
+    assert read(push_server, "u7")["amount"] is None
+
+
+def test_bad_batch_is_rejected_whole(push_server):
+    r = push_server.post("/push", {"push_source_name": "events_push", "df": {
+        "user_id": ["u8", "u9", None], "ts": ["2024-03-01T00:00:00Z", "yesterday", "2024-03-01T00:00:00Z"],
+        "amount": [1.0, "x", 3.0], "n": [1, 2, 3], "last_seen": [None] * 3}})
+    assert r.status_code == 400, r.text
+    err = r.json()
+    assert err["code"] == "invalid_request"
+    assert "nothing was written" in err["message"]
+    assert "'ts'" in err["message"] and "row 1" in err["message"]
+    assert "'amount'" in err["message"] and "'user_id'" in err["message"]
+    assert read(push_server, "u8")["amount"] is None
+
+
+@pytest.mark.parametrize("body, status, code, match", [
+    ({"push_source_name": "nope", "df": {"user_id": ["u1"]}}, 404, "not_found", "push source 'nope'"),
+    ({"push_source_name": "events_push", "df": {}}, 400, "invalid_request", "'df'"),
+    ({"push_source_name": "events_push", "df": {"user_id": ["u1"], "n": []}}, 400, "invalid_request",
+     "has 0 values"),
+    ({"push_source_name": "events_push", "df": {"user_id": ["u1"]}, "to": "both"}, 400, "invalid_request",
+     "'to' must be one of"),
+    ({"df": {"user_id": ["u1"]}}, 400, "invalid_request", "push_source_name"),
+    ({"push_source_name": "events_push", "df": {"user_id": "u1"}}, 400, "invalid_request", "array"),
+    ({"push_source_name": "events_push", "df": {"user_id": ["u1"]}, "mode": 1}, 400, "invalid_request",
+     "unknown field 'mode'"),
+])
+def test_push_errors(push_server, body, status, code, match):
+    r = push_server.post("/push", body)
+    assert r.status_code == status, r.text
+    assert r.json()["code"] == code and match in r.json()["message"]
+
+
+def test_feature_client_push(push_server):
+    with FeatureClient(push_server.url) as client:
+        df = pd.DataFrame({"user_id": ["u10"], "ts": [pd.Timestamp("2024-03-02 12:00", tz="UTC")],
+                           "amount": [10.0], "n": [10], "last_seen": [pd.NaT]})
+        out = client.push("events_push", df, to="online_and_offline")
+        assert out["rows"] == 1
+        got = client.get_online_features(REFS, [{"user_id": "u10"}])
+        assert got.to_dict()["amount"] == [10.0]
+        assert got.event_timestamps["amount"] == [datetime(2024, 3, 2, 12, tzinfo=timezone.utc)]
+        out = client.push("events_push", {"user_id": ["u11"], "ts": [datetime(2024, 3, 2)],
+                                          "amount": [11.0], "n": [11],
+                                          "last_seen": [datetime(2024, 3, 1, tzinfo=timezone.utc)]})
+        got = client.get_online_features(REFS, [{"user_id": "u11"}])
+        assert got.to_dict()["last_seen"] == [datetime(2024, 3, 1, tzinfo=timezone.utc)]
+        with pytest.raises(UnknownObjectError, match="push source 'nope'"):
+            client.push("nope", df)
+        with pytest.raises(InvalidRequestError, match="nothing was written"):
+            client.push("events_push", {"user_id": ["u12"], "ts": ["2024-03-01"], "amount": ["x"], "n": [1],
+                                            "last_seen": [None]})

@@ -1,0 +1,101 @@
+"""The feature server on the shared Redis at 127.0.0.1:6379, two workers: the same answers as
+the SDK, push then read from any worker, metrics aggregated across workers. Every test works in
+its own project namespace and deletes its keys afterwards."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from skewless import FeatureClient, FeatureStore
+
+from .conftest import SERVICE, assert_same, definitions, make_repo, start_server, unique_project
+from .redis_helpers import ADDRESS, purge_namespace, shared_redis_or_skip
+from .test_push import REFS, push_definitions
+
+shared_redis_or_skip()
+
+GET = "/get-online-features"
+SPEND = ["user_spend:amount", "user_spend:n_txn"]
+
+
+@pytest.fixture(scope="module")
+def redis_repo(tmp_path_factory):
+    project = unique_project()
+    repo = make_repo(tmp_path_factory.mktemp("redis") / "repo", project=project,
+                     online={"type": "redis", "connection_string": ADDRESS})
+    (repo / "data/events").mkdir(parents=True)
+    ts = pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)], type=pa.timestamp("us", tz="UTC"))
+    pq.write_table(pa.table({"user_id": ["u1"], "ts": ts, "amount": [1.0], "n": pa.array([1]),
+                             "last_seen": ts}), repo / "data/events/part-0.parquet")
+    fs = FeatureStore(repo)
+    fs.apply(definitions() + push_definitions()[1:])
+    fs.materialize_incremental()
+    fs.online_store.close()
+    yield repo
+    assert not purge_namespace(project), "keys left behind"
+
+
+@pytest.fixture(scope="module")
+def redis_server(redis_repo):
+    server = start_server(redis_repo, workers=2)
+    yield server
+    server.stop()
+
+
+def test_ready_and_same_answers_as_the_sdk(redis_repo, redis_server):
+    r = redis_server.get("/ready")
+    assert r.status_code == 200, r.text
+    fs = FeatureStore(redis_repo)
+    rows = [{"user_id": u, "merchant_id": "m1"} for u in ["u1", "u2", "u3", "u9"]]
+    cases = [({"features": SPEND, "entities": {"user_id": ["u1", "u2", "u3", "u9"]}},
+              (SPEND, [{"user_id": u} for u in ["u1", "u2", "u3", "u9"]], False)),
+             ({"feature_service": SERVICE, "full_feature_names": True,
+               "entities": {"user_id": [r["user_id"] for r in rows], "merchant_id": ["m1"] * 4}},
+              (SERVICE, rows, True))]
+    for body, args in cases:
+        r = redis_server.post(GET, body)
+        assert r.status_code == 200, r.text
+        assert_same(r.json(), fs.get_online_features(*args))
+    with FeatureClient(redis_server.url) as client:
+        got = client.get_online_features(SERVICE, rows)
+        want = fs.get_online_features(SERVICE, rows)
+        assert got.to_dict() == want.to_dict() and got.statuses == want.statuses
+        assert got.event_timestamps == want.event_timestamps
+    fs.online_store.close()
+
+
+def test_push_then_read_from_fresh_connections(redis_server):
+    """Read-after-write: once /push answers, the new value is served, whichever worker a new
+    connection lands on."""
+    with httpx.Client(base_url=redis_server.url, timeout=10) as client:
+        for i in range(10):
+            user = f"p{i}"
+            r = client.post("/push", json={"push_source_name": "events_push", "df": {
+                "user_id": [user], "ts": ["2024-03-01T00:00:00Z"], "amount": [float(i)], "n": [i],
+                "last_seen": [None]}})
+            assert r.status_code == 200, r.text
+            for _ in range(4):  # connections land on either worker
+                with httpx.Client(base_url=redis_server.url, timeout=10) as fresh:
+                    body = fresh.post(GET, json={"features": REFS, "entities": {"user_id": [user]}}).json()
+                assert body["results"][1]["values"] == [float(i)], body
+
+
+def test_metrics_are_aggregated_across_workers(redis_server):
+    def count() -> float:
+        text = redis_server.get("/metrics").text
+        m = re.search(r'skewless_http_requests_total\{endpoint="/health",status="200"\} ([0-9.e+]+)', text)
+        return float(m.group(1)) if m else 0.0
+    before = count()
+    for _ in range(20):
+        with httpx.Client(base_url=redis_server.url, timeout=10) as fresh:  # new connection each
+            assert fresh.get("/health").status_code == 200
+    assert count() == before + 20
+    text = redis_server.get("/metrics").text
+    assert "skewless_online_read_duration_seconds_bucket" in text
+    assert "skewless_feature_staleness_seconds_bucket" in text
