@@ -38,30 +38,16 @@ from skewless.testing.online import (
     check_scenario,
     online_scenarios,
 )
+from skewless.testing.redis_server import purge_project
 from skewless.types import Float32, Float64, String
 
 REDIS_URL = os.environ.get("SKEWLESS_TEST_REDIS", "127.0.0.1:6379")
 
 
 def _redis_cleanup(project: str, tables: list[str]) -> None:
-    """Drop the project's tables through the store, then UNLINK any key still naming it."""
-    from skewless.online.redis import RedisOnlineStore
-    import redis
-
-    store = RedisOnlineStore(REDIS_URL)
-    try:
-        if tables:
-            store.drop(tables)
-    finally:
-        store.close()
-    host, _, port = REDIS_URL.partition(":")
-    r = redis.Redis(host=host, port=int(port or 6379))
-    try:
-        keys = list(r.scan_iter(match=f"*{project}*", count=1000))
-        if keys:
-            r.unlink(*keys)
-    finally:
-        r.close()
+    """Delete every key of the project's namespace (its tables are found by their prefix)."""
+    left = purge_project(project, REDIS_URL)
+    assert not left, f"keys left behind: {left[:5]}"
 
 
 # store name -> (online_store config, module that must exist, cleanup(project, tables) or None)

@@ -5,7 +5,6 @@ the kill returns within the store's timeout."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -15,12 +14,11 @@ import pytest
 from skewless import FeatureStore
 from skewless.errors import FeatureUnavailableError
 from skewless.testing.clock import Clock
-from skewless.testing.redis_server import redis_server
+from skewless.testing.redis_server import redis_server, require_redis_server_binary
 
 from .conftest import spend_view, user
 
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
-pytest.importorskip("redis")
+require_redis_server_binary(module_level=True)
 
 T = datetime(2024, 2, 9, tzinfo=timezone.utc)  # after every spend row
 

@@ -17,9 +17,9 @@ import pytest
 
 from skewless import FeatureService, FeatureStore, FeatureView, Field, FileSource
 from skewless.errors import FeatureUnavailableError, InvalidRequestError, UnknownObjectError
-from skewless.online import table_name
 from skewless.types import Float64, Int64, String
 from skewless.testing.clock import Clock
+from skewless.testing.redis_server import purge_project
 
 from .conftest import pair, pair_view, spend_view, user
 
@@ -35,25 +35,6 @@ def pairs(**kw: Any) -> FeatureView:
 
 ONLINE = {"memory": {"type": "memory"}, "sqlite": {"type": "sqlite", "path": "data/online.db"},
           "redis": {"type": "redis", "connection_string": "127.0.0.1:6379"}}
-
-
-def _redis_cleanup(project: str) -> None:
-    import redis
-
-    from skewless.online.redis import RedisOnlineStore
-
-    store = RedisOnlineStore(ONLINE["redis"]["connection_string"])
-    try:
-        store.drop([table_name(project, v) for v in ("user_spend", "pair_stats", "user_profile")])
-    finally:
-        store.close()
-    r = redis.Redis(host="127.0.0.1", port=6379)
-    try:
-        keys = list(r.scan_iter(match=f"*{project}*", count=1000))
-        if keys:
-            r.unlink(*keys)
-    finally:
-        r.close()
 
 
 @pytest.fixture
@@ -81,7 +62,8 @@ def any_store(request: pytest.FixtureRequest, repo: Path, clock: Clock) -> Itera
     yield store
     store.online_store.close()
     if name == "redis":
-        _redis_cleanup(project)
+        left = purge_project(project, ONLINE["redis"]["connection_string"])
+        assert not left, f"keys left behind: {left[:5]}"
 
 
 @pytest.fixture

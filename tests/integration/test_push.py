@@ -6,7 +6,6 @@ CI_REQUIRE_REDIS=1)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import uuid
@@ -23,10 +22,10 @@ import pytest
 from skewless import FeatureStore, FeatureView, Field, FileSource, PushSource
 from skewless.errors import (DefinitionError, InvalidRequestError, OnlineStoreError, PlanError,
                              UnknownObjectError)
-from skewless.online import table_name
 from skewless.testing.online import store_contents
 from skewless.types import Float64, Int64
 from skewless.testing.clock import Clock
+from skewless.testing.redis_server import purge_project, require_shared_redis
 
 from .conftest import user
 
@@ -79,46 +78,21 @@ def make_store(repo: Path, clock: Clock, online: str = "sqlite", project: str = 
                                       "online_store": online_cfg}, clock=clock)
 
 
-def _redis_up() -> bool:
-    if importlib.util.find_spec("redis") is None:
-        return False
-    import redis
-    try:
-        return bool(redis.Redis("127.0.0.1", 6379, socket_connect_timeout=0.5).ping())
-    except redis.exceptions.RedisError:
-        return False
-
-
-def _redis_cleanup(store: FeatureStore) -> None:
-    import redis
-    store.online_store.drop([table_name(store.project, v) for v in ("live_spend", "live_count")])
-    store.online_store.close()
-    r = redis.Redis(host="127.0.0.1", port=6379)
-    try:
-        keys = list(r.scan_iter(match=f"*{store.project}*", count=1000))
-        if keys:
-            r.unlink(*keys)
-    finally:
-        r.close()
-
-
 @pytest.fixture(params=["sqlite", "redis"])
 def fs(request: pytest.FixtureRequest, live_repo: Path, clock: Clock) -> Iterator[FeatureStore]:
     """Two views fed by one push source, materialized at NOW, on SQLite and on Redis."""
-    if request.param == "redis" and not _redis_up():
-        if os.environ.get("CI_REQUIRE_REDIS"):
-            raise RuntimeError("CI_REQUIRE_REDIS is set but no Redis answers on 127.0.0.1:6379")
-        pytest.skip("no Redis on 127.0.0.1:6379")
+    if request.param == "redis":
+        require_shared_redis(REDIS)
     online = "sqlite" if request.param == "sqlite" else REDIS
     project = "fraud" if request.param == "sqlite" else f"push_{uuid.uuid4().hex[:12]}"
     store = make_store(live_repo, clock, online, project)
     store.apply([user, live_view(), count_view()])
     store.materialize_incremental(NOW)
     yield store
+    store.online_store.close()
     if request.param == "redis":
-        _redis_cleanup(store)
-    else:
-        store.online_store.close()
+        left = purge_project(project, REDIS)
+        assert not left, f"keys left behind: {left[:5]}"
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ CI_REQUIRE_REDIS=1 (set by CI), where they fail.
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import sys
 import threading
@@ -21,7 +20,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-redis = pytest.importorskip("redis")
+from skewless.testing.redis_server import SHARED_REDIS, purge_project, require_shared_redis
+
+require_shared_redis(module_level=True)
+
+import redis  # noqa: E402
 
 from skewless import Entity, FeatureStore, FeatureView, Field, FileSource  # noqa: E402
 from skewless import types as T  # noqa: E402
@@ -32,33 +35,7 @@ from skewless.online.redis import PIPELINE_KEYS, RedisOnlineStore, parse_connect
 
 from .conftest import pair_view, spend_view, user, pair  # noqa: E402
 
-ADDRESS = "127.0.0.1:6379"
-
-
-def _redis_up() -> bool:
-    try:
-        return bool(redis.Redis("127.0.0.1", 6379, socket_connect_timeout=0.5).ping())
-    except redis.exceptions.RedisError:
-        return False
-
-
-if not _redis_up():
-    if os.environ.get("CI_REQUIRE_REDIS"):
-        raise RuntimeError("CI_REQUIRE_REDIS is set but no Redis answers on 127.0.0.1:6379")
-    pytest.skip("no Redis on 127.0.0.1:6379 (start one: redis-server --port 6379)", allow_module_level=True)
-
-
-def _purge_namespace(r: redis.Redis, project: str) -> None:
-    """Remove every trace of ``project``: its map entries, records and counters."""
-    tables = [t for t in r.hkeys("sk:@tables") if t.decode().startswith(project + "__")]
-    if tables:
-        gens = r.hmget("sk:@tables", tables)
-        r.hdel("sk:@tables", *tables)
-        r.unlink(*[b"sk:@count:" + g for g in gens if g])
-    for pattern in (f"sk:{project}__*", f"sk:@count:{project}__*"):
-        keys = list(r.scan_iter(match=pattern, count=1000))
-        if keys:
-            r.unlink(*keys)
+ADDRESS = SHARED_REDIS
 
 
 @pytest.fixture
@@ -69,11 +46,10 @@ def raw() -> redis.Redis:
 
 
 @pytest.fixture
-def project(raw) -> str:
+def project() -> str:
     name = "t" + uuid.uuid4().hex[:12]
     yield name
-    _purge_namespace(raw, name)
-    left = list(raw.scan_iter(match=f"*{name}*", count=1000))
+    left = purge_project(name)
     assert not left, f"keys left behind: {left[:5]}"
 
 
@@ -215,7 +191,7 @@ def test_a_table_created_elsewhere_is_seen_at_once(project):
     reader.close(), writer.close()
 
 
-def test_two_projects_do_not_see_each_other(store, project, raw):
+def test_two_projects_do_not_see_each_other(store, project):
     other = project + "b"
     try:
         a, b = table_name(project, "user_spend"), table_name(other, "user_spend")
@@ -226,7 +202,7 @@ def test_two_projects_do_not_see_each_other(store, project, raw):
         store.drop([b])
         assert store.read_batch({a: [k], b: [k]}) == {a: [rec(1, v="a")], b: [None]}
     finally:
-        _purge_namespace(raw, other)
+        purge_project(other)  # leftovers would match *{project}*: the project fixture checks
 
 
 # --- count, scan_keys, drop ----------------------------------------------------------------------
@@ -415,7 +391,7 @@ def test_db_option_selects_the_database(project):
         assert db1.read_batch({t: [k]})[t][0].values == {"v": "db1"}
         assert db0.read_batch({t: [k]})[t] == [None]
     finally:
-        _purge_namespace(redis.Redis("127.0.0.1", 6379, db=1), project)
+        purge_project(project, "127.0.0.1:6379,db=1")
         db1.close(), db0.close()
 
 
@@ -488,4 +464,4 @@ def test_materialized_redis_serves_what_sqlite_serves(repo, raw):
         assert len(list(raw.scan_iter(match=f"sk:{project}__*", count=1000))) == 7
     finally:
         redis_fs.online_store.close()
-        _purge_namespace(raw, project)
+        purge_project(project)

@@ -10,13 +10,12 @@ import time
 import httpx
 import pytest
 
-from .redis_helpers import redis_server_or_skip
+from skewless.testing.redis_server import redis_server, require_redis_server_binary
 
-redis_server_or_skip()
+require_redis_server_binary(module_level=True)
 
 from skewless import FeatureStore  # noqa: E402
 from skewless.services import online as online_svc  # noqa: E402
-from skewless.testing.redis_server import redis_server  # noqa: E402
 
 from ..integration.conftest import spend_view, user  # noqa: E402
 from .conftest import make_repo  # noqa: E402

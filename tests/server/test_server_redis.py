@@ -13,12 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from skewless import FeatureClient, FeatureStore
+from skewless.testing.redis_server import SHARED_REDIS as ADDRESS, purge_project, require_shared_redis
 
 from .conftest import SERVICE, assert_same, definitions, make_repo, start_server, unique_project
-from .redis_helpers import ADDRESS, purge_namespace, shared_redis_or_skip
 from .test_push import REFS, push_definitions
 
-shared_redis_or_skip()
+require_shared_redis(ADDRESS, module_level=True)
 
 GET = "/get-online-features"
 SPEND = ["user_spend:amount", "user_spend:n_txn"]
@@ -38,7 +38,7 @@ def redis_repo(tmp_path_factory):
     fs.materialize_incremental()
     fs.online_store.close()
     yield repo
-    assert not purge_namespace(project), "keys left behind"
+    assert not purge_project(project, ADDRESS), "keys left behind"
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,21 @@
-"""A throwaway ``redis-server`` owned by a test: started on a free loopback port, stopped (or
-killed mid-test, to simulate an outage) by its pid. Never touches the shared Redis on 6379."""
+"""Redis for tests.
+
+A throwaway ``redis-server`` owned by a test (:func:`redis_server`): started on a free loopback
+port, stopped (or killed mid-test, to simulate an outage) by its pid; it never touches the
+shared Redis on 6379.
+
+The shared Redis (``.ci/run`` starts one on 127.0.0.1:6379): :func:`require_shared_redis` and
+:func:`require_redis_server_binary` skip a test (or a whole module) when what it needs is
+missing, unless the environment sets ``CI_REQUIRE_REDIS`` (CI does), where they raise instead;
+:func:`purge_project` deletes every key of a project's namespace afterwards.
+
+pytest is imported only by the functions that skip (it is a ``dev`` dependency), redis-py only
+by those that talk to a server.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -10,6 +23,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
+
+SHARED_REDIS = "127.0.0.1:6379"
+"""The shared Redis the integration tests use, each under a project namespace of its own."""
 
 
 def free_port() -> int:
@@ -67,3 +84,90 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.kill()
+
+
+# --- the shared Redis ---------------------------------------------------------------------------
+
+def _skip_or_raise(problem: str, skip_reason: str, module_level: bool) -> None:
+    """Raise ``RuntimeError`` when ``CI_REQUIRE_REDIS`` is set, else skip the test (the module
+    with ``module_level``)."""
+    if os.environ.get("CI_REQUIRE_REDIS"):
+        raise RuntimeError(f"CI_REQUIRE_REDIS is set but {problem}")
+    import pytest
+    pytest.skip(skip_reason, allow_module_level=module_level)
+
+
+def _redis_py_or_skip(module_level: bool) -> None:
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        _skip_or_raise("redis-py is not installed",
+                       'redis-py is not installed (pip install "skewless[redis]")', module_level)
+
+
+def _client(address: str, **options: Any) -> Any:
+    """A redis-py client for a connection string as the Redis online store reads it
+    (``host:port[,db=1,...]`` or a ``redis://`` URL)."""
+    import redis
+
+    from skewless.online.redis import parse_connection_string
+    url, kwargs, _ = parse_connection_string(address)
+    if url is not None:
+        return redis.Redis.from_url(url, **options)
+    return redis.Redis(**kwargs, **options)
+
+
+def require_shared_redis(address: str = SHARED_REDIS, module_level: bool = False) -> None:
+    """Return when a Redis answers PING at ``address`` (and redis-py is installed); otherwise
+    skip the calling test, or its whole module when called at module level with
+    ``module_level=True``. With ``CI_REQUIRE_REDIS`` set, raise ``RuntimeError`` instead of
+    skipping, so CI cannot pass by skipping the Redis tests."""
+    _redis_py_or_skip(module_level)
+    from redis.exceptions import RedisError
+    try:
+        client = _client(address, socket_connect_timeout=0.5)
+        try:
+            up = bool(client.ping())
+        finally:
+            client.close()
+    except RedisError:
+        up = False
+    if not up:
+        from skewless.online.redis import parse_connection_string
+        port = parse_connection_string(address)[1].get("port", 6379)
+        _skip_or_raise(f"no Redis answers on {address}",
+                       f"no Redis on {address} (start one: redis-server --port {port})", module_level)
+
+
+def require_redis_server_binary(module_level: bool = False) -> None:
+    """Return when a ``redis-server`` binary is on PATH (and redis-py is installed), for tests
+    that start their own server with :func:`redis_server`; otherwise skip or, with
+    ``CI_REQUIRE_REDIS`` set, raise ``RuntimeError`` (as :func:`require_shared_redis`)."""
+    _redis_py_or_skip(module_level)
+    if shutil.which("redis-server") is None:
+        _skip_or_raise("redis-server is not on PATH", "needs redis-server on PATH", module_level)
+
+
+def purge_project(project: str, address: str = SHARED_REDIS) -> list[bytes]:
+    """Delete every key of ``project``'s namespace from the Redis at ``address``: its entries
+    in ``sk:@tables`` (tables named ``{project}__...``), their ``sk:@count:{generation}``
+    counters, and the keys matching ``sk:{project}__*`` and ``sk:@count:{project}__*``.
+
+    Returns the keys still matching ``*{project}*`` afterwards: empty unless something wrote
+    outside the online store's key layout (tests assert it is empty)."""
+    r = _client(address)
+    try:
+        tables = [t for t in r.hkeys("sk:@tables") if t.decode().startswith(project + "__")]
+        if tables:
+            gens = r.hmget("sk:@tables", tables)
+            r.hdel("sk:@tables", *tables)
+            counters = [b"sk:@count:" + g for g in gens if g]
+            if counters:
+                r.unlink(*counters)
+        for pattern in (f"sk:{project}__*", f"sk:@count:{project}__*"):
+            keys = list(r.scan_iter(match=pattern, count=1000))
+            if keys:
+                r.unlink(*keys)
+        return list(r.scan_iter(match=f"*{project}*", count=1000))
+    finally:
+        r.close()
