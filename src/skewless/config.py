@@ -80,7 +80,7 @@ class CacheConfig(_Strict):
     """
 
     ttl_seconds: float = Field(default=0.0, ge=0)
-    max_entries: int = Field(default=100_000, ge=0)
+    max_entries: int = Field(default=10_000, ge=0)
 
 
 class RepoConfig(_Strict):

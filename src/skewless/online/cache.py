@@ -28,7 +28,7 @@ Entry = tuple["Record | None", float]
 
 
 class RecordCache:
-    def __init__(self, ttl_seconds: float = 0.0, max_entries: int = 100_000) -> None:
+    def __init__(self, ttl_seconds: float = 0.0, max_entries: int = 10_000) -> None:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self._hot: dict[str, dict[bytes, Entry]] = {}
