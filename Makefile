@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test install install-dev bench-pit bench-online bench-materialize typecheck clean
+.PHONY: demo test install install-dev bench bench-feast bench-pit bench-online bench-materialize typecheck clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,24 @@ test: install-dev
 
 typecheck: install-dev
 	$(PY) -m mypy src/skewless
+
+## bench: skewless and the raw limit side by side, every metric (SCALE=S|M|L: 1M/10M/100M rows)
+SCALE ?= S
+BENCH_ARGS ?=
+FEAST_VENV := bench/.venv-feast
+
+bench: install-dev
+	$(PY) bench/compare.py --skip-feast --scale $(SCALE) $(BENCH_ARGS)
+
+## bench-feast: the same with Feast 0.67 interleaved, from its own venv (never imported into .venv)
+$(FEAST_VENV)/.installed: bench/feast/requirements.txt
+	test -x $(FEAST_VENV)/bin/python || $(PYTHON) -m venv $(FEAST_VENV)
+	$(FEAST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(FEAST_VENV)/bin/python -m pip install --quiet -r bench/feast/requirements.txt
+	touch $@
+
+bench-feast: install-dev $(FEAST_VENV)/.installed
+	$(PY) bench/compare.py --scale $(SCALE) $(BENCH_ARGS)
 
 bench-pit: install-dev
 	$(PY) bench/pit.py
