@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test install install-dev bench bench-feast bench-pit bench-online bench-materialize typecheck clean
+.PHONY: demo test install install-dev bench bench-feast bench-pit bench-online bench-materialize bench-server typecheck clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -43,10 +43,10 @@ bench: install-dev
 	$(PY) bench/compare.py --skip-feast --scale $(SCALE) $(BENCH_ARGS)
 
 ## bench-feast: the same with Feast 0.67 interleaved, from its own venv (never imported into .venv)
-$(FEAST_VENV)/.installed: bench/feast/requirements.txt
+$(FEAST_VENV)/.installed: bench/feast/requirements.txt bench/feast/constraints.txt
 	test -x $(FEAST_VENV)/bin/python || $(PYTHON) -m venv $(FEAST_VENV)
 	$(FEAST_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(FEAST_VENV)/bin/python -m pip install --quiet -r bench/feast/requirements.txt
+	$(FEAST_VENV)/bin/python -m pip install --quiet -r bench/feast/requirements.txt -c bench/feast/constraints.txt
 	touch $@
 
 bench-feast: install-dev $(FEAST_VENV)/.installed
@@ -60,6 +60,9 @@ bench-online: install-dev
 
 bench-materialize: install-dev
 	$(PY) bench/materialize.py
+
+bench-server: install-dev
+	$(PY) bench/server.py
 
 clean:
 	rm -rf $(VENV) demo_repo .pytest_cache .hypothesis
