@@ -206,3 +206,33 @@ def git_state() -> dict[str, Any]:
             return ""
     return {"commit": git("rev-parse", "HEAD"), "src_tree": git("rev-parse", "HEAD:src"),
             "src_dirty": bool(git("status", "--porcelain", "--", "src"))}
+
+
+def interleaved_latencies(methods: dict[str, Any], names: Sequence[str], pool: int, iters: int,
+                          block: int, budget_s: float) -> dict[str, Any]:
+    """Time ``methods[m](i)`` one call at a time, in blocks of ``block`` calls per method,
+    rotating the order each round so drift hits every method alike; stops at ``iters`` calls
+    per method or ``budget_s``. Returns the latencies (ns) cut to the same count, the elapsed
+    time and the number of garbage collections during the loop."""
+    import gc
+    lat: dict[str, list[int]] = {m: [] for m in names}
+    clock = time.perf_counter_ns
+    gc0 = sum(st["collections"] for st in gc.get_stats())
+    t_start = time.perf_counter()
+    pos = {m: 0 for m in names}
+    b = 0
+    while min(len(v) for v in lat.values()) < iters and time.perf_counter() - t_start < budget_s:
+        for m in list(names[b % len(names):]) + list(names[:b % len(names)]):
+            fn, out, i = methods[m], lat[m], pos[m]
+            for _ in range(min(block, iters - len(out))):
+                t = clock()
+                fn(i % pool)
+                out.append(clock() - t)
+                i += 1
+            pos[m] = i
+        b += 1
+    elapsed = time.perf_counter() - t_start
+    n = min(len(v) for v in lat.values())
+    return {"latencies": {m: v[:n] for m, v in lat.items()}, "iterations": n,
+            "elapsed_s": elapsed,
+            "gc_collections": sum(st["collections"] for st in gc.get_stats()) - gc0}

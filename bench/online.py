@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     format_table,
     git_state,
+    interleaved_latencies,
     machine_info,
     median,
     run_child,
@@ -316,7 +317,6 @@ def check(job: dict[str, Any], fs, methods, reqs, tables) -> dict[str, Any]:  # 
 
 
 def measure(job: dict[str, Any]) -> dict[str, Any]:
-    import gc
     fs = open_store(job)
     reqs = requests(job)
     methods, refs, tables = make_methods(job, fs, reqs)
@@ -328,31 +328,14 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         fn = methods[m]
         for i in range(min(300, pool)):
             fn(i)
-    lat: dict[str, list[int]] = {m: [] for m in names}
-    block, iters, budget = job["block"], job["iters"], job["budget_s"] * len(names)
-    clock = time.perf_counter_ns
-    gc0 = sum(s["collections"] for s in gc.get_stats())
-    t_start = time.perf_counter()
-    b = 0
-    pos = {m: 0 for m in names}
-    while min(len(v) for v in lat.values()) < iters and time.perf_counter() - t_start < budget:
-        order = names[b % len(names):] + names[:b % len(names)]
-        for m in order:
-            fn, out, i = methods[m], lat[m], pos[m]
-            for _ in range(min(block, iters - len(out))):
-                t = clock()
-                fn(i % pool)
-                out.append(clock() - t)
-                i += 1
-            pos[m] = i
-        b += 1
-    elapsed = time.perf_counter() - t_start
-    gcs = sum(s["collections"] for s in gc.get_stats()) - gc0
-    n = min(len(v) for v in lat.values())
+    run = interleaved_latencies(methods, names, pool, job["iters"], job["block"],
+                                job["budget_s"] * len(names))
+    n, lat = run["iterations"], run["latencies"]
     result: dict[str, Any] = {
         "store": job["store"], "case": job["case"], "round": job["round"],
-        "methods": {m: percentiles(lat[m][:n]) for m in names}, "iterations": n,
-        "elapsed_s": elapsed, "gc_collections": gcs, "check": chk, "load": os.getloadavg()[0]}
+        "methods": {m: percentiles(lat[m]) for m in names}, "iterations": n,
+        "elapsed_s": run["elapsed_s"], "gc_collections": run["gc_collections"], "check": chk,
+        "load": os.getloadavg()[0]}
     if version0 is not None:
         result["redis_version_changed"] = methods["_redis"].get(b"sk:@version") != version0
     return result

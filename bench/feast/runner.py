@@ -36,7 +36,7 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BENCH))
-from _common import cpu_seconds, current_rss, peak_rss  # noqa: E402
+from _common import cpu_seconds, current_rss, interleaved_latencies, peak_rss  # noqa: E402
 
 KEY, TS, CREATED = "entity_id", "event_timestamp", "created"
 
@@ -257,7 +257,6 @@ def m_online(job: dict[str, Any]) -> dict[str, Any]:
                       lists, which is what skewless's call returns (its ``.values``);
       ``feast_call``  the call alone (Feast's ``OnlineResponse`` still holds protobufs).
     The same request sequence as skewless (``online.requests(job)``)."""
-    import gc
 
     import online as onl
 
@@ -280,28 +279,12 @@ def m_online(job: dict[str, Any]) -> dict[str, Any]:
             methods[m](i)
             if time.perf_counter() - t_warm > 1.0:
                 break
-    lat: dict[str, list[int]] = {m: [] for m in names}
-    block, iters, budget = job["block"], job["iters"], job["budget_s"] * len(names)
-    clock = time.perf_counter_ns
-    gc0 = sum(s["collections"] for s in gc.get_stats())
-    t0 = time.perf_counter()
-    pos = {m: 0 for m in names}
-    b = 0
-    while min(len(v) for v in lat.values()) < iters and time.perf_counter() - t0 < budget:
-        for m in names[b % len(names):] + names[:b % len(names)]:
-            fn, out, i = methods[m], lat[m], pos[m]
-            for _ in range(min(block, iters - len(out))):
-                t = clock()
-                fn(i % pool)
-                out.append(clock() - t)
-                i += 1
-            pos[m] = i
-        b += 1
-    n = min(len(v) for v in lat.values())
+    run = interleaved_latencies(methods, names, pool, job["iters"], job["block"],
+                                job["budget_s"] * len(names))
     return {"store": job["store"], "case": job["case"], "round": job["round"],
-            "methods": {m: percentiles(lat[m][:n]) for m in names}, "iterations": n,
-            "elapsed_s": time.perf_counter() - t0,
-            "gc_collections": sum(s["collections"] for s in gc.get_stats()) - gc0}
+            "methods": {m: percentiles(v) for m, v in run["latencies"].items()},
+            "iterations": run["iterations"], "elapsed_s": run["elapsed_s"],
+            "gc_collections": run["gc_collections"]}
 
 
 # --------------------------------------------------------------------------------------------
