@@ -236,3 +236,16 @@ def interleaved_latencies(methods: dict[str, Any], names: Sequence[str], pool: i
     return {"latencies": {m: v[:n] for m, v in lat.items()}, "iterations": n,
             "elapsed_s": elapsed,
             "gc_collections": sum(st["collections"] for st in gc.get_stats()) - gc0}
+
+
+def stop_process(proc: subprocess.Popen[Any], grace_s: float = 20.0) -> None:
+    """SIGTERM (a server's graceful shutdown), then SIGKILL if it is still there after
+    ``grace_s``."""
+    import signal
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

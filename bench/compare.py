@@ -27,7 +27,10 @@ Metrics (``--only`` takes names or prefixes: ``pit``, ``online.redis``, ``online
   limit: bench/online.py's raw client in the same child (sqlite3 SELECT; redis-py GET / MGET).
 - ``server.redis.1x4``: HTTP server, 1 entity x 4 features: sequential p50/p99 and a bounded
   concurrent closed-loop run (req/s, p99). Feast: ``feast serve`` without worker recycling.
-  skewless: the hook ``skewless_server`` below (bench/server.py, built separately).
+  skewless: the hook ``skewless_server`` below (bench/server.py, built separately). Raw limit:
+  bench/raw_server.py (a plain ASGI app under the same uvicorn settings and SO_REUSEPORT workers:
+  orjson parse, the skewless Redis keys, one MGET, the raw records base64 in a JSON list), same
+  load generator and request sequence, in the same rotation.
 
 Correctness, in the same run: the first round's retrieval outputs of skewless, raw DuckDB, Feast
 DuckDB and Feast file are compared row by row (by label id; missing and duplicated rows counted
@@ -678,12 +681,30 @@ def run_server(R: Runner, metric: str, setups: dict[str, Any], fsetups: dict[str
             "conc_budget_s": 3.0}  # = bench/server.py --quick: 5,000 sequential (<= 6 s), 3 s closed loop
     samples: dict[str, Any] = {}
     own_checks: list[bool] = []  # bench/server.py's own check (server answer == SDK answer)
-    sides = ["skewless"] + (["feast"] if s in fsetups else [])
+    raw_checks: list[bool] = []  # bench/raw_server.py: every sampled record found (non-null)
+    sides = ["skewless"] + (["raw"] if s == "redis" else []) + (["feast"] if s in fsetups else [])
     skipped = False
     for r in range(a.repeat):
         for side in rotate(sides, r):
             what = {"metric": metric, "side": side, "round": r}
-            if side == "skewless":
+            if side == "raw":
+                t = time.perf_counter()
+                try:
+                    import raw_server
+                    res = raw_server.measure_for_compare({**base, "case": c, "round": r, "work": str(wd / "raw-server"),
+                                                          "project": setups[s]["config"]["project"]})
+                except Exception as e:  # noqa: BLE001 - report and go on with the other sides
+                    R.failed = True
+                    R.runs.append({**what, "error": repr(e)[-2000:]})
+                    print(f"    {metric} raw: FAILED {e!r}"[:700], flush=True)
+                    continue
+                res = {**norm_server(res), **what, "child_s": time.perf_counter() - t,
+                       "background_cores": float("nan")}
+                R.runs.append(res)
+                raw_checks.append(bool(res["check"]["ok"]))
+                if r == 0 and res.get("sample"):
+                    samples["raw"] = res["sample"]
+            elif side == "skewless":
                 if skipped:
                     continue
                 t = time.perf_counter()
@@ -719,7 +740,12 @@ def run_server(R: Runner, metric: str, setups: dict[str, Any], fsetups: dict[str
                   f"p99 {cc['latency']['p99'] / 1000:6.1f} ms statuses {cc['statuses']}", flush=True)
     chk: dict[str, Any] = {"sides": [check_online_sample(k, v, cviews, ref) for k, v in samples.items()]}
     chk["skewless_server_own_check"] = {"runs": len(own_checks), "ok": all(own_checks)}
-    chk["ok"] = all(x["ok"] for x in chk["sides"] if x["side"] == "skewless") and all(own_checks)
+    chk["raw_server_check"] = {"runs": len(raw_checks), "ok": all(raw_checks)}
+    chk["ok"] = (all(x["ok"] for x in chk["sides"] if x["side"] in ("skewless", "raw")) and all(own_checks)
+                 and all(raw_checks))
+    if raw_checks:
+        print(f"  check raw server: every record of 20 sampled requests found ({len(raw_checks)} runs): "
+              f"{'ok' if all(raw_checks) else 'FAILED'}", flush=True)
     if own_checks:
         print(f"  check skewless serve answers == FeatureStore.get_online_features (bench/server.py's check, "
               f"{len(own_checks)} runs): {'ok' if all(own_checks) else 'FAILED'}", flush=True)
@@ -791,8 +817,9 @@ def summarize(R: Runner, metrics: list[str], info: dict[str, Any]) -> list[dict[
                      lambda x: x["concurrent"]["latency"]["p99"] / 1000, False)):
                 sk, n = med(R, m, "skewless", get)
                 fe, _ = med(R, m, "feast", get)
-                add(f"server {st} {c}, {R.args.server_workers} workers: {label}", "", sk, fe, None, higher_better=hb,
-                    metric=m, n=n)
+                raw, _ = med(R, m, "raw", get)
+                add(f"server {st} {c}, {R.args.server_workers} workers: {label}", "", sk, fe, raw, higher_better=hb,
+                    raw_label="bench/raw_server.py: ASGI + orjson + one MGET, same uvicorn settings", metric=m, n=n)
     return rows
 
 

@@ -43,7 +43,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -60,6 +59,7 @@ from _common import (  # noqa: E402
     format_table,
     git_state,
     machine_info,
+    stop_process,
     system_busy_seconds,
     wait_until_quiet,
 )
@@ -192,13 +192,7 @@ class ServerProcess:
         return out
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def http_get(port: int, path: str) -> tuple[int, bytes]:

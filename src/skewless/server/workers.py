@@ -43,10 +43,11 @@ def _listen(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int, options: dict[str, Any]) -> None:  # pragma: no cover - subprocess
+def _worker(host: str, port: int, options: dict[str, Any], app: str = APP
+            ) -> None:  # pragma: no cover - subprocess
     import uvicorn
     sock = _listen(host, port, options.get("backlog", 2048))
-    config = uvicorn.Config(APP, factory=True, host=host, port=port, **options)
+    config = uvicorn.Config(app, factory=True, host=host, port=port, **options)
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -63,8 +64,11 @@ def check_port(host: str, port: int) -> None:
     _listen(host, port, 1).close()
 
 
-def run(host: str, port: int, workers: int, options: dict[str, Any]) -> int:
-    """Run ``workers`` server processes until SIGINT/SIGTERM; returns an exit status."""
+def run(host: str, port: int, workers: int, options: dict[str, Any], app: str = APP,
+        restart: bool = True) -> int:
+    """Run ``workers`` server processes of ``app`` (an import string of an app factory) until
+    SIGINT/SIGTERM; returns an exit status. ``restart=False`` stops everything (status 1) when
+    a worker dies, for benchmarks that must not measure a restart."""
     check_port(host, port)
     ctx = multiprocessing.get_context("spawn")
     stopping = False
@@ -76,7 +80,7 @@ def run(host: str, port: int, workers: int, options: dict[str, Any]) -> int:
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def start() -> Any:
-        p = ctx.Process(target=_worker, args=(host, port, options), name="skewless-worker")
+        p = ctx.Process(target=_worker, args=(host, port, options, app), name="skewless-worker")
         p.start()
         return p
 
@@ -88,6 +92,9 @@ def run(host: str, port: int, workers: int, options: dict[str, Any]) -> int:
             for i, p in enumerate(procs):
                 if p.is_alive() or stopping:
                     continue
+                if not restart:
+                    log.error("worker %s died (exit code %s): stopping", p.pid, p.exitcode)
+                    return 1
                 now = time.monotonic()
                 deaths = [t for t in deaths if now - t < CRASH_WINDOW_S] + [now]
                 if len(deaths) > 2 * workers:  # a crash loop (cannot bind, app fails to start)
