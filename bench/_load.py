@@ -299,3 +299,45 @@ def run_in_child(spec: dict[str, Any], timeout: float | None = None) -> dict[str
 
 if __name__ == "__main__":
     print(json.dumps(run(json.loads(sys.stdin.read()))))
+
+
+def compare_requests(job: dict[str, Any]) -> tuple[list[list[Any]], list[str], list[str]]:
+    """The request sequence of ``bench/compare.py``'s server metrics (``online.requests``, as
+    every side gets it): entity ids per request, feature refs, and the JSON bodies."""
+    import online as onl
+    rq = {"seed": job["seed"], "round": job.get("round", 0),
+          "entities_per_request": job["entities_per_request"], "entities": job["entities"],
+          "iters": 4096}
+    reqs = onl.requests(rq)
+    refs = [f"{v}:{f}" for v in job["views"] for f, _ in onl.feature_names(v)]
+    return reqs, refs, [json.dumps({"features": refs, "entities": {onl.KEY: ids}}) for ids in reqs]
+
+
+def post_bodies(port: int, texts: list[str], n: int, who: str) -> list[Any]:
+    """POST the first ``n`` bodies to /get-online-features one by one; their parsed answers
+    (an answer other than 200 is an error naming ``who``)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    answers = []
+    try:
+        for text in texts[:n]:
+            conn.request("POST", "/get-online-features", text, {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            body = r.read()
+            if r.status != 200:
+                raise RuntimeError(f"{who} answered {r.status}: {body[:500]!r}")
+            answers.append(json.loads(body))
+    finally:
+        conn.close()
+    return answers
+
+
+def compare_runs(url: str, texts: list[str], job: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The sequential and closed-loop runs of a server metric of ``bench/compare.py``."""
+    base = {"url": url, "path": "/get-online-features", "bodies": texts}
+    seq = run_in_child({**base, "mode": "sequential", "count": job["seq_requests"],
+                        "max_seconds": job["seq_budget_s"], "warmup": 500})
+    conc = run_in_child({**base, "mode": "closed", "concurrency": job["conc_connections"],
+                         "count": job["conc_requests"], "max_seconds": job["conc_budget_s"],
+                         "warmup_seconds": 1.0})
+    return seq, conc

@@ -177,35 +177,16 @@ def measure_for_compare(job: dict[str, Any]) -> dict[str, Any]:
     import redis as redis_py
 
     import _load
-    import online as onl
 
-    rq = {"seed": job["seed"], "round": job.get("round", 0), "entities_per_request": job["entities_per_request"],
-          "entities": job["entities"], "iters": 4096}
-    reqs = onl.requests(rq)
-    refs = [f"{v}:{f}" for v in job["views"] for f, _ in onl.feature_names(v)]
-    texts = [json.dumps({"features": refs, "entities": {onl.KEY: ids}}) for ids in reqs]
+    reqs, _, texts = _load.compare_requests(job)
     work = Path(job["work"])
     work.mkdir(parents=True, exist_ok=True)
     log = work / f"raw-server-{os.getpid()}-{job.get('round', 0)}.log"
     server = RawServerProcess(job["redis"], job["project"], job["workers"], log)
     try:
         server.wait_ready()
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-        answers = []
-        for i in range(min(20, len(texts))):
-            conn.request("POST", "/get-online-features", texts[i], {"Content-Type": "application/json"})
-            r = conn.getresponse()
-            body = r.read()
-            if r.status != 200:
-                raise RuntimeError(f"raw_server answered {r.status}: {body[:500]!r}")
-            answers.append(json.loads(body))
-        conn.close()
-        base = {"url": server.url, "path": "/get-online-features", "bodies": texts}
-        seq = _load.run_in_child({**base, "mode": "sequential", "count": job["seq_requests"],
-                                  "max_seconds": job["seq_budget_s"], "warmup": 500})
-        conc = _load.run_in_child({**base, "mode": "closed", "concurrency": job["conc_connections"],
-                                   "count": job["conc_requests"], "max_seconds": job["conc_budget_s"],
-                                   "warmup_seconds": 1.0})
+        answers = _load.post_bodies(server.port, texts, 20, "raw_server")
+        seq, conc = _load.compare_runs(server.url, texts, job)
     except Exception as e:
         raise RuntimeError(f"{e!r}; raw_server's log ({log}):\n{log.read_text()[-2000:]}") from None
     finally:

@@ -407,28 +407,17 @@ def measure_for_compare(job: dict[str, Any]) -> dict[str, Any]:
     (``sample``), then a sequential and a closed-loop run of bench/_load.py."""
     import yaml
 
-    import online as onl
     from skewless import FeatureStore
 
     work = Path(job["repo"]).parent / f"serve-{os.getpid()}-{job.get('round', 0)}"
     work.mkdir(parents=True, exist_ok=True)
     (work / "feature_store.yaml").write_text(yaml.safe_dump(job["config"]))  # absolute paths
-    rq = {"seed": job["seed"], "round": job.get("round", 0), "entities_per_request": job["entities_per_request"],
-          "entities": job["entities"], "iters": 4096}
-    reqs = onl.requests(rq)
-    refs = [f"{v}:{f}" for v in job["views"] for f, _ in onl.feature_names(v)]
-    texts = [json.dumps({"features": refs, "entities": {KEY: ids}}) for ids in reqs]
+    reqs, refs, texts = _load.compare_requests(job)
     server = ServerProcess(work, job["workers"], work / "server.log")
     try:
         server.wait_ready()
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         sample = []
-        for i in range(min(20, len(texts))):
-            conn.request("POST", "/get-online-features", texts[i], {"Content-Type": "application/json"})
-            r = conn.getresponse()
-            d = json.loads(r.read())
-            if r.status != 200:
-                raise RuntimeError(f"skewless serve answered {r.status}: {d}")
+        for i, d in enumerate(_load.post_bodies(server.port, texts, 20, "skewless serve")):
             names = d["metadata"]["feature_names"]
             sample.append({"entities": reqs[i], "values": {n: x["values"] for n, x in zip(names, d["results"])},
                            "statuses": {n: x["statuses"] for n, x in zip(names, d["results"])}})
@@ -441,13 +430,7 @@ def measure_for_compare(job: dict[str, Any]) -> dict[str, Any]:
                 if got["values"].get(name) != col or got["statuses"].get(name) != want.statuses[name]:
                     problems.append(f"request {i}: {name} differs from FeatureStore.get_online_features")
         fs.online_store.close()
-        conn.close()
-        base = {"url": server.url, "path": "/get-online-features", "bodies": texts}
-        seq = _load.run_in_child({**base, "mode": "sequential", "count": job["seq_requests"],
-                                  "max_seconds": job["seq_budget_s"], "warmup": 500})
-        conc = _load.run_in_child({**base, "mode": "closed", "concurrency": job["conc_connections"],
-                                   "count": job["conc_requests"], "max_seconds": job["conc_budget_s"],
-                                   "warmup_seconds": 1.0})
+        seq, conc = _load.compare_runs(server.url, texts, job)
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
