@@ -241,6 +241,7 @@ def encode_online_response(keys: dict[str, list[Any]], values: dict[str, list[An
 def count_statuses(info: ColumnInfo, statuses: Mapping[str, Sequence[str]]) -> list[tuple[str, str, int]]:
     """(view, status, values) served, from the response's status columns."""
     out: list[tuple[str, str, int]] = []
+    seen: dict[int, int] = {}   # the features of a view often share one status list: count it once
     for vc in info.views:
         present = 0
         other: Counter[str] | None = None
@@ -248,7 +249,9 @@ def count_statuses(info: ColumnInfo, statuses: Mapping[str, Sequence[str]]) -> l
             col = statuses.get(name)
             if col is None:
                 continue
-            c = col.count(PRESENT)
+            c = seen.get(id(col))
+            if c is None:
+                c = seen[id(col)] = col.count(PRESENT)
             present += c
             if c != len(col):
                 other = other or Counter()
