@@ -249,3 +249,30 @@ def stop_process(proc: subprocess.Popen[Any], grace_s: float = 20.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def print_verdicts(verdicts: Sequence[dict[str, Any]]) -> None:
+    """One line per target: MET / NOT MET and its text."""
+    for v in verdicts:
+        print(("MET     " if v["met"] else "NOT MET ") + v["text"])
+
+
+def end_git_state(git0: dict[str, Any]) -> dict[str, Any]:
+    """The code version at the end of a run; warns when src/ changed during it or had
+    uncommitted edits (the figures are then of no single commit)."""
+    git1 = git_state()
+    if git0["src_dirty"] or (git1["src_tree"], git1["src_dirty"]) != (git0["src_tree"], git0["src_dirty"]):
+        print(f"WARNING: src/ changed during the run or has uncommitted edits (commit {git0['commit'][:8]} "
+              f"-> {git1['commit'][:8]}): rerun for figures of one code version")
+    return git1
+
+
+def write_results(results_dir: Path, name: str, payload: dict[str, Any], stamp: str | None = None) -> Path:
+    """``results_dir/{name}-{stamp}.json`` with the creation time and argv first."""
+    from datetime import datetime, timezone
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = stamp or datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = results_dir / f"{name}-{stamp}.json"
+    out.write_text(json.dumps({"created": datetime.now(timezone.utc).isoformat(), "argv": sys.argv[1:],
+                               **payload}, indent=2, default=str))
+    return out

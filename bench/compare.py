@@ -53,7 +53,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -63,11 +63,13 @@ import materialize as mat  # noqa: E402
 import online as onl  # noqa: E402
 import pit  # noqa: E402
 from _common import (  # noqa: E402
+    end_git_state,
     git_state,
     machine_info,
     median,
     run_child,
     wait_until_quiet,
+    write_results,
 )
 
 FEAST_VENV = HERE / ".venv-feast"
@@ -975,16 +977,10 @@ def main(argv: list[str] | None = None) -> int:
           + ("" if args.skip_feast else "; Feast's differences are listed above"))
     for n in R.notes:
         print(f"note: {n}")
-    git1 = git_state()
-    if git0["src_dirty"] or (git1["src_tree"], git1["src_dirty"]) != (git0["src_tree"], git0["src_dirty"]):
-        print(f"WARNING: src/ changed during the run or has uncommitted edits (commit {git0['commit'][:8]}): "
-              "the skewless figures are of the working tree")
+    git1 = end_git_state(git0)
     print(f"total {total:.0f} s")
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    out = args.results_dir / f"compare-{stamp}.json"
-    png = out.with_suffix(".png")
-    out.write_text(json.dumps({
-        "created": datetime.now(timezone.utc).isoformat(), "argv": sys.argv[1:], "machine": machine,
+    out = write_results(args.results_dir, "compare", {
+        "machine": machine,
         "feast_versions": feast_versions, "git": {"start": git0, "end": git1},
         "params": {"scale": args.scale, "repeat": args.repeat, "skip_feast": args.skip_feast, "metrics": metrics,
                    "seed": args.seed, "redis": args.redis, "server_workers": args.server_workers,
@@ -992,7 +988,8 @@ def main(argv: list[str] | None = None) -> int:
                    **{k: v.get("params") for k, v in info.items()}},
         "summary": rows, "checks": {k: v.get("checks") for k, v in info.items()},
         "server": info.get("online", {}).get("server"), "notes": R.notes, "runs": R.runs, "total_s": total},
-        indent=2, default=str))
+        stamp=stamp)
+    png = out.with_suffix(".png")
     try:
         chart(rows, png, f"skewless vs Feast {feast_versions.get('feast', '(skipped)')} vs raw limit, scale "
                          f"{args.scale}, {machine['nproc']} cores ({stamp})")

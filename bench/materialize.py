@@ -43,7 +43,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +51,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     GIB,
     cpu_seconds,
+    end_git_state,
     format_table,
     git_state,
     machine_info,
     median,
     peak_rss,
+    print_verdicts,
     run_child,
     wait_until_quiet,
+    write_results,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -528,27 +531,19 @@ def main(argv: list[str] | None = None) -> int:
     print()
     if args.scale != "M":
         print(f"(the target is set for {TARGET_ROWS:,} rows / {TARGET_ENTITIES:,} entities, --scale M)")
-    for v in verdicts:
-        print(("MET     " if v["met"] else "NOT MET ") + v["text"])
+    print_verdicts(verdicts)
     ok = all(r["ok"] for r in summary)
     total = time.perf_counter() - t_start
     print(f"\ncounts: every run stored one record per entity{'' if ok else ' -- NO, see above'}; total {total:.0f} s")
-    git1 = git_state()
-    if (git1["src_tree"], git1["src_dirty"]) != (git0["src_tree"], git0["src_dirty"]) or git0["src_dirty"]:
-        print(f"WARNING: src/ changed during the run or has uncommitted edits (commit {git0['commit'][:8]} "
-              f"-> {git1['commit'][:8]}): rerun for figures of one code version")
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = args.results_dir / f"materialize-{stamp}.json"
-    out.write_text(json.dumps({
-        "created": datetime.now(timezone.utc).isoformat(), "argv": sys.argv[1:], "machine": machine,
-        "git": {"start": git0, "end": git1},
+    git1 = end_git_state(git0)
+    out = write_results(args.results_dir, "materialize", {
+        "machine": machine, "git": {"start": git0, "end": git1},
         "params": {"scale": args.scale, "datasets": {d: {"entities": v[2], "rows_per_entity": v[3],
                                                            "source_rows": v[2] * v[3], "path": str(v[0])}
                                                       for d, v in data.items()},
                    "stores": stores, "methods": methods, "repeat": args.repeat, "threads": args.threads,
                    "redis": args.redis, "seed": args.seed, "wait_quiet": args.wait_quiet},
-        "summary": summary, "targets": verdicts, "runs": runs, "total_s": total}, indent=2, default=str))
+        "summary": summary, "targets": verdicts, "runs": runs, "total_s": total})
     print(f"results: {out}")
     return 0 if ok else 1
 

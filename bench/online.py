@@ -47,13 +47,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    end_git_state,
     format_table,
     git_state,
     interleaved_latencies,
     machine_info,
     median,
+    print_verdicts,
     run_child,
     wait_until_quiet,
+    write_results,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -610,29 +613,21 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(render_targets(summary, verdicts))
     print()
-    for v in verdicts:
-        print(("MET     " if v["met"] else "NOT MET ") + v["text"])
+    print_verdicts(verdicts)
     checks_ok = all(r["check"]["ok"] for r in runs)
     print(f"\ncorrectness: {sum(r['check']['values_checked'] for r in runs):,} served values compared with the "
           f"raw reads, all PRESENT and equal: {'yes' if checks_ok else 'NO'}")
     total = time.perf_counter() - t_start
     print(f"total {total:.0f} s")
-    git1 = git_state()
-    if (git1["src_tree"], git1["src_dirty"]) != (git0["src_tree"], git0["src_dirty"]) or git0["src_dirty"]:
-        print(f"WARNING: src/ changed during the run or has uncommitted edits (commit {git0['commit'][:8]} "
-              f"-> {git1['commit'][:8]}): rerun for figures of one code version")
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = args.results_dir / f"online-{stamp}.json"
-    out.write_text(json.dumps({
-        "created": datetime.now(timezone.utc).isoformat(), "argv": sys.argv[1:], "machine": machine,
-        "git": {"start": git0, "end": git1},
+    git1 = end_git_state(git0)
+    out = write_results(args.results_dir, "online", {
+        "machine": machine, "git": {"start": git0, "end": git1},
         "params": {"scale": args.scale, "entities": E, "iters_1": iters1, "iters_100": iters100,
                    "repeat": repeat, "budget_s": args.budget, "redis": args.redis, "seed": args.seed,
                    "cases": {c: CASES[c] for c in cases}, "stores": stores, "wait_quiet": args.wait_quiet,
                    "low_latency": args.low_latency},
         "materialize_setup": {s: {k: v for k, v in st.items() if k != "config"} for s, st in setups.items()},
-        "summary": summary, "targets": verdicts, "runs": runs, "total_s": total}, indent=2, default=str))
+        "summary": summary, "targets": verdicts, "runs": runs, "total_s": total})
     print(f"results: {out}")
     return 0 if checks_ok else 1
 

@@ -60,8 +60,10 @@ from _common import (  # noqa: E402
     machine_info,
     median,
     peak_rss,
+    print_verdicts,
     run_child,
     wait_until_quiet,
+    write_results,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -640,21 +642,18 @@ def main(argv: list[str] | None = None) -> int:
               "i.e. --scale M; below that they are indicative only)")
     for v in verdicts:
         v["at_target_size"] = at_size
-        print(("MET     " if v["met"] else "NOT MET ") + v["text"])
+    print_verdicts(verdicts)
     total = time.perf_counter() - t_start
     print(f"\ntotal {total:.0f} s")
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = args.results_dir / f"pit-{stamp}.json"
-    out.write_text(json.dumps({
-        "created": datetime.now(timezone.utc).isoformat(), "argv": sys.argv[1:], "machine": machine,
+    out = write_results(args.results_dir, "pit", {
+        "machine": machine,
         "params": {"scale": args.scale, "entities": E, "rows_per_entity": K, "feature_rows_per_view": E * K,
                    "labels": N, "views_in_five_views": args.views, "ttl_days": args.ttl_days,
                    "seed": args.seed, "repeat": args.repeat, "memory_limit": args.memory_limit,
                    "threads": args.threads, "raw_tiebreak": args.raw_tiebreak,
                    "wait_quiet": args.wait_quiet},
         "summary": summary, "targets": verdicts, "checks": checks, "runs": runs,
-        "total_s": total}, indent=2, default=str))
+        "total_s": total})
     print(f"results: {out}")
     ok = all(c["ok"] for c in checks)
     return 0 if ok else 1
