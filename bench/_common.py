@@ -276,3 +276,28 @@ def write_results(results_dir: Path, name: str, payload: dict[str, Any], stamp: 
     out.write_text(json.dumps({"created": datetime.now(timezone.utc).isoformat(), "argv": sys.argv[1:],
                                **payload}, indent=2, default=str))
     return out
+
+
+def add_run_args(p: Any, timeout: float, quiet_timeout: float = 120.0, redis: bool = True) -> None:
+    """The options every benchmark script shares: Redis address, seed, data and results
+    directories, waiting for a quiet machine, and the child timeout."""
+    here = Path(__file__).resolve().parent
+    if redis:
+        p.add_argument("--redis", default="127.0.0.1:6379", help="Redis host:port, loopback (default 127.0.0.1:6379)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--data-dir", type=Path, default=here / "data")
+    p.add_argument("--results-dir", type=Path, default=here / "results")
+    p.add_argument("--wait-quiet", type=float, metavar="CORES",
+                   help="before each run wait until other processes use at most CORES cores")
+    p.add_argument("--quiet-timeout", type=float, default=quiet_timeout)
+    p.add_argument("--timeout", type=float, default=timeout,
+                   help=f"seconds before a child is killed (default {timeout:g})")
+
+
+def choose(listed: str, allowed: Sequence[str], what: str) -> list[str]:
+    """A comma-separated option as a list, every item one of ``allowed`` (else exit naming it)."""
+    out = [x for x in listed.split(",") if x]
+    for x in out:
+        if x not in allowed:
+            raise SystemExit(f"unknown {what} {x!r}; choose from {tuple(allowed)}")
+    return out

@@ -63,6 +63,7 @@ import materialize as mat  # noqa: E402
 import online as onl  # noqa: E402
 import pit  # noqa: E402
 from _common import (  # noqa: E402
+    add_run_args,
     end_git_state,
     git_state,
     machine_info,
@@ -916,14 +917,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--server-workers", type=int, default=2, help="HTTP server workers, both sides (default 2)")
     p.add_argument("--server-connections", type=int, default=32,
                    help="connections of the concurrent (closed-loop) HTTP run (default 32, as in issue 4)")
-    p.add_argument("--redis", default="127.0.0.1:6379", help="Redis host:port, loopback (default 127.0.0.1:6379)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--data-dir", type=Path, default=HERE / "data")
-    p.add_argument("--results-dir", type=Path, default=HERE / "results")
-    p.add_argument("--wait-quiet", type=float, metavar="CORES",
-                   help="before each child wait until other processes use at most CORES cores")
-    p.add_argument("--quiet-timeout", type=float, default=60.0)
-    p.add_argument("--timeout", type=float, default=1800.0, help="seconds before a child is killed (default 1800)")
+    add_run_args(p, timeout=1800.0, quiet_timeout=60.0)
     p.add_argument("--render", type=Path, metavar="RESULTS_JSON", help="print an earlier run's table as Markdown")
     return p.parse_args(argv)
 

@@ -50,6 +50,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     GIB,
+    add_run_args,
+    choose,
     cpu_seconds,
     end_git_state,
     format_table,
@@ -354,14 +356,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-rebuild", action="store_true", help="skip rebuild_online on the 1M dataset")
     p.add_argument("--repeat", type=int, default=3, help="runs per (store, dataset, method); median (3)")
     p.add_argument("--threads", type=int, help="DuckDB threads (default: DuckDB's, all cores)")
-    p.add_argument("--redis", default="127.0.0.1:6379", help="Redis host:port (default 127.0.0.1:6379)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--data-dir", type=Path, default=HERE / "data")
-    p.add_argument("--results-dir", type=Path, default=HERE / "results")
-    p.add_argument("--wait-quiet", type=float, metavar="CORES",
-                   help="before each run wait until other processes use at most CORES cores")
-    p.add_argument("--quiet-timeout", type=float, default=120.0)
-    p.add_argument("--timeout", type=float, default=1800.0, help="seconds before a child is killed")
+    add_run_args(p, timeout=1800.0)
     p.add_argument("--render", type=Path, metavar="RESULTS_JSON",
                    help="print the tables of an earlier run's JSON as Markdown, then exit")
     p.add_argument("--_measure", metavar="JOB_JSON", help=argparse.SUPPRESS)
@@ -465,15 +460,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(render_targets(d["summary"], markdown=True)[0])
         return 0
-    datasets = [d for d in args.datasets.split(",") if d]
-    stores = [s for s in args.stores.split(",") if s]
+    datasets = choose(args.datasets, list(DATASETS), "dataset")
+    stores = choose(args.stores, STORES, "store")
     methods = [m for m in args.methods.split(",") if m]
-    for d in datasets:
-        if d not in DATASETS:
-            raise SystemExit(f"unknown dataset {d!r}; choose from {tuple(DATASETS)}")
-    for s in stores:
-        if s not in STORES:
-            raise SystemExit(f"unknown store {s!r}; choose from {STORES}")
     machine = machine_info()
     print(f"materialize benchmark: scale {args.scale}, datasets {','.join(datasets)}, stores {','.join(stores)}, "
           f"repeat {args.repeat}")

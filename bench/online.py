@@ -47,6 +47,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    add_run_args,
+    choose,
     end_git_state,
     format_table,
     git_state,
@@ -384,14 +386,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--iters-1", type=int, help="timed calls per method for 1-entity cases")
     p.add_argument("--iters-100", type=int, help="timed calls per method for 100-entity cases")
     p.add_argument("--budget", type=float, default=10.0, help="longest timed loop per method and run, s (10)")
-    p.add_argument("--redis", default="127.0.0.1:6379", help="Redis host:port (default 127.0.0.1:6379)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--data-dir", type=Path, default=HERE / "data")
-    p.add_argument("--results-dir", type=Path, default=HERE / "results")
-    p.add_argument("--wait-quiet", type=float, metavar="CORES",
-                   help="before each run wait until other processes use at most CORES cores")
-    p.add_argument("--quiet-timeout", type=float, default=120.0)
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds before a child is killed")
+    add_run_args(p, timeout=600.0)
     p.add_argument("--low-latency", action="store_true",
                    help="hold /dev/cpu_dma_latency at 0 during the run (what tuned's latency-performance "
                         "profile does): idle CPUs poll instead of halting, so a loopback round trip does "
@@ -527,14 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     iters1 = args.iters_1 or (20_000 if M else 5_000)
     iters100 = args.iters_100 or (3_000 if M else 1_000)
     repeat = args.repeat or (5 if M else 3)
-    stores = [s for s in args.stores.split(",") if s]
-    cases = [c for c in args.cases.split(",") if c]
-    for s in stores:
-        if s not in STORES:
-            raise SystemExit(f"unknown store {s!r}; choose from {STORES}")
-    for c in cases:
-        if c not in CASES:
-            raise SystemExit(f"unknown case {c!r}; choose from {tuple(CASES)}")
+    stores = choose(args.stores, STORES, "store")
+    cases = choose(args.cases, list(CASES), "case")
     views = list(dict.fromkeys(v for c in cases for v in CASES[c]["views"]))
     machine = machine_info()
     print(f"online benchmark: {E:,} entities per view, cases {','.join(cases)}, stores {','.join(stores)}, "

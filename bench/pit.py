@@ -54,6 +54,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     GIB,
+    add_run_args,
+    choose,
     cpu_seconds,
     current_rss,
     format_table,
@@ -548,21 +550,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"comma-separated subset of {','.join(SCENARIOS)}")
     p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}")
     p.add_argument("--repeat", type=int, default=3, help="measurements per method (median reported; default 3)")
-    p.add_argument("--seed", type=int, default=42)
     p.add_argument("--memory-limit", help="DuckDB memory_limit for skewless and raw DuckDB (default: DuckDB's)")
     p.add_argument("--threads", type=int, help="DuckDB threads (default: DuckDB's, all cores)")
     p.add_argument("--raw-tiebreak", choices=("hugeint", "struct", "qualify", "argmax"), default="hugeint",
                    help="how the raw DuckDB query breaks event-time ties (default hugeint, the fastest "
                         "correct one measured; see raw_sql)")
-    p.add_argument("--data-dir", type=Path, default=HERE / "data")
-    p.add_argument("--results-dir", type=Path, default=HERE / "results")
     p.add_argument("--no-check", action="store_true", help="skip saving outputs and the correctness check")
-    p.add_argument("--wait-quiet", type=float, metavar="CORES",
-                   help="before each measurement, wait until other processes use at most CORES cores "
-                        "(e.g. 0.2; for shared machines; see --quiet-timeout)")
-    p.add_argument("--quiet-timeout", type=float, default=120.0,
-                   help="longest wait of --wait-quiet per measurement, in seconds (default 120)")
-    p.add_argument("--timeout", type=float, default=3600.0, help="seconds before a child is killed")
+    add_run_args(p, timeout=3600.0, redis=False)
     p.add_argument("--_measure", metavar="JOB_JSON", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -577,14 +571,8 @@ def main(argv: list[str] | None = None) -> int:
     E = args.entities or E
     K = args.rows_per_entity or K
     N = args.labels or N
-    scenarios = [s for s in args.scenarios.split(",") if s]
-    methods = [m for m in args.methods.split(",") if m]
-    for s in scenarios:
-        if s not in SCENARIOS:
-            raise SystemExit(f"unknown scenario {s!r}; choose from {SCENARIOS}")
-    for m in methods:
-        if m not in METHODS:
-            raise SystemExit(f"unknown method {m!r}; choose from {METHODS}")
+    scenarios = choose(args.scenarios, SCENARIOS, "scenario")
+    methods = choose(args.methods, METHODS, "method")
     spec = DataSpec(E, K, N, args.ttl_days, args.seed, args.views)
     machine = machine_info()
     print(f"pit benchmark: {E:,} entities x {K} rows = {E * K:,} feature rows per view, {N:,} labels, "
