@@ -154,16 +154,21 @@ def _check_families(source: pa.DataType, target: pa.DataType) -> None:
         raise IncompatibleType()
 
 
+def parse_iso_utc(text: str) -> datetime:
+    """One ISO-8601 timestamp as an aware UTC datetime: naive means UTC, a trailing ``Z`` is
+    UTC (on every supported Python); ValueError on anything else. The one parser of pushed
+    timestamps, for the SDK and the feature server alike."""
+    text = text.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    ts = datetime.fromisoformat(text)
+    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+
+
 def parse_timestamps(array: pa.Array) -> pa.Array:
-    """ISO-8601 strings to UTC timestamps (naive ones are UTC); ValueError on a bad one."""
-    out: list[datetime | None] = []
-    for s in array.to_pylist():
-        if s is None:
-            out.append(None)
-            continue
-        ts = datetime.fromisoformat(s)
-        out.append(ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc))
-    return pa.array(out, type=UTC_MICROS)
+    """ISO-8601 strings to UTC timestamps (``parse_iso_utc``); ValueError on a bad one."""
+    return pa.array([None if s is None else parse_iso_utc(s) for s in array.to_pylist()],
+                    type=UTC_MICROS)
 
 
 def show_rows(rows: Sequence[int]) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from skewless.kernels.batch import parse_iso_utc
 from skewless.errors import InvalidRequestError, UnknownObjectError, closest
 
 JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
@@ -334,15 +335,10 @@ def parse_timestamp(value: Any, column: str, row: int) -> datetime | None:
         except (OverflowError, OSError, ValueError):
             pass
     elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
         try:
-            ts = datetime.fromisoformat(text)
+            return parse_iso_utc(value)
         except ValueError:
             pass
-        else:
-            return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
     raise InvalidRequestError(
         f"df[{column!r}] row {row}: {value!r} is not a timestamp",
         hint="send ISO 8601 strings ('2024-05-01T10:00:00Z'; naive means UTC) or epoch seconds")

@@ -351,16 +351,12 @@ def _assemble(view: OnlineView, recs: Sequence[Record | None], row_status: list[
     """Columns of one view, record by record: missing records, stale ones, and records written
     before a field was added to the view (that field is NOT_FOUND for them)."""
     use_default = view.on_missing == "default"
-    positions: dict[tuple[str, ...], dict[str, int]] = {}
     for f in view.features:
         vals: list[Any] = []
         sts: list[str] = []
         for r, st in zip(recs, row_status):
             if st is PRESENT:
-                pos = positions.get(r.names)  # type: ignore[union-attr]
-                if pos is None:
-                    pos = positions[r.names] = {n: i for i, n in enumerate(r.names)}  # type: ignore[union-attr]
-                i = pos.get(f.name)
+                i = _positions(r.names).get(f.name)  # type: ignore[union-attr]
                 if i is None:
                     st = NOT_FOUND
                 else:

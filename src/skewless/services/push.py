@@ -66,7 +66,7 @@ class PushReport:
     rows: int                                  # rows in the batch
     offline_rows: int = 0                      # rows written to the batch source
     offline_file: str | None = None            # the new Parquet file
-    online_records: dict[str, int] = field(default_factory=dict)  # per view: entities offered
+    online_records: dict[str, int] = field(default_factory=dict)  # per view: records offered (rows)
     seconds: float = 0.0
 
 
@@ -320,31 +320,23 @@ def _fsync_dir(directory: Path) -> None:
 
 def online_rows(table: pa.Table, batch: FileSource, views: Sequence[FeatureView],
                 snapshot: Snapshot) -> dict[str, list[Any]]:
-    """Per online table: the records of the latest row per entity of ``table`` (file columns),
-    built by the materializer's ``batch_records``."""
+    """Per online table: a record of every row of ``table`` (file columns), built by the
+    materializer's ``batch_records``. Which row of an entity wins is the online store's one
+    rule, only if newer by (event, created) time, as for materialization: not decided here."""
     event = cast(table.column(batch.timestamp_field).combine_chunks(), UTC_MICROS)
     created_col = batch.created_timestamp_column
     created = (cast(table.column(created_col).combine_chunks(), UTC_MICROS) if created_col
                else pa.nulls(table.num_rows, UTC_MICROS))
-    order = list(zip(event.cast(pa.int64()).to_pylist(),
-                     [c if c is not None else -(2**63) for c in created.cast(pa.int64()).to_pylist()]))
     out: dict[str, list[Any]] = {}
     for view in views:
         keys = snapshot.join_keys(view)
-        src_keys = [batch.source_column(k) for k in keys]
-        latest: dict[tuple[Any, ...], int] = {}
-        for i, key in enumerate(zip(*(table.column(k).to_pylist() for k in src_keys))):
-            j = latest.get(key)
-            if j is None or order[i] >= order[j]:
-                latest[key] = i
-        take = pa.array(sorted(latest.values()), type=pa.int64())
-        cols: dict[str, pa.Array] = {k: table.column(sk).take(take) for k, sk in zip(keys, src_keys)}
-        cols[EVENT_TS] = event.take(take)
-        cols[CREATED_TS] = created.take(take)
+        cols: dict[str, pa.Array] = {k: table.column(batch.source_column(k)) for k in keys}
+        cols[EVENT_TS] = event
+        cols[CREATED_TS] = created
         feats = view.features_for(set(keys))
         for f in feats:
             cols[f.name] = cast(table.column(batch.source_column(f.name)).combine_chunks(),
-                                f.dtype.to_arrow()).take(take)
+                                f.dtype.to_arrow())
         records: list[Any] = []
         for rb in pa.table(cols).to_batches():
             records.extend(batch_records(rb, keys, [f.name for f in feats]))
