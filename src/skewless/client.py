@@ -83,7 +83,7 @@ def _decoder(dtype: str | None) -> Any:
 
 def response_from_json(data: Mapping[str, Any], sent_keys: Sequence[str]) -> OnlineResponse:
     """The SDK's OnlineResponse from a get-online-features response body."""
-    from skewless.services.online import OnlineResponse
+    from skewless.services.online import ColumnGroup, OnlineResponse
 
     meta = data["metadata"]
     names: list[str] = meta["feature_names"]
@@ -91,8 +91,7 @@ def response_from_json(data: Mapping[str, Any], sent_keys: Sequence[str]) -> Onl
     results = data["results"]
     keys: dict[str, list[Any]] = {}
     values: dict[str, list[Any]] = {}
-    statuses: dict[str, list[str]] = {}
-    stamps: dict[str, list[int | None]] = {}
+    groups: list[ColumnGroup] = []
     sent = set(sent_keys)
     i = 0
     while i < len(names) and names[i] in sent:  # join keys come first
@@ -102,9 +101,9 @@ def response_from_json(data: Mapping[str, Any], sent_keys: Sequence[str]) -> Onl
     for name, dtype, res in zip(names[i:], types[i:], results[i:]):
         decode = _decoder(dtype)
         values[name] = res["values"] if decode is None else [decode(v) for v in res["values"]]
-        statuses[name] = res["statuses"]
-        stamps[name] = [None if t is None else _micros(t, cache) for t in res["event_timestamps"]]
-    return OnlineResponse(keys, values, statuses, stamps)
+        groups.append(ColumnGroup("", (name,), res["statuses"],
+                                  [None if t is None else _micros(t, cache) for t in res["event_timestamps"]]))
+    return OnlineResponse(keys, values, groups)
 
 
 def entity_columns(entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:

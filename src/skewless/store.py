@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from skewless.config import RepoConfig, config_from_dict, load_config
 from skewless.define import Entity, FeatureService, FeatureView
 from skewless.engines import OfflineEngine, RetrievalJob, make_engine
+from skewless.errors import SkewlessError
 from skewless.registry import HistoryEntry, RegistryStore, Snapshot, open_registry
 from skewless.online import OnlineStore, make_online_store
 from skewless.online.cache import RecordCache
@@ -204,6 +205,26 @@ class FeatureStore:
                             full_feature_names: bool = False) -> online_svc.OnlineResponse:
         """Latest values for ``entity_rows`` (a list of dicts of join keys), with per-value
         status and event timestamp; TTL and defaults as in the offline join."""
+        return online_svc.get_online_features(self.online_store, self._online_plan(features, full_feature_names),
+                                              entity_rows, self.clock(), self.cache)
+
+    def get_online_features_many(
+            self, requests: Sequence[tuple[Sequence[str] | FeatureService | str, Sequence[dict[str, Any]], bool]]
+    ) -> list[online_svc.OnlineResponse | SkewlessError]:
+        """Several ``get_online_features(features, entity_rows, full_feature_names)`` requests
+        answered with one online store round trip (the feature server combines the requests that
+        arrive together this way). Each answer is what ``get_online_features`` would return; a
+        request's error (unknown feature, bad key, fail-closed view) is returned in its place."""
+        items: list[tuple[online_svc.OnlinePlan, Sequence[dict[str, Any]]] | SkewlessError] = []
+        for features, entity_rows, full_feature_names in requests:
+            try:
+                items.append((self._online_plan(features, full_feature_names), entity_rows))
+            except SkewlessError as e:
+                items.append(e)
+        return online_svc.get_online_features_many(self.online_store, items, self.clock(), self.cache)
+
+    def _online_plan(self, features: Sequence[str] | FeatureService | str,
+                     full_feature_names: bool) -> online_svc.OnlinePlan:
         snap = self._serving_snapshot()
         key = (features.name if isinstance(features, FeatureService) else
                features if isinstance(features, str) else tuple(features), full_feature_names)
@@ -211,5 +232,4 @@ class FeatureStore:
         if plan is None:
             plan = online_svc.build_online_plan(snap, features, full_feature_names, self.repo_path)
             self._online_plans[key] = plan
-        return online_svc.get_online_features(self.online_store, plan, entity_rows, self.clock(),
-                                              self.cache)
+        return plan

@@ -294,3 +294,51 @@ def test_view_applied_by_another_process_is_seen_after_the_cache_ttl(repo: Path,
     writer.materialize_incremental(NOW)
     got = server.get_online_features(["pair_stats:last_country"], [ROWS[0]])
     assert got.to_dict()["last_country"] == ["DE"]
+
+
+def test_many_requests_answer_as_each_alone_in_one_round_trip(any_store: FeatureStore,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """get_online_features_many (how the feature server combines requests that arrive together):
+    every answer equals get_online_features of that request alone, errors come back in their
+    request's place, and the store is read once for all of them."""
+    both = ["user_spend:amount", "user_spend:n_txn", "pair_stats:last_country"]
+    requests: list[Any] = [
+        (both, ROWS, False),
+        ("fraud_v1", ROWS[:1], True),
+        (["user_spend:nope"], ROWS, False),                     # unknown feature
+        (["user_spend:amount"], [{"user_id": 5}], False),       # key of the wrong type
+        (both, list(reversed(ROWS)), False),                    # the same keys again, other order
+        (["pair_stats:last_country"], [{"user_id": "u1", "merchant_id": "m1"}], True),
+    ]
+    alone: list[Any] = []
+    for features, rows, full in requests:
+        try:
+            alone.append(any_store.get_online_features(features, rows, full))
+        except Exception as e:  # noqa: BLE001 - compared below
+            alone.append(e)
+    reads: list[Any] = []
+    real = any_store.online_store.read_batch
+    monkeypatch.setattr(any_store.online_store, "read_batch", lambda keys: reads.append(keys) or real(keys))
+    together = any_store.get_online_features_many(requests)
+    assert len(reads) == 1
+    assert len(together) == len(requests)
+    for one, many in zip(alone, together):
+        if isinstance(one, Exception):
+            assert type(many) is type(one) and str(many) == str(one)
+            continue
+        assert many.to_dict() == one.to_dict()
+        assert many.statuses == one.statuses
+        assert many.event_timestamps == one.event_timestamps
+        assert many.store_error is None
+    assert isinstance(alone[2], UnknownObjectError) and isinstance(alone[3], InvalidRequestError)
+    assert together[0].statuses["amount"] == ["PRESENT", "NOT_FOUND", "NOT_FOUND"]  # only u1 has spend rows
+
+
+def test_many_requests_keep_a_fail_closed_error_to_its_request(repo: Path, clock: Clock) -> None:
+    fs = make_store(repo, clock)
+    fs.apply([user, spend_view(on_missing="fail")])
+    fs.materialize_incremental(NOW)
+    ok, missing = fs.get_online_features_many([(["user_spend:amount"], [{"user_id": "u1"}], False),
+                                               (["user_spend:amount"], [{"user_id": "u9"}], False)])
+    assert not isinstance(ok, Exception) and ok.to_dict()["amount"] == [120.0]
+    assert isinstance(missing, FeatureUnavailableError) and "u9" in str(missing)

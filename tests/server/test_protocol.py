@@ -12,9 +12,9 @@ from skewless.client import entity_columns, error_from_body, response_from_json
 from skewless.errors import (FeatureUnavailableError, InvalidRequestError, PlanError, SkewlessError,
                              UnknownObjectError)
 from skewless.online.codec import micros
-from skewless.server.protocol import (encode_online_response, entity_rows, iso_columns, iso_micros,
-                                      parse_online_request)
-from skewless.services.online import OnlineResponse
+from skewless.server.protocol import (encode_online_response, entity_rows, iso_micros, oldest_by_view,
+                                      parse_online_request, served_by_view)
+from skewless.services.online import ColumnGroup, OnlineResponse
 
 UTC = timezone.utc
 
@@ -28,10 +28,27 @@ def test_event_times_are_written_like_orjson_writes_datetimes(ts):
     assert orjson.dumps(iso_micros(micros(ts))) == orjson.dumps(ts, option=orjson.OPT_UTC_Z)
 
 
-def test_shared_timestamp_columns_are_converted_once():
-    shared = [micros(datetime(2024, 1, 1, tzinfo=UTC)), None]
-    out = iso_columns({"a": shared, "b": shared, "c": [None]})
-    assert out["a"] is out["b"] and out["a"] == ["2024-01-01T00:00:00Z", None] and out["c"] == [None]
+def test_column_groups_encode_per_column_and_count_per_view():
+    """A view whose columns share statuses and times (one group) and a view split by a field
+    added later (a group per column): the JSON has one result per column either way, and the
+    metrics count values and the oldest age per view."""
+    t1, t2 = micros(datetime(2024, 1, 1, tzinfo=UTC)), micros(datetime(2024, 1, 2, tzinfo=UTC))
+    groups = [ColumnGroup("a", ("x", "y"), ["PRESENT", "NOT_FOUND"], [t2, None]),
+              ColumnGroup("b", ("old",), ["PRESENT", "PRESENT"], [t1, t2]),
+              ColumnGroup("b", ("new",), ["NOT_FOUND", "PRESENT"], [None, t2])]
+    values = {"x": [1.0, None], "y": [2, None], "old": ["s", "t"], "new": [None, 5]}
+    body = orjson.loads(encode_online_response({"k": [1, 2]}, values, groups, None))
+    assert body["metadata"] == {"feature_names": ["k", "x", "y", "old", "new"]}
+    day1, day2 = "2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z"
+    assert body["results"][1:] == [
+        {"values": [1.0, None], "statuses": ["PRESENT", "NOT_FOUND"], "event_timestamps": [day2, None]},
+        {"values": [2, None], "statuses": ["PRESENT", "NOT_FOUND"], "event_timestamps": [day2, None]},
+        {"values": ["s", "t"], "statuses": ["PRESENT", "PRESENT"], "event_timestamps": [day1, day2]},
+        {"values": [None, 5], "statuses": ["NOT_FOUND", "PRESENT"], "event_timestamps": [None, day2]}]
+    assert sorted(served_by_view(groups)) == [("a", "NOT_FOUND", 2), ("a", "PRESENT", 2),
+                                              ("b", "NOT_FOUND", 1), ("b", "PRESENT", 3)]
+    now = t2 + 10_000_000
+    assert sorted(oldest_by_view(groups, now)) == [("a", 10.0), ("b", 86_410.0)]
 
 
 def test_entities_columns_to_rows_and_back():
@@ -54,9 +71,9 @@ def test_client_restores_what_the_server_encodes():
         keys={"user_id": ["u1", "u2"]},
         values={"amount": [1.5, None], "blob": [b"\x00\xff", None], "seen": [t1, None],
                 "seens": [[t1, None], None], "tags": [["a"], None]},
-        statuses={k: ["PRESENT", "NOT_FOUND"] for k in ("amount", "blob", "seen", "seens", "tags")},
-        event_micros={k: [micros(t1), None] for k in ("amount", "blob", "seen", "seens", "tags")})
-    body = encode_online_response(sdk.keys, sdk.values, sdk.statuses, iso_columns(sdk.event_micros),
+        groups=[ColumnGroup("v", ("amount", "blob", "seen", "seens", "tags"), ["PRESENT", "NOT_FOUND"],
+                            [micros(t1), None])])
+    body = encode_online_response(sdk.keys, sdk.values, sdk.groups,
                                   [None, "Float64", "Bytes", "UnixTimestamp", "Array(UnixTimestamp)",
                                    "Array(String)"])
     got = response_from_json(orjson.loads(body), ["user_id"])

@@ -5,14 +5,17 @@ its own project namespace and deletes its keys afterwards."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timezone
 
 import httpx
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from skewless import FeatureClient, FeatureStore
+from skewless.server.metrics import FLUSH_SECONDS
 from skewless.testing.redis_server import SHARED_REDIS as ADDRESS, purge_project, require_shared_redis
 
 from .conftest import SERVICE, assert_same, definitions, make_repo, start_server, unique_project
@@ -91,11 +94,85 @@ def test_metrics_are_aggregated_across_workers(redis_server):
         text = redis_server.get("/metrics").text
         m = re.search(r'skewless_http_requests_total\{endpoint="/health",status="200"\} ([0-9.e+]+)', text)
         return float(m.group(1)) if m else 0.0
+    time.sleep(FLUSH_SECONDS + 0.5)  # every worker's earlier requests are in
     before = count()
     for _ in range(20):
         with httpx.Client(base_url=redis_server.url, timeout=10) as fresh:  # new connection each
             assert fresh.get("/health").status_code == 200
+    # each worker writes its figures at most FLUSH_SECONDS after a request
+    deadline = time.monotonic() + FLUSH_SECONDS + 3
+    while count() != before + 20 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert count() == before + 20
     text = redis_server.get("/metrics").text
     assert "skewless_online_read_duration_seconds_bucket" in text
     assert "skewless_feature_staleness_seconds_bucket" in text
+
+
+def test_requests_arriving_together_share_reads_and_keep_their_own_answers(redis_repo, redis_server):
+    """64 requests queued up while the workers are paused (SIGSTOP: on resuming, each worker
+    finds its share waiting, as after a stall or in a burst), with different entities, a feature
+    service and bad requests among them: each gets its own answer, equal to the SDK's, the bad
+    ones their own error, and each worker reads the store once for all of its waiting requests."""
+    import http.client
+    import os
+    import signal
+    import socket
+
+    import psutil
+    import redis as redis_py
+
+    fs = FeatureStore(redis_repo)
+    users = ["u1", "u2", "u3", "u9"]
+    cases: list[tuple[dict, object]] = []
+    for i in range(64):
+        u = users[i % 4]
+        if i % 16 == 5:
+            cases.append(({"features": ["user_spend:nope"], "entities": {"user_id": [u]}}, 400))
+        elif i % 16 == 9:
+            cases.append(({"features": SPEND, "entities": {"user_id": [7]}}, 400))  # wrong key type
+        elif i % 2:
+            rows = [{"user_id": u, "merchant_id": "m1"}]
+            cases.append(({"feature_service": SERVICE, "entities": {"user_id": [u], "merchant_id": ["m1"]}},
+                          fs.get_online_features(SERVICE, rows)))
+        else:
+            cases.append(({"features": SPEND, "entities": {"user_id": [u, "u1"]}},
+                          fs.get_online_features(SPEND, [{"user_id": u}, {"user_id": "u1"}])))
+    fs.online_store.close()
+    host, port = redis_server.url.removeprefix("http://").split(":")
+    conns = []
+    for _ in cases:  # connected (and accepted) before the pause
+        c = http.client.HTTPConnection(host, int(port), timeout=30)
+        c.request("GET", "/health")
+        assert c.getresponse().read() == b'{"status":"ok"}'
+        conns.append(c)
+    workers = [p for p in psutil.Process(redis_server.proc.pid).children(recursive=True)
+               if "spawn_main" in " ".join(p.cmdline())]
+    assert len(workers) == 2
+    r = redis_py.Redis.from_url(f"redis://{ADDRESS}")
+    before = int(r.info("commandstats").get("cmdstat_mget", {}).get("calls", 0))
+    for w in workers:
+        os.kill(w.pid, signal.SIGSTOP)
+    try:
+        for c, (body, _) in zip(conns, cases):
+            c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            c.request("POST", GET, body=orjson.dumps(body), headers={"Content-Type": "application/json"})
+    finally:
+        for w in workers:
+            os.kill(w.pid, signal.SIGCONT)
+    answers = [(c.getresponse(), c) for c in conns]
+    reads = int(r.info("commandstats").get("cmdstat_mget", {}).get("calls", 0)) - before
+    r.close()
+    good = 0
+    for (body, want), (resp, c) in zip(cases, answers):
+        text = resp.read()
+        c.close()
+        if want == 400:
+            assert resp.status == 400, (body, text)
+            assert orjson.loads(text)["code"] in ("not_found", "invalid_request"), text
+        else:
+            good += 1
+            assert resp.status == 200, text
+            assert_same(orjson.loads(text), want)
+    assert good == 56
+    assert 1 <= reads <= 4, f"{reads} MGETs for {good} requests"

@@ -21,6 +21,7 @@ write files, always run in threads (pushes one at a time per process).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -44,11 +45,12 @@ from skewless.online.codec import micros as to_micros
 from skewless.server import metrics as M
 from skewless.server.columns import ColumnCache
 from skewless.server.openapi import DOCS_HTML, openapi_document
-from skewless.server.protocol import (count_statuses, dumps, encode_online_response, iso_columns,
-                                      oldest_ages, parse_online_request, parse_push_request)
+from skewless.server.protocol import (OnlineRequest, dumps, encode_online_response, oldest_by_view, parse_online_request,
+                                      parse_push_request, served_by_view)
 from skewless.server.push import PushPreparer
 
 if TYPE_CHECKING:
+    from skewless.services.online import OnlineResponse
     from skewless.store import FeatureStore
 
 log = logging.getLogger("skewless.server")
@@ -56,11 +58,14 @@ log = logging.getLogger("skewless.server")
 JSON = b"application/json"
 MAX_BODY_BYTES = 64 * 1024 * 1024
 Reply = tuple[int, bytes, bytes]   # status, body, content type
-# A read slower than SLOW_READ_S (a store timing out, not a busy one) switches the worker to
-# reading in threads for DEGRADED_S: requests then wait for the store side by side, each within
-# the store's timeout, instead of one after the other on the event loop.
+# A read that failed after more than SLOW_READ_S (a store timing out), or a store round trip
+# over SLOW_STORE_S, switches the worker to reading in threads for DEGRADED_S: requests then
+# wait for the store side by side, each within the store's timeout, instead of one after the
+# other on the event loop (see FeatureServer._note_read_time).
 SLOW_READ_S = 0.05
+SLOW_STORE_S = 0.25
 DEGRADED_S = 5.0
+_STATUS_TEXT = {code: str(code) for code in (200, 400, 404, 405, 413, 500, 503)}
 
 
 def _error_body(code: str, message: str, hint: str | None) -> bytes:
@@ -103,6 +108,8 @@ class FeatureServer:
         self.push_lock = threading.Lock()
         self._children: dict[tuple[Any, ...], Any] = {}
         self._degraded_until = 0.0
+        self._pending: list[tuple[OnlineRequest, asyncio.Future[OnlineResponse]]] = []
+        self.tally = M.Tally()  # per-request metrics, written to prometheus-client once a second
         cache = getattr(store, "cache", None)
         self.cache_counters = M.CacheCounters(cache) if cache is not None else None
 
@@ -131,8 +138,10 @@ class FeatureServer:
             reply = (500, _error_body("internal", f"internal server error ({type(e).__name__}); this is a bug",
                                       "the server log has the traceback; please report it"), JSON)
             self._child(M.ERRORS, endpoint, "internal").inc()
-        self._child(M.REQUEST_SECONDS, endpoint).observe(time.perf_counter() - t0)
-        self._child(M.REQUESTS, endpoint, str(reply[0])).inc()
+        tally = self.tally
+        tally.schedule_flush()
+        tally.observe(M.REQUEST_SECONDS, (endpoint,), time.perf_counter() - t0)
+        tally.inc(M.REQUESTS, (endpoint, _STATUS_TEXT.get(reply[0]) or str(reply[0])))
         return reply
 
     # --- endpoints ---------------------------------------------------------------------------
@@ -142,35 +151,82 @@ class FeatureServer:
         t0 = time.perf_counter()
         try:
             if t0 < self._degraded_until:  # the store is slow: do not let one read block the loop
-                resp = await run_in_threadpool(store.get_online_features, req.target, req.entity_rows,
-                                               req.full_feature_names)
+                resp: Any = None
+                try:
+                    resp = await run_in_threadpool(store.get_online_features, req.target, req.entity_rows,
+                                                   req.full_feature_names)
+                finally:
+                    self._note_read_time(t0, True, resp)
             else:
-                resp = store.get_online_features(req.target, req.entity_rows, req.full_feature_names)
+                resp = await self._read_together(req)
         except UnknownObjectError as e:
             # an unknown name in "features" is a bad request; an unknown service is not found
             return (400 if req.features is not None else 404), dumps(e.to_dict()), JSON
-        finally:
-            if time.perf_counter() - t0 > SLOW_READ_S:
-                self._degraded_until = time.perf_counter() + DEGRADED_S
-        read = getattr(resp, "read_seconds", None) or time.perf_counter() - t0
-        if getattr(resp, "store_error", None):
+        read = resp.read_seconds or time.perf_counter() - t0
+        if resp.store_error:
             M.STORE_FALLBACKS.inc()
         if self.cache_counters is not None:
             self.cache_counters.update()
-        info = self.columns.get(req.target, req.full_feature_names, resp.keys, resp.values)
-        micros = event_micros(resp)
-        statuses = resp.status_columns
-        body = encode_online_response(resp.keys, resp.values, statuses, iso_columns(micros),
-                                      info.types if info is not None else None)
-        if info is not None:
-            child = self._child
-            for vc in info.views:
-                child(M.READ_SECONDS, vc.view).observe(read)
-            for view, status, n in count_statuses(info, statuses):
-                child(M.SERVED, view, status).inc(n)
-            for view, age in oldest_ages(info, micros, to_micros(store.clock())):
-                child(M.STALENESS, view).observe(max(age, 0.0))
+        groups = resp.groups
+        body = encode_online_response(resp.keys, resp.values, groups, self.columns.get(
+            req.target, req.full_feature_names, resp.keys, resp.values))
+        tally = self.tally
+        tally.observe_each(M.READ_SECONDS, tuple({(g.view,): 0 for g in groups}), read)
+        for view, status, n in served_by_view(groups):
+            tally.inc(M.SERVED, (view, status), n)
+        for view, age in oldest_by_view(groups, to_micros(store.clock())):
+            tally.observe(M.STALENESS, (view,), max(age, 0.0))
         return 200, body, JSON
+
+    def _read_together(self, req: OnlineRequest) -> asyncio.Future[OnlineResponse]:
+        """The store read of ``req``, done together with the reads of every request that reached
+        this point in the same turn of the event loop: one ``get_online_features_many`` call, so
+        one store round trip for all of them. Requests that arrive together (a burst, or a queue
+        built up while the worker was busy) then cost one round trip instead of one each, which
+        is what lets a worker catch up; a lone request waits one loop turn (microseconds)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[OnlineResponse] = loop.create_future()
+        self._pending.append((req, fut))
+        if len(self._pending) == 1:
+            loop.call_soon(self._read_pending)
+        return fut
+
+    def _read_pending(self) -> None:
+        batch, self._pending = self._pending, []
+        t0 = time.perf_counter()
+        answers: list[Any]
+        try:
+            answers = self.store.get_online_features_many(
+                [(r.target, r.entity_rows, r.full_feature_names) for r, _ in batch])
+        except Exception as e:  # noqa: BLE001 - a bug: every request of the batch answers 500
+            answers = [e] * len(batch)
+        resp = None
+        for (_, fut), answer in zip(batch, answers):
+            if isinstance(answer, Exception):
+                if not fut.done():  # done: the request was cancelled
+                    fut.set_exception(answer)
+            else:
+                resp = answer
+                if not fut.done():
+                    fut.set_result(answer)
+        self._note_read_time(t0, False, resp)
+
+    def _note_read_time(self, t0: float, degraded: bool, resp: Any) -> None:
+        """Switch to reading in threads for DEGRADED_S after a read that failed slowly (timed
+        out), or whose store round trip took over SLOW_STORE_S while on the loop (a struggling
+        store). Only failures extend the switch: a read in a thread may have waited for the CPU
+        rather than the store, and under overload that would keep the worker in threads, which
+        cost more per request, for good. Neither a busy CPU nor a garbage collection makes a
+        round trip that slow (measured under overload on 2 cores: at most ~50 ms)."""
+        elapsed = time.perf_counter() - t0
+        if elapsed <= SLOW_READ_S:
+            return
+        failed = resp is None or bool(resp.store_error)
+        if failed or (not degraded and resp.read_seconds > SLOW_STORE_S):
+            if not degraded:
+                log.warning("online store read took %.0f ms%s: reading in threads for %g s",
+                            elapsed * 1e3, " and failed" if failed else "", DEGRADED_S)
+            self._degraded_until = time.perf_counter() + DEGRADED_S
 
     async def push(self, receive: Receive) -> Reply:
         req = parse_push_request(await read_body(receive))
@@ -193,6 +249,7 @@ class FeatureServer:
         return (200 if ok else 503), dumps(body), JSON
 
     async def metrics(self, receive: Receive) -> Reply:
+        self.tally.flush()  # this worker's figures are exact; the others' at most a second old
         data, ctype = M.render()
         return 200, data, ctype.encode()
 
@@ -229,16 +286,6 @@ class ServerApp:
             await send({"type": "http.response.body", "body": body})
             return
         await self.starlette(scope, receive, send)
-
-
-def event_micros(resp: Any) -> dict[str, list[int | None]]:
-    """Each value's event time in microseconds: the response's own numbers where it exposes
-    them (no datetime per value), else from its datetimes."""
-    raw = getattr(resp, "event_micros", None)
-    if isinstance(raw, dict):
-        return raw
-    return {name: [None if t is None else to_micros(t) for t in col]
-            for name, col in resp.event_timestamps.items()}
 
 
 def readiness(store: FeatureStore) -> tuple[bool, dict[str, Any]]:
@@ -329,7 +376,10 @@ def create_app(store: FeatureStore, tune_gc: bool = True) -> ServerApp:
             gc.freeze()  # long-lived startup objects leave the collector's scans: steadier tail latency
             if _freeze_survivors not in gc.callbacks:
                 gc.callbacks.append(_freeze_survivors)
-        yield
+        try:
+            yield
+        finally:
+            server.tally.flush()
 
     routes = [
         server.route("/get-online-features", server.get_online_features, "POST"),  # see ServerApp

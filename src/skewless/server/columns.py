@@ -1,4 +1,4 @@
-"""Which view each column of a get-online-features response comes from, and its type.
+"""The type of each column of a get-online-features response (``metadata.feature_types``).
 
 Resolved from the registry with the same functions the SDK plans with (``parse_refs``,
 ``output_names``), once per request shape, and cached: the hot path pays one dict lookup.
@@ -12,23 +12,25 @@ from typing import Any
 
 from skewless.plan.historical import output_names, parse_refs
 from skewless.registry import Snapshot
-from skewless.server.protocol import ColumnInfo, ViewColumns
 
 MAX_ENTRIES = 4096
 
 
+Types = tuple["str | None", ...]   # per column of the response, join keys first
+
+
 class ColumnCache:
-    """(request target, full names) -> ColumnInfo, refreshed every ``ttl`` seconds (and when
+    """(request target, full names) -> column types, refreshed every ``ttl`` seconds (and when
     the response has another number of columns) so a registry change is picked up as the store
     picks it up."""
 
     def __init__(self, snapshot: Callable[[], Snapshot], ttl: float) -> None:
         self._snapshot = snapshot
         self._ttl = max(ttl, 1.0)
-        self._entries: dict[Any, tuple[float, ColumnInfo | None, int]] = {}
+        self._entries: dict[Any, tuple[float, Types | None, int]] = {}
 
     def get(self, target: list[str] | str, full: bool, keys: dict[str, Any],
-            values: dict[str, Any]) -> ColumnInfo | None:
+            values: dict[str, Any]) -> Types | None:
         cache_key = (target if isinstance(target, str) else tuple(target), full)
         now = time.monotonic()
         n = len(keys) + len(values)
@@ -43,7 +45,7 @@ class ColumnCache:
 
 
 def resolve(snapshot: Snapshot, target: list[str] | str, full: bool, keys: list[str],
-            outputs: list[str]) -> ColumnInfo | None:
+            outputs: list[str]) -> Types | None:
     """None when the registry no longer matches the response (changed in between)."""
     try:
         groups = parse_refs(snapshot, target)
@@ -51,7 +53,7 @@ def resolve(snapshot: Snapshot, target: list[str] | str, full: bool, keys: list[
     except Exception:  # noqa: BLE001 - the registry moved under us: no metadata this time
         return None
     types: dict[str, str | None] = {}
-    views = []
+    columns: list[str] = []
     for (view, feats), outs in zip(groups, names):
         schema = {f.name: f.dtype for f in view.schema}
         for k in snapshot.join_keys(view):
@@ -59,7 +61,7 @@ def resolve(snapshot: Snapshot, target: list[str] | str, full: bool, keys: list[
                 types[k] = str(schema[k]) if k in schema else None
         for f, out in zip(feats, outs):
             types[out] = str(schema[f]) if f in schema else None
-        views.append(ViewColumns(view.name, tuple(outs)))
-    if [o for v in views for o in v.outputs] != outputs:
+        columns.extend(outs)
+    if columns != outputs:
         return None
-    return ColumnInfo(tuple(views), tuple(types.get(c) for c in [*keys, *outputs]))
+    return tuple(types.get(c) for c in [*keys, *outputs])

@@ -17,11 +17,20 @@ Metric names (``docs/server.md`` explains each):
 - ``skewless_cache_requests_total{result}``: in-process cache hits, misses and fallbacks
 - ``skewless_online_store_fallbacks_total``: requests served by the fallback chain
 - ``skewless_push_rows_total{push_source,to}``: rows accepted by ``POST /push``
+
+The per-request figures (request count and latency, read latency, staleness, values served)
+are added up in the worker (``Tally``) and written to these metrics at most ``FLUSH_SECONDS``
+later, and before the worker renders ``/metrics``: with several workers, ``/metrics`` may lag
+the other workers' last second of traffic.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 import os
+from bisect import bisect_left
+from typing import Any
 
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram,
                                disable_created_metrics, generate_latest)
@@ -91,3 +100,91 @@ class CacheCounters:
                 if new > old:
                     child.inc(new - old)
             self._last = now
+
+
+FLUSH_SECONDS = 1.0
+_BOUNDS: dict[Any, tuple[float, ...]] = {
+    REQUEST_SECONDS: (*LATENCY_BUCKETS, math.inf), READ_SECONDS: (*LATENCY_BUCKETS, math.inf),
+    STALENESS: (*STALENESS_BUCKETS, math.inf)}
+
+
+def _bulk_histograms() -> bool:
+    """Whether a histogram child exposes its bucket and sum values (every prometheus-client
+    release since 0.4 does); if not, ``Tally`` observes each value directly."""
+    probe = Histogram("probe", "probe", buckets=(1.0,), registry=None)
+    return (len(getattr(probe, "_buckets", ())) == 2 and hasattr(probe, "_sum")
+            and all(hasattr(v, "inc") for v in probe._buckets))
+
+
+class Tally:
+    """The hot path's metric updates, added up in plain dicts and written to prometheus-client
+    in one go by ``flush()``.
+
+    Each prometheus-client update takes a lock and, with several workers, writes a memory-mapped
+    file: a 1 x 50 request (5 views) made 28 such writes, 38 us of its CPU. Here an update is a
+    dict addition (a histogram observation also a bisect), and ``flush()`` writes each changed
+    counter and bucket once. Histograms keep Prometheus' meaning exactly: a value is counted in
+    the first bucket whose upper bound is >= the value. Not thread-safe: the event loop's
+    thread updates and flushes it."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[Any, tuple[str, ...]], float] = {}
+        self._hists: dict[tuple[Any, tuple[str, ...]], list[float]] = {}
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+        self._bulk = _bulk_histograms()
+        self._scheduled = False
+
+    def _child(self, key: tuple[Any, tuple[str, ...]]) -> Any:
+        child = self._children.get(key)
+        if child is None:
+            if len(self._children) > 10_000:  # views come and go: stay bounded
+                self._children.clear()
+            child = self._children[key] = key[0].labels(*key[1])
+        return child
+
+    def inc(self, metric: Counter, labels: tuple[str, ...], amount: float = 1.0) -> None:
+        key = (metric, labels)
+        self._counts[key] = self._counts.get(key, 0.0) + amount
+
+    def observe(self, metric: Histogram, labels: tuple[str, ...], value: float) -> None:
+        self.observe_each(metric, (labels,), value)
+
+    def observe_each(self, metric: Histogram, label_sets: tuple[tuple[str, ...], ...], value: float) -> None:
+        """One observation of ``value`` for each label set (views read in one round trip share
+        its latency)."""
+        if not self._bulk:
+            for labels in label_sets:
+                self._child((metric, labels)).observe(value)
+            return
+        bounds = _BOUNDS[metric]
+        i = bisect_left(bounds, value)
+        hists = self._hists
+        for labels in label_sets:
+            key = (metric, labels)
+            h = hists.get(key)
+            if h is None:
+                h = hists[key] = [0.0] * (len(bounds) + 1)  # bucket counts, then the sum
+            if i < len(bounds):  # NaN is in no bucket, as with Histogram.observe
+                h[i] += 1
+            h[-1] += value
+
+    def schedule_flush(self) -> None:
+        """Flush within FLUSH_SECONDS, on the running event loop (once per period: cheap to
+        call on every request)."""
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        """Write what was added up since the last flush to the metrics."""
+        counts, self._counts = self._counts, {}
+        hists, self._hists = self._hists, {}
+        self._scheduled = False
+        for key, amount in counts.items():
+            self._child(key).inc(amount)
+        for key, h in hists.items():
+            child = self._child(key)
+            child._sum.inc(h[-1])
+            for bucket, n in zip(child._buckets, h):
+                if n:
+                    bucket.inc(n)

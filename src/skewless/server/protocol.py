@@ -22,12 +22,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from skewless.kernels.batch import parse_iso_utc
 from skewless.errors import InvalidRequestError, UnknownObjectError, closest
+
+if TYPE_CHECKING:
+    from skewless.services.online import ColumnGroup
 
 JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 EPOCH_ISO = "1970-01-01T00:00:00Z"  # Feast's event timestamp of a join-key column
@@ -174,20 +177,6 @@ def entity_rows(entities: Any) -> list[dict[str, Any]]:
 
 
 # --- get-online-features response ------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ViewColumns:
-    view: str
-    outputs: tuple[str, ...]   # the view's feature columns in the response
-
-
-@dataclass(frozen=True, slots=True)
-class ColumnInfo:
-    """What the response's columns are: their views (for metrics) and types (for clients)."""
-
-    views: tuple[ViewColumns, ...]
-    types: tuple[str | None, ...]   # per column of the response, join keys first
-
-
 _EPOCH = datetime(1970, 1, 1)
 _ISO: dict[int, str] = {}
 _ISO_MAX = 1 << 18
@@ -204,81 +193,57 @@ def iso_micros(us: int) -> str:
     return s
 
 
-def iso_columns(event_micros: dict[str, list[int | None]]) -> dict[str, list[str | None]]:
-    """Event-time columns as ISO strings; columns that are one list (a view's features share
-    their row timestamps) are converted once."""
-    done: dict[int, list[str | None]] = {}
-    out: dict[str, list[str | None]] = {}
+def iso_list(event_micros: Sequence[int | None]) -> list[str | None]:
+    """A column of event times (microseconds, or None) as ISO strings."""
     get = _ISO.get
-    for name, col in event_micros.items():
-        conv = done.get(id(col))
-        if conv is None:
-            conv = done[id(col)] = [None if us is None else (get(us) or iso_micros(us)) for us in col]
-        out[name] = conv
-    return out
+    return [None if us is None else (get(us) or iso_micros(us)) for us in event_micros]
 
 
 def encode_online_response(keys: dict[str, list[Any]], values: dict[str, list[Any]],
-                           statuses: Mapping[str, Sequence[str]],
-                           event_timestamps: dict[str, list[str | None]] | dict[str, list[datetime | None]],
-                           types: Sequence[str | None] | None) -> bytes:
-    """Feast's response: one result per column, join keys first. Event times may be ISO
-    strings (``iso_columns``) or datetimes."""
+                           groups: Sequence[ColumnGroup], types: Sequence[str | None] | None) -> bytes:
+    """Feast's response: one result per column, join keys first, then the features of
+    ``groups`` (``OnlineResponse.groups``: a group's columns share statuses and event times,
+    which are converted once per group)."""
     n = len(next(iter(keys.values()))) if keys else len(next(iter(values.values()), ()))
     key_status = [PRESENT] * n
     key_stamps = [EPOCH_ISO] * n
     names = list(keys)
     results: list[dict[str, Any]] = [
         {"values": col, "statuses": key_status, "event_timestamps": key_stamps} for col in keys.values()]
-    for name, col in values.items():
-        names.append(name)
-        results.append({"values": col, "statuses": statuses[name], "event_timestamps": event_timestamps[name]})
+    for g in groups:
+        statuses, stamps = g.statuses, iso_list(g.event_micros)
+        for name in g.outputs:
+            names.append(name)
+            results.append({"values": values[name], "statuses": statuses, "event_timestamps": stamps})
     metadata: dict[str, Any] = {"feature_names": names}
     if types is not None and len(types) == len(names):
         metadata["feature_types"] = types
     return dumps({"metadata": metadata, "results": results})
 
 
-def count_statuses(info: ColumnInfo, statuses: Mapping[str, Sequence[str]]) -> list[tuple[str, str, int]]:
-    """(view, status, values) served, from the response's status columns."""
-    out: list[tuple[str, str, int]] = []
-    seen: dict[int, int] = {}   # the features of a view often share one status list: count it once
-    for vc in info.views:
-        present = 0
-        other: Counter[str] | None = None
-        for name in vc.outputs:
-            col = statuses.get(name)
-            if col is None:
-                continue
-            c = seen.get(id(col))
-            if c is None:
-                c = seen[id(col)] = col.count(PRESENT)
-            present += c
-            if c != len(col):
-                other = other or Counter()
-                other.update(col)
-        if other is not None:
-            other.pop(PRESENT, None)
-            out.extend((vc.view, st, k) for st, k in other.items())
+def served_by_view(groups: Sequence[ColumnGroup]) -> list[tuple[str, str, int]]:
+    """(view, status, values) served, from the response's column groups."""
+    out: dict[tuple[str, str], int] = {}
+    for g in groups:
+        width, sts = len(g.outputs), g.statuses
+        present = sts.count(PRESENT)
         if present:
-            out.append((vc.view, PRESENT, present))
-    return out
+            out[g.view, PRESENT] = out.get((g.view, PRESENT), 0) + present * width
+        if present != len(sts):
+            for st, k in Counter(sts).items():
+                if st != PRESENT:
+                    out[g.view, st] = out.get((g.view, st), 0) + k * width
+    return [(view, st, k) for (view, st), k in out.items()]
 
 
-def oldest_ages(info: ColumnInfo, event_micros: dict[str, list[int | None]],
-                now_us: int) -> list[tuple[str, float]]:
+def oldest_by_view(groups: Sequence[ColumnGroup], now_us: int) -> list[tuple[str, float]]:
     """(view, age in seconds of the oldest value of the view served), for views with a value."""
-    out = []
-    for vc in info.views:
-        if not vc.outputs:
-            continue
-        col = event_micros.get(vc.outputs[0])
-        if not col:
-            continue
-        oldest = min((t for t in col if t is not None), default=None)
-        if oldest is not None:
-            out.append((vc.view, (now_us - oldest) / 1e6))
-    return out
+    oldest: dict[str, int] = {}
+    for g in groups:
+        m = min((t for t in g.event_micros if t is not None), default=None)
+        if m is not None and (g.view not in oldest or m < oldest[g.view]):
+            oldest[g.view] = m
+    return [(view, (now_us - m) / 1e6) for view, m in oldest.items()]
 
 
 # --- push ------------------------------------------------------------------------------------

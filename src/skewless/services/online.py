@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import pyarrow as pa
@@ -59,19 +59,28 @@ class OnlineView:
     on_missing: str
     features: tuple[OnlineFeature, ...]
     fallback: bool = True   # serve the last cached value when the store does not answer
-    feature_names: frozenset[str] = field(init=False)
+    outputs: tuple[str, ...] = field(init=False)   # the features' response columns
     key_signature: tuple[Any, ...] = field(init=False)   # views keyed alike share key encoding
+    # stored layout -> (output, position, dtype to restore or None) per feature, or None when a
+    # feature is not in the layout (see _extractor)
+    _extractors: dict[tuple[str, ...], tuple[tuple[str, int, T.ValueType | None], ...] | None] = field(
+        init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "feature_names", frozenset(f.name for f in self.features))
+        object.__setattr__(self, "outputs", tuple(f.output for f in self.features))
         object.__setattr__(self, "key_signature", (self.join_keys, tuple(
             t.name if t is not None else None for t in self.key_types)))
+        object.__setattr__(self, "_extractors", {})
 
 
 @dataclass(frozen=True)
 class OnlinePlan:
     views: tuple[OnlineView, ...]
     join_keys: tuple[str, ...]   # every key column, in first-use order
+    fallback_tables: frozenset[str] = field(init=False)   # views served from the cache when the store is down
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fallback_tables", frozenset(v.table for v in self.views if v.fallback))
 
 
 def _key_types(view: FeatureView, join_keys: tuple[str, ...], repo_path: str | Path | None
@@ -169,53 +178,59 @@ def _encode_single_keys(view: OnlineView, rows: Sequence[Mapping[str, Any]]) -> 
     return [encode_key((v,)) for v in col]
 
 
+class ColumnGroup(NamedTuple):
+    """Feature columns of one view that share their statuses and event times: all of a view's
+    features do, except where a record predates a field added to the view (then each feature
+    is its own group). Lets consumers (the feature server's encoder and metrics) work once per
+    view instead of once per column."""
+
+    view: str                          # the feature view ('' when not known: FeatureClient)
+    outputs: tuple[str, ...]           # response columns, in response order
+    statuses: list[str]                # per entity row
+    event_micros: list[int | None]     # per entity row: event time in microseconds, or None
+
+
 class OnlineResponse:
     """Feast-shaped result: ``to_dict()`` maps each column (join keys, then features) to a list.
     ``statuses`` and ``event_timestamps`` give, per feature, each value's status and event time.
     ``store_error`` is set when the online store did not answer and the values came from the
-    fallback chain (cache, then ``on_missing``); ``read_seconds`` is the store round trip."""
+    fallback chain (cache, then ``on_missing``); ``read_seconds`` is the store round trip.
+    ``groups`` lists the feature columns by shared statuses and event times, in column order."""
 
     def __init__(self, keys: dict[str, list[Any]], values: dict[str, list[Any]],
-                 statuses: dict[str, list[str]], event_micros: dict[str, list[int | None]],
-                 store_error: str | None = None, read_seconds: float = 0.0) -> None:
+                 groups: Sequence[ColumnGroup], store_error: str | None = None,
+                 read_seconds: float = 0.0) -> None:
         self.keys = keys
         self.values = values
-        self._statuses = statuses   # features of a view may share one list: copied on access
-        self._event_micros = event_micros
+        self.groups = groups   # lists shared by a group's columns: copied by ``statuses``
         self._event_timestamps: dict[str, list[datetime | None]] | None = None
-        self._statuses_copied = False
         self.store_error = store_error
         self.read_seconds = read_seconds
 
     @property
     def statuses(self) -> dict[str, list[str]]:
         """Per feature, each value's status: PRESENT, NOT_FOUND, OUTSIDE_TTL or UNAVAILABLE."""
-        if not self._statuses_copied:
-            self._statuses = {k: v[:] for k, v in self._statuses.items()}
-            self._statuses_copied = True
-        return self._statuses
-
-    @property
-    def status_columns(self) -> Mapping[str, Sequence[str]]:
-        """The status columns without copying (features of one view may share a list): for
-        encoders and counters that only read them."""
-        return self._statuses
+        return {name: g.statuses[:] for g in self.groups for name in g.outputs}
 
     @property
     def event_micros(self) -> dict[str, list[int | None]]:
         """Per feature, each value's event time in microseconds since the epoch (or None);
-        read-only view for encoders that want numbers, not datetimes."""
-        return self._event_micros
+        the columns of a group are one shared list: read, do not modify."""
+        return {name: g.event_micros for g in self.groups for name in g.outputs}
 
     @property
     def event_timestamps(self) -> dict[str, list[datetime | None]]:
         """Per feature, each value's event time (UTC), or None where nothing is stored.
-        Converted on first access: most callers never read them."""
+        Converted on first access (once per group): most callers never read them."""
         if self._event_timestamps is None:
             conv: dict[int | None, datetime | None] = {None: None}
-            self._event_timestamps = {
-                name: [conv[us] if us in conv else conv.setdefault(us, from_micros(us)) for us in col]  # type: ignore[arg-type]
-                for name, col in self._event_micros.items()}
+            out: dict[str, list[datetime | None]] = {}
+            for g in self.groups:
+                col = [conv[us] if us in conv else conv.setdefault(us, from_micros(us))  # type: ignore[arg-type]
+                       for us in g.event_micros]
+                for name in g.outputs:
+                    out[name] = col[:]
+            self._event_timestamps = out
         return self._event_timestamps
 
     def to_dict(self, include_event_timestamps: bool = False, include_statuses: bool = False
@@ -235,7 +250,7 @@ class OnlineResponse:
 _GONE = Record(OLDEST, OLDEST, (), ())
 
 
-def _read(store: OnlineStore, cache: RecordCache | None, plan: OnlinePlan,
+def _read(store: OnlineStore, cache: RecordCache | None, fallback: frozenset[str],
           reads: dict[str, list[bytes]]) -> tuple[dict[str, list[Record | None]], str | None, float]:
     """The records of ``reads``: hot-key cache, then the store; if the store fails, the last
     cached records of views declared ``fallback="cache"`` and ``_GONE`` elsewhere."""
@@ -254,13 +269,12 @@ def _read(store: OnlineStore, cache: RecordCache | None, plan: OnlinePlan,
         if cache is None:
             fetched = {t: [_GONE] * len(ks) for t, ks in need.items()}
         else:
-            fallback = {v.table for v in plan.views if v.fallback}
             fetched = {t: ([_GONE if e is None else e[0] for e in cache.last(t, ks)] if t in fallback
                            else [_GONE] * len(ks)) for t, ks in need.items()}
         return _merge(reads, entries, fetched) if hot else fetched, err.message, time.perf_counter() - t0
     elapsed = time.perf_counter() - t0
     if cache is not None and cache.max_entries > 0:
-        keep = any(v.fallback for v in plan.views)
+        keep = bool(fallback)
         if hot or keep:
             cache.put(fetched, need, fallback=keep)
     return (_merge(reads, entries, fetched) if hot else fetched), None, elapsed
@@ -277,10 +291,61 @@ def _merge(reads: dict[str, list[bytes]], entries: dict[str, list[Any]],
 
 def get_online_features(store: OnlineStore, plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]],
                         now: datetime, cache: RecordCache | None = None) -> OnlineResponse:
+    reads = encode_reads(plan, entity_rows)
+    records, store_error, read_seconds = _read(store, cache, plan.fallback_tables, reads)
+    return assemble(plan, entity_rows, records, micros(now), store_error, read_seconds)
+
+
+Request = tuple[OnlinePlan, Sequence[Mapping[str, Any]]]
+
+
+def get_online_features_many(store: OnlineStore, requests: Sequence[Request | SkewlessError], now: datetime,
+                             cache: RecordCache | None = None) -> list[OnlineResponse | SkewlessError]:
+    """Several requests with one store round trip for all of them: each request's keys are
+    validated and encoded on their own, read together, and each response is assembled from its
+    share of the records exactly as ``get_online_features`` would. A request's error (a bad key,
+    a fail-closed view without a value, or an error passed in) takes its place in the result;
+    the other requests are answered."""
+    out: list[OnlineResponse | SkewlessError | None] = [None] * len(requests)
+    merged: dict[str, list[bytes]] = {}
+    fallback: set[str] = set()
+    todo: list[tuple[int, OnlinePlan, Sequence[Mapping[str, Any]], dict[str, tuple[int, int]]]] = []
+    for i, item in enumerate(requests):
+        if isinstance(item, SkewlessError):
+            out[i] = item
+            continue
+        plan, rows = item
+        try:
+            reads = encode_reads(plan, rows)
+        except SkewlessError as e:
+            out[i] = e
+            continue
+        spans = {}
+        for table, ks in reads.items():
+            col = merged.setdefault(table, [])
+            spans[table] = (len(col), len(col) + len(ks))
+            col.extend(ks)
+        fallback |= plan.fallback_tables
+        todo.append((i, plan, rows, spans))
+    if todo:
+        records, store_error, read_seconds = _read(store, cache, frozenset(fallback), merged)
+        now_us = micros(now)
+        for i, plan, rows, spans in todo:
+            mine = {table: records[table][a:b] for table, (a, b) in spans.items()}
+            try:
+                out[i] = assemble(plan, rows, mine, now_us, store_error, read_seconds)
+            except SkewlessError as e:
+                out[i] = e
+    return out  # type: ignore[return-value]
+
+
+def encode_reads(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, list[bytes]]:
+    """The store keys to read, per table: every row's join keys checked and encoded (views
+    keyed alike share one encoding)."""
     if isinstance(entity_rows, Mapping) or not isinstance(entity_rows, Sequence):
         raise InvalidRequestError("entity_rows must be a list of dicts, e.g. [{'user_id': 1}]")
     reads: dict[str, list[bytes]] = {}
-    encoded: dict[tuple[Any, ...], list[bytes]] = {}  # views keyed alike share one encoding
+    encoded: dict[tuple[Any, ...], list[bytes]] = {}
     for view in plan.views:
         sig = view.key_signature
         if sig not in encoded:
@@ -289,12 +354,17 @@ def get_online_features(store: OnlineStore, plan: OnlinePlan, entity_rows: Seque
                 encode_key([_key_value(view, i, row, k, t) for k, t in zip(view.join_keys, view.key_types)])
                 for i, row in enumerate(entity_rows)]
         reads[view.table] = encoded[sig]
-    records, store_error, read_seconds = _read(store, cache, plan, reads)
-    now_us = micros(now)
+    return reads
+
+
+def assemble(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]],
+             records: Mapping[str, Sequence[Record | None]], now_us: int, store_error: str | None,
+             read_seconds: float) -> OnlineResponse:
+    """The response from the records read for ``entity_rows``: statuses (TTL at ``now_us``),
+    defaults, event times; raises FeatureUnavailableError for a fail-closed view without a value."""
     keys = {k: [row[k] for row in entity_rows] for k in plan.join_keys}
     values: dict[str, list[Any]] = {}
-    statuses: dict[str, list[str]] = {}
-    stamps: dict[str, list[int | None]] = {}
+    groups: list[ColumnGroup] = []
     for view in plan.views:
         recs = records[view.table]
         cutoff = now_us - view.ttl_us if view.ttl_us is not None else None
@@ -308,19 +378,33 @@ def get_online_features(store: OnlineStore, plan: OnlinePlan, entity_rows: Seque
             _fail(view, entity_rows[i], row_status[i], recs[i], store_error)
         row_stamp: list[int | None] = [None if r is None or r is _GONE else r.event_ts for r in recs]
         layout = _common_layout(recs) if all(st is PRESENT for st in row_status) else None
-        if layout is not None:
+        extract = _extractor(view, layout) if layout is not None else None
+        if extract is not None:
             # the usual case: every record present, all written with the same fields
-            pos = _positions(layout)
             cols = list(zip(*[r.vals for r in recs])) if recs else []  # type: ignore[union-attr]
-            if view.feature_names <= pos.keys():
-                for f in view.features:
-                    col = cols[pos[f.name]] if cols else ()
-                    values[f.output] = [restore(v, f.dtype) for v in col] if f.restore else list(col)
-                    statuses[f.output] = row_status
-                    stamps[f.output] = row_stamp
-                continue
-        _assemble(view, recs, row_status, row_stamp, values, statuses, stamps)
-    return OnlineResponse(keys, values, statuses, stamps, store_error, read_seconds)
+            for out, i, dtype in extract:
+                col = cols[i] if cols else ()
+                values[out] = list(col) if dtype is None else [restore(v, dtype) for v in col]
+            groups.append(ColumnGroup(view.view, view.outputs, row_status, row_stamp))
+            continue
+        _assemble(view, recs, row_status, row_stamp, values, groups)
+    return OnlineResponse(keys, values, groups, store_error, read_seconds)
+
+
+def _extractor(view: OnlineView, layout: tuple[str, ...]
+               ) -> tuple[tuple[str, int, T.ValueType | None], ...] | None:
+    """Where each feature of ``view`` sits in a record of ``layout`` (memoized per view:
+    few layouts exist), or None if some feature is not in it."""
+    try:
+        return view._extractors[layout]
+    except KeyError:
+        pass
+    pos = _positions(layout)
+    ext = (tuple((f.output, pos[f.name], f.dtype if f.restore else None) for f in view.features)
+           if all(f.name in pos for f in view.features) else None)
+    if len(view._extractors) < 64:
+        view._extractors[layout] = ext
+    return ext
 
 
 _POSITIONS: dict[tuple[str, ...], dict[str, int]] = {}
@@ -347,10 +431,12 @@ def _common_layout(recs: Sequence[Record | None]) -> tuple[str, ...] | None:
 
 def _assemble(view: OnlineView, recs: Sequence[Record | None], row_status: list[str],
               row_stamp: list[int | None], values: dict[str, list[Any]],
-              statuses: dict[str, list[str]], stamps: dict[str, list[int | None]]) -> None:
+              groups: list[ColumnGroup]) -> None:
     """Columns of one view, record by record: missing records, stale ones, and records written
     before a field was added to the view (that field is NOT_FOUND for them)."""
     use_default = view.on_missing == "default"
+    shared = True  # every feature has the view's row statuses: one group
+    cols: list[tuple[str, list[str]]] = []
     for f in view.features:
         vals: list[Any] = []
         sts: list[str] = []
@@ -365,8 +451,15 @@ def _assemble(view: OnlineView, recs: Sequence[Record | None], row_status: list[
             if st is not PRESENT:
                 vals.append(f.default if use_default else None)
             sts.append(st)
-        values[f.output], statuses[f.output] = vals, sts
-        stamps[f.output] = [None if st is NOT_FOUND else us for st, us in zip(sts, row_stamp)]
+        values[f.output] = vals
+        cols.append((f.output, sts))
+        shared = shared and sts == row_status
+    if shared:
+        groups.append(ColumnGroup(view.view, view.outputs, row_status, row_stamp))
+        return
+    for out, sts in cols:
+        groups.append(ColumnGroup(view.view, (out,), sts,
+                                  [None if st is NOT_FOUND else us for st, us in zip(sts, row_stamp)]))
 
 
 def _fail(view: OnlineView, row: Mapping[str, Any], status: str, rec: Any,
