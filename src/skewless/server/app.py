@@ -64,6 +64,7 @@ Reply = tuple[int, bytes, bytes]   # status, body, content type
 # other on the event loop (see FeatureServer._note_read_time).
 SLOW_READ_S = 0.05
 SLOW_STORE_S = 0.25
+MAX_READ_BATCH = 128   # requests whose store reads are combined into one (FeatureServer._read_together)
 DEGRADED_S = 5.0
 _STATUS_TEXT = {code: str(code) for code in (200, 400, 404, 405, 413, 500, 503)}
 
@@ -192,7 +193,9 @@ class FeatureServer:
         return fut
 
     def _read_pending(self) -> None:
-        batch, self._pending = self._pending, []
+        batch, self._pending = self._pending[:MAX_READ_BATCH], self._pending[MAX_READ_BATCH:]
+        if self._pending:  # a long queue: the rest in the next turn, so no read grows unbounded
+            asyncio.get_running_loop().call_soon(self._read_pending)
         t0 = time.perf_counter()
         answers: list[Any]
         try:
