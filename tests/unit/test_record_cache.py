@@ -42,3 +42,20 @@ def test_disabled_cache_keeps_nothing():
     c = RecordCache(ttl_seconds=0, max_entries=0)
     c.put({"t": [rec(1)]}, {"t": [b"a"]})
     assert not c.hot and c.last("t", [b"a"]) == [None]
+
+
+def test_fallback_records_come_back_whole_and_are_invisible_to_the_collector():
+    """The fallback keeps answers packed (bytes: never tracked by the garbage collector, so a
+    full cache adds nothing to collection pauses); unpacked, every kind of stored value, layout
+    and header is what was put."""
+    import gc
+
+    wide = Record(1_705_292_390_000_001, -(1 << 62), ("f", "i", "s", "b", "arr", "n", "ts"),
+                  (1.5, -(1 << 62), "ünï", b"\x00\xff", (1, None, 3), None, 1_700_000_000_000_000))
+    narrow = Record(5, 6, ("f",), (2.5,))   # another layout in the same answer
+    c = RecordCache(ttl_seconds=0, max_entries=100)
+    c.put({"t": [wide, None, narrow]}, {"t": [b"\x91\xa1k", b"\x00", b"z"]})
+    assert not any(gc.is_tracked(x) for x in c._recent["t"])
+    assert c.last("t", [b"\x91\xa1k", b"\x00", b"z"]) == [(wide,), (None,), (narrow,)]
+    got = c.last("t", [b"\x91\xa1k"])[0][0]
+    assert got.names == wide.names and got.vals == wide.vals and type(got.vals[4]) is tuple

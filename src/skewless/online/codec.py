@@ -73,7 +73,7 @@ class Record(NamedTuple):
         return other is None or (self.event_ts, self.created_ts) >= (other.event_ts, other.created_ts)
 
 
-def _storable(value: Any) -> Any:
+def storable(value: Any) -> Any:
     """msgpack's hook for what it cannot pack natively: datetimes become microseconds."""
     if isinstance(value, datetime):
         return micros(value)
@@ -82,7 +82,7 @@ def _storable(value: Any) -> Any:
 
 def pack_vals(vals: Sequence[Any]) -> bytes:
     """The values of a record as a msgpack array, in the order of its layout's names."""
-    return msgpack.packb(vals, use_bin_type=True, default=_storable)
+    return msgpack.packb(vals, use_bin_type=True, default=storable)
 
 
 def unpack_vals(blob: bytes | memoryview) -> tuple[Any, ...]:
