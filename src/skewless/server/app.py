@@ -14,9 +14,11 @@ Every error is a JSON body ``{"code", "message", "hint"}`` with the error's HTTP
 The hot path, ``POST /get-online-features``, is answered straight from the ASGI messages
 (``ServerApp``): no router, request or response objects. The store is called on the event loop
 thread: an online read is a sub-millisecond batched call, and a thread hop would cost more than
-the read. When a read is slow (a store timing out), the worker reads in threads for a while, so
-queued requests do not wait for each other's timeouts. Readiness probes and pushes, which
-write files, always run in threads (pushes one at a time per process).
+the read. The requests that reach the read in the same turn of the loop are read together, one
+store round trip for all (``FeatureStore.get_online_features_many``). When a read is slow (a
+store timing out), the worker reads in threads for a while, so queued requests do not wait for
+each other's timeouts. Readiness probes and pushes, which write files, always run in threads
+(pushes one at a time per process).
 """
 
 from __future__ import annotations
