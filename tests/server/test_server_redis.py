@@ -109,11 +109,11 @@ def test_metrics_are_aggregated_across_workers(redis_server):
     assert "skewless_feature_staleness_seconds_bucket" in text
 
 
-def test_requests_arriving_together_share_reads_and_keep_their_own_answers(redis_repo, redis_server):
-    """64 requests queued up while the workers are paused (SIGSTOP: on resuming, each worker
-    finds its share waiting, as after a stall or in a burst), with different entities, a feature
-    service and bad requests among them: each gets its own answer, equal to the SDK's, the bad
-    ones their own error, and each worker reads the store once for all of its waiting requests."""
+def queue_while_paused(repo, server, n: int) -> tuple[int, int]:
+    """Send ``n`` requests (different entities, a feature service, bad requests among them) while
+    every worker of ``server`` is paused (SIGSTOP), then resume them: each worker finds its share
+    waiting, as after a stall or in a burst. Checks every answer against the SDK (the bad ones
+    get their own error) and returns (MGETs Redis saw, good requests)."""
     import http.client
     import os
     import signal
@@ -122,10 +122,10 @@ def test_requests_arriving_together_share_reads_and_keep_their_own_answers(redis
     import psutil
     import redis as redis_py
 
-    fs = FeatureStore(redis_repo)
+    fs = FeatureStore(repo)
     users = ["u1", "u2", "u3", "u9"]
     cases: list[tuple[dict, object]] = []
-    for i in range(64):
+    for i in range(n):
         u = users[i % 4]
         if i % 16 == 5:
             cases.append(({"features": ["user_spend:nope"], "entities": {"user_id": [u]}}, 400))
@@ -139,23 +139,22 @@ def test_requests_arriving_together_share_reads_and_keep_their_own_answers(redis
             cases.append(({"features": SPEND, "entities": {"user_id": [u, "u1"]}},
                           fs.get_online_features(SPEND, [{"user_id": u}, {"user_id": "u1"}])))
     fs.online_store.close()
-    host, port = redis_server.url.removeprefix("http://").split(":")
+    host, port = server.url.removeprefix("http://").split(":")
     conns = []
     for _ in cases:  # connected (and accepted) before the pause
         c = http.client.HTTPConnection(host, int(port), timeout=30)
         c.request("GET", "/health")
         assert c.getresponse().read() == b'{"status":"ok"}'
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conns.append(c)
-    workers = [p for p in psutil.Process(redis_server.proc.pid).children(recursive=True)
-               if "spawn_main" in " ".join(p.cmdline())]
-    assert len(workers) == 2
+    workers = [p for p in psutil.Process(server.proc.pid).children(recursive=True)
+               if "spawn_main" in " ".join(p.cmdline())] or [server.proc]  # one worker: the server itself
     r = redis_py.Redis.from_url(f"redis://{ADDRESS}")
     before = int(r.info("commandstats").get("cmdstat_mget", {}).get("calls", 0))
     for w in workers:
         os.kill(w.pid, signal.SIGSTOP)
     try:
         for c, (body, _) in zip(conns, cases):
-            c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             c.request("POST", GET, body=orjson.dumps(body), headers={"Content-Type": "application/json"})
     finally:
         for w in workers:
@@ -174,5 +173,21 @@ def test_requests_arriving_together_share_reads_and_keep_their_own_answers(redis
             good += 1
             assert resp.status == 200, text
             assert_same(orjson.loads(text), want)
+    return reads, good
+
+
+def test_requests_arriving_together_share_reads_and_keep_their_own_answers(redis_repo, redis_server):
+    """Each of the 2 workers reads the store once for all of its waiting requests."""
+    reads, good = queue_while_paused(redis_repo, redis_server, 64)
     assert good == 56
-    assert 1 <= reads <= 4, f"{reads} MGETs for {good} requests"
+    assert 2 <= reads <= 4, f"{reads} MGETs for {good} requests"
+
+
+def test_a_long_queue_is_read_in_batches_of_at_most_128(redis_repo, serve):
+    """One worker, 200 waiting requests (175 good): two combined reads, 128 then the rest."""
+    from skewless.server.app import MAX_READ_BATCH
+
+    server = serve(redis_repo, workers=1)
+    reads, good = queue_while_paused(redis_repo, server, 200)
+    assert good == 175 and MAX_READ_BATCH == 128
+    assert reads == 2, f"{reads} MGETs for {good} requests"
