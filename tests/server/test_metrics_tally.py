@@ -42,3 +42,33 @@ def test_flushed_histograms_and_counters_equal_direct_observation():
 
     tally.flush()  # a second flush with nothing new changes nothing
     assert samples(M.READ_SECONDS, {"view": "tally-batched"}) == direct
+
+
+def test_unlabelled_counters_and_cache_counters_go_through_the_tally():
+    tally = M.Tally()
+    def fallbacks() -> float:
+        return samples(M.STORE_FALLBACKS, {})[("skewless_online_store_fallbacks_total", None)]
+    before = fallbacks()
+    tally.inc(M.STORE_FALLBACKS)
+    tally.inc(M.STORE_FALLBACKS)
+
+    class Cache:
+        hits, misses, fallbacks = 3, 1, 0
+    counters = M.CacheCounters(Cache())
+    hit_before = samples(M.CACHE, {"result": "hit"}).get(("skewless_cache_requests_total", None), 0.0)
+    counters.update(tally)
+    Cache.hits = 5
+    counters.update(tally)
+    assert fallbacks() == before  # nothing before the flush
+    tally.flush()
+    assert fallbacks() == before + 2
+    assert samples(M.CACHE, {"result": "hit"})[("skewless_cache_requests_total", None)] == hit_before + 5
+
+
+def test_every_histogram_has_its_bounds_from_its_own_declaration():
+    from prometheus_client import Histogram
+
+    histograms = [v for v in vars(M).values() if isinstance(v, Histogram)]
+    assert len(histograms) == 3
+    for h in histograms:
+        assert M._BOUNDS[h] == tuple(h._upper_bounds)

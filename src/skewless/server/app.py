@@ -68,7 +68,6 @@ SLOW_READ_S = 0.05
 SLOW_STORE_S = 0.25
 MAX_READ_BATCH = 128   # requests whose store reads are combined into one (FeatureServer._read_together)
 DEGRADED_S = 5.0
-_STATUS_TEXT = {code: str(code) for code in (200, 400, 404, 405, 413, 500, 503)}
 
 
 def _error_body(code: str, message: str, hint: str | None) -> bytes:
@@ -109,7 +108,6 @@ class FeatureServer:
         self.columns = ColumnCache(store.snapshot, store.config.registry_cache_ttl_seconds)
         self.push_prep = PushPreparer(store)
         self.push_lock = threading.Lock()
-        self._children: dict[tuple[Any, ...], Any] = {}
         self._degraded_until = 0.0
         self._pending: list[tuple[OnlineRequest, asyncio.Future[OnlineResponse]]] = []
         self.tally = M.Tally()  # per-request metrics, written to prometheus-client once a second
@@ -117,34 +115,24 @@ class FeatureServer:
         self.cache_counters = M.CacheCounters(cache) if cache is not None else None
 
     # --- plumbing ----------------------------------------------------------------------------
-    def _child(self, metric: Any, *labels: str) -> Any:
-        """``metric.labels(*labels)``, memoized (``labels()`` takes a lock and builds a key)."""
-        key = (metric, *labels)
-        child = self._children.get(key)
-        if child is None:
-            if len(self._children) > 10_000:  # views come and go: stay bounded
-                self._children.clear()
-            child = self._children[key] = metric.labels(*labels)
-        return child
-
     async def call(self, endpoint: str, fn: Callable[..., Awaitable[Reply]], *args: Any) -> Reply:
         t0 = time.perf_counter()
         try:
             reply = await fn(*args)
         except SkewlessError as e:
             reply = (e.http_status, dumps(e.to_dict()), JSON)
-            self._child(M.ERRORS, endpoint, e.code).inc()
+            self.tally.inc(M.ERRORS, (endpoint, e.code))
         except ClientDisconnect:
             reply = (400, _error_body("client_disconnected", "the client went away", None), JSON)
         except Exception as e:  # noqa: BLE001 - a bug: logged, answered as JSON
             log.exception("%s: unexpected error", endpoint)
             reply = (500, _error_body("internal", f"internal server error ({type(e).__name__}); this is a bug",
                                       "the server log has the traceback; please report it"), JSON)
-            self._child(M.ERRORS, endpoint, "internal").inc()
+            self.tally.inc(M.ERRORS, (endpoint, "internal"))
         tally = self.tally
         tally.schedule_flush()
         tally.observe(M.REQUEST_SECONDS, (endpoint,), time.perf_counter() - t0)
-        tally.inc(M.REQUESTS, (endpoint, _STATUS_TEXT.get(reply[0]) or str(reply[0])))
+        tally.inc(M.REQUESTS, (endpoint, str(reply[0])))
         return reply
 
     # --- endpoints ---------------------------------------------------------------------------
@@ -166,14 +154,14 @@ class FeatureServer:
             # an unknown name in "features" is a bad request; an unknown service is not found
             return (400 if req.features is not None else 404), dumps(e.to_dict()), JSON
         read = resp.read_seconds or time.perf_counter() - t0
+        tally = self.tally
         if resp.store_error:
-            M.STORE_FALLBACKS.inc()
+            tally.inc(M.STORE_FALLBACKS)
         if self.cache_counters is not None:
-            self.cache_counters.update()
+            self.cache_counters.update(tally)
         groups = resp.groups
         body = encode_online_response(resp.keys, resp.values, groups, self.columns.get(
             req.target, req.full_feature_names, resp.keys, resp.values))
-        tally = self.tally
         tally.observe_each(M.READ_SECONDS, tuple({(g.view,): 0 for g in groups}), read)
         for view, status, n in served_by_view(groups):
             tally.inc(M.SERVED, (view, status), n)
@@ -241,7 +229,7 @@ class FeatureServer:
             with self.push_lock:  # one push at a time per process: each writes a file
                 return self.store.push(req.push_source_name, columns, to=req.to)
         report = await run_in_threadpool(run)
-        self._child(M.PUSHED, req.push_source_name, req.to).inc(report.rows)
+        self.tally.inc(M.PUSHED, (req.push_source_name, req.to), report.rows)
         return 200, dumps({"push_source_name": req.push_source_name, "to": req.to, "rows": report.rows,
                            "offline_rows": report.offline_rows, "online_records": report.online_records,
                            "seconds": report.seconds}), JSON

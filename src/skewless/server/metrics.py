@@ -18,10 +18,10 @@ Metric names (``docs/server.md`` explains each):
 - ``skewless_online_store_fallbacks_total``: requests served by the fallback chain
 - ``skewless_push_rows_total{push_source,to}``: rows accepted by ``POST /push``
 
-The per-request figures (request count and latency, read latency, staleness, values served)
-are added up in the worker (``Tally``) and written to these metrics at most ``FLUSH_SECONDS``
-later, and before the worker renders ``/metrics``: with several workers, ``/metrics`` may lag
-the other workers' last second of traffic.
+The routes' figures are added up in the worker (``Tally``) and written to these metrics at
+most ``FLUSH_SECONDS`` later, and before the worker renders ``/metrics``: with several workers,
+``/metrics`` may lag the other workers' last second of traffic. (Unknown paths, answered
+outside the routes, are counted directly.)
 """
 
 from __future__ import annotations
@@ -43,20 +43,28 @@ STALENESS_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 6 * 3600.0, 86_400.0
                      30 * 86_400.0, 365 * 86_400.0)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+_BOUNDS: dict[Any, tuple[float, ...]] = {}   # histogram -> its bucket upper bounds, +Inf last (Tally)
+
+
+def _histogram(name: str, documentation: str, labels: list[str], buckets: tuple[float, ...]) -> Histogram:
+    h = Histogram(name, documentation, labels, buckets=buckets, registry=REGISTRY)
+    _BOUNDS[h] = (*buckets, math.inf)
+    return h
+
 
 REQUESTS = Counter("skewless_http_requests", "HTTP requests answered, by endpoint and status code.",
                    ["endpoint", "status"], registry=REGISTRY)
-REQUEST_SECONDS = Histogram("skewless_http_request_duration_seconds",
-                            "Time to answer an HTTP request (body read to response built), by endpoint.",
-                            ["endpoint"], buckets=LATENCY_BUCKETS, registry=REGISTRY)
+REQUEST_SECONDS = _histogram("skewless_http_request_duration_seconds",
+                             "Time to answer an HTTP request (body read to response built), by endpoint.",
+                             ["endpoint"], LATENCY_BUCKETS)
 ERRORS = Counter("skewless_http_errors", "Error responses, by endpoint and error code.",
                  ["endpoint", "code"], registry=REGISTRY)
-READ_SECONDS = Histogram("skewless_online_read_duration_seconds",
-                         "Online read time (FeatureStore.get_online_features) of requests that read the view.",
-                         ["view"], buckets=LATENCY_BUCKETS, registry=REGISTRY)
-STALENESS = Histogram("skewless_feature_staleness_seconds",
-                      "Age (request time minus event time) of the oldest value of the view served by a request.",
-                      ["view"], buckets=STALENESS_BUCKETS, registry=REGISTRY)
+READ_SECONDS = _histogram("skewless_online_read_duration_seconds",
+                          "Online read time (FeatureStore.get_online_features) of requests that read the view.",
+                          ["view"], LATENCY_BUCKETS)
+STALENESS = _histogram("skewless_feature_staleness_seconds",
+                       "Age (request time minus event time) of the oldest value of the view served by a request.",
+                       ["view"], STALENESS_BUCKETS)
 SERVED = Counter("skewless_served_values", "Feature values served, by view and status.",
                  ["view", "status"], registry=REGISTRY)
 CACHE = Counter("skewless_cache_requests",
@@ -87,25 +95,23 @@ class CacheCounters:
     """Feeds ``skewless_cache_requests_total`` from the store's cache totals (``store.cache``:
     ``hits``, ``misses``, ``fallbacks``), by difference after each request."""
 
+    LABELS = (("hit",), ("miss",), ("fallback",))
+
     def __init__(self, cache: object) -> None:
         self.cache = cache
         self._last = (0, 0, 0)
-        self._children = (CACHE.labels("hit"), CACHE.labels("miss"), CACHE.labels("fallback"))
 
-    def update(self) -> None:
+    def update(self, tally: Tally) -> None:
         c = self.cache
         now = (getattr(c, "hits", 0), getattr(c, "misses", 0), getattr(c, "fallbacks", 0))
         if now != self._last:
-            for child, new, old in zip(self._children, now, self._last):
+            for labels, new, old in zip(self.LABELS, now, self._last):
                 if new > old:
-                    child.inc(new - old)
+                    tally.inc(CACHE, labels, new - old)
             self._last = now
 
 
 FLUSH_SECONDS = 1.0
-_BOUNDS: dict[Any, tuple[float, ...]] = {
-    REQUEST_SECONDS: (*LATENCY_BUCKETS, math.inf), READ_SECONDS: (*LATENCY_BUCKETS, math.inf),
-    STALENESS: (*STALENESS_BUCKETS, math.inf)}
 
 
 def _bulk_histograms() -> bool:
@@ -117,8 +123,8 @@ def _bulk_histograms() -> bool:
 
 
 class Tally:
-    """The hot path's metric updates, added up in plain dicts and written to prometheus-client
-    in one go by ``flush()``.
+    """The server's metric updates, added up in plain dicts and written to prometheus-client in
+    one go by ``flush()``.
 
     Each prometheus-client update takes a lock and, with several workers, writes a memory-mapped
     file: a 1 x 50 request (5 views) made 28 such writes, 38 us of its CPU. Here an update is a
@@ -139,10 +145,11 @@ class Tally:
         if child is None:
             if len(self._children) > 10_000:  # views come and go: stay bounded
                 self._children.clear()
-            child = self._children[key] = key[0].labels(*key[1])
+            metric, labels = key
+            child = self._children[key] = metric.labels(*labels) if labels else metric
         return child
 
-    def inc(self, metric: Counter, labels: tuple[str, ...], amount: float = 1.0) -> None:
+    def inc(self, metric: Counter, labels: tuple[str, ...] = (), amount: float = 1.0) -> None:
         key = (metric, labels)
         self._counts[key] = self._counts.get(key, 0.0) + amount
 
