@@ -43,6 +43,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -218,33 +219,33 @@ def run_skewless(job: dict[str, Any]) -> dict[str, Any]:
     timers = Timers(fs, job["store"]) if job["method"] == "breakdown" else None
     table = table_name(fs.project, VIEW)
     result: dict[str, Any] = {}
+
+    def phase(name: str, work: Callable[[], Any], figures: Callable[[Any], dict[str, Any]]) -> None:
+        """Time ``work`` (wall and CPU) and record ``figures`` of its result, taken after the
+        clock stops, with the breakdown if asked."""
+        cpu, t = cpu_seconds(), time.perf_counter()
+        out = work()
+        wall = time.perf_counter() - t
+        result[name] = {"wall_s": wall, "cpu_s": cpu_seconds() - cpu, **figures(out)}
+        if timers:
+            result[name]["breakdown"] = timers.take(wall)
+
+    def materialized(reports: Any) -> dict[str, Any]:
+        return {"rows": reports[0].rows, "stored": fs.online_store.count(table)}
+
+    def rebuilt(reports: Any) -> dict[str, Any]:
+        rep = reports[0]
+        return {"rows": rep.entities, "stored": rep.stored, "sample": rep.sample_size,
+                "mismatches": len(rep.mismatches), "ok": rep.ok}
+
     try:
         fs.online_store.create([table])  # connection and table exist before the clock starts
-        cpu, t = cpu_seconds(), time.perf_counter()
-        reports = fs.materialize(None, now)
-        wall = time.perf_counter() - t
-        result["materialize"] = {"wall_s": wall, "cpu_s": cpu_seconds() - cpu, "rows": reports[0].rows,
-                                 "stored": fs.online_store.count(table)}
-        if timers:
-            result["materialize"]["breakdown"] = timers.take(wall)
+        phase("materialize", lambda: fs.materialize(None, now), materialized)
         # the same run again: every record is offered and refused (not newer), as in a
         # re-run after a failure or an overlapping window
-        cpu, t = cpu_seconds(), time.perf_counter()
-        reports = fs.materialize(None, now)
-        wall = time.perf_counter() - t
-        result["rerun"] = {"wall_s": wall, "cpu_s": cpu_seconds() - cpu, "rows": reports[0].rows,
-                           "stored": fs.online_store.count(table)}
-        if timers:
-            result["rerun"]["breakdown"] = timers.take(wall)
+        phase("rerun", lambda: fs.materialize(None, now), materialized)
         if job.get("rebuild"):
-            cpu, t = cpu_seconds(), time.perf_counter()
-            rep = fs.rebuild_online()[0]
-            wall = time.perf_counter() - t
-            result["rebuild"] = {"wall_s": wall, "cpu_s": cpu_seconds() - cpu, "rows": rep.entities,
-                                 "stored": rep.stored, "sample": rep.sample_size,
-                                 "mismatches": len(rep.mismatches), "ok": rep.ok}
-            if timers:
-                result["rebuild"]["breakdown"] = timers.take(wall)
+            phase("rebuild", fs.rebuild_online, rebuilt)
     finally:
         fs.online_store.close()
     return result
