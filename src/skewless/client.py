@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from skewless.errors import FeatureServerError, InvalidRequestError, PlanError, SkewlessError
+from skewless.times import parse_iso_utc
 
 if TYPE_CHECKING:
     import httpx
@@ -63,9 +64,7 @@ def _micros(text: str, cache: dict[str, int]) -> int:
     return us
 
 
-def _parse_time(text: str) -> datetime:
-    ts = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+_parse_time = parse_iso_utc
 
 
 def _decoder(dtype: str | None) -> Any:

@@ -25,6 +25,7 @@ from skewless.services import online_status as status_svc
 from skewless.services import push as push_svc
 from skewless.services import rebuild as rebuild_svc
 from skewless.services import retrieve
+from skewless.times import TimeLike, to_utc
 
 
 _T = TypeVar("_T")
@@ -130,45 +131,50 @@ class FeatureStore:
         entity_df: Any,
         features: Sequence[str] | FeatureService | str | None = None,
         full_feature_names: bool = False,
-        as_of: datetime | None = None,
+        as_of: TimeLike | None = None,
         feature_service: FeatureService | str | None = None,
     ) -> RetrievalJob:
-        """Point-in-time correct features for each row of ``entity_df`` (DESIGN.md section 2).
+        """Point-in-time correct features for each row of ``entity_df`` (docs/point-in-time.md).
 
         ``entity_df``: pandas, Arrow or a SQL query, with the join keys and the timestamp column.
-        ``features``: ``["view:feature", ...]`` or a FeatureService (or its name).
-        ``as_of``: only rows created by then count, so a training set can be rebuilt exactly.
+        ``features``: ``["view:feature", ...]``, or ``feature_service=`` a FeatureService (or its
+        name); one of the two.
+        ``as_of``: only rows created by then count, so a training set can be rebuilt exactly (a
+        datetime, a date or an ISO string; naive means UTC).
         """
-        request = features if features is not None else feature_service
-        if request is None:
-            from skewless.errors import InvalidRequestError
-            raise InvalidRequestError("pass features=[...] or feature_service=...")
+        request = _features_or_service(features, feature_service)
         return retrieve.get_historical_features(
             self.engine, self.snapshot(), self.repo_path, entity_df, request,
-            self.config.entity_timestamp_column, full_feature_names, as_of)
+            self.config.entity_timestamp_column, full_feature_names,
+            to_utc(as_of, "as_of") if as_of is not None else None)
 
     # --- online ------------------------------------------------------------------------------
-    def materialize(self, start_date: datetime | None, end_date: datetime,
+    def materialize(self, start_date: TimeLike | None, end_date: TimeLike,
                     views: Sequence[str] | None = None,
                     on_rows: Callable[[str, int], None] | None = None,
                     batch_rows: int = 100_000) -> list[materialize_svc.ViewReport]:
         """Write the latest row per entity with ``start_date <= event_ts <= end_date`` to the
         online store, only where newer than what is stored, ``batch_rows`` entities per write.
-        Idempotent and resumable."""
+        Idempotent and resumable. Times: datetimes, dates or ISO strings such as
+        ``"2025-01-01"`` or ``"now"`` (naive means UTC)."""
+        start = to_utc(start_date, "start_date", self.clock) if start_date is not None else None
+        end = to_utc(end_date, "end_date", self.clock)
         return self._after_write(materialize_svc.materialize(
             self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
-            start_date, end_date, self.clock(), incremental=False, on_rows=on_rows,
+            start, end, self.clock(), incremental=False, on_rows=on_rows,
             batch_rows=batch_rows))
 
-    def materialize_incremental(self, end_date: datetime | None = None,
+    def materialize_incremental(self, end_date: TimeLike | None = None,
                                 views: Sequence[str] | None = None,
                                 on_rows: Callable[[str, int], None] | None = None,
                                 batch_rows: int = 100_000) -> list[materialize_svc.ViewReport]:
         """Materialize what arrived since each view's watermark, up to ``end_date`` (default:
-        now), including late rows whose created timestamp is newer than the last run's."""
+        now; a datetime, a date or an ISO string, naive means UTC), including late rows whose
+        created timestamp is newer than the last run's."""
+        end = to_utc(end_date, "end_date", self.clock) if end_date is not None else self.clock()
         return self._after_write(materialize_svc.materialize(
             self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
-            None, end_date or self.clock(), self.clock(), incremental=True, on_rows=on_rows,
+            None, end, self.clock(), incremental=True, on_rows=on_rows,
             batch_rows=batch_rows))
 
     def rebuild_online(self, views: Sequence[str] | None = None,
@@ -200,12 +206,20 @@ class FeatureStore:
             self._serving_snapshot(), lambda: self.online_store, self.repo_path, source_name, df,
             to, self.clock()))
 
-    def get_online_features(self, features: Sequence[str] | FeatureService | str,
-                            entity_rows: Sequence[dict[str, Any]],
-                            full_feature_names: bool = False) -> online_svc.OnlineResponse:
+    def get_online_features(self, features: Sequence[str] | FeatureService | str | None = None,
+                            entity_rows: Sequence[dict[str, Any]] | None = None,
+                            full_feature_names: bool = False,
+                            feature_service: FeatureService | str | None = None,
+                            ) -> online_svc.OnlineResponse:
         """Latest values for ``entity_rows`` (a list of dicts of join keys), with per-value
-        status and event timestamp; TTL and defaults as in the offline join."""
-        return online_svc.get_online_features(self.online_store, self._online_plan(features, full_feature_names),
+        status and event timestamp; TTL and defaults as in the offline join. ``features``:
+        ``["view:feature", ...]``, or ``feature_service=`` a FeatureService (or its name)."""
+        request = _features_or_service(features, feature_service)
+        if entity_rows is None:
+            from skewless.errors import InvalidRequestError
+            raise InvalidRequestError("pass entity_rows=[{join key: value, ...}, ...]",
+                                      hint='e.g. entity_rows=[{"driver_id": 1001}]')
+        return online_svc.get_online_features(self.online_store, self._online_plan(request, full_feature_names),
                                               entity_rows, self.clock(), self.cache)
 
     def get_online_features_many(
@@ -233,3 +247,17 @@ class FeatureStore:
             plan = online_svc.build_online_plan(snap, features, full_feature_names, self.repo_path)
             self._online_plans[key] = plan
         return plan
+
+
+def _features_or_service(features: Sequence[str] | FeatureService | str | None,
+                         feature_service: FeatureService | str | None
+                         ) -> Sequence[str] | FeatureService | str:
+    """The one request of ``features=`` or ``feature_service=`` (as FeatureClient reads them)."""
+    from skewless.errors import InvalidRequestError
+
+    if features is not None and feature_service is not None:
+        raise InvalidRequestError("pass either features or feature_service, not both")
+    request = features if features is not None else feature_service
+    if request is None:
+        raise InvalidRequestError("pass features=[...] or feature_service=...")
+    return request

@@ -412,7 +412,7 @@ def test_historical_as_of_hides_later_corrections(applied: Path, tmp_path: Path)
     ([], "exactly one of"),
     (["--features", "user_spend:amount_sum_7"], "did you mean 'amount_sum_7d'"),
     (["--service", "fraud_model_v2"], "did you mean 'fraud_model_v1'"),
-    (["--service", "fraud_model_v1", "--as-of", "last tuesday"], "not an ISO timestamp"),
+    (["--service", "fraud_model_v1", "--as-of", "last tuesday"], "--as-of 'last tuesday' is not an ISO date"),
 ])
 def test_historical_errors(applied: Path, tmp_path: Path, args: list[str], message: str) -> None:
     out = tmp_path / "x.parquet"

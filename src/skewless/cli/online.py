@@ -20,6 +20,7 @@ from skewless.errors import InvalidRequestError, SkewlessError
 from skewless.online import table_name
 from skewless.services.materialize import ViewReport, check_window, online_views
 from skewless.services.rebuild import RebuildReport, describe_key
+from skewless.times import to_utc
 
 R = TypeVar("R")
 
@@ -36,16 +37,9 @@ def register(app: typer.Typer) -> None:
 
 # --- arguments -------------------------------------------------------------------------------
 def parse_time(value: str, what: str, now: Callable[[], datetime]) -> datetime:
-    """An ISO date or datetime (naive means UTC), or ``now``."""
-    if value.strip().lower() == "now":
-        return now()
-    try:
-        ts = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise InvalidRequestError(f"{what} {value!r} is not an ISO date or datetime",
-                                  hint="e.g. 2024-03-01 or 2024-03-01T12:00:00Z (naive means UTC), "
-                                  "or 'now'") from None
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    """An ISO date or datetime (naive means UTC), or ``now``: ``skewless.times.to_utc``, the
+    parser the SDK uses too."""
+    return to_utc(value, what, now)
 
 
 def _view_names(views: list[str] | None) -> list[str] | None:

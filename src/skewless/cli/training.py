@@ -17,6 +17,7 @@ from rich.text import Text
 
 from skewless.cli._common import console, guarded, open_store, plural
 from skewless.errors import InvalidRequestError
+from skewless.times import to_utc
 
 
 def register(app: typer.Typer) -> None:
@@ -58,13 +59,7 @@ def read_entities(path: Path, timestamp_column: str) -> pa.Table:
 
 
 def _parse_as_of(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    except ValueError:
-        raise InvalidRequestError(f"--as-of {value!r} is not an ISO timestamp",
-                                  hint="e.g. --as-of 2024-03-01T00:00:00Z (naive means UTC)") from None
+    return None if value is None else to_utc(value, "--as-of")
 
 
 def _feature_refs(features: list[str] | None) -> list[str]:

@@ -18,7 +18,6 @@ pyarrow would cast ``"1"`` to ``1`` and ``1`` to ``"1"``, which hides a producer
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from skewless.errors import InvalidRequestError
+from skewless.times import parse_iso_utc as parse_iso_utc  # the one ISO parser (skewless.times)
 from skewless.types import _family, from_arrow
 
 MAX_ROWS_SHOWN = 10
@@ -152,17 +152,6 @@ def _check_families(source: pa.DataType, target: pa.DataType) -> None:
         return
     if fs != ft and {fs, ft} != {"int", "float"}:
         raise IncompatibleType()
-
-
-def parse_iso_utc(text: str) -> datetime:
-    """One ISO-8601 timestamp as an aware UTC datetime: naive means UTC, a trailing ``Z`` is
-    UTC (on every supported Python); ValueError on anything else. The one parser of pushed
-    timestamps, for the SDK and the feature server alike."""
-    text = text.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    ts = datetime.fromisoformat(text)
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
 
 
 def parse_timestamps(array: pa.Array) -> pa.Array:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from skewless.define import FeatureService, FeatureView
 from skewless.errors import InvalidRequestError, UnknownObjectError, closest
 from skewless.kernels.source import ResolvedSource, resolve_source
 from skewless.registry.snapshot import Snapshot
+from skewless.times import to_utc as to_utc  # naive means UTC (skewless.times)
 
 ROW_ID = "__skewless_row"
 
@@ -66,11 +67,6 @@ class HistoricalPlan:
     @property
     def output_schema(self) -> pa.Schema:
         return pa.schema([(f.output, f.dtype.to_arrow()) for v in self.views for f in v.features])
-
-
-def to_utc(ts: datetime) -> datetime:
-    """Naive timestamps are UTC (DESIGN.md section 2)."""
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
 
 
 def duration_micros(td: timedelta | None) -> int | None:
