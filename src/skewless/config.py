@@ -3,22 +3,38 @@
 Every field can be overridden by an environment variable: ``SKEWLESS_`` + the path in upper case,
 nested keys joined by ``__``: ``SKEWLESS_PROJECT``, ``SKEWLESS_REGISTRY``,
 ``SKEWLESS_OFFLINE_STORE__MEMORY_LIMIT=4GB``, ``SKEWLESS_ONLINE_STORE__PATH=/tmp/online.db``.
-Values are parsed as YAML scalars (``8`` is an int, ``true`` a bool).
+Values are parsed as YAML scalars (``8`` is an int, ``true`` a bool). A bad value or an unknown
+key set by a variable is reported naming the variable, not the file.
+
+Feast's ``feature_store.yaml`` keys are accepted where they mean the same thing, each with a
+one-line note of what maps to what (``RepoConfig.notes``: logged once by the SDK, printed by the
+CLI), or refused saying what to write instead: see docs/configuration.md, "Coming from Feast".
+
+Values that would only fail deep inside a library later (a DuckDB ``memory_limit`` of ``lots``,
+a ``temp_directory`` that is a file, a malformed Redis ``connection_string``) are refused here.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from skewless.errors import ConfigError
 
 CONFIG_FILE = "feature_store.yaml"
 ENV_PREFIX = "SKEWLESS_"
+log = logging.getLogger("skewless.config")
+
+# A DuckDB size: a number and a unit (1000^i or 1024^i), or a share of the machine's memory.
+_SIZE = re.compile(r"^\s*(\d+(\.\d*)?|\.\d+)\s*(b|bytes|kb|mb|gb|tb|kib|mib|gib|tib)\s*$", re.I)
+_PERCENT = re.compile(r"^\s*(\d+(\.\d*)?|\.\d+)\s*%\s*$")
 
 
 class _Strict(BaseModel):
@@ -33,6 +49,37 @@ class DuckDBOfflineConfig(_Strict):
     memory_limit: str | None = None
     temp_directory: str | None = None
     threads: int | None = Field(default=None, ge=1)
+
+    @field_validator("memory_limit", mode="before")
+    @classmethod
+    def _memory_limit(cls, value: Any) -> Any:
+        """A size DuckDB understands, checked now rather than by DuckDB at the first query."""
+        if value is None:
+            return None
+        what = "write a size with a unit, such as 4GB, 512MiB or 80% (of the machine's memory)"
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError(f"must be a size, got {type(value).__name__} {value!r}; {what}")
+        text = str(value)
+        if isinstance(value, (int, float)) or re.fullmatch(r"\s*[\d.]+\s*", text):
+            raise ValueError(f"{text!r} has no unit; {what} (e.g. {text.strip()}MB)")
+        percent = _PERCENT.match(text)
+        if percent:
+            if not 0 < float(percent.group(1)) <= 100:
+                raise ValueError(f"{text!r} is not a share of memory between 0% and 100%; {what}")
+            return text.strip()
+        if not _SIZE.match(text):
+            raise ValueError(f"{text!r} is not a size; {what}")
+        if float(_SIZE.match(text).group(1)) == 0:  # type: ignore[union-attr]
+            raise ValueError(f"{text!r} leaves DuckDB no memory at all; {what}")
+        return text.strip()
+
+    @field_validator("temp_directory")
+    @classmethod
+    def _temp_directory(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("it is empty; write a directory DuckDB may spill to (e.g. data/spill), "
+                             "or remove the key")
+        return value
 
 
 class ReferenceOfflineConfig(_Strict):
@@ -63,6 +110,19 @@ class RedisOnlineConfig(_Strict):
     timeout_seconds: float = Field(default=1.0, gt=0)
     max_connections: int | None = Field(default=None, ge=1)
     retry_after_seconds: float = Field(default=1.0, ge=0)
+
+    @field_validator("connection_string")
+    @classmethod
+    def _connection_string(cls, value: str) -> str:
+        """Parsed now (the parser the store uses), not at the first online read."""
+        from skewless.online.redis import parse_connection_string
+
+        try:
+            parse_connection_string(value)
+        except ConfigError as e:
+            message = e.message.removeprefix("online_store.connection_string").lstrip(": ")
+            raise ValueError(message + (f" ({e.hint})" if e.hint else "")) from None
+        return value
 
 
 OnlineConfig = Annotated[
@@ -95,6 +155,13 @@ class RepoConfig(_Strict):
     cache: CacheConfig = CacheConfig()
 
     repo_path: Path = Field(default=Path("."), exclude=True)
+    _notes: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """One line per Feast spelling that was mapped (``"feature_store.yaml: offline_store.type
+        'file' runs on DuckDB ..."``), in file order; empty for a native config."""
+        return self._notes
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the repo unless absolute."""
@@ -106,27 +173,6 @@ def _known_keys(model: Any) -> list[str]:
     return [k for k in getattr(model, "model_fields", {}) if k != "repo_path"]
 
 
-def _format_errors(err: ValidationError, origin: str) -> ConfigError:
-    problems = []
-    for e in err.errors():
-        loc = [str(x) for x in e["loc"]]
-        if len(loc) >= 2 and loc[0] in ("offline_store", "online_store"):
-            del loc[1]  # the discriminator tag pydantic inserts ("duckdb", "sqlite", ...)
-        where = ".".join(loc) or "(top level)"
-        if e["type"] == "extra_forbidden":
-            parent = loc[:-1]
-            models = _section_models(parent[0]) if parent else (RepoConfig,)
-            valid = sorted({k for m in models for k in _known_keys(m)})
-            problems.append(f"unknown key '{where}'; valid keys here: {', '.join(valid)}")
-        elif e["type"] == "union_tag_invalid":
-            valid = sorted({m.model_fields["type"].annotation.__args__[0] for m in _section_models(loc[0])})  # type: ignore[union-attr]
-            problems.append(f"'{where}.type' must be one of {valid}, got {e['input'].get('type')!r}")
-        else:
-            problems.append(f"'{where}': {e['msg']}")
-    return ConfigError(f"{origin}: invalid configuration:\n  - " + "\n  - ".join(problems),
-                       hint="see docs/configuration.md for every key")
-
-
 def _section_models(section: str) -> tuple[Any, ...]:
     if section == "offline_store":
         return (DuckDBOfflineConfig, ReferenceOfflineConfig)
@@ -135,7 +181,92 @@ def _section_models(section: str) -> tuple[Any, ...]:
     return (RepoConfig,)
 
 
-def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+def _type_names(section: str) -> list[str]:
+    return sorted({m.model_fields["type"].annotation.__args__[0] for m in _section_models(section)})
+
+
+def _env_var(path: tuple[str, ...] | list[str]) -> str:
+    return ENV_PREFIX + "__".join(path).upper()
+
+
+def _nearest(name: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    return close[0] if close else None
+
+
+class _Origins:
+    """Where each value of the config came from: the file, or an environment variable."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.env: dict[tuple[str, ...], str] = {}
+
+    def var(self, loc: tuple[str, ...] | list[str]) -> str | None:
+        """The variable that set ``loc`` (or a section above it), else None (the file)."""
+        loc = tuple(loc)
+        for i in range(len(loc), 0, -1):
+            if loc[:i] in self.env:
+                return self.env[loc[:i]]
+        return None
+
+    def short(self, loc: tuple[str, ...]) -> str:
+        """Who set ``loc``, for a note: the variable, or the file's name."""
+        return self.var(loc) or Path(self.file).name
+
+
+class _Problems:
+    """Every problem of a config, each blamed on the file or on the variable that set it."""
+
+    def __init__(self, origins: _Origins) -> None:
+        self.origins = origins
+        self.items: list[tuple[str | None, str]] = []
+
+    def add(self, loc: tuple[str, ...] | list[str], text: str) -> None:
+        self.items.append((self.origins.var(loc), text))
+
+    def error(self) -> ConfigError:
+        in_file = [t for var, t in self.items if var is None]
+        from_env = [f"environment variable {var}: {t}" for var, t in self.items if var is not None]
+        where = f"{self.origins.file}: invalid configuration" if in_file else \
+            "invalid configuration from the environment"
+        return ConfigError(f"{where}:\n  - " + "\n  - ".join(in_file + from_env),
+                           hint="see docs/configuration.md for every key (and \"Coming from Feast\")")
+
+
+def _report(err: ValidationError, problems: _Problems) -> ConfigError:
+    for e in err.errors():
+        loc = [str(x) for x in e["loc"]]
+        if len(loc) >= 2 and loc[0] in ("offline_store", "online_store"):
+            del loc[1]  # the discriminator tag pydantic inserts ("duckdb", "sqlite", ...)
+        where = ".".join(loc) or "(top level)"
+        var = problems.origins.var(loc)
+        if e["type"] == "extra_forbidden":
+            parent = loc[:-1]
+            models = _section_models(parent[0]) if parent else (RepoConfig,)
+            valid = sorted({k for m in models for k in _known_keys(m)})
+            if var is not None:
+                near = _nearest(loc[-1], valid)
+                fix = f"; did you mean {_env_var(parent + [near])}?" if near else \
+                    "; valid: " + ", ".join(_env_var(parent + [k]) for k in valid)
+                problems.add(loc, f"unknown key '{where}'{fix}")
+            else:
+                problems.add(loc, f"unknown key '{where}'; valid keys here: {', '.join(valid)}")
+        elif e["type"] == "union_tag_invalid":
+            problems.add(loc, f"'{where}.type' must be one of {_type_names(loc[0])}, got "
+                              f"{e['input'].get('type')!r}")
+        elif e["type"] == "value_error":
+            problems.add(loc, f"'{where}': {e['ctx']['error']}")
+        else:
+            problems.add(loc, f"'{where}': {e['msg']}" + (f", got {e['input']!r}" if var else ""))
+        section_type = (loc[0], "type")
+        if loc[0] in ("offline_store", "online_store") and var is None and problems.origins.var(section_type):
+            kind = problems.items[-1]
+            problems.items[-1] = (kind[0], kind[1] + f" ({loc[0]}.type is set by "
+                                  f"{problems.origins.var(section_type)})")
+    return problems.error()
+
+
+def _apply_env(data: dict[str, Any], environ: dict[str, str], origins: _Origins) -> dict[str, Any]:
     data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
     for var, raw in sorted(environ.items()):
         if not var.startswith(ENV_PREFIX) or var in ("SKEWLESS_REPO",):
@@ -143,8 +274,10 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
         path = var[len(ENV_PREFIX):].lower().split("__")
         top = path[0]
         if top not in _known_keys(RepoConfig):
+            near = _nearest(top, _known_keys(RepoConfig))
             raise ConfigError(
-                f"environment variable {var} does not match any config key",
+                f"environment variable {var} does not match any config key"
+                + (f"; did you mean {_env_var([near] + path[1:])}?" if near else ""),
                 hint="valid: " + ", ".join(ENV_PREFIX + k.upper() for k in _known_keys(RepoConfig)),
             )
         try:
@@ -152,7 +285,7 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
         except yaml.YAMLError:
             value = raw
         if isinstance(value, (int, float, bool)) and path[-1] in ("project", "registry", "path", "memory_limit",
-                                                                   "connection_string"):
+                                                                   "connection_string", "temp_directory"):
             value = raw
         node = data
         for key in path[:-1]:
@@ -160,7 +293,216 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
                 node[key] = {} if node.get(key) is None else dict(node[key]) if isinstance(node[key], dict) else {}
             node = node[key]
         node[path[-1]] = value
+        origins.env[tuple(path)] = var
     return data
+
+
+# --- Feast's spellings ------------------------------------------------------------------------
+_FEAST_OFFLINE = {"file": "duckdb", "dask": "duckdb"}   # Feast's local Parquet stores
+_REGISTRY_KEYS = ("path", "cache_ttl_seconds", "registry_type", "registry_store_type")
+_FEAST_REMOVE = {
+    "feature_server": "the feature server is configured on the command line: `skewless serve "
+                      "--host --port --workers` (docs/server.md); remove feature_server",
+    "flags": "Feast's feature flags have no meaning here; remove flags",
+    "go_feature_serving": "the feature server is skewless's own; remove go_feature_serving",
+    "go_feature_retrieval": "retrieval is skewless's own; remove go_feature_retrieval",
+}
+
+
+def _feast_shapes(data: dict[str, Any]) -> dict[str, Any]:
+    """Feast's short forms, before environment overrides: ``offline_store: file`` is
+    ``offline_store: {type: file}`` (same for online_store and batch_engine)."""
+    data = dict(data)
+    for section in ("offline_store", "online_store"):
+        if isinstance(data.get(section), str) and data[section].lower() not in ("none", "null"):
+            data[section] = {"type": data[section]}
+    return data
+
+
+def _from_feast(data: dict[str, Any], problems: _Problems) -> tuple[dict[str, Any], list[str]]:
+    """Feast's keys mapped to skewless's (a note each), or refused saying what to write."""
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    notes: list[str] = []
+    origins = problems.origins
+
+    def note(loc: tuple[str, ...], text: str) -> None:
+        notes.append(f"{origins.short(loc)}: {text}")
+
+    if "provider" in data:
+        provider = data.pop("provider")
+        if provider == "local":
+            note(("provider",), "provider 'local' is what skewless always is (it runs in-process); "
+                 "the key is ignored")
+        else:
+            problems.add(("provider",), f"provider {provider!r} is not supported: skewless runs "
+                         "in-process (DuckDB offline, SQLite or Redis online); remove provider and "
+                         "set offline_store / online_store")
+    if "entity_key_serialization_version" in data:
+        version = data.pop("entity_key_serialization_version")
+        if isinstance(version, int) and not isinstance(version, bool):
+            note(("entity_key_serialization_version",), "entity_key_serialization_version is "
+                 "ignored: skewless has one entity-key encoding for every online store")
+        else:
+            problems.add(("entity_key_serialization_version",), "'entity_key_serialization_version'"
+                         f" must be an integer (Feast's 2 or 3), got {version!r}; skewless ignores "
+                         "it, so you may also remove it")
+    if "project_description" in data:
+        data.pop("project_description")
+        note(("project_description",), "project_description is not stored; the key is ignored")
+    if "coerce_tz_aware" in data:
+        if data.pop("coerce_tz_aware") is True:
+            note(("coerce_tz_aware",), "coerce_tz_aware: naive timestamps always mean UTC in "
+                 "skewless; the key is ignored")
+        else:
+            problems.add(("coerce_tz_aware",), "coerce_tz_aware: false is not supported: naive "
+                         "timestamps always mean UTC (docs/point-in-time.md); remove the key")
+    for key, fix in _FEAST_REMOVE.items():
+        if key in data:
+            data.pop(key)
+            problems.add((key,), f"'{key}' is a Feast key skewless does not read: {fix}")
+    _feast_registry(data, problems, note)
+    _feast_auth(data, problems, note)
+    _feast_offline(data, problems, note)
+    _feast_online(data, problems, note)
+    return data, notes
+
+
+def _feast_registry(data: dict[str, Any], problems: _Problems, note: Any) -> None:
+    reg = data.get("registry")
+    if not isinstance(reg, dict):
+        return
+    unknown = sorted(set(reg) - set(_REGISTRY_KEYS))
+    for key in unknown:
+        problems.add(("registry", key), f"unknown key 'registry.{key}'; valid keys here: "
+                     "cache_ttl_seconds, path, registry_type (or write registry: data/registry.db)")
+    rtype = reg.get("registry_type", reg.get("registry_store_type", "file"))
+    if rtype != "file":
+        problems.add(("registry", "registry_type"), f"'registry.registry_type' {rtype!r} is not "
+                     "supported: the registry is a local SQLite file; write registry: "
+                     "data/registry.db")
+    path = reg.get("path")
+    if not isinstance(path, str) or not path:
+        problems.add(("registry", "path"), "'registry.path' is required (a file path); write "
+                     "registry: data/registry.db")
+        return
+    mapped = [f"registry.path maps to registry: {path}"]
+    if "cache_ttl_seconds" in reg:
+        ttl = reg["cache_ttl_seconds"]
+        top_from_env = problems.origins.var(("registry_cache_ttl_seconds",)) is not None
+        if "registry_cache_ttl_seconds" in data and not top_from_env:
+            problems.add(("registry", "cache_ttl_seconds"), "both 'registry.cache_ttl_seconds' "
+                         "and 'registry_cache_ttl_seconds' are set; keep registry_cache_ttl_seconds")
+        elif isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0:
+            problems.add(("registry", "cache_ttl_seconds"), "'registry.cache_ttl_seconds' must be "
+                         f"a number of seconds >= 0, got {ttl!r}")
+        elif ttl == 0:
+            problems.add(("registry", "cache_ttl_seconds"), "'registry.cache_ttl_seconds: 0' means "
+                         "'never refresh' in Feast but 're-read on every request' in skewless; "
+                         "write registry_cache_ttl_seconds: 0 (re-read every time) or a number of "
+                         "seconds such as 600, and remove cache_ttl_seconds")
+        elif not top_from_env:
+            data["registry_cache_ttl_seconds"] = ttl
+            mapped.append(f"cache_ttl_seconds to registry_cache_ttl_seconds: {ttl}")
+    data["registry"] = path
+    note(("registry",), "; ".join(mapped) + " (a SQLite file of skewless's own, not Feast's "
+         "protobuf registry)")
+
+
+def _feast_auth(data: dict[str, Any], problems: _Problems, note: Any) -> None:
+    if "auth" not in data:
+        return
+    auth = data.pop("auth")
+    kind = auth.get("type") if isinstance(auth, dict) else auth
+    if kind == "no_auth" and (not isinstance(auth, dict) or set(auth) == {"type"}):
+        note(("auth",), "auth.type 'no_auth' is skewless's default (nothing is enforced until a "
+             "permission is applied); the key is ignored")
+    else:
+        problems.add(("auth",), f"'auth' {kind!r} is not read from feature_store.yaml; remove auth "
+                     "(no_auth, Feast's default, is what skewless does)")
+
+
+def _feast_offline(data: dict[str, Any], problems: _Problems, note: Any) -> None:
+    if "batch_engine" in data:
+        engine = data.pop("batch_engine")
+        kind = engine.get("type") if isinstance(engine, dict) else engine
+        if kind == "local" and (not isinstance(engine, dict) or set(engine) == {"type"}):
+            note(("batch_engine",), "batch_engine 'local': skewless materializes in-process; the "
+                 "key is ignored")
+        else:
+            problems.add(("batch_engine",), f"'batch_engine' {kind!r} is not supported: skewless "
+                         "materializes in-process; remove batch_engine")
+    if "offline_store" in data and data["offline_store"] is None:
+        problems.add(("offline_store",), "'offline_store' is empty; remove the key for the "
+                     "embedded DuckDB engine, or write offline_store: {type: duckdb}")
+        return
+    off = data.get("offline_store")
+    if not isinstance(off, dict) or "type" not in off:
+        return
+    kind = off["type"]
+    if kind in _FEAST_OFFLINE:
+        off["type"] = _FEAST_OFFLINE[kind]
+        note(("offline_store", "type"), f"offline_store.type {kind!r} runs on DuckDB (the same "
+             "Parquet files, read in one engine); write type: duckdb to silence this note")
+    elif kind not in _type_names("offline_store"):
+        problems.add(("offline_store", "type"), "'offline_store.type' must be one of "
+                     f"{_type_names('offline_store')} (or Feast's 'file'), got {kind!r}: skewless "
+                     "reads Parquet files (a file, a folder or a glob) with DuckDB; write "
+                     "offline_store: {type: duckdb}")
+
+
+def _feast_online(data: dict[str, Any], problems: _Problems, note: Any) -> None:
+    if "online_store" in data and (data["online_store"] is None
+                                   or str(data["online_store"]).lower() in ("none", "null")):
+        problems.add(("online_store",), "'online_store: null' (no online store) is not supported: "
+                     "remove the key for the embedded SQLite store, or write online_store: "
+                     "{type: memory}")
+        return
+    on = data.get("online_store")
+    if not isinstance(on, dict) or "type" not in on:
+        return
+    kind = on["type"]
+    if kind not in _type_names("online_store"):
+        problems.add(("online_store", "type"), "'online_store.type' must be one of "
+                     f"{_type_names('online_store')}, got {kind!r}: write type: sqlite (embedded, "
+                     "the default) or redis (connection_string: \"host:port\")")
+        return
+    if kind != "redis":
+        return
+    redis_type = on.pop("redis_type", None)
+    if redis_type not in (None, "redis"):
+        problems.add(("online_store", "redis_type"), f"'online_store.redis_type' {redis_type!r} is "
+                     "not supported: skewless talks to one Redis host (no Cluster or Sentinel); "
+                     "write connection_string: \"host:port\" and remove redis_type")
+    elif redis_type == "redis":
+        note(("online_store", "redis_type"), "online_store.redis_type 'redis' is the only kind "
+             "there is; the key is ignored")
+    for key, why in (("key_ttl_seconds", "a value is served only within its view's ttl, and a "
+                      "deleted view's keys are dropped"),
+                     ("sentinel_master", "Redis Sentinel is not supported; point "
+                      "connection_string at the master")):
+        if key in on:
+            on.pop(key)
+            problems.add(("online_store", key), f"'online_store.{key}' is not supported: {why}; "
+                         "remove it")
+
+
+def _check_paths(cfg: RepoConfig, problems: _Problems) -> None:
+    """Paths that exist but are of the wrong kind fail deep inside DuckDB or SQLite later."""
+    o = cfg.offline_store
+    if isinstance(o, DuckDBOfflineConfig) and o.temp_directory:
+        p = cfg.resolve(o.temp_directory)
+        if p.exists() and not p.is_dir():
+            problems.add(("offline_store", "temp_directory"), f"'offline_store.temp_directory' "
+                         f"{str(p)!r} is a file; write a directory DuckDB may spill to (it is "
+                         "created if missing)")
+    if isinstance(cfg.online_store, SqliteOnlineConfig):
+        p = cfg.resolve(cfg.online_store.path)
+        if p.is_dir():
+            problems.add(("online_store", "path"), f"'online_store.path' {str(p)!r} is a "
+                         "directory; write the path of the SQLite file (e.g. data/online.db)")
+    if "://" not in cfg.registry and cfg.resolve(cfg.registry).is_dir():
+        problems.add(("registry",), f"'registry' {str(cfg.resolve(cfg.registry))!r} is a directory; "
+                     "write the path of the registry file (e.g. data/registry.db)")
 
 
 def load_config(repo_path: str | os.PathLike[str] = ".", environ: dict[str, str] | None = None) -> RepoConfig:
@@ -185,20 +527,41 @@ def load_config(repo_path: str | os.PathLike[str] = ".", environ: dict[str, str]
     return config_from_dict(data, repo, environ, origin=str(file))
 
 
+_LOGGED: set[tuple[str, str]] = set()  # (config file, note): each note is logged once
+
+
 def config_from_dict(
     data: dict[str, Any],
     repo_path: str | os.PathLike[str] = ".",
     environ: dict[str, str] | None = None,
     origin: str = CONFIG_FILE,
 ) -> RepoConfig:
-    """Validate a config mapping (with env overrides) as if read from ``feature_store.yaml``."""
-    data = _apply_env(data, dict(os.environ if environ is None else environ))
+    """Validate a config mapping (with env overrides) as if read from ``feature_store.yaml``.
+
+    Feast's keys are mapped (``RepoConfig.notes`` says what to what; each note is logged once
+    per process and file on the ``skewless.config`` logger) or refused saying what to write.
+    """
+    origins = _Origins(origin)
+    problems = _Problems(origins)
+    data = _apply_env(_feast_shapes(data), dict(os.environ if environ is None else environ), origins)
+    data, notes = _from_feast(data, problems)
+    if problems.items:
+        raise problems.error()
     for section in ("offline_store", "online_store"):
         if isinstance(data.get(section), dict) and "type" not in data[section]:
             data[section] = {**data[section], "type": "duckdb" if section == "offline_store" else "sqlite"}
     try:
-        return RepoConfig(**data, repo_path=Path(repo_path).resolve())
+        cfg = RepoConfig(**data, repo_path=Path(repo_path).resolve())
     except ValidationError as e:
-        raise _format_errors(e, origin) from None
+        raise _report(e, problems) from None
     except TypeError as e:
         raise ConfigError(f"{origin}: {e}") from None
+    _check_paths(cfg, problems)
+    if problems.items:
+        raise problems.error()
+    cfg._notes = tuple(notes)
+    for line in notes:
+        if (origin, line) not in _LOGGED:
+            _LOGGED.add((origin, line))
+            log.info("%s", line)
+    return cfg

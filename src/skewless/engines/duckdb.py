@@ -181,6 +181,18 @@ def _scan(v: ViewRequest | MaterializeRequest) -> str:
     return f"read_parquet({literal(src.files[0] if src.files else src.location)})"
 
 
+def _make_dirs(path: str) -> None:
+    import os
+
+    from skewless.errors import ConfigError
+
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"offline_store.temp_directory {path!r} cannot be created: {e.strerror}",
+                          hint="point offline_store.temp_directory at a writable directory") from None
+
+
 class DuckDBEngine:
     """Embedded engine; spills to disk beyond ``memory_limit`` so larger-than-memory inputs complete."""
 
@@ -199,6 +211,7 @@ class DuckDBEngine:
             con.execute(f"SET memory_limit = {literal(o.memory_limit)}")
         if o.temp_directory:
             tmp = str(self.repo.resolve(o.temp_directory)) if self.repo else o.temp_directory
+            _make_dirs(tmp)  # DuckDB creates only the last level, when it first spills
             con.execute(f"SET temp_directory = {literal(tmp)}")
         if o.threads:
             con.execute(f"SET threads = {int(o.threads)}")
