@@ -19,6 +19,12 @@ class FileSource(FrozenMixin):
     is when the row was written, and breaks ties between rows with the same event time (the
     latest write wins). ``field_mapping`` renames source columns to feature / join-key names.
     Relative paths are resolved against the feature repo.
+
+    Feast's spellings are accepted where they mean the same thing (docs/configuration.md,
+    "Coming from Feast"): ``file_format="parquet"`` or ``ParquetFormat()`` (Parquet is the only
+    format), ``event_timestamp_column`` for ``timestamp_field``, ``created_timestamp_column=""``
+    for none. Any other format, and Feast's source ``tags`` / ``owner`` /
+    ``s3_endpoint_override``, are refused with what to write instead.
     """
 
     path: str
@@ -31,15 +37,32 @@ class FileSource(FrozenMixin):
     def __init__(
         self,
         path: str,
-        timestamp_field: str,
+        timestamp_field: str = "",
         created_timestamp_column: str | None = None,
         field_mapping: Mapping[str, str] | None = None,
         name: str | None = None,
         description: str = "",
+        *,
+        file_format: str | object | None = None,
+        event_timestamp_column: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        owner: str | None = None,
+        s3_endpoint_override: str | None = None,
     ) -> None:
         if not isinstance(path, (str, os.PathLike)) or not str(path):
             raise DefinitionError(f"FileSource: path must be a non-empty string, got {path!r}")
         path = os.fspath(path)
+        if event_timestamp_column:  # Feast's older name of timestamp_field
+            if timestamp_field and timestamp_field != event_timestamp_column:
+                raise DefinitionError(
+                    f"FileSource {path!r}: timestamp_field={timestamp_field!r} and "
+                    f"event_timestamp_column={event_timestamp_column!r} disagree",
+                    hint="event_timestamp_column is Feast's older name of timestamp_field; pass only "
+                    "timestamp_field")
+            timestamp_field = event_timestamp_column
+        if created_timestamp_column == "":  # Feast's default: no created timestamp
+            created_timestamp_column = None
+        _check_feast_only(path, file_format, tags, owner, s3_endpoint_override)
         if name is None:
             stem = os.path.basename(path.rstrip("/")).split(".")[0] or "source"
             name = "".join(c if c.isalnum() or c == "_" else "_" for c in stem).strip("_") or "source"
@@ -97,6 +120,29 @@ class FileSource(FrozenMixin):
 
     def __repr__(self) -> str:
         return f"FileSource(name={self.name!r}, path={self.path!r})"
+
+
+def _check_feast_only(path: str, file_format: object, tags: object, owner: object,
+                      s3_endpoint_override: object) -> None:
+    """Feast's FileSource arguments: Parquet is accepted (the only format); the rest is refused
+    saying what to write instead."""
+    label = f"FileSource {path!r}"
+    if file_format is not None:
+        fmt = file_format if isinstance(file_format, str) else type(file_format).__name__
+        if fmt.strip().lower() not in ("parquet", "parquetformat"):
+            raise DefinitionError(
+                f"{label}: file_format {file_format!r} is not supported; skewless reads Parquet only",
+                hint="convert the data to Parquet (e.g. pandas.read_csv(...).to_parquet(...)), then "
+                "write file_format=\"parquet\" or omit file_format")
+    if tags or owner:
+        raise DefinitionError(
+            f"{label}: sources take no {'tags' if tags else 'owner'}",
+            hint="put tags= and owner= on the FeatureView that reads this source")
+    if s3_endpoint_override:
+        raise DefinitionError(
+            f"{label}: s3_endpoint_override is not supported",
+            hint="remove it; s3:// paths are read where the engine can read them with its default "
+            "endpoint")
 
 
 _GLOB_CHARS = set("*?[")
