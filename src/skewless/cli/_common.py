@@ -2,18 +2,24 @@
 
 A command never lets a ``SkewlessError`` escape as a traceback: ``@guarded`` prints
 ``error: <message>`` and ``hint: <hint>`` and exits with status 1.
+
+``--repo`` is accepted before the command (``skewless --repo x plan``) and after it
+(``skewless plan --repo x``), for every command: ``RepoGroup`` adds it to each command that does
+not declare its own. Given after the command, it wins over the one before it.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.text import Text
 
@@ -35,16 +41,57 @@ class CliState:
     repo: Path
 
 
+REPO_HELP = "The feature repo: the directory holding feature_store.yaml."
+
+
 def repo_of(ctx: typer.Context) -> Path:
     state = ctx.find_root().obj
     return state.repo if isinstance(state, CliState) else Path(".")
 
 
+def _set_repo(ctx: typer.Context, value: Optional[Path]) -> None:
+    """``--repo`` given after the command: it replaces the one given before (or the default)."""
+    if value is not None:
+        ctx.find_root().obj = CliState(repo=Path(os.path.expanduser(str(value))))
+
+
+def _repo_option() -> Any:
+    """A ``--repo`` / ``-r`` option as typer builds it, setting the root's repo when given."""
+    probe = typer.Typer()
+
+    @probe.command()
+    def _probe(repo: Annotated[Optional[Path], typer.Option(
+            "--repo", "-r", callback=_set_repo, expose_value=False, show_default=False,
+            help=REPO_HELP + " Also accepted before the command.")] = None) -> None:
+        """Only its option is used."""
+
+    return typer.main.get_command(probe).params[0]
+
+
+class RepoGroup(TyperGroup):
+    """The app's command group: every command accepts ``--repo`` / ``-r`` after its name too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for command in self.commands.values():
+            if not any("--repo" in getattr(p, "opts", ()) for p in command.params):
+                command.params.append(_repo_option())
+
+
 def open_store(ctx: typer.Context) -> FeatureStore:
-    """The FeatureStore of the ``--repo`` directory (config errors surface as SkewlessError)."""
+    """The FeatureStore of the ``--repo`` directory (config errors surface as SkewlessError).
+    Its config notes (Feast spellings mapped, docs/configuration.md) go to stderr, once."""
     from skewless.store import FeatureStore
 
-    return FeatureStore(repo_of(ctx))
+    store = FeatureStore(repo_of(ctx))
+    print_notes(store.config.notes)
+    return store
+
+
+def print_notes(notes: Iterable[str]) -> None:
+    """``note: <what maps to what>`` on stderr, one line each."""
+    for line in notes:
+        err_console.print(Text.assemble(("note: ", "bold cyan"), line), soft_wrap=True)
 
 
 def report_error(e: SkewlessError) -> None:

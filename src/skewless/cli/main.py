@@ -10,10 +10,11 @@ import typer
 
 from skewless import __version__
 from skewless.cli import catalog, definitions, online, repo_init, serve, training
-from skewless.cli._common import CliState
+from skewless.cli._common import REPO_HELP, CliState, RepoGroup
 
 app = typer.Typer(
     name="skewless",
+    cls=RepoGroup,  # --repo after the command too
     help="skewless: a feature store with no training-serving skew by construction.",
     no_args_is_help=True,
     add_completion=False,
@@ -37,7 +38,7 @@ def _root(
     ctx: typer.Context,
     repo: Annotated[Path, typer.Option(
         "--repo", "-r", envvar="SKEWLESS_REPO", show_envvar=True,
-        help="The feature repo: the directory holding feature_store.yaml.",
+        help=REPO_HELP + " Also accepted after the command.",
     )] = Path("."),
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.",
