@@ -89,19 +89,20 @@ class FeatureStore:
              objects_to_delete: Iterable[Any] = ()) -> apply_svc.PlanResult:
         """What ``apply(objects)`` would change, after checking every definition (nothing is
         written). Raises PlanError listing every problem at once."""
-        return apply_svc.plan(self.registry, self.project, self.repo_path, list(objects), partial,
-                              list(objects_to_delete))
+        return apply_svc.plan(self.registry, self.project, self.repo_path, _definitions(objects),
+                              partial, _definitions(objects_to_delete))
 
     def apply(self, objects: Any, partial: bool = True, objects_to_delete: Iterable[Any] = (),
               force: bool = False) -> apply_svc.PlanResult:
         """Register definitions. ``partial=False`` makes the registry hold exactly ``objects``.
         Breaking schema changes are refused unless ``force``; a concurrent apply raises
-        RegistryConflictError. Either way, a refused apply writes nothing."""
+        RegistryConflictError. Either way, a refused apply writes nothing. Sources may be listed
+        too, as Feast users do: each is registered with the views that read it."""
         if not isinstance(objects, (list, tuple, set)):
             objects = [objects]
         self._serving = None
-        return apply_svc.apply(self.registry, self.project, self.repo_path, list(objects), partial,
-                               list(objects_to_delete), force)
+        return apply_svc.apply(self.registry, self.project, self.repo_path, _definitions(objects),
+                               partial, _definitions(objects_to_delete), force)
 
     def history(self, limit: int = 50) -> list[HistoryEntry]:
         """Past applies, newest first: version, time, user and what changed."""
@@ -247,6 +248,14 @@ class FeatureStore:
             plan = online_svc.build_online_plan(snap, features, full_feature_names, self.repo_path)
             self._online_plans[key] = plan
         return plan
+
+
+def _definitions(objects: Iterable[Any]) -> list[Any]:
+    """The definitions to register: a source in the list (Feast registers data sources on their
+    own) is left out, since it is registered with the views that read it."""
+    from skewless.define import FileSource, PushSource
+
+    return [o for o in objects if not isinstance(o, (FileSource, PushSource))]
 
 
 def _features_or_service(features: Sequence[str] | FeatureService | str | None,

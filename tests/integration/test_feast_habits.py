@@ -124,3 +124,13 @@ def test_unknown_feature_service_keyword_suggests(fs: FeatureStore) -> None:
     with pytest.raises(Exception) as e:
         fs.get_online_features(feature_service="fraud_v2", entity_rows=[{"user_id": "u1"}])
     assert "fraud_v1" in str(e.value)
+
+
+# --- store.apply([... sources ...]) as Feast users write it ----------------------------------------
+def test_apply_accepts_sources_in_the_list(repo: Path) -> None:
+    store = FeatureStore(repo, config={"project": "fraud", "registry": "data/registry.db"})
+    view = spend_view()
+    store.plan([user, view.source, view])
+    store.apply([user, view.source, view])
+    assert [v.name for v in store.list_feature_views()] == ["user_spend"]
+    assert store.get_feature_view("user_spend").source == view.source
