@@ -261,11 +261,15 @@ def _definitions(objects: Iterable[Any]) -> list[Any]:
 def _features_or_service(features: Sequence[str] | FeatureService | str | None,
                          feature_service: FeatureService | str | None
                          ) -> Sequence[str] | FeatureService | str:
-    """The one request of ``features=`` or ``feature_service=`` (as FeatureClient reads them)."""
+    """The one request of ``features=`` or ``feature_service=``, read as FeatureClient reads
+    them: a string with a ``:`` in ``features`` is one feature reference, without one it names a
+    feature service."""
     from skewless.errors import InvalidRequestError
 
     if features is not None and feature_service is not None:
         raise InvalidRequestError("pass either features or feature_service, not both")
+    if isinstance(features, str) and ":" in features:
+        return [features]
     request = features if features is not None else feature_service
     if request is None:
         raise InvalidRequestError("pass features=[...] or feature_service=...")

@@ -134,3 +134,13 @@ def test_apply_accepts_sources_in_the_list(repo: Path) -> None:
     store.apply([user, view.source, view])
     assert [v.name for v in store.list_feature_views()] == ["user_spend"]
     assert store.get_feature_view("user_spend").source == view.source
+
+
+def test_a_single_feature_reference_string_reads_as_the_client_reads_it(fs: FeatureStore,
+                                                                         labels: pd.DataFrame) -> None:
+    fs.materialize("2024-01-01", "2024-03-01")
+    rows = [{"user_id": "u1"}, {"user_id": "u2"}]
+    assert fs.get_online_features("user_spend:amount", rows).to_dict() == \
+        fs.get_online_features(["user_spend:amount"], rows).to_dict()
+    pd.testing.assert_frame_equal(fs.get_historical_features(labels, "user_spend:amount").to_df(),
+                                  fs.get_historical_features(labels, ["user_spend:amount"]).to_df())
