@@ -131,7 +131,8 @@ def _check_feast_only(path: str, file_format: object, tags: object, owner: objec
         fmt = file_format if isinstance(file_format, str) else type(file_format).__name__
         if fmt.strip().lower() not in ("parquet", "parquetformat"):
             raise DefinitionError(
-                f"{label}: file_format {file_format!r} is not supported; skewless reads Parquet only",
+                f"{label}: file_format {file_format if isinstance(file_format, str) else fmt + '()'!r} "
+                "is not supported; skewless reads Parquet only",
                 hint="convert the data to Parquet (e.g. pandas.read_csv(...).to_parquet(...)), then "
                 "write file_format=\"parquet\" or omit file_format")
     if tags or owner:
