@@ -144,3 +144,15 @@ def test_a_single_feature_reference_string_reads_as_the_client_reads_it(fs: Feat
         fs.get_online_features(["user_spend:amount"], rows).to_dict()
     pd.testing.assert_frame_equal(fs.get_historical_features(labels, "user_spend:amount").to_df(),
                                   fs.get_historical_features(labels, ["user_spend:amount"]).to_df())
+
+
+def test_a_feast_protobuf_registry_is_named_with_what_to_write(repo: Path) -> None:
+    """A Feast repo's data/registry.db (protobuf) where skewless expects its SQLite registry."""
+    from skewless.errors import RegistryError
+
+    (repo / "data" / "registry.db").write_bytes(b"\n\x0bmy_project\x12\x04\x08\x01\x10\x02" * 40)
+    store = FeatureStore(repo, config={"project": "fraud", "registry": "data/registry.db"})
+    with pytest.raises(RegistryError) as e:
+        store.list_feature_views()
+    assert "is not a skewless registry" in e.value.message and "Feast" in e.value.message
+    assert "data/skewless_registry.db" in (e.value.hint or "")

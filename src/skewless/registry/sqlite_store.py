@@ -46,6 +46,13 @@ class SqliteRegistryStore:
             con.executescript(_SCHEMA)
             return con
         except sqlite3.Error as e:
+            if "not a database" in str(e):  # e.g. Feast's registry.db, a protobuf file
+                raise RegistryError(
+                    f"registry {self.path} is not a skewless registry (a SQLite file); a Feast "
+                    "repo's registry.db is a protobuf file skewless does not read",
+                    hint="point 'registry' in feature_store.yaml at a new file (e.g. "
+                    "data/skewless_registry.db) and apply your definitions again "
+                    "(docs/configuration.md, \"Coming from Feast\")") from None
             raise RegistryError(f"cannot open registry {self.path}: {e}",
                                 hint="check the 'registry' path in feature_store.yaml") from None
 
