@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from skewless.cli._common import console, guarded, open_store, plural, repo_of
+from skewless.cli._common import console, err_console, guarded, open_store, plural, repo_of
 from skewless.errors import InvalidRequestError
 from skewless.services import apply as apply_svc
 from skewless.services.repo import LoadedRepo, load_repo
@@ -37,9 +37,13 @@ def render_plan(result: apply_svc.PlanResult) -> Text:
         style = next((s for prefix, s in _LINE_STYLES.items() if line.startswith(prefix)), "")
         if i == len(lines) - 1 and not style:
             style = "bold"
-        if line.endswith("  BREAKING"):
-            out.append(line[: -len("BREAKING")], style=style)
-            out.append("BREAKING", style="bold red")
+        marks = [m for m in ("  DESTRUCTIVE", "  BREAKING") if m in line and line.startswith(("~", "-"))]
+        if marks:
+            head = line[: line.index(marks[0])]
+            out.append(head, style=style)
+            for m in marks:
+                out.append("  ")
+                out.append(m.strip(), style="bold red")
         else:
             out.append(line, style=style)
     return out
@@ -106,8 +110,11 @@ def apply(
                                   "to delete everything")
     with console.status("Applying..."):
         result = apply_svc.apply(store.registry, store.project, store.repo_path, loaded.objects,
-                                 partial=False, force=force, extra_problems=loaded.problems)
+                                 partial=False, force=force, extra_problems=loaded.problems,
+                                 online_store=lambda: store.online_store)
     console.print(render_plan(result), soft_wrap=True)
+    for problem in result.cleanup_errors:
+        err_console.print(Text.assemble(("warning: ", "bold yellow"), problem), soft_wrap=True)
     if not result.changes:
         console.print(f"Registry of project '{store.project}' unchanged at version {result.version}.")
         return
