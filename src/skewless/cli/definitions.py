@@ -27,8 +27,8 @@ def register(app: typer.Typer) -> None:
 
 
 def render_plan(result: apply_svc.PlanResult) -> Text:
-    """``PlanResult.render()`` in colour: create green, update yellow, delete red, BREAKING bold
-    red; the summary line in bold."""
+    """``PlanResult.render()`` in colour: create green, update yellow, delete red, BREAKING and
+    DESTRUCTIVE bold red; the summary line in bold."""
     lines = result.render().splitlines()
     out = Text()
     for i, line in enumerate(lines):
@@ -37,7 +37,7 @@ def render_plan(result: apply_svc.PlanResult) -> Text:
         style = next((s for prefix, s in _LINE_STYLES.items() if line.startswith(prefix)), "")
         if i == len(lines) - 1 and not style:
             style = "bold"
-        marks = [m for m in ("  DESTRUCTIVE", "  BREAKING") if m in line and line.startswith(("~", "-"))]
+        marks = [m for m in ("  BREAKING", "  DESTRUCTIVE") if m in line and line.startswith(("~", "-"))]
         if marks:
             head = line[: line.index(marks[0])]
             out.append(head, style=style)

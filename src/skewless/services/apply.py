@@ -60,7 +60,7 @@ class PlanResult:
         sym = {"create": "+", "update": "~", "delete": "-"}
         lines = []
         for c in self.changes:
-            mark = ("  DESTRUCTIVE" if c.destructive else "") + ("  BREAKING" if c.breaking else "")
+            mark = ("  BREAKING" if c.breaking else "") + ("  DESTRUCTIVE" if c.destructive else "")
             lines.append(f"{sym[c.op]} {c.kind.replace('_', ' ')} {c.name}{mark}")
             lines.extend(f"    ! {b}" for b in c.breaking)
             lines.extend(f"    ! {d}" for d in c.destructive)

@@ -259,10 +259,10 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
                 if on_rows:
                     on_rows(view.name, len(records))
         after = before.cover(None if incremental else start, end, seen, incremental)
-        latest = Coverage.of(registry.get_state(snapshot.project, STATE, key), signature)
+        prev = registry.get_state(snapshot.project, STATE, key) or {}
+        latest = Coverage.of(prev, signature)
         if latest != before:   # another run recorded coverage meanwhile: keep both, conservatively
             after = after.union(latest)
-        prev = registry.get_state(snapshot.project, STATE, key) or {}
         registry.set_state(snapshot.project, STATE, key, after.to_state(
             rows=rows, total_rows=prev.get("total_rows", 0) + rows))
         reports.append(ViewReport(view.name, rows, requests[0][0], end, time.perf_counter() - t0))
