@@ -15,7 +15,6 @@ engine; real stores, one fresh project per test.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
