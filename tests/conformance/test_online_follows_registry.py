@@ -15,7 +15,7 @@ engine; real stores, one fresh project per test.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -94,7 +94,7 @@ def served_300(run: Run, repo: Path) -> FeatureStore:
     return fs
 
 
-def delete(fs: FeatureStore, how: str, name: str = "v", keep: list[Any] = ()) -> None:  # type: ignore[assignment]
+def delete(fs: FeatureStore, how: str, name: str = "v", keep: Sequence[Any] = ()) -> None:
     if how == "objects_to_delete":
         result = fs.apply([], objects_to_delete=[fs.get_feature_view(name)])
     else:   # the registry holds exactly what is applied, as `skewless apply` does
