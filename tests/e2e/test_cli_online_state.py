@@ -84,9 +84,11 @@ def test_plan_marks_deleting_a_view_destructive_and_apply_drops_its_table(repo: 
     plan = flat(run(repo, "plan").output)
     assert "- feature view other DESTRUCTIVE" in plan, plan
     assert "drops its online table and materialization state" in plan
+    assert "apply will drop the online state of 1 feature view" in plan
     assert fs.online_store.count(table_name("cov", "other")) == 2   # plan writes nothing
 
     result = run(repo, "apply")
     assert result.exit_code == 0, result.output
     assert fs.online_store.count(table_name("cov", "other")) == 0
     assert served(repo) == ([10, 20], ["PRESENT", "PRESENT"])        # the other view is untouched
+    assert "- feature view other DESTRUCTIVE" in flat(run(repo, "history").output)

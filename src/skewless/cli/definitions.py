@@ -82,6 +82,11 @@ def plan(ctx: typer.Context) -> None:
     warning = _nothing_defined(loaded, store)
     if warning:
         console.print(Text(f"warning: {warning}", style="bold yellow"), soft_wrap=True)
+    if result.destructive:
+        console.print(Text(
+            f"apply will drop the online state of {plural(len(result.destructive), 'feature view')} "
+            "(DESTRUCTIVE): their served values are gone until materialized again (docs/online.md).",
+            style="bold yellow"), soft_wrap=True)
     if result.breaking:
         console.print(Text(
             f"apply will refuse {plural(len(result.breaking), 'breaking change')}: give the new "
