@@ -97,12 +97,19 @@ class FeatureStore:
         """Register definitions. ``partial=False`` makes the registry hold exactly ``objects``.
         Breaking schema changes are refused unless ``force``; a concurrent apply raises
         RegistryConflictError. Either way, a refused apply writes nothing. Sources may be listed
-        too, as Feast users do: each is registered with the views that read it."""
+        too, as Feast users do: each is registered with the views that read it. A deleted view's
+        online table and materialization state are dropped, and a re-created or force-changed
+        view starts with an empty online table (docs/online.md); a table that could not be
+        dropped is listed in ``cleanup_errors`` and dropped by a later apply."""
         if not isinstance(objects, (list, tuple, set)):
             objects = [objects]
         self._serving = None
-        return apply_svc.apply(self.registry, self.project, self.repo_path, _definitions(objects),
-                               partial, _definitions(objects_to_delete), force)
+        result = apply_svc.apply(self.registry, self.project, self.repo_path, _definitions(objects),
+                                 partial, _definitions(objects_to_delete), force,
+                                 online_store=lambda: self.online_store)
+        if result.dropped_tables:
+            self.cache.clear()   # records of retired tables are never read again
+        return result
 
     def history(self, limit: int = 50) -> list[HistoryEntry]:
         """Past applies, newest first: version, time, user and what changed."""

@@ -132,7 +132,9 @@ def test_materialize_a_window_of_some_views(applied: Path) -> None:
     assert "user_merchant" not in out
     status = {s.view: s for s in FeatureStore(applied).online_status()}
     assert not status["user_merchant"].materialized
-    assert status["user_spend"].watermark == pd.Timestamp("2024-02-01", tz="UTC").to_pydatetime()
+    # a window is coverage of that window only: no watermark (rows before 2024-01-01 are not online)
+    window = (pd.Timestamp("2024-01-01", tz="UTC").to_pydatetime(), pd.Timestamp("2024-02-01", tz="UTC").to_pydatetime())
+    assert status["user_spend"].watermark is None and status["user_spend"].covered == (window,)
     assert 0 < status["user_spend"].entities <= 999
 
 

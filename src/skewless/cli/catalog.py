@@ -265,6 +265,8 @@ def history(
             if i:
                 changes.append("\n")
             changes.append(f"{sym} {c['kind'].replace('_', ' ')} {c['name']}", style=style)
+            if c.get("destructive"):
+                changes.append(" DESTRUCTIVE", style="bold red")
             if c.get("breaking"):
                 changes.append(" BREAKING: " + "; ".join(c["breaking"]), style="bold red")
             elif c.get("details"):

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from skewless.cli._common import console, guarded, open_store, plural, repo_of
+from skewless.cli._common import console, err_console, guarded, open_store, plural, repo_of
 from skewless.errors import InvalidRequestError
 from skewless.services import apply as apply_svc
 from skewless.services.repo import LoadedRepo, load_repo
@@ -27,8 +27,8 @@ def register(app: typer.Typer) -> None:
 
 
 def render_plan(result: apply_svc.PlanResult) -> Text:
-    """``PlanResult.render()`` in colour: create green, update yellow, delete red, BREAKING bold
-    red; the summary line in bold."""
+    """``PlanResult.render()`` in colour: create green, update yellow, delete red, BREAKING and
+    DESTRUCTIVE bold red; the summary line in bold."""
     lines = result.render().splitlines()
     out = Text()
     for i, line in enumerate(lines):
@@ -37,9 +37,13 @@ def render_plan(result: apply_svc.PlanResult) -> Text:
         style = next((s for prefix, s in _LINE_STYLES.items() if line.startswith(prefix)), "")
         if i == len(lines) - 1 and not style:
             style = "bold"
-        if line.endswith("  BREAKING"):
-            out.append(line[: -len("BREAKING")], style=style)
-            out.append("BREAKING", style="bold red")
+        marks = [m for m in ("  BREAKING", "  DESTRUCTIVE") if m in line and line.startswith(("~", "-"))]
+        if marks:
+            head = line[: line.index(marks[0])]
+            out.append(head, style=style)
+            for m in marks:
+                out.append("  ")
+                out.append(m.strip(), style="bold red")
         else:
             out.append(line, style=style)
     return out
@@ -78,6 +82,11 @@ def plan(ctx: typer.Context) -> None:
     warning = _nothing_defined(loaded, store)
     if warning:
         console.print(Text(f"warning: {warning}", style="bold yellow"), soft_wrap=True)
+    if result.destructive:
+        console.print(Text(
+            f"apply will drop the online state of {plural(len(result.destructive), 'feature view')} "
+            "(DESTRUCTIVE): their served values are gone until materialized again (docs/online.md).",
+            style="bold yellow"), soft_wrap=True)
     if result.breaking:
         console.print(Text(
             f"apply will refuse {plural(len(result.breaking), 'breaking change')}: give the new "
@@ -106,8 +115,11 @@ def apply(
                                   "to delete everything")
     with console.status("Applying..."):
         result = apply_svc.apply(store.registry, store.project, store.repo_path, loaded.objects,
-                                 partial=False, force=force, extra_problems=loaded.problems)
+                                 partial=False, force=force, extra_problems=loaded.problems,
+                                 online_store=lambda: store.online_store)
     console.print(render_plan(result), soft_wrap=True)
+    for problem in result.cleanup_errors:
+        err_console.print(Text.assemble(("warning: ", "bold yellow"), problem), soft_wrap=True)
     if not result.changes:
         console.print(f"Registry of project '{store.project}' unchanged at version {result.version}.")
         return

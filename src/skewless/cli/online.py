@@ -17,8 +17,8 @@ from rich.text import Text
 from skewless.cli._common import console, err_console, guarded, open_store, plural
 from skewless.cli.catalog import Cell, show_listing
 from skewless.errors import InvalidRequestError, SkewlessError
-from skewless.online import table_name
 from skewless.services.materialize import ViewReport, check_window, online_views
+from skewless.services.online_status import ViewStatus
 from skewless.services.rebuild import RebuildReport, describe_key
 from skewless.times import to_utc
 
@@ -241,9 +241,10 @@ def rebuild_online(ctx: typer.Context, views: ViewsOption = None) -> None:
     A view whose rebuild fails keeps its live table.
     """
     store = open_store(ctx)
-    names = [v.name for v in online_views(store.snapshot(), _view_names(views))]
+    snapshot = store.snapshot()
+    names = [v.name for v in online_views(snapshot, _view_names(views))]
     # The current record counts estimate the work, for a time-left figure.
-    estimates = {n: store.online_store.count(table_name(store.project, n)) for n in names}
+    estimates = {n: store.online_store.count(snapshot.online_table(n)) for n in names}
     reports: list[RebuildReport] = []
     try:
         elapsed = _run_per_view(names, "rebuild", estimates, reports,
@@ -278,6 +279,20 @@ def rebuild_online(ctx: typer.Context, views: ViewsOption = None) -> None:
 
 
 # --- online-status ---------------------------------------------------------------------------
+def _coverage_cell(s: ViewStatus) -> Text:
+    """The watermark (covered from the beginning up to it), then any window covered beyond a
+    hole, in yellow; "never" when nothing is covered."""
+    if not s.materialized:
+        return Text("never", style="yellow")
+    out = Text(_short(s.watermark) if s.watermark is not None else "-")
+    windows = [iv for iv in s.covered if iv[0] is not None]
+    for a, b in windows[:3]:
+        out.append(f" + {_short(a)}..{_short(b)}", style="yellow")
+    if len(windows) > 3:
+        out.append(f" + {len(windows) - 3} more", style="yellow")
+    return out
+
+
 @guarded
 def online_status(ctx: typer.Context) -> None:
     """Per online view: entities stored, watermark, its age and the last run."""
@@ -290,14 +305,16 @@ def online_status(ctx: typer.Context) -> None:
     for s in statuses:
         stale = s.age is not None and s.ttl is not None and s.age > s.ttl
         age = Text(fmt_age(s.age), style="yellow" if stale else "")
-        rows.append([Text(s.view, style="bold"), f"{s.entities:,}",
-                     _short(s.watermark) if s.materialized else Text("never", style="yellow"),
+        rows.append([Text(s.view, style="bold"), f"{s.entities:,}", _coverage_cell(s),
                      age, _short(s.last_run)])
     show_listing(f"Online store ({store.online_store.name}), {fmt_time(store.clock())}; times in UTC",
                  ("view", "entities", "materialized up to", "age", "last run"), rows,
                  wrap=("materialized up to", "last run"))
     if any(not s.materialized for s in statuses):
         console.print("Run `skewless materialize-incremental` to fill the views never materialized.")
+    if any(s.holes or (s.materialized and s.watermark is None) for s in statuses):
+        console.print("Some views are covered only in windows (yellow): rows outside them are not "
+                      "online yet; `skewless materialize-incremental` fills the holes.")
     if any(s.age is not None and s.ttl is not None and s.age > s.ttl for s in statuses):
         console.print("An age past the view's ttl (yellow) means every served value of it is "
                       "OUTSIDE_TTL until the next run.")

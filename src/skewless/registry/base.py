@@ -3,11 +3,14 @@
 Definitions are versioned as a whole: ``commit`` succeeds only if the stored version still equals
 ``expected_version`` (optimistic concurrency), so two concurrent applies never lose an update.
 Materialization state lives apart from definitions: writing it never bumps the version and
-never conflicts with an apply.
+never conflicts with an apply. A commit may also set or delete state entries in the same
+transaction (``state``): apply clears the state of the online tables it retires together with
+the definitions that retire them (docs/online.md, "Online state follows the registry").
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -28,9 +31,12 @@ class RegistryStore(Protocol):
     def load(self, project: str) -> Snapshot:
         """The latest snapshot (version 0 and empty if nothing was ever applied)."""
 
-    def commit(self, snapshot: Snapshot, expected_version: int, changes: list[Change], user: str) -> int:
-        """Replace the project's definitions by ``snapshot`` atomically; return the new version.
-        Raise ``RegistryConflictError`` if the stored version is not ``expected_version``."""
+    def commit(self, snapshot: Snapshot, expected_version: int, changes: list[Change], user: str,
+               state: Mapping[tuple[str, str], dict[str, Any] | None] | None = None) -> int:
+        """Replace the project's definitions (and view generations) by ``snapshot`` and apply
+        ``state`` ((namespace, key) -> value, or None to delete) atomically; return the new
+        version. Raise ``RegistryConflictError`` if the stored version is not
+        ``expected_version`` (then nothing is written)."""
 
     def history(self, project: str, limit: int = 50) -> list[HistoryEntry]:
         """Applies, newest first."""
@@ -39,5 +45,8 @@ class RegistryStore(Protocol):
         """Operational state (e.g. materialization watermarks), apart from definitions."""
 
     def set_state(self, project: str, namespace: str, key: str, value: dict[str, Any]) -> None: ...
+
+    def delete_state(self, project: str, namespace: str, key: str) -> None:
+        """Remove a state entry (missing entries are ignored)."""
 
     def list_state(self, project: str, namespace: str) -> dict[str, dict[str, Any]]: ...

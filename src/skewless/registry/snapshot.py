@@ -8,6 +8,7 @@ from typing import Any
 
 from skewless.define import Entity, FeatureService, FeatureView
 from skewless.errors import UnknownObjectError, closest
+from skewless.online import table_name
 
 KINDS: dict[str, Any] = {"entity": Entity, "feature_view": FeatureView, "feature_service": FeatureService}
 
@@ -21,13 +22,22 @@ def kind_of(obj: object) -> str:
 
 @dataclass
 class Snapshot:
-    """All definitions of a project at ``version`` (0 = nothing applied yet)."""
+    """All definitions of a project at ``version`` (0 = nothing applied yet).
+
+    ``generations``: per feature view name, the generation of its online table (docs/online.md,
+    "Online state follows the registry"). A view created under a name never used before is
+    generation 0 and keeps the table ``{project}__{view}``; a view re-created after a delete,
+    or changed so that stored records no longer fit it (forced breaking change, another source),
+    starts a new generation, the registry version that made it, with a new, empty table. A
+    deleted view's entry stays (a tombstone), so re-creating the name never reuses a table.
+    """
 
     project: str
     version: int = 0
     entities: dict[str, Entity] = field(default_factory=dict)
     feature_views: dict[str, FeatureView] = field(default_factory=dict)
     feature_services: dict[str, FeatureService] = field(default_factory=dict)
+    generations: dict[str, int] = field(default_factory=dict)
 
     def table(self, kind: str) -> dict[str, Any]:
         tables: dict[str, dict[str, Any]] = {"entity": self.entities, "feature_view": self.feature_views,
@@ -39,7 +49,18 @@ class Snapshot:
 
     def copy(self) -> Snapshot:
         return Snapshot(self.project, self.version, dict(self.entities), dict(self.feature_views),
-                        dict(self.feature_services))
+                        dict(self.feature_services), dict(self.generations))
+
+    def online_key(self, view: str) -> str:
+        """The identity of view ``view``'s online state in its current generation: the view
+        name (generation 0), else ``{view}__v{generation}`` (view names never hold ``__``, so
+        no two views' keys meet). It names the online table and keys the materialization state."""
+        generation = self.generations.get(view, 0)
+        return view if generation == 0 else f"{view}__v{generation}"
+
+    def online_table(self, view: str) -> str:
+        """The online table of view ``view``'s current generation."""
+        return table_name(self.project, self.online_key(view))
 
     def get(self, kind: str, name: str) -> Any:
         table = self.table(kind)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,10 +23,17 @@ CREATE TABLE IF NOT EXISTS objects (
 CREATE TABLE IF NOT EXISTS history (
     project TEXT NOT NULL, version INTEGER NOT NULL, applied_at TEXT NOT NULL, user TEXT NOT NULL,
     changes TEXT NOT NULL, PRIMARY KEY (project, version));
+CREATE TABLE IF NOT EXISTS generations (
+    project TEXT NOT NULL, view TEXT NOT NULL, generation INTEGER NOT NULL,
+    PRIMARY KEY (project, view));
 CREATE TABLE IF NOT EXISTS state (
     project TEXT NOT NULL, namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     updated_at TEXT NOT NULL, PRIMARY KEY (project, namespace, key));
 """
+
+_SET_STATE = ("INSERT INTO state (project, namespace, key, value, updated_at) VALUES (?,?,?,?,?) "
+              "ON CONFLICT(project, namespace, key) DO UPDATE SET value=excluded.value, "
+              "updated_at=excluded.updated_at")
 
 
 class SqliteRegistryStore:
@@ -70,10 +78,13 @@ class SqliteRegistryStore:
             ):
                 if kind in KINDS:
                     snap.table(kind)[name] = Snapshot.decode(kind, spec)
+            snap.generations = dict(con.execute(
+                "SELECT view, generation FROM generations WHERE project=?", (project,)).fetchall())
             con.execute("COMMIT")
         return snap
 
-    def commit(self, snapshot: Snapshot, expected_version: int, changes: list[Change], user: str) -> int:
+    def commit(self, snapshot: Snapshot, expected_version: int, changes: list[Change], user: str,
+               state: Mapping[tuple[str, str], dict[str, Any] | None] | None = None) -> int:
         con = self._connect(create=True)
         assert con is not None
         with closing(con):
@@ -97,6 +108,17 @@ class SqliteRegistryStore:
                     [(snapshot.project, kind, name, Snapshot.encode(obj))
                      for kind, name, obj in snapshot.objects()],
                 )
+                con.execute("DELETE FROM generations WHERE project=?", (snapshot.project,))
+                con.executemany(
+                    "INSERT INTO generations (project, view, generation) VALUES (?, ?, ?)",
+                    [(snapshot.project, v, g) for v, g in sorted(snapshot.generations.items())])
+                now = datetime.now(timezone.utc).isoformat()
+                for (namespace, key), value in (state or {}).items():
+                    if value is None:
+                        con.execute("DELETE FROM state WHERE project=? AND namespace=? AND key=?",
+                                    (snapshot.project, namespace, key))
+                    else:
+                        con.execute(_SET_STATE, (snapshot.project, namespace, key, json.dumps(value), now))
                 con.execute(
                     "INSERT INTO history (project, version, applied_at, user, changes) VALUES (?,?,?,?,?)",
                     (snapshot.project, new_version, datetime.now(timezone.utc).isoformat(), user,
@@ -134,11 +156,16 @@ class SqliteRegistryStore:
         con = self._connect(create=True)
         assert con is not None
         with closing(con):
-            con.execute(
-                "INSERT INTO state (project, namespace, key, value, updated_at) VALUES (?,?,?,?,?) "
-                "ON CONFLICT(project, namespace, key) DO UPDATE SET value=excluded.value, "
-                "updated_at=excluded.updated_at",
-                (project, namespace, key, json.dumps(value), datetime.now(timezone.utc).isoformat()))
+            con.execute(_SET_STATE, (project, namespace, key, json.dumps(value),
+                                     datetime.now(timezone.utc).isoformat()))
+
+    def delete_state(self, project: str, namespace: str, key: str) -> None:
+        con = self._connect(create=False)
+        if con is None:
+            return
+        with closing(con):
+            con.execute("DELETE FROM state WHERE project=? AND namespace=? AND key=?",
+                        (project, namespace, key))
 
     def list_state(self, project: str, namespace: str) -> dict[str, dict[str, Any]]:
         con = self._connect(create=False)

@@ -1,13 +1,26 @@
 """plan / apply: validate every definition, diff against the registry, refuse breaking changes.
 
 Nothing is written unless every check passes: problems are gathered into one report first.
+
+Online state follows the registry (docs/online.md). A view deleted, re-created or changed so
+that its stored records no longer fit (``registry.diff.online_reset``) retires its online
+table. The order, so that the registry is always consistent and nothing old is ever served:
+
+1. one registry transaction commits the definitions with the views' new generations (so every
+   reader resolves a new table name from then on), deletes the materialization state of the
+   retired tables and lists those tables as retired (state namespace ``online_retired``);
+2. then the retired tables are dropped from the online store, each crossed off the list once
+   dropped. A drop that fails (the store is down) leaves the table listed: the apply still
+   succeeded, ``PlanResult.cleanup_errors`` says which table is left, and every later apply
+   tries again. A retired table is never read again (its name is never reused), so a
+   leftover only costs space.
 """
 
 from __future__ import annotations
 
 import getpass
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +28,9 @@ from typing import Any
 from skewless.define import Entity, FeatureService, FeatureView
 from skewless.errors import BreakingChangeError, PlanError, SkewlessError, closest
 from skewless.kernels.source import check_view_source, resolve_source, source_schema
+from skewless.online import OnlineStore
 from skewless.registry import Change, RegistryStore, Snapshot, diff, kind_of
+from skewless.services.materialize import STATE
 from skewless.services.push import check_push_sources
 
 
@@ -27,10 +42,17 @@ class PlanResult:
     target: Snapshot
     changes: list[Change] = field(default_factory=list)
     version: int | None = None  # set once applied
+    dropped_tables: list[str] = field(default_factory=list)    # retired online tables dropped
+    cleanup_errors: list[str] = field(default_factory=list)    # retired tables left (retried)
 
     @property
     def breaking(self) -> list[Change]:
         return [c for c in self.changes if c.breaking]
+
+    @property
+    def destructive(self) -> list[Change]:
+        """Changes that drop online state (a view deleted, or starting a new online table)."""
+        return [c for c in self.changes if c.destructive]
 
     def render(self) -> str:
         if not self.changes:
@@ -38,13 +60,16 @@ class PlanResult:
         sym = {"create": "+", "update": "~", "delete": "-"}
         lines = []
         for c in self.changes:
-            mark = "  BREAKING" if c.breaking else ""
+            mark = ("  BREAKING" if c.breaking else "") + ("  DESTRUCTIVE" if c.destructive else "")
             lines.append(f"{sym[c.op]} {c.kind.replace('_', ' ')} {c.name}{mark}")
             lines.extend(f"    ! {b}" for b in c.breaking)
+            lines.extend(f"    ! {d}" for d in c.destructive)
             lines.extend(f"    {d}" for d in c.details)
         n = {op: sum(c.op == op for c in self.changes) for op in sym}
         lines.append(f"{n['create']} to create, {n['update']} to update, {n['delete']} to delete"
-                     + (f"; {len(self.breaking)} breaking" if self.breaking else ""))
+                     + (f"; {len(self.breaking)} breaking" if self.breaking else "")
+                     + (f"; {len(self.destructive)} destructive (online state dropped)"
+                        if self.destructive else ""))
         return "\n".join(lines)
 
 
@@ -141,15 +166,44 @@ def plan(registry: RegistryStore, project: str, repo_path: str | Path, objects: 
     problems = list(extra_problems) + problems + validate(target, repo_path, check_sources)
     if problems:
         raise PlanError(problems, hint="fix these definitions, then run `skewless plan` again")
-    return PlanResult(current, target, diff(current, target))
+    changes = diff(current, target)
+    target.generations = _generations(current, target, changes)
+    return PlanResult(current, target, changes)
+
+
+def _generations(current: Snapshot, target: Snapshot, changes: list[Change]) -> dict[str, int]:
+    """The views' online generations after the apply (see ``Snapshot.generations``): a view
+    created under a name never used keeps generation 0; one re-created, or updated
+    destructively, gets the version this apply commits; a deleted view's entry stays."""
+    version = current.version + 1
+    out = dict(current.generations)
+    for name in current.feature_views:
+        out.setdefault(name, 0)   # registries written before generations existed
+    for c in changes:
+        if c.kind != "feature_view":
+            continue
+        if c.op == "create":
+            out[c.name] = version if c.name in current.generations else 0
+        elif c.op == "update" and c.destructive:
+            out[c.name] = version
+    return out
+
+
+def retired_tables(current: Snapshot, target: Snapshot) -> dict[str, str]:
+    """Online tables (online key -> table) whose view is deleted or in a new generation."""
+    return {current.online_key(name): current.online_table(name) for name in current.feature_views
+            if name not in target.feature_views or target.online_key(name) != current.online_key(name)}
 
 
 def apply(registry: RegistryStore, project: str, repo_path: str | Path, objects: Iterable[Any],
           partial: bool = True, delete: Iterable[Any] = (), force: bool = False,
           extra_problems: Iterable[str] = (), user: str | None = None,
-          check_sources: bool = True) -> PlanResult:
+          check_sources: bool = True,
+          online_store: Callable[[], OnlineStore] | None = None) -> PlanResult:
     """Plan, refuse breaking changes unless ``force``, then commit atomically with the version
-    the plan was computed from (a concurrent apply makes this one fail with a conflict)."""
+    the plan was computed from (a concurrent apply makes this one fail with a conflict), then
+    drop the online tables it retired (module docstring; ``online_store`` is opened only when
+    there is one to drop; without it they stay listed for the next apply)."""
     result = plan(registry, project, repo_path, objects, partial, delete, extra_problems, check_sources)
     if result.breaking and not force:
         lines = []
@@ -163,10 +217,45 @@ def apply(registry: RegistryStore, project: str, repo_path: str | Path, objects:
             "new definition a versioned name, or re-run with --force (force=True) if you mean it")
     if not result.changes:
         result.version = result.current.version
+        _drop_retired(registry, project, online_store, result)
         return result
+    retired = retired_tables(result.current, result.target)
+    state: dict[tuple[str, str], dict[str, Any] | None] = {}
+    for key, table in retired.items():
+        state[(STATE, key)] = None
+        state[(RETIRED, table)] = {"view": key, "version": result.current.version + 1}
     result.version = registry.commit(result.target, result.current.version, result.changes,
-                                     user or _user())
+                                     user or _user(), state)
+    _drop_retired(registry, project, online_store, result)
     return result
+
+
+RETIRED = "online_retired"
+
+
+def _drop_retired(registry: RegistryStore, project: str, online_store: Callable[[], OnlineStore] | None,
+                  result: PlanResult) -> None:
+    """Drop every online table listed as retired; cross off those dropped, report the others."""
+    pending = sorted(registry.list_state(project, RETIRED))
+    if not pending:
+        return
+    if online_store is None:
+        result.cleanup_errors.append(
+            f"retired online table(s) {pending} not dropped yet: no online store was given; "
+            "the next apply drops them")
+        return
+    try:
+        store = online_store()
+        store.drop(pending)
+    except Exception as e:  # noqa: BLE001 - reported, and retried by the next apply
+        reason = e.message if isinstance(e, SkewlessError) else f"{type(e).__name__}: {e}"
+        result.cleanup_errors.append(
+            f"could not drop the retired online table(s) {pending} ({reason}); the registry "
+            "is applied and nothing in them is served; the next `skewless apply` drops them")
+        return
+    for table in pending:
+        registry.delete_state(project, RETIRED, table)
+    result.dropped_tables.extend(pending)
 
 
 def _user() -> str:
@@ -176,5 +265,5 @@ def _user() -> str:
         return "unknown"
 
 
-__all__ = ["PlanResult", "apply", "plan", "build_target", "validate", "Entity", "FeatureView",
-           "FeatureService"]
+__all__ = ["PlanResult", "RETIRED", "apply", "plan", "build_target", "retired_tables", "validate",
+           "Entity", "FeatureView", "FeatureService"]

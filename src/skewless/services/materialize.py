@@ -1,9 +1,27 @@
 """Materialization: offline source -> online store, the latest row per entity, only if newer.
 
 Idempotent and order-independent (the store keeps the greatest (event, created) pair), and
-resumable: a view's watermark advances in the registry only after all its rows are written, so
-a run killed midway is simply repeated. Watermarks live in the registry's state table, apart
-from the definitions.
+resumable: a view's coverage is recorded in the registry only after all its rows are written,
+so a run killed midway is simply repeated. Coverage lives in the registry's state table, apart
+from the definitions, keyed by the view's online table generation (``Snapshot.online_key``):
+a re-created or force-changed view starts with none (docs/online.md).
+
+**A watermark means coverage.** Each view's state records the event-time intervals whose source
+rows are all in the online store (``covered``), and the created-time mark below which no row is
+late. "Materialized up to t" (the watermark, ``end``) means every source row with an event time
+up to t is covered: the first interval starts at the beginning and reaches t. An explicit window
+``materialize(start, end)`` adds ``[start, end]``; it moves the watermark only if it joins the
+covered prefix. An incremental run up to ``end`` fills every hole before ``end`` (one window
+per hole, from the beginning when nothing is covered) and, when the source has a created
+timestamp column, also reads the rows whose created time is at or after the mark (late rows
+of covered intervals), then records everything up to ``end`` as covered.
+
+The mark only ever moves to a created time the run has seen while it had read every row
+before (or stays), so a late row is never lost: an explicit window leaves the mark as it was,
+an incremental run that read every row up to ``end`` moves it to the newest created time seen.
+Coverage recorded for another definition of the view (``materialization_signature``: a field
+added since) does not count, so the next incremental run reads the whole source again and
+fills the new field in.
 """
 
 from __future__ import annotations
@@ -20,15 +38,112 @@ import pyarrow as pa
 from skewless.define import FeatureView
 from skewless.engines.base import OfflineEngine
 from skewless.errors import MaterializationError, UnknownObjectError, closest
-from skewless.online import OnlineStore, table_name
-from skewless.online.codec import OLDEST, Record, encode_key, micros
+from skewless.online import OnlineStore
+from skewless.online.codec import OLDEST, Record, encode_key, from_micros, micros
 from skewless.plan.historical import to_utc
 from skewless.plan.materialize import CREATED_TS, EVENT_TS, materialize_request
 from skewless.registry import RegistryStore, Snapshot
+from skewless.registry.diff import materialization_signature
 
 STATE = "materialization"
 _NO_CREATED_YET = datetime(1, 1, 1, tzinfo=timezone.utc)
+US = timedelta(microseconds=1)
 RowsCallback = Callable[[str, int], None]
+Interval = tuple["datetime | None", datetime]   # [start, end], both inclusive; None: the beginning
+
+
+def _lower(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The earlier mark, None (unknown: every created time may be late) being the earliest."""
+    return None if a is None or b is None else min(a, b)
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat() if ts is not None else None
+
+
+def _ts(value: str | None) -> datetime | None:
+    return to_utc(datetime.fromisoformat(value)) if value else None
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What a view's online table holds for sure: every source row whose event time is in one
+    of ``intervals`` (sorted, disjoint), except rows created at or after ``created_high``
+    (None: any row with a created time may be late)."""
+
+    signature: str
+    intervals: tuple[Interval, ...] = ()
+    created_high: datetime | None = None
+
+    @classmethod
+    def of(cls, state: dict[str, Any] | None, signature: str) -> Coverage:
+        """The coverage a state records, if recorded under ``signature`` (else none: states of
+        older versions and of another definition of the view do not count)."""
+        if not state or state.get("signature") != signature or "covered" not in state:
+            return cls(signature)
+        intervals = tuple((_ts(a), _ts(b)) for a, b in state["covered"])
+        return cls(signature, _merge(intervals), _ts(state.get("created_high")))  # type: ignore[arg-type]
+
+    @property
+    def watermark(self) -> datetime | None:
+        """Covered from the beginning up to this event time (None: the beginning is not)."""
+        if self.intervals and self.intervals[0][0] is None:
+            return self.intervals[0][1]
+        return None
+
+    def holes(self, end: datetime) -> list[Interval]:
+        """The event-time intervals up to ``end`` not covered, in order."""
+        out: list[Interval] = []
+        cursor: datetime | None = None     # the first instant not covered yet; None: the beginning
+        for a, b in self.intervals:        # sorted, disjoint and never adjacent (``_merge``)
+            if a is not None and (cursor is None or cursor <= end):
+                out.append((cursor, min(a - US, end)))
+            cursor = b + US
+        if cursor is None or cursor <= end:
+            out.append((cursor, end))
+        return out
+
+    def cover(self, start: datetime | None, end: datetime, seen: datetime | None,
+              incremental: bool) -> Coverage:
+        """The coverage after a run that read every row of ``[start, end]`` (an incremental
+        run: every row up to ``end``, and the late rows) and saw created times up to ``seen``."""
+        intervals = _merge((*self.intervals, (start, end)))
+        if not self.intervals:
+            high = seen
+        elif incremental and all(b <= end for _, b in self.intervals):
+            high = seen if self.created_high is None else max(self.created_high, seen or self.created_high)
+        else:
+            high = self.created_high
+        return Coverage(self.signature, intervals, high)
+
+    def union(self, other: Coverage) -> Coverage:
+        if not other.intervals:
+            return self
+        if not self.intervals:
+            return other
+        return Coverage(self.signature, _merge((*self.intervals, *other.intervals)),
+                        _lower(self.created_high, other.created_high))
+
+    def to_state(self, rows: int, total_rows: int) -> dict[str, Any]:
+        return {"signature": self.signature,
+                "covered": [[_iso(a), _iso(b)] for a, b in self.intervals],
+                "end": _iso(self.watermark), "created_high": _iso(self.created_high),
+                "rows": rows, "total_rows": total_rows,
+                "at": datetime.now(timezone.utc).isoformat()}
+
+
+def _merge(intervals: Sequence[Interval]) -> tuple[Interval, ...]:
+    """Sorted, with overlapping or adjacent (1us apart) intervals joined."""
+    ordered = sorted(intervals, key=lambda iv: (iv[0] is not None, iv[0] or iv[1]))
+    out: list[Interval] = []
+    for a, b in ordered:
+        if out:
+            pa_, pb = out[-1]
+            if a is None or a <= pb + US:
+                out[-1] = (pa_, max(pb, b))
+                continue
+        out.append((a, b))
+    return tuple(out)
 
 
 @dataclass
@@ -96,57 +211,77 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
                 repo_path: str | Path, views: Sequence[str] | None, start: datetime | None,
                 end: datetime, now: datetime, incremental: bool = False,
                 on_rows: RowsCallback | None = None, batch_rows: int = 100_000) -> list[ViewReport]:
+    """Materialize ``views`` (default: every online view). An explicit window covers
+    ``start <= event_ts <= end``; an incremental run covers everything up to ``end``: every
+    hole in the view's coverage (whatever earlier runs left out) plus late rows (module
+    docstring). Coverage is recorded once all the view's rows are written."""
     start, end = check_window(start, end, now)
     reports = []
     for view in online_views(snapshot, views):
         t0 = time.perf_counter()
-        state = registry.get_state(snapshot.project, STATE, view.name) if incremental else None
-        v_start, created_after = start, None
-        if state is not None:
-            prev_end = datetime.fromisoformat(state["end"])
-            if prev_end >= end and not view.batch_source.created_timestamp_column:
-                reports.append(ViewReport(view.name, 0, prev_end, end, 0.0))
+        key = snapshot.online_key(view.name)
+        signature = materialization_signature(snapshot, view)
+        before = Coverage.of(registry.get_state(snapshot.project, STATE, key), signature)
+        created_col = view.batch_source.created_timestamp_column
+        if incremental:
+            windows = before.holes(end)
+            late: datetime | None = None
+            if created_col and before.intervals:
+                late = before.created_high or _NO_CREATED_YET
+            if not windows and late is None:
+                reports.append(ViewReport(view.name, 0, before.watermark or end, end, 0.0))
                 continue
-            v_start = prev_end + timedelta(microseconds=1)
-            if state.get("created_high"):
-                created_after = datetime.fromisoformat(state["created_high"])
-            elif view.batch_source.created_timestamp_column:
-                # No created time seen yet (none written, or all null): any row with one may
-                # be late data, whatever its event time.
-                created_after = _NO_CREATED_YET
-        request = materialize_request(snapshot, view, repo_path, end, v_start, created_after)
-        table = table_name(snapshot.project, view.name)
+            requests: list[tuple[datetime | None, datetime, datetime | None]] = [
+                (s_, e_, None) for s_, e_ in windows]
+            if late is not None:
+                if requests and requests[-1][1] == end:
+                    requests[-1] = (requests[-1][0], end, late)
+                else:   # nothing new to cover: late rows only
+                    requests.append((end + US, end, late))
+        else:
+            requests = [(start, end, None)]
+        table = snapshot.online_table(view.name)
         store.create([table])
-        features = [f.output for f in request.features]
+        features: list[str] | None = None
         rows = 0
-        created_high = created_after
-        for batch in engine.latest(request, batch_rows):
-            records = batch_records(batch, request.join_keys, features)
-            store.write_batch({table: records})
-            rows += len(records)
-            top = max((r.created_ts for _, r in records), default=OLDEST)
-            if top != OLDEST:
-                top_dt = datetime.fromtimestamp(0, timezone.utc) + timedelta(microseconds=top)
-                created_high = top_dt if created_high is None else max(created_high, top_dt)
-            if on_rows:
-                on_rows(view.name, len(records))
-        prev = registry.get_state(snapshot.project, STATE, view.name) or {}
-        new_end = max(end, datetime.fromisoformat(prev["end"])) if prev.get("end") else end
-        if prev.get("created_high"):
-            old_high = datetime.fromisoformat(prev["created_high"])
-            created_high = old_high if created_high is None else max(created_high, old_high)
-        registry.set_state(snapshot.project, STATE, view.name, {
-            "end": new_end.isoformat(),
-            "created_high": created_high.isoformat() if created_high else None,
-            "rows": rows, "total_rows": prev.get("total_rows", 0) + rows,
-            "at": datetime.now(timezone.utc).isoformat(),
-        })
-        reports.append(ViewReport(view.name, rows, v_start, end, time.perf_counter() - t0))
+        seen: datetime | None = None
+        for w_start, w_end, created_after in requests:
+            request = materialize_request(snapshot, view, repo_path, w_end, w_start, created_after)
+            features = [f.output for f in request.features]
+            for batch in engine.latest(request, batch_rows):
+                records = batch_records(batch, request.join_keys, features)
+                store.write_batch({table: records})
+                rows += len(records)
+                top = max((r.created_ts for _, r in records), default=OLDEST)
+                if top != OLDEST:
+                    top_dt = from_micros(top)
+                    seen = top_dt if seen is None else max(seen, top_dt)
+                if on_rows:
+                    on_rows(view.name, len(records))
+        after = before.cover(None if incremental else start, end, seen, incremental)
+        prev = registry.get_state(snapshot.project, STATE, key) or {}
+        latest = Coverage.of(prev, signature)
+        if latest != before:   # another run recorded coverage meanwhile: keep both, conservatively
+            after = after.union(latest)
+        registry.set_state(snapshot.project, STATE, key, after.to_state(
+            rows=rows, total_rows=prev.get("total_rows", 0) + rows))
+        reports.append(ViewReport(view.name, rows, requests[0][0], end, time.perf_counter() - t0))
     return reports
 
 
 def watermarks(registry: RegistryStore, project: str) -> dict[str, dict[str, Any]]:
-    return registry.list_state(project, STATE)
+    """Per feature view, the materialization state of its current online table (views never
+    materialized, or whose coverage no longer holds, are left out). ``"end"`` is the watermark:
+    covered from the beginning up to it (absent if nothing is)."""
+    snapshot = registry.load(project)
+    states = registry.list_state(project, STATE)
+    out = {}
+    for name, view in snapshot.feature_views.items():
+        state = states.get(snapshot.online_key(name))
+        coverage = Coverage.of(state, materialization_signature(snapshot, view))
+        if state is not None and coverage.intervals:
+            out[name] = state
+    return out
 
 
-__all__ = ["ViewReport", "materialize", "watermarks", "micros"]
+__all__ = ["Coverage", "ViewReport", "materialize", "watermarks", "micros"]

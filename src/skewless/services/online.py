@@ -25,7 +25,7 @@ from skewless.define import FeatureService, FeatureView
 from skewless.errors import (FeatureUnavailableError, InvalidRequestError, OnlineStoreError,
                              SkewlessError)
 from skewless.kernels.source import resolve_source, source_schema
-from skewless.online import OnlineStore, table_name
+from skewless.online import OnlineStore
 from skewless.online.cache import RecordCache
 from skewless.online.codec import OLDEST, Record, encode_key, from_micros, micros, needs_restore, restore
 from skewless.plan.historical import duration_micros, output_names, parse_refs
@@ -116,7 +116,7 @@ def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureServi
             dtype = by_name[name].dtype
             cols.append(OnlineFeature(name, out, dtype, as_served(by_name[name].default, dtype)))
         views.append(OnlineView(
-            view.name, table_name(snapshot.project, view.name), jk,
+            view.name, snapshot.online_table(view.name), jk,
             _key_types(view, jk, repo_path),
             duration_micros(view.ttl), view.on_missing, tuple(cols), view.fallback == "cache"))
         keys.extend(k for k in jk if k not in keys)

@@ -1,4 +1,10 @@
-"""``online-status``: per online view, what the online store holds and how fresh it is."""
+"""``online-status``: per online view, what the online store holds and how fresh it is.
+
+The watermark is coverage (docs/online.md): "materialized up to t" means every source row with
+an event time up to t is in the online store. Event-time intervals covered by explicit windows
+that do not join the covered prefix are listed apart (``covered``): the holes between them are
+what the next ``materialize-incremental`` fills.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from skewless.online import OnlineStore, table_name
+from skewless.online import OnlineStore
 from skewless.plan.historical import to_utc
 from skewless.registry import RegistryStore, Snapshot
-from skewless.services.materialize import STATE, online_views
+from skewless.registry.diff import materialization_signature
+from skewless.services.materialize import STATE, Coverage, Interval, online_views
 
 
 @dataclass(frozen=True)
@@ -17,12 +24,18 @@ class ViewStatus:
     view: str
     table: str
     entities: int                  # records in the online table
-    materialized: bool             # ever materialized (a watermark exists)
-    watermark: datetime | None     # materialized up to this event time
+    materialized: bool             # some event-time interval is covered
+    watermark: datetime | None     # covered from the beginning up to this event time
     age: timedelta | None          # how far the watermark is behind the clock
     last_run: datetime | None      # when the last materialize or rebuild finished
     last_run_rows: int | None      # rows that run wrote
     ttl: timedelta | None
+    covered: tuple[Interval, ...] = ()   # every covered interval (the first from None: the watermark)
+
+    @property
+    def holes(self) -> bool:
+        """Whether some interval is covered beyond a hole (the next incremental run fills it)."""
+        return len(self.covered) > (1 if self.watermark is not None else 0)
 
 
 def _time(state: dict[str, Any], key: str) -> datetime | None:
@@ -36,12 +49,14 @@ def online_status(store: OnlineStore, registry: RegistryStore, snapshot: Snapsho
     now = to_utc(now)
     out = []
     for view in online_views(snapshot, None):
-        table = table_name(snapshot.project, view.name)
-        state = registry.get_state(snapshot.project, STATE, view.name) or {}
-        watermark = _time(state, "end")
+        table = snapshot.online_table(view.name)
+        state = registry.get_state(snapshot.project, STATE, snapshot.online_key(view.name)) or {}
+        coverage = Coverage.of(state, materialization_signature(snapshot, view))
+        watermark = coverage.watermark
         out.append(ViewStatus(
             view=view.name, table=table, entities=store.count(table),
-            materialized=watermark is not None, watermark=watermark,
+            materialized=bool(coverage.intervals), watermark=watermark,
             age=now - watermark if watermark is not None else None,
-            last_run=_time(state, "at"), last_run_rows=state.get("rows"), ttl=view.ttl))
+            last_run=_time(state, "at"), last_run_rows=state.get("rows"), ttl=view.ttl,
+            covered=coverage.intervals))
     return out

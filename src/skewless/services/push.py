@@ -48,7 +48,7 @@ from skewless.errors import (InvalidRequestError, OnlineStoreError, SkewlessErro
                              UnknownObjectError, closest)
 from skewless.kernels.batch import UTC_MICROS, BadColumn, cast, columns_of, conform, show_rows
 from skewless.kernels.source import resolve_source
-from skewless.online import OnlineStore, table_name
+from skewless.online import OnlineStore
 from skewless.plan.historical import to_utc
 from skewless.plan.materialize import CREATED_TS, EVENT_TS
 from skewless.registry import Snapshot
@@ -340,7 +340,7 @@ def online_rows(table: pa.Table, batch: FileSource, views: Sequence[FeatureView]
         records: list[Any] = []
         for rb in pa.table(cols).to_batches():
             records.extend(batch_records(rb, keys, [f.name for f in feats]))
-        out[table_name(snapshot.project, view.name)] = records
+        out[snapshot.online_table(view.name)] = records
     return out
 
 
@@ -390,7 +390,7 @@ def push(snapshot: Snapshot, online_store: Callable[[], OnlineStore], repo_path:
                 hint="`skewless materialize-incremental` brings them online when the batch source "
                 "has a created_timestamp_column or the rows are newer than the views' watermarks; "
                 "`skewless rebuild-online` always does") from e
-        report.online_records = {v.name: len(rows[table_name(snapshot.project, v.name)])
+        report.online_records = {v.name: len(rows[snapshot.online_table(v.name)])
                                  for v in online}
     report.seconds = time.perf_counter() - t0
     return report

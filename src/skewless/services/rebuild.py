@@ -5,7 +5,7 @@ first), so each online table can be rebuilt from it. Per view:
 
 1. materialize everything up to ``now`` (the latest row per entity) into a fresh staging table;
 2. swap it in: readers see the old table, then the new one, never a gap;
-3. set the view's watermark to ``now``;
+3. record the view as covered from the beginning up to ``now`` (its watermark);
 4. verify: the new table holds one record per entity that has a source row at or before
    ``now``, and, on a random sample of entities, serving answers exactly what the offline join
    answers at ``now`` (values, nulls, defaults and TTL).
@@ -41,17 +41,19 @@ from skewless.plan.materialize import materialize_request
 from skewless.registry import RegistryStore, Snapshot
 from skewless.services import online as online_svc
 from skewless.services import retrieve
-from skewless.services.materialize import STATE, RowsCallback, batch_records, online_views
+from skewless.registry.diff import materialization_signature
+from skewless.services.materialize import STATE, Coverage, RowsCallback, batch_records, online_views
 
 SAMPLE_SIZE = 100
 
 
 def staging_table(project: str, view: str) -> str:
-    """The staging table of a view's rebuild.
+    """The staging table of a view's rebuild (``view``: the view's online key,
+    ``Snapshot.online_key``: its name, or ``{name}__v{generation}``).
 
-    ``table_name`` joins project and view with ``__``, and a view name never contains ``__``,
-    so no table name of any view (of any project sharing the store) ends with ``__``: this name
-    cannot collide with a live table. It uses only letters, digits and ``_``, valid in every
+    ``table_name`` joins project and online key with ``__``; a view name never contains ``__``
+    and an online key never ends with it, so no table name of any view (of any project sharing
+    the store) ends with ``__``: this name cannot collide with a live table. It uses only letters, digits and ``_``, valid in every
     store (SQLite quotes it; Redis allows letters, digits, ``_``, ``.`` and ``-``).
     """
     return f"{table_name(project, view)}__rebuild__"
@@ -100,14 +102,12 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
         t0 = time.perf_counter()
         written, created_high = _build_and_swap(engine, online_store, snapshot, repo_path, view, now,
                                                 on_rows, batch_rows)
-        table = table_name(snapshot.project, view.name)
-        prev = registry.get_state(snapshot.project, STATE, view.name) or {}
-        registry.set_state(snapshot.project, STATE, view.name, {
-            "end": now.isoformat(),
-            "created_high": created_high.isoformat() if created_high else None,
-            "rows": written, "total_rows": prev.get("total_rows", 0) + written,
-            "at": datetime.now(timezone.utc).isoformat(),
-        })
+        table = snapshot.online_table(view.name)
+        key = snapshot.online_key(view.name)
+        prev = registry.get_state(snapshot.project, STATE, key) or {}
+        coverage = Coverage(materialization_signature(snapshot, view), ((None, now),), created_high)
+        registry.set_state(snapshot.project, STATE, key, coverage.to_state(
+            rows=written, total_rows=prev.get("total_rows", 0) + written))
         stored = online_store.count(table)
         keys = online_store.scan_keys(table, sample_size)
         mismatches = _verify_sample(engine, online_store, snapshot, repo_path, view, keys, now,
@@ -123,8 +123,8 @@ def _build_and_swap(engine: OfflineEngine, store: OnlineStore, snapshot: Snapsho
     """Materialize ``view`` up to ``now`` into its staging table, then swap it in. Returns the
     rows written and the highest created timestamp seen. On failure the staging table is
     dropped and the live table is left as it was."""
-    table = table_name(snapshot.project, view.name)
-    staging = staging_table(snapshot.project, view.name)
+    table = snapshot.online_table(view.name)
+    staging = staging_table(snapshot.project, snapshot.online_key(view.name))
     written, created_high = 0, OLDEST
     try:
         store.drop([staging])   # a leftover of a rebuild killed midway

@@ -466,13 +466,13 @@ def store_contents(store: FeatureStore, views: Sequence[str] | None = None
     """Everything the online store holds for ``views`` (default: every online view): per view,
     entity key -> (event time us, created time us, values). Two stores with equal contents
     serve alike; materialization tests compare runs with it."""
-    from skewless.online import table_name
     from skewless.online.codec import decode_key
 
-    names = views if views is not None else [v.name for v in store.list_feature_views() if v.online]
+    snapshot = store.snapshot()
+    names = views if views is not None else [v.name for v in snapshot.feature_views.values() if v.online]
     out: dict[str, dict[tuple[Any, ...], tuple[int, int, dict[str, Any]]]] = {}
     for name in names:
-        table = table_name(store.project, name)
+        table = snapshot.online_table(name)
         keys = store.online_store.scan_keys(table, 1 << 40)
         records = store.online_store.read_batch({table: keys})[table]
         out[name] = {decode_key(k): (r.event_ts, r.created_ts, r.values)
