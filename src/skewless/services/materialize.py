@@ -19,7 +19,8 @@ import pyarrow as pa
 
 from skewless.define import FeatureView
 from skewless.engines.base import OfflineEngine
-from skewless.errors import MaterializationError, UnknownObjectError, closest
+from skewless.errors import MaterializationError, SourceError, UnknownObjectError, closest
+from skewless.kernels.source import ResolvedSource, check_view_source
 from skewless.online import OnlineStore, table_name
 from skewless.online.codec import OLDEST, Record, encode_key, micros
 from skewless.plan.historical import to_utc
@@ -52,6 +53,20 @@ def online_views(snapshot: Snapshot, names: Sequence[str] | None) -> list[Featur
             raise MaterializationError(f"feature view '{n}' has online=False; it is not served online")
         out.append(view)
     return out
+
+
+def check_source(snapshot: Snapshot, view: FeatureView, resolved: ResolvedSource) -> None:
+    """Every file of the view's source against its declaration, by the one conformance table
+    (docs/types.md), before anything is written: a drifted file is a SourceError naming the
+    view, the file, the column and a bad row; the online store and the watermark stay as they
+    were."""
+    problems = check_view_source(view, snapshot.join_keys(view), resolved)
+    if problems:
+        raise SourceError(
+            f"feature view '{view.name}' cannot be materialized; nothing was written online and "
+            "its watermark is unchanged:\n" + "\n".join(f"  - {p}" for p in problems),
+            hint="fix or remove the file(s) named (or change the declared types, then "
+            "`skewless apply`); see docs/types.md")
 
 
 def check_window(start: datetime | None, end: datetime, now: datetime) -> tuple[datetime | None, datetime]:
@@ -115,6 +130,7 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
                 # be late data, whatever its event time.
                 created_after = _NO_CREATED_YET
         request = materialize_request(snapshot, view, repo_path, end, v_start, created_after)
+        check_source(snapshot, view, request.source)
         table = table_name(snapshot.project, view.name)
         store.create([table])
         features = [f.output for f in request.features]

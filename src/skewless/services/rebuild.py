@@ -41,7 +41,7 @@ from skewless.plan.materialize import materialize_request
 from skewless.registry import RegistryStore, Snapshot
 from skewless.services import online as online_svc
 from skewless.services import retrieve
-from skewless.services.materialize import STATE, RowsCallback, batch_records, online_views
+from skewless.services.materialize import STATE, RowsCallback, batch_records, check_source, online_views
 
 SAMPLE_SIZE = 100
 
@@ -127,9 +127,10 @@ def _build_and_swap(engine: OfflineEngine, store: OnlineStore, snapshot: Snapsho
     staging = staging_table(snapshot.project, view.name)
     written, created_high = 0, OLDEST
     try:
+        request = materialize_request(snapshot, view, repo_path, now)
+        check_source(snapshot, view, request.source)
         store.drop([staging])   # a leftover of a rebuild killed midway
         store.create([staging])
-        request = materialize_request(snapshot, view, repo_path, now)
         features = [f.output for f in request.features]
         for batch in engine.latest(request, batch_rows):
             records = batch_records(batch, request.join_keys, features)
