@@ -119,6 +119,13 @@ def source_files(resolved: ResolvedSource) -> list[SourceFile]:
     return out
 
 
+def did_you_mean(name: str, choices: object) -> str:
+    """`` (did you mean 'x'?)`` when a choice is close to ``name``, else nothing (the caller
+    lists the choices anyway)."""
+    phrase = closest(name, choices)  # type: ignore[arg-type]
+    return f" ({phrase})" if phrase.startswith("did you mean") else ""
+
+
 def _is_time(t: pa.DataType) -> bool:
     return pa.types.is_timestamp(t) or pa.types.is_date(t)
 
@@ -241,8 +248,7 @@ def check_view_source(view: FeatureView, join_keys: tuple[str, ...], resolved: R
     have = sorted(names)
 
     def missing(label: str, c: str) -> str:
-        return (f"{where}: {label} column '{c}' is missing; "
-                f"{closest(c, names)}; the source has {have}")
+        return f"{where}: {label} column '{c}' is missing{did_you_mean(c, names)}; the source has {have}"
 
     required: list[tuple[str, str]] = [("timestamp_field", src.timestamp_field)]
     required += [("join key", src.source_column(k)) for k in join_keys]
@@ -285,8 +291,8 @@ def check_view_source(view: FeatureView, join_keys: tuple[str, ...], resolved: R
         else:
             checks.append((sc, f"feature '{f.name}'", f.dtype))
     if absent:
-        hints = "; ".join(f"'{c}': {closest(c, names)}" for c in absent)
-        problems.append(f"{where}: column(s) {absent} are missing ({hints}); the source has {have}")
+        hints = "".join(did_you_mean(c, names).replace(" (", f" ('{c}': ", 1) for c in absent)
+        problems.append(f"{where}: column(s) {absent} are missing{hints}; the source has {have}")
     for sc, what, dtype in checks:
         is_key = what.startswith("join key")
         for sf in files:
