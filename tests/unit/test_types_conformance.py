@@ -186,3 +186,21 @@ def test_plan_push_reference_and_duckdb_agree(case: tuple[pa.Array, T.ValueType]
 
 def test_the_rule_text_cites_docs() -> None:
     assert re.search(r"docs/types\.md", T.__doc__ or "")
+
+
+def test_footer_statistics_spare_reading_a_float64_column_declared_float32(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """float64 over Float32 (the common case) is range-checked from the footer's min/max: the
+    column is not read; a float over an integer field is (whole numbers need the values)."""
+    from skewless.kernels import source as S
+
+    pq.write_table(pa.table({"x": [0.1, None, 1e30], "n": [1, 2**40, 3], "f": [1.0, 2.0, 3.0]}),
+                   tmp_path / "s.parquet")
+    sf = S.source_files(resolve_source(FileSource("s.parquet", "ts"), tmp_path))[0]
+    read: list[str] = []
+    real = S._read_column
+    monkeypatch.setattr(S, "_read_column", lambda f, c: read.append(c) or real(f, c))
+    assert S.column_misfit(sf, "x", T.Float32) is None
+    assert S.column_misfit(sf, "n", T.Int32) == S.Misfit(row=1, value=2**40, count=1)
+    assert S.column_misfit(sf, "f", T.Int64) is None
+    assert read == ["n", "f"]
