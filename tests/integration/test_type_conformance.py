@@ -398,3 +398,23 @@ def test_push_into_a_batch_source_whose_seed_column_is_all_none(setup) -> None:
     offline = fs.get_historical_features(labels(1), ["stats:amount", "stats:n"]).to_df()
     assert online["amount"] == offline["amount"].tolist() == [1.5]
     assert online["n"] == offline["n"].tolist() == [2]
+
+
+def test_one_drifted_view_stops_the_run_before_any_view_is_written(setup) -> None:
+    """Validate everything before changing anything: a run over two views whose second source
+    drifted writes neither (no record, no watermark)."""
+    repo = setup[0]
+    write(repo / "data/stats/a.parquet", amount=[1.0, 2.0], n=[1, 2])
+    write(repo / "data/other/a.parquet", score=[0.5, 0.7])
+    fs = make_store(setup)
+    other = FeatureView("other", entities=[user], ttl=None, source=FileSource("data/other", "ts"),
+                        schema=[Field("score", Float64)])
+    fs.apply([user, view(), other])
+    bad = write(repo / "data/other/b.parquet", score=["0.5", "x"])
+    for run in (lambda: fs.materialize(None, NOW), lambda: fs.materialize_incremental(NOW),
+                lambda: fs.rebuild_online()):
+        with pytest.raises(SourceError, match=str(bad)):
+            run()
+        assert fs.registry.list_state(fs.project, "materialization") == {}
+        got = fs.get_online_features(["stats:amount"], [{"user_id": "u0"}])
+        assert got.statuses["amount"] == ["NOT_FOUND"]

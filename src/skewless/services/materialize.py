@@ -20,7 +20,7 @@ import pyarrow as pa
 from skewless.define import FeatureView
 from skewless.engines.base import OfflineEngine
 from skewless.errors import MaterializationError, SourceError, UnknownObjectError, closest
-from skewless.kernels.source import ResolvedSource, check_view_source
+from skewless.kernels.source import check_view_source, resolve_source
 from skewless.online import OnlineStore, table_name
 from skewless.online.codec import OLDEST, Record, encode_key, micros
 from skewless.plan.historical import to_utc
@@ -55,16 +55,20 @@ def online_views(snapshot: Snapshot, names: Sequence[str] | None) -> list[Featur
     return out
 
 
-def check_source(snapshot: Snapshot, view: FeatureView, resolved: ResolvedSource) -> None:
-    """Every file of the view's source against its declaration, by the one conformance table
+def check_sources(snapshot: Snapshot, views: Sequence[FeatureView], repo_path: str | Path) -> None:
+    """Every file of every view's source against its declaration, by the one conformance table
     (docs/types.md), before anything is written: a drifted file is a SourceError naming the
-    view, the file, the column and a bad row; the online store and the watermark stay as they
-    were."""
-    problems = check_view_source(view, snapshot.join_keys(view), resolved)
+    view, the file, the column and a bad row; the online store and the watermarks stay as they
+    were, for every view of the run."""
+    problems: list[str] = []
+    for view in views:
+        resolved = resolve_source(view.batch_source, repo_path)
+        problems.extend(check_view_source(view, snapshot.join_keys(view), resolved))
     if problems:
+        names = ", ".join(f"'{v.name}'" for v in views)
         raise SourceError(
-            f"feature view '{view.name}' cannot be materialized; nothing was written online and "
-            "its watermark is unchanged:\n" + "\n".join(f"  - {p}" for p in problems),
+            f"source data does not match the declared types; nothing was written online and no "
+            f"watermark moved (feature view(s) {names}):\n" + "\n".join(f"  - {p}" for p in problems),
             hint="fix or remove the file(s) named (or change the declared types, then "
             "`skewless apply`); see docs/types.md")
 
@@ -113,7 +117,9 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
                 on_rows: RowsCallback | None = None, batch_rows: int = 100_000) -> list[ViewReport]:
     start, end = check_window(start, end, now)
     reports = []
-    for view in online_views(snapshot, views):
+    selected = online_views(snapshot, views)
+    check_sources(snapshot, selected, repo_path)
+    for view in selected:
         t0 = time.perf_counter()
         state = registry.get_state(snapshot.project, STATE, view.name) if incremental else None
         v_start, created_after = start, None
@@ -130,7 +136,6 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
                 # be late data, whatever its event time.
                 created_after = _NO_CREATED_YET
         request = materialize_request(snapshot, view, repo_path, end, v_start, created_after)
-        check_source(snapshot, view, request.source)
         table = table_name(snapshot.project, view.name)
         store.create([table])
         features = [f.output for f in request.features]

@@ -41,7 +41,7 @@ from skewless.plan.materialize import materialize_request
 from skewless.registry import RegistryStore, Snapshot
 from skewless.services import online as online_svc
 from skewless.services import retrieve
-from skewless.services.materialize import STATE, RowsCallback, batch_records, check_source, online_views
+from skewless.services.materialize import STATE, RowsCallback, batch_records, check_sources, online_views
 
 SAMPLE_SIZE = 100
 
@@ -96,7 +96,15 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
     ``timestamp_column`` names the entity-row timestamp of the verification join."""
     now = to_utc(now)
     reports = []
-    for view in online_views(snapshot, views):
+    selected = online_views(snapshot, views)
+    for view in selected:   # every source checked before any table is touched
+        try:
+            check_sources(snapshot, [view], repo_path)
+        except SkewlessError as e:
+            _prefix(e, f"rebuild of feature view '{view.name}' failed and its online table was "
+                       "left untouched (so was every other view's): ")
+            raise
+    for view in selected:
         t0 = time.perf_counter()
         written, created_high = _build_and_swap(engine, online_store, snapshot, repo_path, view, now,
                                                 on_rows, batch_rows)
@@ -128,7 +136,6 @@ def _build_and_swap(engine: OfflineEngine, store: OnlineStore, snapshot: Snapsho
     written, created_high = 0, OLDEST
     try:
         request = materialize_request(snapshot, view, repo_path, now)
-        check_source(snapshot, view, request.source)
         store.drop([staging])   # a leftover of a rebuild killed midway
         store.create([staging])
         features = [f.output for f in request.features]
