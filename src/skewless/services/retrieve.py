@@ -40,8 +40,11 @@ def get_historical_features(
         problems.extend(check_key_types(v.view, v.join_keys, v.source_keys, source_schema(v.source),
                                         schema))
     if problems:
-        raise SourceError("; ".join(problems),
-                          hint="fix the data or the definition, then `skewless apply`")
+        raise SourceError(problems[0] if len(problems) == 1 else
+                          f"{len(problems)} problems with the sources:\n"
+                          + "\n".join(f"  - {p}" for p in problems),
+                          hint="fix the data or the definition, then `skewless apply`; which "
+                          "column types fit which declared types: docs/types.md")
     return engine.historical(plan, entity)
 
 
