@@ -418,3 +418,16 @@ def test_one_drifted_view_stops_the_run_before_any_view_is_written(setup) -> Non
         assert fs.registry.list_state(fs.project, "materialization") == {}
         got = fs.get_online_features(["stats:amount"], [{"user_id": "u0"}])
         assert got.statuses["amount"] == ["NOT_FOUND"]
+
+
+def test_a_problem_repeated_in_many_files_is_said_once(setup) -> None:
+    repo = setup[0]
+    for day in range(1, 8):
+        write(repo / f"data/stats/2024-01-0{day}.parquet", amount=["1.5"], n=[1])
+    fs = make_store(setup)
+    with pytest.raises(PlanError) as e:
+        fs.apply([user, view()])
+    assert len(e.value.problems) == 1
+    assert "2024-01-01.parquet): column 'amount' has type string" in e.value.problems[0]
+    assert "the same problem in 6 other file(s): 2024-01-02.parquet, 2024-01-03.parquet, " \
+        "2024-01-04.parquet, ..." in e.value.problems[0]

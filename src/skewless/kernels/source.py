@@ -224,7 +224,7 @@ class _Problems:
             text = self.text[key]
             if len(paths) > 1:
                 more = ", ".join(os.path.basename(p) for p in paths[1:4])
-                text += (f" (the same in {len(paths) - 1} other file(s): {more}"
+                text += (f" (the same problem in {len(paths) - 1} other file(s): {more}"
                          f"{', ...' if len(paths) > 4 else ''})")
             out.append(text)
         return out
@@ -309,7 +309,7 @@ def check_view_source(view: FeatureView, join_keys: tuple[str, ...], resolved: R
                 bad = column_misfit(sf, sc, dtype)
                 if bad is not None:
                     more = f" and {bad.count - 1} other row(s)" if bad.count > 1 else ""
-                    per_file.add(("value", sc, sf.path), sf.path,
+                    per_file.add(("value", sc), sf.path,
                                  f"{head} holds {_show(bad.value)} in row {bad.row}{more}, which "
                                  f"{what} declared {dtype} cannot take ({verdict.rule}; see "
                                  "docs/types.md)")
