@@ -204,3 +204,13 @@ def test_footer_statistics_spare_reading_a_float64_column_declared_float32(tmp_p
     assert S.column_misfit(sf, "n", T.Int32) == S.Misfit(row=1, value=2**40, count=1)
     assert S.column_misfit(sf, "f", T.Int64) is None
     assert read == ["n", "f"]
+
+
+def test_statistics_never_prove_big_integers_exact_in_a_float(tmp_path: Path) -> None:
+    """min and max exactly representable (2**60, 2**60 + 256) do not make 2**60 + 1 so: the
+    column is read and the value named."""
+    from skewless.kernels import source as S
+
+    pq.write_table(pa.table({"n": [2**60, 2**60 + 1, 2**60 + 256]}), tmp_path / "s.parquet")
+    sf = S.source_files(resolve_source(FileSource("s.parquet", "ts"), tmp_path))[0]
+    assert S.column_misfit(sf, "n", T.Float64) == S.Misfit(row=1, value=2**60 + 1, count=1)

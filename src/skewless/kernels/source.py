@@ -163,7 +163,12 @@ def _stats_prove_fit(sf: SourceFile, column: str, source: pa.DataType, target: p
             return False
         if fs == "float" and not all(math.isfinite(v) for v in bounds.to_pylist()):
             return False
-        if T.misfits(bounds, target) is not None:
+        if fs == "int" and ft == "float":
+            # exact between the bounds only within +-2**mantissa (beyond, some integers are not)
+            m = 2 ** T._MANTISSA[target.bit_width]
+            if not all(-m <= v <= m for v in bounds.to_pylist()):
+                return False
+        elif T.misfits(bounds, target) is not None:
             return False
     return True
 
