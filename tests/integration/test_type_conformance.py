@@ -431,3 +431,20 @@ def test_a_problem_repeated_in_many_files_is_said_once(setup) -> None:
     assert "2024-01-01.parquet): column 'amount' has type string" in e.value.problems[0]
     assert "the same problem in 6 other file(s): 2024-01-02.parquet, 2024-01-03.parquet, " \
         "2024-01-04.parquet, ..." in e.value.problems[0]
+
+
+def test_a_folder_mixing_int_and_float_files_keeps_big_integers_exact_or_refuses(setup) -> None:
+    """A multi-file engine reads a column held as int64 in one file and float64 in another as
+    float64: 2**60 + 1 would come back as 2**60 there, exact elsewhere. Refused, naming the
+    file; small integers (the usual case) are fine and equal on every path."""
+    repo = setup[0]
+    write(repo / "data/stats/a.parquet", amount=[1.0, 2.0], n=[1, 2**40])
+    write(repo / "data/stats/b.parquet", user_id=["u2"], amount=[3.0], n=[3.0])
+    fs = make_store(setup)
+    fs.apply([user, view()])
+    fs.materialize(None, NOW)
+    online = fs.get_online_features(["stats:n"], [{"user_id": f"u{i}"} for i in range(3)]).to_dict()
+    assert online["n"] == fs.get_historical_features(labels(), ["stats:n"]).to_df()["n"].tolist() \
+        == [1, 2**40, 3]
+    big = write(repo / "data/stats/a.parquet", amount=[1.0, 2.0], n=[1, 2**60 + 1])
+    refused_everywhere(fs, str(big), "column 'n' holds 1152921504606846977 in row 1, beyond +-2**53")

@@ -318,7 +318,36 @@ def check_view_source(view: FeatureView, join_keys: tuple[str, ...], resolved: R
                                  f"{head} holds {_show(bad.value)} in row {bad.row}{more}, which "
                                  f"{what} declared {dtype} cannot take ({verdict.rule}; see "
                                  "docs/types.md)")
+        if values and not is_key and dtype is T.Int64:
+            _mixed_int_float(view.name, sc, dtype, files, per_file)
     return problems + per_file.lines()
+
+
+def _mixed_int_float(view: str, column: str, dtype: T.ValueType, files: list[SourceFile],
+                     per_file: _Problems) -> None:
+    """A folder holding an Int64 column as integers in some files and floats in others is read
+    by a multi-file engine (DuckDB) with one type for the column, float64: an integer beyond
+    +-2**53 in an integer file would be rounded there, and not by an engine reading file by
+    file. Such a value is refused, so every engine returns the same integers."""
+    fams = {T._family(_decoded(sf.schema.field(column).type)) for sf in files
+            if column in sf.schema.names}
+    if not {"int", "float"} <= fams:
+        return
+    for sf in files:
+        if column not in sf.schema.names or T._family(sf.schema.field(column).type) != "int":
+            continue
+        bad = column_misfit(sf, column, pa.float64())
+        if bad is not None:
+            per_file.add(("mixed", column), sf.path,
+                         f"feature view '{view}' (file {sf.path}): column '{column}' holds "
+                         f"{_show(bad.value)} in row {bad.row}, beyond +-2**53, while other files "
+                         f"hold '{column}' as floats: the folder is read as float64, which "
+                         f"cannot hold it exactly (declared {dtype}); write the column as "
+                         "integers in every file (see docs/types.md)")
+
+
+def _decoded(t: pa.DataType) -> pa.DataType:
+    return t.value_type if pa.types.is_dictionary(t) else t
 
 
 def check_key_types(view_name: str, join_keys: tuple[str, ...], source_keys: tuple[str, ...],
