@@ -388,7 +388,7 @@ def test_push_float64_into_float32_agrees_with_training(setup) -> None:
     assert online.to_dict()["amount"] == offline["amount"].astype(float).tolist() == \
         pa.array([0.1, 1e10 / 3], pa.float32()).to_pylist()
     assert online.to_dict()["n"] == offline["n"].tolist() == [3, -4]
-    online.to_df().dtypes.equals(offline[["amount", "n"]].dtypes)
+    assert online.to_df()[["amount", "n"]].dtypes.equals(offline[["amount", "n"]].dtypes)
 
 
 def test_push_into_a_batch_source_whose_seed_column_is_all_none(setup) -> None:
