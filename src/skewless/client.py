@@ -82,6 +82,7 @@ def _decoder(dtype: str | None) -> Any:
 
 def response_from_json(data: Mapping[str, Any], sent_keys: Sequence[str]) -> OnlineResponse:
     """The SDK's OnlineResponse from a get-online-features response body."""
+    from skewless import types as T
     from skewless.services.online import ColumnGroup, OnlineResponse
 
     meta = data["metadata"]
@@ -97,12 +98,17 @@ def response_from_json(data: Mapping[str, Any], sent_keys: Sequence[str]) -> Onl
         keys[names[i]] = results[i]["values"]
         i += 1
     cache: dict[str, int] = {}
+    dtypes: dict[str, T.ValueType | None] = {}
     for name, dtype, res in zip(names[i:], types[i:], results[i:]):
+        try:
+            dtypes[name] = T.from_name(dtype) if dtype else None
+        except ValueError:
+            dtypes[name] = None
         decode = _decoder(dtype)
         values[name] = res["values"] if decode is None else [decode(v) for v in res["values"]]
         groups.append(ColumnGroup("", (name,), res["statuses"],
                                   [None if t is None else _micros(t, cache) for t in res["event_timestamps"]]))
-    return OnlineResponse(keys, values, groups)
+    return OnlineResponse(keys, values, groups, dtypes=dtypes)
 
 
 def entity_columns(entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:

@@ -1,8 +1,9 @@
 """Value types and their Arrow mapping: the only type table in skewless.
 
-A feature's declared type decides how it is stored and served on every backend. Source columns
-must match it exactly or widen safely (``int32`` into ``Int64``, ``float32`` into ``Float64``);
-anything else is a schema error naming the column.
+A feature's declared type decides how it is stored and served on every backend. Whether a
+source column of some Arrow type may feed it is decided here, once, by the conformance table
+(``conformance``, ``misfits``, ``convert``; documented in docs/types.md), for plan/apply,
+training retrieval, materialization, rebuild-online and push alike.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pyarrow as pa
 __all__ = [
     "ValueType", "PrimitiveType", "Array", "Int32", "Int64", "Float32", "Float64", "String",
     "Bool", "Bytes", "UnixTimestamp", "from_name", "from_arrow", "is_compatible",
+    "ACCEPT", "CHECK", "REFUSE", "Conformance", "conformance", "misfits", "convert",
 ]
 
 
@@ -120,21 +122,180 @@ def from_arrow(t: pa.DataType) -> ValueType:
     return {"string": String, "binary": Bytes, "bool": Bool, "timestamp": UnixTimestamp}.get(fam, String)
 
 
-def is_compatible(source: pa.DataType, declared: ValueType) -> bool:
-    """True when a source column of Arrow type ``source`` can hold values of ``declared``
-    without loss: the same type, or a safe widening within one family."""
+# --- the conformance table ------------------------------------------------------------------
+#
+# One rule decides whether a column of some Arrow type may feed a field of a declared type, on
+# every path: plan/apply, training retrieval, materialization, rebuild-online and push
+# (docs/types.md has the table). The verdicts:
+#
+# ACCEPT  the same type or a lossless widening: no value needs reading;
+# CHECK   accepted when every value fits (an int64 column over Int32, a float column over an
+#         integer field, float64 over Float32, an int64 column over Float64): the values of the
+#         column are checked (``misfits``), and a refusal names a bad row;
+# REFUSE  never: strings never become numbers or timestamps, numbers never become strings,
+#         booleans never become numbers (nor the other way round).
+#
+# The Arrow null type (an all-None column) fits every type; a dictionary-encoded column is
+# judged by its values' type; a list column element by element.
+
+ACCEPT, CHECK, REFUSE = "accept", "check", "refuse"
+
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+@dataclass(frozen=True)
+class Conformance:
+    """The verdict of the table for one (source type, target type) pair, and why."""
+
+    verdict: str          # ACCEPT | CHECK | REFUSE
+    rule: str             # the rule applied, in words (for errors and docs)
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict != REFUSE
+
+
+def _target(t: ValueType | pa.DataType) -> pa.DataType:
+    return t.to_arrow() if isinstance(t, ValueType) else t
+
+
+def _int_range(t: pa.DataType) -> tuple[int, int]:
+    bits = t.bit_width
+    if pa.types.is_unsigned_integer(t):
+        return 0, 2**bits - 1
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+_MANTISSA = {16: 11, 32: 24, 64: 53}   # integers up to 2**m are exact in a float of this width
+
+
+def conformance(source: pa.DataType, target: ValueType | pa.DataType) -> Conformance:
+    """Whether a column of Arrow type ``source`` may feed values of ``target`` (a declared
+    skewless type, or the Arrow type a column is stored with). See docs/types.md."""
+    target = _target(target)
     if pa.types.is_dictionary(source):
         source = source.value_type
-    target = declared.to_arrow()
-    fam_s, fam_t = _family(source), _family(target)
-    if fam_s != fam_t:
-        return False
-    if fam_s in ("int", "float"):
-        return bool(source.bit_width <= target.bit_width)
-    if fam_s == "list":
-        assert isinstance(declared, Array)
-        return is_compatible(source.value_type, declared.element)
-    return True
+    if source == target or pa.types.is_null(source):
+        return Conformance(ACCEPT, "same type" if source == target else "all values are null")
+    fs, ft = _family(source), _family(target)
+    shown = _shown(target)
+    name = arrow_name(source)
+    if fs == ft == "int":
+        lo, hi = _int_range(source)
+        tlo, thi = _int_range(target)
+        if tlo <= lo and hi <= thi:
+            return Conformance(ACCEPT, f"{name} widens to {shown}")
+        return Conformance(CHECK, f"{name} over {shown}: every value must fit {shown}")
+    if fs == ft == "float":
+        if source.bit_width <= target.bit_width:
+            return Conformance(ACCEPT, f"{name} widens to {shown}")
+        return Conformance(CHECK, f"{name} over {shown}: values are rounded to {shown} and "
+                           "must lie within its range")
+    if fs == "int" and ft == "float":
+        if source.bit_width < _MANTISSA[target.bit_width]:
+            return Conformance(ACCEPT, f"{name} widens to {shown}")
+        return Conformance(CHECK, f"{name} over {shown}: every value must be exactly "
+                           f"representable in {shown}")
+    if fs == "float" and ft == "int":
+        return Conformance(CHECK, f"{name} over {shown}: every value must be a whole number "
+                           f"that fits {shown}")
+    if fs == ft == "timestamp":
+        if pa.types.is_date(target) and not pa.types.is_date(source):
+            return Conformance(CHECK, f"{name} over {shown}: every value must be a midnight (UTC)")
+        return Conformance(ACCEPT, f"{name} converts to {shown} (UTC; naive means UTC)")
+    if fs == ft and fs in ("string", "binary", "bool"):
+        return Conformance(ACCEPT, f"{name} widens to {shown}")
+    if fs == ft == "list":
+        inner = conformance(source.value_type, target.value_type)
+        return Conformance(inner.verdict, f"list elements: {inner.rule}")
+    return Conformance(REFUSE, f"{name} never converts to {shown}")
+
+
+def arrow_name(t: pa.DataType) -> str:
+    """An Arrow type as pandas users know it: ``float64`` rather than Arrow's ``double``."""
+    return {"double": "float64", "float": "float32", "halffloat": "float16"}.get(str(t), str(t))
+
+
+def _shown(t: pa.DataType) -> str:
+    """An Arrow type as users declare it (``Float64``), with the Arrow type when they differ."""
+    natural = from_arrow(t)
+    return natural.name if natural.to_arrow() == t else f"{natural.name} ({arrow_name(t)})"
+
+
+def misfits(array: pa.Array, target: ValueType | pa.DataType) -> pa.Array | None:
+    """For a column whose conformance is CHECK: a boolean mask of the rows whose values do not
+    fit ``target`` (None when every value fits). Vectorised (pyarrow compute), no Python loop."""
+    import pyarrow.compute as pc
+
+    target = _target(target)
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    source = array.type
+    fs, ft = _family(source), _family(target)
+    bad: pa.Array | None = None
+    if fs == ft == "list":
+        values = pc.list_flatten(array)
+        inner = misfits(values, target.value_type)
+        if inner is None:
+            return None
+        parents = pc.filter(pc.list_parent_indices(array), inner)
+        bad = pc.is_in(pa.array(range(len(array)), pa.int64()), value_set=parents.cast(pa.int64()))
+    elif fs == ft == "int":
+        lo, hi = _int_range(target)
+        bad = pc.or_(pc.less(array, pa.scalar(lo, source) if _fits(lo, source) else lo),
+                     pc.greater(array, pa.scalar(hi, source) if _fits(hi, source) else hi))
+    elif fs == ft == "float":   # narrower float: finite values beyond its range
+        out = pc.cast(array, target, safe=False)
+        bad = pc.and_(pc.is_finite(array), pc.invert(pc.is_finite(out)))
+    elif fs == "int" and ft == "float":
+        m = 2 ** _MANTISSA[target.bit_width]
+        big = pc.or_(pc.greater(array, m), pc.less(array, -m)) if _int_range(source)[1] > m else None
+        if big is None or not pc.any(big).as_py():
+            return None
+        # beyond 2**m only some integers are exact: round-trip them
+        f = pc.cast(array, target, safe=False)
+        wide = pc.cast(f, pa.float64(), safe=False)
+        exact = pc.and_(pc.less(wide, float(2**63)), pc.greater_equal(wide, -float(2**63)))
+        back = pc.if_else(exact, pc.cast(pc.if_else(exact, wide, 0.0), pa.int64(), safe=False), None)
+        bad = pc.and_(big, pc.invert(pc.fill_null(pc.equal(back, pc.cast(array, pa.int64(), safe=False)), False)))
+    elif fs == ft == "timestamp":   # a timestamp into a date: midnights only
+        day = pc.cast(pc.cast(array, target, safe=False), pa.timestamp("us", "UTC"), safe=False)
+        bad = pc.not_equal(day, pc.cast(array, pa.timestamp("us", "UTC"), safe=False))
+    elif fs == "float" and ft == "int":
+        lo, hi = _int_range(target)
+        x = pc.cast(array, pa.float64())
+        bad = pc.or_(pc.or_(pc.invert(pc.is_finite(x)), pc.not_equal(pc.floor(x), x)),
+                     pc.or_(pc.less(x, float(lo)), pc.greater_equal(x, float(hi) + 1.0)))
+    if bad is None:
+        return None
+    bad = pc.fill_null(bad, False)
+    return bad if pc.any(bad).as_py() else None
+
+
+def _fits(v: int, t: pa.DataType) -> bool:
+    lo, hi = _int_range(t)
+    return lo <= v <= hi
+
+
+def convert(array: pa.Array, target: ValueType | pa.DataType) -> pa.Array:
+    """``array`` as ``target`` once ``conformance`` accepted it and ``misfits`` found nothing:
+    timestamps to microseconds (finer digits dropped), float64 rounded to float32."""
+    import pyarrow.compute as pc
+
+    target = _target(target)
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    if array.type == target:
+        return array
+    if pa.types.is_null(array.type):
+        return pa.nulls(len(array), type=target)
+    return pc.cast(array, target, safe=False)
+
+
+def is_compatible(source: pa.DataType, declared: ValueType) -> bool:
+    """True when the table accepts a column of Arrow type ``source`` for ``declared`` (possibly
+    after checking its values: see ``conformance``)."""
+    return conformance(source, declared).ok
 
 
 def python_value_ok(value: Any, declared: ValueType) -> bool:

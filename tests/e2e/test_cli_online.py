@@ -165,3 +165,22 @@ def test_a_failed_rebuild_exits_1_and_keeps_serving(applied: Path) -> None:
     assert "rebuild of feature view 'user_merchant' failed" in out and "left untouched" in out
     assert "Views rebuilt before the failure" in out and "merchant_risk" in out
     assert served(applied, rows) == before
+
+
+def test_materialize_refuses_a_drifted_daily_file_cleanly(applied: Path) -> None:
+    """A daily file of merchant_risk written later with risk_score as strings: materialize exits
+    non-zero naming the view, the file and the column (no DuckDB error, no traceback), and
+    writes nothing (docs/types.md)."""
+    folder = applied / "data" / "merchant_risk"
+    some = sorted(folder.rglob("*.parquet"))[-1]
+    drifted = some.with_name("zz-drifted.parquet")
+    df = pd.read_parquet(some)
+    df.assign(risk_score=df["risk_score"].astype(str)).to_parquet(drifted)
+    result = run(applied, "materialize-incremental")
+    assert result.exit_code != 0
+    text = flat(result.output)
+    assert "merchant_risk" in text and "zz-drifted.parquet" in text and "'risk_score'" in text
+    assert "nothing was written online" in text
+    fs = FeatureStore(applied)
+    assert fs.registry.list_state(fs.project, "materialization") == {}
+    assert fs.online_status() and all(s.watermark is None for s in fs.online_status())

@@ -90,8 +90,6 @@ def test_feast_quickstart_runs_with_feasts_own_data_types(tmp_path: Path,
     check(run_example(tmp_path, monkeypatch, text.replace(data_line, 'rng.random(len(driver_stats)).astype("float32")\n')))
 
 
-@pytest.mark.xfail(strict=True, raises=PlanError, reason="needs Float32 declared over pandas float64 (issue 10, kind 1: "
-                   "the conformance table); remove this mark when that lands")
 def test_feast_quickstart_runs_with_only_the_import_lines_changed(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     check(run_example(tmp_path, monkeypatch, as_skewless(EXAMPLE.read_text())))

@@ -90,3 +90,18 @@ def test_errors_come_back_as_their_class(code, cls):
     assert type(err) is cls and err.message == "m" and err.hint == "h" and err.code == code
     odd = error_from_body(418, {"code": "teapot", "message": "m", "hint": None})
     assert type(odd) is SkewlessError and odd.code == "teapot" and odd.http_status == 418
+
+
+def test_client_frames_take_the_declared_dtypes() -> None:
+    """FeatureClient's ``to_df`` has the SDK's (and training's) dtypes, read from the response's
+    feature types: an Int64 column with a missing value stays nullable Int64 (docs/types.md);
+    the JSON itself is unchanged."""
+    groups = [ColumnGroup("v", ("n", "x", "flag"), ["PRESENT", "NOT_FOUND"], [0, None])]
+    values = {"n": [3, None], "x": [0.5, None], "flag": [True, None]}
+    body = encode_online_response({"user_id": ["u1", "u2"]}, values, groups,
+                                  [None, "Int64", "Float32", "Bool"])
+    assert orjson.loads(body)["results"][1]["values"] == [3, None]
+    df = response_from_json(orjson.loads(body), ["user_id"]).to_df()
+    assert {c: str(df[c].dtype) for c in ("n", "x", "flag")} == {
+        "n": "Int64", "x": "float32", "flag": "boolean"}
+    assert df["n"].tolist()[0] == 3 and df["n"].isna().tolist() == [False, True]

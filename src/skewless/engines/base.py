@@ -75,13 +75,27 @@ class OfflineEngine(Protocol):
         columns, ``__event_ts``, ``__created_ts`` (UTC timestamps) and one column per feature."""
 
 
+def _str_dtype() -> Any:
+    """pandas' own string dtype where it infers strings as such (pandas >= 3: ``str``), else
+    None (object columns, as pyarrow gives them)."""
+    inferred = pd.Series(["a"]).dtype
+    return inferred if isinstance(inferred, pd.StringDtype) else None
+
+
+_STR_DTYPE = _str_dtype()
+
+
 def pandas_types_mapper(t: pa.DataType) -> Any:
     """Integers and booleans become nullable pandas dtypes, so a missing value stays missing
-    and a column's dtype never depends on whether it had a null."""
+    and a column's dtype never depends on whether it had a null; strings get pandas' string
+    dtype even when every value is missing (pyarrow gives ``object`` then). Training and
+    online frames both use it (docs/types.md)."""
     if pa.types.is_integer(t):
         return pd.api.types.pandas_dtype(str(t).replace("int", "Int").replace("uInt", "UInt"))
     if pa.types.is_boolean(t):
         return pd.BooleanDtype()
+    if _STR_DTYPE is not None and (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        return _STR_DTYPE
     return None
 
 

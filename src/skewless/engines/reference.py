@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from skewless.engines.base import Capabilities, EntityInput, ProgressCallback, RetrievalJob
 from skewless.errors import InvalidRequestError
-from skewless.kernels.source import dataset
+from skewless.kernels.source import UTC_MICROS, read_conformed
 from skewless.plan.historical import HistoricalPlan, ViewRequest
 from skewless.plan.materialize import CREATED_TS, EVENT_TS, MaterializeRequest
 
@@ -36,6 +36,20 @@ def _timestamps(column: pa.ChunkedArray) -> list[datetime | None]:
     if pa.types.is_timestamp(t) and t.unit == "ns":  # Python datetimes hold microseconds
         column = column.cast(pa.timestamp("us", tz=t.tz), safe=False)
     return [_utc(v) for v in column.to_pylist()]
+
+
+def _read(r: ViewRequest | MaterializeRequest) -> pa.Table:
+    """The columns the request reads, file by file, each feature converted to its declared type
+    by the one conformance table (shared with every path; docs/types.md), times to UTC
+    microseconds. What the loop below does with them is this engine's own."""
+    columns: dict[str, pa.DataType | None] = {r.timestamp_column: UTC_MICROS}
+    if r.created_column:
+        columns[r.created_column] = UTC_MICROS
+    for k in r.source_keys:
+        columns.setdefault(k, None)
+    for f in r.features:
+        columns[f.source_column] = f.dtype.to_arrow()
+    return read_conformed(r.source, columns, r.view)
 
 
 class ReferenceEngine:
@@ -72,7 +86,7 @@ class ReferenceEngine:
 
     def latest(self, request: MaterializeRequest, batch_rows: int = 100_000) -> Iterator[pa.RecordBatch]:
         """For each entity, the row with the greatest (event, created) time in the window."""
-        table = dataset(request.source).to_table()
+        table = _read(request)
         event = _timestamps(table.column(request.timestamp_column))
         created = (_timestamps(table.column(request.created_column)) if request.created_column
                    else [None] * table.num_rows)
@@ -100,7 +114,7 @@ class ReferenceEngine:
         columns[EVENT_TS] = pa.array([event[i] for i in best.values()], type=ts_type)
         columns[CREATED_TS] = pa.array([created[i] for i in best.values()], type=ts_type)
         for f in request.features:
-            columns[f.output] = table.column(f.source_column).cast(f.dtype.to_arrow()).take(rows)
+            columns[f.output] = table.column(f.source_column).take(rows)
         yield from pa.table(columns).to_batches(max_chunksize=batch_rows)
 
     @staticmethod
@@ -122,13 +136,13 @@ class ReferenceEngine:
 
     @staticmethod
     def _source_rows(view: ViewRequest, plan: HistoricalPlan) -> list[dict[str, Any]]:
-        table = dataset(view.source).to_table()
+        table = _read(view)
         event = _timestamps(table.column(view.timestamp_column))
         created = (_timestamps(table.column(view.created_column)) if view.created_column
                    else [None] * table.num_rows)
         values = {}
         for f in view.features:
-            values[f.source_column] = table.column(f.source_column).cast(f.dtype.to_arrow()).to_pylist()
+            values[f.source_column] = table.column(f.source_column).to_pylist()
         key_cols = [table.column(k).to_pylist() for k in view.source_keys]
         rows = []
         for i in range(table.num_rows):

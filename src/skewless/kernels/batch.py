@@ -2,17 +2,17 @@
 
 Used by ``push``: a batch is checked column by column against the types it must be stored
 with, and every bad value is reported by its row position (0-based) so the caller can fix the
-batch and send it again. A conversion is allowed when it cannot change a value's meaning:
+batch and send it again. What converts is decided by the one conformance table of
+``skewless.types`` (docs/types.md), the table plan, training retrieval and materialization use:
+the same type or a lossless widening; an integer into a narrower integer, a float into an
+integer (pandas turns an int column with a missing value into floats), an int64 into a float,
+a float64 into a float32 when the values fit; all-null columns into anything. A string never
+becomes a number and a number never becomes a string: pyarrow would cast ``"1"`` to ``1`` and
+``1`` to ``"1"``, which hides a producer bug.
 
-- the same family (int to a wider or narrower int if the value fits, float to float, string,
-  bool, bytes, timestamp or date to timestamp, lists element-wise);
-- int to float, and float to int when the value is integral (pandas turns an int column with
-  a missing value into floats);
-- ISO-8601 strings to timestamps (JSON has no timestamp type); naive timestamps are UTC;
-- all-null columns to anything.
-
-Anything else (a string into a number, a number into a string or a timestamp) is rejected:
-pyarrow would cast ``"1"`` to ``1`` and ``1`` to ``"1"``, which hides a producer bug.
+One conversion is push's own: ISO-8601 strings to timestamps, because JSON has no timestamp
+type (naive timestamps are UTC). Files read by plan, training and materialization never get it:
+a source column of strings over a timestamp is refused there.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from skewless.errors import InvalidRequestError
 from skewless.times import parse_iso_utc as parse_iso_utc  # the one ISO parser (skewless.times)
+from skewless import types as T
 from skewless.types import _family, from_arrow
 
 MAX_ROWS_SHOWN = 10
@@ -92,6 +93,8 @@ def conform(column: Any, target: pa.DataType) -> pa.Array:
     if array is not None:
         try:
             return cast(array, target)
+        except BadColumn:
+            raise
         except IncompatibleType:
             if pa.types.is_dictionary(array.type):
                 array = array.dictionary_decode()
@@ -107,6 +110,9 @@ def conform(column: Any, target: pa.DataType) -> pa.Array:
     for i, v in enumerate(values):
         try:
             parts.append(cast(_as_arrow([v]), target))
+        except BadColumn as e:
+            bad.append(i)
+            reasons.append(e.reason)
         except IncompatibleType:
             bad.append(i)
             reasons.append(f"{type(v).__name__} values where {type_name(target)} is expected")
@@ -121,37 +127,29 @@ def conform(column: Any, target: pa.DataType) -> pa.Array:
 
 
 def cast(array: pa.Array, target: pa.DataType) -> pa.Array:
-    """Cast with skewless's rules: IncompatibleType across families, Arrow errors for values
-    that do not fit (overflow, fractional floats into ints, unparseable timestamps)."""
+    """``array`` as ``target`` by the conformance table (``skewless.types.conformance``):
+    IncompatibleType when the table refuses the pair, BadColumn naming the rows whose values
+    do not fit (overflow, fractional floats into ints, float64 beyond the float32 range). ISO
+    strings into timestamps are parsed (push's one input conversion); Arrow errors for a string
+    that is not a timestamp."""
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     source = array.type
     if source == target:
         return array
-    if pa.types.is_null(source):
-        return pa.nulls(len(array), type=target)
     if _family(target) == "timestamp" and _family(source) == "string":
         array, source = parse_timestamps(array), UTC_MICROS
-    _check_families(source, target)
-    out = pc.cast(array, options=pc.CastOptions(target, allow_time_truncate=True))
-    if pa.types.is_float32(target) and pa.types.is_float64(source):
-        overflow = pc.and_(pc.is_finite(array), pc.invert(pc.is_finite(out)))
-        if pc.any(overflow).as_py():
-            raise pa.ArrowInvalid("value out of the Float32 range")
-    return out
-
-
-def _check_families(source: pa.DataType, target: pa.DataType) -> None:
-    fs, ft = _family(source), _family(target)
-    if fs == ft == "list":
-        src_item, dst_item = source.value_type, target.value_type
-        if pa.types.is_dictionary(src_item):
-            src_item = src_item.value_type
-        if not pa.types.is_null(src_item):
-            _check_families(src_item, dst_item)
-        return
-    if fs != ft and {fs, ft} != {"int", "float"}:
-        raise IncompatibleType()
+    verdict = T.conformance(source, target)
+    if not verdict.ok:
+        raise IncompatibleType(verdict.rule)
+    if verdict.verdict == T.CHECK:
+        bad = T.misfits(array, target)
+        if bad is not None:
+            rows = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
+            first = array[int(rows[0])].as_py()
+            raise BadColumn(f"value {first!r} does not fit {type_name(target)} ({verdict.rule})",
+                            tuple(int(i) for i in rows))
+    return T.convert(array, target)
 
 
 def parse_timestamps(array: pa.Array) -> pa.Array:

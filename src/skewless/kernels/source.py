@@ -1,23 +1,26 @@
 """Finding and checking Parquet sources: shared by every engine, ``plan`` and ``apply``.
 
 A source path is a file, a directory (read recursively, hive partitions become columns) or a
-glob. Checks compare the source's Arrow schema with the view's declaration and name every
-missing or mistyped column at once.
+glob. Checks read every file's footer and compare each file's columns with the view's
+declaration through the one conformance table (``skewless.types``, docs/types.md), naming the
+view, the file and the column of every problem at once.
 """
 
 from __future__ import annotations
 
 import glob as _glob
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from skewless import types as T
 from skewless.define import FeatureView, FileSource
-from skewless.errors import SourceError
+from skewless.errors import SourceError, closest
 
 _GLOB_CHARS = set("*?[")
 
@@ -81,53 +84,270 @@ def dataset(resolved: ResolvedSource) -> ds.Dataset:
 
 
 def source_schema(resolved: ResolvedSource) -> pa.Schema:
+    """The dataset's schema (the first file's, plus hive partitions): for key types and
+    ``init``; the type checks read every file (``source_files``)."""
     return dataset(resolved).schema
+
+
+# --- every file, checked by the one conformance table --------------------------------------------
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a source: its footer schema (hive partition columns added) and fragment."""
+
+    path: str
+    schema: pa.Schema
+    fragment: ds.Fragment
+    physical: frozenset[str]   # columns stored in the file (the others are hive partitions)
+
+
+def source_files(resolved: ResolvedSource) -> list[SourceFile]:
+    """Every file of the source with its schema, read from the Parquet footers (cheap: no data
+    page is read). A file that is not Parquet is an error naming it."""
+    d = dataset(resolved)
+    parts = list(d.partitioning.schema) if resolved.is_dir and d.partitioning is not None else []
+    out = []
+    for frag in d.get_fragments():
+        try:
+            phys = frag.physical_schema
+        except (pa.ArrowInvalid, OSError) as e:
+            raise SourceError(f"cannot read the Parquet footer of {frag.path}: {_first_line(e)}",
+                              hint="is it a Parquet file? remove or rewrite it") from None
+        names = set(phys.names)
+        schema = pa.schema(list(phys) + [f for f in parts if f.name not in names])
+        out.append(SourceFile(frag.path, schema, frag, frozenset(names)))
+    return out
+
+
+def did_you_mean(name: str, choices: object) -> str:
+    """`` (did you mean 'x'?)`` when a choice is close to ``name``, else nothing (the caller
+    lists the choices anyway)."""
+    phrase = closest(name, choices)  # type: ignore[arg-type]
+    return f" ({phrase})" if phrase.startswith("did you mean") else ""
 
 
 def _is_time(t: pa.DataType) -> bool:
     return pa.types.is_timestamp(t) or pa.types.is_date(t)
 
 
-def check_view_source(view: FeatureView, join_keys: tuple[str, ...], schema: pa.Schema,
-                      location: str) -> list[str]:
-    """Every mismatch between ``view``'s declaration and the source schema (empty = fine)."""
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _stats_prove_fit(sf: SourceFile, column: str, source: pa.DataType, target: pa.DataType) -> bool:
+    """Whether the footer's min/max statistics alone show every value of ``column`` fits
+    ``target`` (ranges: ints into narrower ints, float64 into float32, ints into floats); a
+    float into an int needs the values themselves (whole numbers), as do lists."""
+    fs, ft = T._family(source), T._family(target)
+    if fs not in ("int", "float") or (fs, ft) == ("float", "int") or column not in sf.physical:
+        return False
+    try:
+        md = sf.fragment.metadata
+    except (pa.ArrowInvalid, OSError, AttributeError):
+        return False
+    idx = next((j for j in range(md.num_columns) if md.schema.column(j).path == column), None)
+    if idx is None:
+        return False
+    for i in range(md.num_row_groups):
+        rg = md.row_group(i)
+        st = rg.column(idx).statistics
+        if st is None:
+            return False
+        if not st.has_min_max:
+            if st.has_null_count and st.null_count == rg.num_rows:
+                continue   # all null
+            return False
+        try:
+            bounds = pa.array([st.min, st.max], type=source)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            return False
+        if fs == "float" and not all(math.isfinite(v) for v in bounds.to_pylist()):
+            return False
+        if fs == "int" and ft == "float":
+            # exact between the bounds only within +-2**mantissa (beyond, some integers are not)
+            m = 2 ** T._MANTISSA[target.bit_width]
+            if not all(-m <= v <= m for v in bounds.to_pylist()):
+                return False
+        elif T.misfits(bounds, target) is not None:
+            return False
+    return True
+
+
+def _read_column(sf: SourceFile, column: str) -> pa.Array:
+    table = sf.fragment.to_table(schema=sf.schema, columns=[column])
+    col = table.column(column)
+    return col.combine_chunks() if col.num_chunks else pa.array([], type=col.type)
+
+
+@dataclass(frozen=True)
+class Misfit:
+    """The first value of a column that does not fit its declared type, and how many don't."""
+
+    row: int
+    value: object
+    count: int
+
+
+def column_misfit(sf: SourceFile, column: str, target: T.ValueType | pa.DataType) -> Misfit | None:
+    """For a column the table accepts if its values fit: the first value that does not (None
+    when all fit). Footer statistics answer when they can; else only that column is read."""
+    target_t = target.to_arrow() if isinstance(target, T.ValueType) else target
+    source = sf.schema.field(column).type
+    if _stats_prove_fit(sf, column, source, target_t):
+        return None
+    array = _read_column(sf, column)
+    bad = T.misfits(array, target_t)
+    if bad is None:
+        return None
+    rows = pc.indices_nonzero(bad)
+    row = int(rows[0].as_py())
+    value = array[row].as_py()
+    return Misfit(row, value, len(rows))
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Problems:
+    """Problems of one view, the same problem in several files said once, with the others
+    counted (a folder of 365 daily files does not print 365 lines)."""
+
+    def __init__(self, view: str) -> None:
+        self.view = view
+        self.by_key: dict[tuple[str, ...], list[str]] = {}
+        self.text: dict[tuple[str, ...], str] = {}
+
+    def add(self, key: tuple[str, ...], path: str, text: str) -> None:
+        self.by_key.setdefault(key, []).append(path)
+        self.text.setdefault(key, text)
+
+    def lines(self) -> list[str]:
+        out = []
+        for key, paths in self.by_key.items():
+            text = self.text[key]
+            if len(paths) > 1:
+                more = ", ".join(os.path.basename(p) for p in paths[1:4])
+                text += (f" (the same problem in {len(paths) - 1} other file(s): {more}"
+                         f"{', ...' if len(paths) > 4 else ''})")
+            out.append(text)
+        return out
+
+
+def check_view_source(view: FeatureView, join_keys: tuple[str, ...], resolved: ResolvedSource,
+                      values: bool = True) -> list[str]:
+    """Every mismatch between ``view``'s declaration and its source's files (empty = fine),
+    each naming the view, the file and the column, by the conformance table of
+    ``skewless.types`` (docs/types.md). Every file's footer is read; with ``values``, the
+    columns whose type is accepted only if their values fit are checked too (footer statistics
+    first, else that column of that file is read)."""
+    files = source_files(resolved)
     src = view.batch_source
     problems: list[str] = []
-    where = f"feature view '{view.name}' (source {location})"
-    names = set(schema.names)
+    per_file = _Problems(view.name)
+    where = f"feature view '{view.name}' (source {resolved.location})"
+    names: set[str] = set()
+    for sf in files:
+        names.update(sf.schema.names)
+    have = sorted(names)
 
-    def col(c: str) -> pa.DataType | None:
-        return schema.field(c).type if c in names else None
+    def missing(label: str, c: str) -> str:
+        return f"{where}: {label} column '{c}' is missing{did_you_mean(c, names)}; the source has {have}"
 
-    for label, c in (("timestamp_field", src.timestamp_field),
-                     ("created_timestamp_column", src.created_timestamp_column)):
-        if c is None:
+    required: list[tuple[str, str]] = [("timestamp_field", src.timestamp_field)]
+    required += [("join key", src.source_column(k)) for k in join_keys]
+    for label, c in required:
+        if c not in names:
+            problems.append(missing(label, c))
             continue
-        t = col(c)
-        if t is None:
-            problems.append(f"{where}: {label} column '{c}' is missing")
-        elif not _is_time(t):
-            problems.append(f"{where}: {label} column '{c}' has type {t}, expected a timestamp")
-    key_fields = {f.name: f for f in view.schema if f.name in join_keys}
+        for sf in files:
+            if c not in sf.schema.names:
+                per_file.add(("absent", c), sf.path,
+                             f"feature view '{view.name}' (file {sf.path}): {label} column '{c}' "
+                             f"is missing from this file; every file needs it")
+    created = src.created_timestamp_column
+    if created is not None and created not in names:
+        problems.append(missing("created_timestamp_column", created))
+    times = [("timestamp_field", src.timestamp_field)]
+    if created is not None:
+        times.append(("created_timestamp_column", created))
+    for label, c in times:
+        for sf in files:
+            if c in sf.schema.names:
+                t = sf.schema.field(c).type
+                if not _is_time(t) and not pa.types.is_null(t):
+                    extra = (" (strings never become timestamps: write timestamps, e.g. "
+                             "pd.to_datetime(df[col], utc=True); see docs/types.md)"
+                             if T._family(t) == "string" else "")
+                    per_file.add(("time", c, str(t)), sf.path,
+                                 f"feature view '{view.name}' (file {sf.path}): {label} column "
+                                 f"'{c}' has type {t}, expected a timestamp{extra}")
+    declared_keys = {f.name: f for f in view.schema if f.name in join_keys}
+    checks: list[tuple[str, str, T.ValueType]] = []   # (column, what, declared)
     for k in join_keys:
-        sc = src.source_column(k)
-        t = col(sc)
-        if t is None:
-            problems.append(f"{where}: join key column '{sc}' is missing")
-        elif k in key_fields and not T.is_compatible(t, key_fields[k].dtype):
-            problems.append(f"{where}: join key '{sc}' has type {t}, declared {key_fields[k].dtype}")
-    missing = []
+        if k in declared_keys:
+            checks.append((src.source_column(k), f"join key '{k}'", declared_keys[k].dtype))
+    absent = []
     for f in view.features_for(set(join_keys)):
         sc = src.source_column(f.name)
-        t = col(sc)
-        if t is None:
-            missing.append(sc)
-        elif not T.is_compatible(t, f.dtype):
-            problems.append(f"{where}: column '{sc}' has type {t}, but feature '{f.name}' is "
-                            f"declared {f.dtype}")
-    if missing:
-        problems.append(f"{where}: column(s) {missing} are missing; the source has {sorted(names)}")
-    return problems
+        if sc not in names:
+            absent.append(sc)
+        else:
+            checks.append((sc, f"feature '{f.name}'", f.dtype))
+    if absent:
+        hints = "".join(did_you_mean(c, names).replace(" (", f" ('{c}': ", 1) for c in absent)
+        problems.append(f"{where}: column(s) {absent} are missing{hints}; the source has {have}")
+    for sc, what, dtype in checks:
+        is_key = what.startswith("join key")
+        for sf in files:
+            if sc not in sf.schema.names:
+                continue   # a feature added later: older files read as null
+            t = sf.schema.field(sc).type
+            verdict = T.conformance(t, dtype)
+            head = f"feature view '{view.name}' (file {sf.path}): column '{sc}'"
+            if not verdict.ok or (is_key and verdict.verdict == T.CHECK):
+                per_file.add(("type", sc, str(t)), sf.path,
+                             f"{head} has type {t}, but {what} is declared {dtype} "
+                             f"({verdict.rule}; see docs/types.md)")
+            elif verdict.verdict == T.CHECK and values:
+                bad = column_misfit(sf, sc, dtype)
+                if bad is not None:
+                    more = f" and {bad.count - 1} other row(s)" if bad.count > 1 else ""
+                    per_file.add(("value", sc), sf.path,
+                                 f"{head} holds {_show(bad.value)} in row {bad.row}{more}, which "
+                                 f"{what} declared {dtype} cannot take ({verdict.rule}; see "
+                                 "docs/types.md)")
+        if values and not is_key and dtype is T.Int64:
+            _mixed_int_float(view.name, sc, dtype, files, per_file)
+    return problems + per_file.lines()
+
+
+def _mixed_int_float(view: str, column: str, dtype: T.ValueType, files: list[SourceFile],
+                     per_file: _Problems) -> None:
+    """A folder holding an Int64 column as integers in some files and floats in others is read
+    by a multi-file engine (DuckDB) with one type for the column, float64: an integer beyond
+    +-2**53 in an integer file would be rounded there, and not by an engine reading file by
+    file. Such a value is refused, so every engine returns the same integers."""
+    fams = {T._family(_decoded(sf.schema.field(column).type)) for sf in files
+            if column in sf.schema.names}
+    if not {"int", "float"} <= fams:
+        return
+    for sf in files:
+        if column not in sf.schema.names or T._family(sf.schema.field(column).type) != "int":
+            continue
+        bad = column_misfit(sf, column, pa.float64())
+        if bad is not None:
+            per_file.add(("mixed", column), sf.path,
+                         f"feature view '{view}' (file {sf.path}): column '{column}' holds "
+                         f"{_show(bad.value)} in row {bad.row}, beyond +-2**53, while other files "
+                         f"hold '{column}' as floats: the folder is read as float64, which "
+                         f"cannot hold it exactly (declared {dtype}); write the column as "
+                         "integers in every file (see docs/types.md)")
+
+
+def _decoded(t: pa.DataType) -> pa.DataType:
+    return t.value_type if pa.types.is_dictionary(t) else t
 
 
 def check_key_types(view_name: str, join_keys: tuple[str, ...], source_keys: tuple[str, ...],
@@ -143,3 +363,44 @@ def check_key_types(view_name: str, join_keys: tuple[str, ...], source_keys: tup
                 f"entity_df column '{k}' has type {et}, but feature view '{view_name}' keys it "
                 f"by {st}; convert the column (e.g. df['{k}'] = df['{k}'].astype(...))")
     return problems
+
+
+UTC_MICROS = pa.timestamp("us", tz="UTC")
+
+
+def read_conformed(resolved: ResolvedSource, columns: dict[str, pa.DataType | None],
+                   view: str) -> pa.Table:
+    """The source's ``columns`` read file by file, each converted by the conformance table to
+    its target (None: as stored, dictionaries decoded), then concatenated: what the reference
+    engine reads. A column absent from a file reads as nulls there. A value the table refuses
+    is a SourceError naming the view, the file, the column and the row."""
+    tables = []
+    for sf in source_files(resolved):
+        present = [c for c in columns if c in sf.schema.names]
+        table = sf.fragment.to_table(schema=sf.schema, columns=present)
+        cols: dict[str, pa.Array] = {}
+        for c, target in columns.items():
+            if c not in sf.schema.names:
+                cols[c] = pa.nulls(table.num_rows, type=target or pa.null())
+                continue
+            chunked = table.column(c)
+            arr = chunked.combine_chunks() if chunked.num_chunks else pa.array([], type=chunked.type)
+            if pa.types.is_dictionary(arr.type):
+                arr = arr.dictionary_decode()
+            if target is not None:
+                verdict = T.conformance(arr.type, target)
+                if not verdict.ok:
+                    raise SourceError(f"feature view '{view}' (file {sf.path}): column '{c}' has "
+                                      f"type {arr.type}: {verdict.rule}; see docs/types.md")
+                bad = T.misfits(arr, target) if verdict.verdict == T.CHECK else None
+                if bad is not None:
+                    row = int(pc.indices_nonzero(bad)[0].as_py())
+                    raise SourceError(f"feature view '{view}' (file {sf.path}): column '{c}' "
+                                      f"holds {_show(arr[row].as_py())} in row {row}: "
+                                      f"{verdict.rule}; see docs/types.md")
+                arr = T.convert(arr, target)
+            cols[c] = arr
+        tables.append(pa.table(cols))
+    if not tables:
+        return pa.table({c: pa.array([], type=t or pa.null()) for c, t in columns.items()})
+    return pa.concat_tables(tables, promote_options="permissive")

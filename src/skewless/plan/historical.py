@@ -25,7 +25,7 @@ import pyarrow as pa
 from skewless import types as T
 from skewless.define import FeatureService, FeatureView
 from skewless.errors import InvalidRequestError, UnknownObjectError, closest
-from skewless.kernels.source import ResolvedSource, resolve_source
+from skewless.kernels.source import ResolvedSource, did_you_mean, resolve_source
 from skewless.registry.snapshot import Snapshot
 from skewless.times import to_utc as to_utc  # naive means UTC (skewless.times)
 
@@ -191,7 +191,8 @@ def check_entity_schema(plan: HistoricalPlan, schema: pa.Schema) -> None:
     ts = plan.timestamp_column
     if ts not in schema.names:
         raise InvalidRequestError(
-            f"entity_df has no timestamp column '{ts}'; its columns are {schema.names}",
+            f"entity_df has no timestamp column '{ts}'{did_you_mean(ts, schema.names)}; its "
+            f"columns are {schema.names}",
             hint=f"add a '{ts}' column (when each label was observed), or set "
             "entity_timestamp_column in feature_store.yaml")
     t = schema.field(ts).type
@@ -202,9 +203,10 @@ def check_entity_schema(plan: HistoricalPlan, schema: pa.Schema) -> None:
     for v in plan.views:
         missing = [k for k in v.join_keys if k not in schema.names]
         if missing:
+            near = "".join(did_you_mean(k, schema.names).replace(" (", f" ('{k}': ", 1) for k in missing)
             raise InvalidRequestError(
-                f"entity_df lacks join key column(s) {missing} needed by feature view '{v.view}'; "
-                f"its columns are {schema.names}",
+                f"entity_df lacks join key column(s) {missing} needed by feature view '{v.view}'"
+                f"{near}; its columns are {schema.names}",
                 hint=f"add {missing} to entity_df, or drop the features of '{v.view}'")
     if ROW_ID in schema.names:
         raise InvalidRequestError(f"entity_df may not have a column named '{ROW_ID}'")

@@ -27,7 +27,7 @@ from typing import Any
 
 from skewless.define import Entity, FeatureService, FeatureView
 from skewless.errors import BreakingChangeError, PlanError, SkewlessError, closest
-from skewless.kernels.source import check_view_source, resolve_source, source_schema
+from skewless.kernels.source import ResolvedSource, check_view_source, resolve_source
 from skewless.online import OnlineStore
 from skewless.registry import Change, RegistryStore, Snapshot, diff, kind_of
 from skewless.services.materialize import STATE
@@ -125,11 +125,10 @@ def validate(target: Snapshot, repo_path: str | Path, check_sources: bool = True
         for e in unknown:
             problems.append(f"feature view '{view.name}': entity '{e}' is unknown; "
                             f"{closest(e, target.entities)}")
-        schema = None
+        resolved: ResolvedSource | None = None
         if check_sources:
             try:
                 resolved = resolve_source(view.batch_source, repo_path)
-                schema = source_schema(resolved)
             except SkewlessError as e:
                 problems.append(f"feature view '{view.name}': {e.message}")
         if unknown:
@@ -139,8 +138,11 @@ def validate(target: Snapshot, repo_path: str | Path, check_sources: bool = True
             problems.append(f"feature view '{view.name}': its entities share a join key ({list(keys)})")
         if not view.features_for(set(keys)):
             problems.append(f"feature view '{view.name}': schema has no features besides the join keys")
-        if schema is not None:
-            problems.extend(check_view_source(view, keys, schema, resolved.location))
+        if resolved is not None:
+            try:
+                problems.extend(check_view_source(view, keys, resolved))
+            except SkewlessError as e:
+                problems.append(f"feature view '{view.name}': {e.message}")
     problems.extend(check_push_sources(target, repo_path, check_sources))
     for svc in target.feature_services.values():
         for p in svc.projections:

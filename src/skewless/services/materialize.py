@@ -37,7 +37,8 @@ import pyarrow as pa
 
 from skewless.define import FeatureView
 from skewless.engines.base import OfflineEngine
-from skewless.errors import MaterializationError, UnknownObjectError, closest
+from skewless.errors import MaterializationError, SourceError, UnknownObjectError, closest
+from skewless.kernels.source import check_view_source, resolve_source
 from skewless.online import OnlineStore
 from skewless.online.codec import OLDEST, Record, encode_key, from_micros, micros
 from skewless.plan.historical import to_utc
@@ -169,6 +170,24 @@ def online_views(snapshot: Snapshot, names: Sequence[str] | None) -> list[Featur
     return out
 
 
+def check_sources(snapshot: Snapshot, views: Sequence[FeatureView], repo_path: str | Path) -> None:
+    """Every file of every view's source against its declaration, by the one conformance table
+    (docs/types.md), before anything is written: a drifted file is a SourceError naming the
+    view, the file, the column and a bad row; the online store and the watermarks stay as they
+    were, for every view of the run."""
+    problems: list[str] = []
+    for view in views:
+        resolved = resolve_source(view.batch_source, repo_path)
+        problems.extend(check_view_source(view, snapshot.join_keys(view), resolved))
+    if problems:
+        names = ", ".join(f"'{v.name}'" for v in views)
+        raise SourceError(
+            f"source data does not match the declared types; nothing was written online and no "
+            f"watermark moved (feature view(s) {names}):\n" + "\n".join(f"  - {p}" for p in problems),
+            hint="fix or remove the file(s) named (or change the declared types, then "
+            "`skewless apply`); see docs/types.md")
+
+
 def check_window(start: datetime | None, end: datetime, now: datetime) -> tuple[datetime | None, datetime]:
     end = to_utc(end)
     start = to_utc(start) if start is not None else None
@@ -217,7 +236,9 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
     docstring). Coverage is recorded once all the view's rows are written."""
     start, end = check_window(start, end, now)
     reports = []
-    for view in online_views(snapshot, views):
+    selected = online_views(snapshot, views)
+    check_sources(snapshot, selected, repo_path)
+    for view in selected:
         t0 = time.perf_counter()
         key = snapshot.online_key(view.name)
         signature = materialization_signature(snapshot, view)

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from skewless import types as T
 from skewless.define import FeatureService, FeatureView
+from skewless.engines.base import pandas_types_mapper
 from skewless.errors import (FeatureUnavailableError, InvalidRequestError, OnlineStoreError,
                              SkewlessError)
 from skewless.kernels.source import resolve_source, source_schema
@@ -78,9 +79,11 @@ class OnlinePlan:
     views: tuple[OnlineView, ...]
     join_keys: tuple[str, ...]   # every key column, in first-use order
     fallback_tables: frozenset[str] = field(init=False)   # views served from the cache when the store is down
+    dtypes: dict[str, T.ValueType | None] = field(init=False, compare=False)  # declared type per output
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fallback_tables", frozenset(v.table for v in self.views if v.fallback))
+        object.__setattr__(self, "dtypes", {f.output: f.dtype for v in self.views for f in v.features})
 
 
 def _key_types(view: FeatureView, join_keys: tuple[str, ...], repo_path: str | Path | None
@@ -195,13 +198,17 @@ class OnlineResponse:
     ``statuses`` and ``event_timestamps`` give, per feature, each value's status and event time.
     ``store_error`` is set when the online store did not answer and the values came from the
     fallback chain (cache, then ``on_missing``); ``read_seconds`` is the store round trip.
-    ``groups`` lists the feature columns by shared statuses and event times, in column order."""
+    ``groups`` lists the feature columns by shared statuses and event times, in column order.
+    ``dtypes`` gives each feature column's declared type: ``to_df`` takes its dtypes from them
+    (docs/types.md), so they never depend on which values happen to be missing."""
 
     def __init__(self, keys: dict[str, list[Any]], values: dict[str, list[Any]],
                  groups: Sequence[ColumnGroup], store_error: str | None = None,
-                 read_seconds: float = 0.0) -> None:
+                 read_seconds: float = 0.0,
+                 dtypes: Mapping[str, T.ValueType | None] | None = None) -> None:
         self.keys = keys
         self.values = values
+        self.dtypes: Mapping[str, T.ValueType | None] = dtypes or {}
         self.groups = groups   # lists shared by a group's columns: copied by ``statuses``
         self._event_timestamps: dict[str, list[datetime | None]] | None = None
         self.store_error = store_error
@@ -243,7 +250,28 @@ class OnlineResponse:
         return out
 
     def to_df(self, include_event_timestamps: bool = False, include_statuses: bool = False) -> pd.DataFrame:
-        return pd.DataFrame(self.to_dict(include_event_timestamps, include_statuses))
+        """The response as a frame whose feature columns have the dtypes of training frames
+        (``get_historical_features(...).to_df()``): nullable ``Int64``/``Int32``, ``boolean``,
+        ``float64``/``float32``, object strings, UTC timestamps, whatever values are missing.
+        Join keys keep the types they were sent with."""
+        frame = pd.DataFrame(self.to_dict(include_event_timestamps, include_statuses))
+        for name, values in self.values.items():
+            frame[name] = _typed_column(values, self.dtypes.get(name))
+        if include_event_timestamps:
+            for name, stamps in self.event_timestamps.items():
+                frame[f"{name}__event_timestamp"] = _typed_column(stamps, T.UnixTimestamp)
+        return frame
+
+
+def _typed_column(values: Sequence[Any], dtype: T.ValueType | None) -> Any:
+    """A column of served values as pandas gets it from Arrow with the training frames' type
+    mapping; values are returned as they are when they do not fit the type (or it is unknown)."""
+    if dtype is None:
+        return list(values)
+    try:
+        return pa.array(values, type=dtype.to_arrow()).to_pandas(types_mapper=pandas_types_mapper)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        return list(values)
 
 
 # Stands for "the store did not answer and the cache had nothing" in a list of records.
@@ -388,7 +416,7 @@ def assemble(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]],
             groups.append(ColumnGroup(view.view, view.outputs, row_status, row_stamp))
             continue
         _assemble(view, recs, row_status, row_stamp, values, groups)
-    return OnlineResponse(keys, values, groups, store_error, read_seconds)
+    return OnlineResponse(keys, values, groups, store_error, read_seconds, plan.dtypes)
 
 
 def _extractor(view: OnlineView, layout: tuple[str, ...]

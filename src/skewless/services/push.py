@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from skewless import types as T
 from skewless.define import FeatureView, FileSource, PushSource
 from skewless.errors import (InvalidRequestError, OnlineStoreError, SkewlessError, SourceError,
                              UnknownObjectError, closest)
@@ -197,14 +198,18 @@ def _expected(batch: FileSource, views: Sequence[FeatureView], snapshot: Snapsho
     ts, created = batch.timestamp_field, batch.created_timestamp_column
     keys: set[str] = set()
     needed: dict[str, pa.DataType] = {ts: UTC_MICROS}
+    strict: dict[str, pa.DataType] = {ts: UTC_MICROS}   # declared types
     for view in views:
         jk = snapshot.join_keys(view)
         declared = {f.name: f.dtype.to_arrow() for f in view.schema}
         for k in jk:
             keys.add(batch.source_column(k))
             needed.setdefault(batch.source_column(k), declared.get(k, pa.string()))
+            if k in declared:
+                strict.setdefault(batch.source_column(k), declared[k])
         for f in view.features_for(set(jk)):
             needed.setdefault(batch.source_column(f.name), f.dtype.to_arrow())
+            strict.setdefault(batch.source_column(f.name), f.dtype.to_arrow())
     types = {f.name: f.type for f in schema}
     names = list(schema.names) + [c for c in needed if c not in types]
     if created and created not in names:
@@ -214,6 +219,13 @@ def _expected(batch: FileSource, views: Sequence[FeatureView], snapshot: Snapsho
         t = types.get(c) or needed.get(c) or UTC_MICROS
         if pa.types.is_dictionary(t):
             t = t.value_type
+        if pa.types.is_null(t):
+            t = needed.get(c, t)
+        if c in strict and T.conformance(t, strict[c]).verdict != T.ACCEPT:
+            # The template file's type would need a value check against the declared type
+            # (float64 over Float32, int64 over Int32) or holds nothing (all None): store the
+            # declared type, so every pushed value conforms (docs/types.md).
+            t = strict[c]
         push_name = c if c in (ts, created) else batch.field_mapping.get(c, c)
         out.append(_Column(c, push_name, t, required=c in needed, not_null=c == ts or c in keys))
     return out

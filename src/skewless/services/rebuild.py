@@ -42,7 +42,8 @@ from skewless.registry import RegistryStore, Snapshot
 from skewless.services import online as online_svc
 from skewless.services import retrieve
 from skewless.registry.diff import materialization_signature
-from skewless.services.materialize import STATE, Coverage, RowsCallback, batch_records, online_views
+from skewless.services.materialize import (STATE, Coverage, RowsCallback, batch_records, check_sources,
+                                           online_views)
 
 SAMPLE_SIZE = 100
 
@@ -98,7 +99,15 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
     ``timestamp_column`` names the entity-row timestamp of the verification join."""
     now = to_utc(now)
     reports = []
-    for view in online_views(snapshot, views):
+    selected = online_views(snapshot, views)
+    for view in selected:   # every source checked before any table is touched
+        try:
+            check_sources(snapshot, [view], repo_path)
+        except SkewlessError as e:
+            _prefix(e, f"rebuild of feature view '{view.name}' failed and its online table was "
+                       "left untouched (so was every other view's): ")
+            raise
+    for view in selected:
         t0 = time.perf_counter()
         written, created_high = _build_and_swap(engine, online_store, snapshot, repo_path, view, now,
                                                 on_rows, batch_rows)
@@ -127,9 +136,9 @@ def _build_and_swap(engine: OfflineEngine, store: OnlineStore, snapshot: Snapsho
     staging = staging_table(snapshot.project, snapshot.online_key(view.name))
     written, created_high = 0, OLDEST
     try:
+        request = materialize_request(snapshot, view, repo_path, now)
         store.drop([staging])   # a leftover of a rebuild killed midway
         store.create([staging])
-        request = materialize_request(snapshot, view, repo_path, now)
         features = [f.output for f in request.features]
         for batch in engine.latest(request, batch_rows):
             records = batch_records(batch, request.join_keys, features)

@@ -25,8 +25,9 @@ def get_historical_features(
     full_feature_names: bool = False,
     as_of: datetime | None = None,
 ) -> RetrievalJob:
-    """Validate everything up front (entity columns, key types, source schemas), then return the
-    engine's lazy job. Errors name the column, view or file at fault."""
+    """Validate everything up front (entity columns, key types, every source file by the one
+    conformance table of docs/types.md), then return the engine's lazy job. Errors name the
+    column, view or file at fault."""
     entity = EntityInput.of(entity_df)
     schema = engine.entity_schema(entity)
     plan = build_plan(snapshot, features, repo_path, timestamp_column, full_feature_names, as_of,
@@ -35,12 +36,15 @@ def get_historical_features(
     problems: list[str] = []
     for v in plan.views:
         view = snapshot.feature_views[v.view]
-        src_schema = source_schema(v.source)
-        problems.extend(check_view_source(view, v.join_keys, src_schema, v.source.location))
-        problems.extend(check_key_types(v.view, v.join_keys, v.source_keys, src_schema, schema))
+        problems.extend(check_view_source(view, v.join_keys, v.source))
+        problems.extend(check_key_types(v.view, v.join_keys, v.source_keys, source_schema(v.source),
+                                        schema))
     if problems:
-        raise SourceError("; ".join(problems),
-                          hint="fix the data or the definition, then `skewless apply`")
+        raise SourceError(problems[0] if len(problems) == 1 else
+                          f"{len(problems)} problems with the sources:\n"
+                          + "\n".join(f"  - {p}" for p in problems),
+                          hint="fix the data or the definition, then `skewless apply`; which "
+                          "column types fit which declared types: docs/types.md")
     return engine.historical(plan, entity)
 
 

@@ -314,14 +314,14 @@ def _floor(ts: datetime, t: pa.DataType) -> datetime:
     return ts - (ts - BASE) % _quantum(t)
 
 
-def _value(t: pa.DataType) -> Any:
-    """A non-null value of a source column type (for injected rows)."""
+def _value(t: pa.DataType, dtype: str = "") -> Any:
+    """A non-null value of a source column type that fits the declared type (for injected rows)."""
     if pa.types.is_dictionary(t):
         return _value(t.value_type)
     if pa.types.is_integer(t):
         return 7
     if pa.types.is_floating(t):
-        return 0.25
+        return 7.0 if dtype.startswith("Int") else 0.25
     if pa.types.is_boolean(t):
         return True
     if pa.types.is_list(t) or pa.types.is_large_list(t):
@@ -354,7 +354,7 @@ def _edge_rows(view: ViewSpec, t: datetime) -> list[SourceRow]:
         return []
     ins = tuple(EDGE_KEYS[KEY_KINDS[k]][0] for k in view.join_keys)
     outs = tuple(EDGE_KEYS[KEY_KINDS[k]][1] for k in view.join_keys)
-    values = tuple(_value(f.source_type) for f in view.features)
+    values = tuple(_value(f.source_type, f.dtype) for f in view.features)
     edge = t - view.ttl
     rows = []
     if _fits(edge, view.ts_type):
@@ -400,7 +400,7 @@ def _late_rows(draw: Callable[..., Any], view: ViewSpec, known: Sequence[SourceR
         if created <= t1 or created > t2 or (keys, ts, created) in taken:
             continue
         taken.add((keys, ts, created))
-        values = tuple(None if draw(st.integers(0, 4)) == 0 else _value(f.source_type)
+        values = tuple(None if draw(st.integers(0, 4)) == 0 else _value(f.source_type, f.dtype)
                        for f in view.features)
         out.append(SourceRow(keys, ts, created, values, draw(st.integers(0, view.n_files - 1))))
     return out

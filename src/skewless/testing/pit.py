@@ -72,12 +72,14 @@ KNOWN_KEYS: dict[str, tuple[Any, ...]] = {"int": (0, 1, 2, 3, -7, 2**40),
 UNKNOWN_KEYS: dict[str, tuple[Any, ...]] = {"int": (4, 2**40 + 1), "str": ("zz", "A")}
 SMALL_INT_KEYS = (0, 1, 2, 3, -7)  # fit int32 (and hive partition type inference)
 
-# Declared feature type -> Arrow types a source column may have (the same, or a safe widening).
+# Declared feature type -> Arrow types a source column may have: the same, a lossless widening,
+# or a type accepted when its values fit (docs/types.md; the values drawn then fit: int64 within
+# Int32, whole float64 numbers over integer fields, float64 within the float32 range).
 SOURCE_TYPES: dict[str, tuple[pa.DataType, ...]] = {
-    "Int32": (pa.int32(), pa.int8()),
-    "Int64": (pa.int64(), pa.int32()),
-    "Float32": (pa.float32(),),
-    "Float64": (pa.float64(), pa.float32()),
+    "Int32": (pa.int32(), pa.int8(), pa.int64(), pa.float64()),
+    "Int64": (pa.int64(), pa.int32(), pa.float64()),
+    "Float32": (pa.float32(), pa.float64()),
+    "Float64": (pa.float64(), pa.float32(), pa.int32()),
     "String": (pa.string(), pa.large_string(), pa.dictionary(pa.int32(), pa.string())),
     "Bool": (pa.bool_(),),
     "Array(Float64)": (pa.list_(pa.float64()), pa.large_list(pa.float64()), pa.list_(pa.float32())),
@@ -315,7 +317,8 @@ class Scenario:
                 for f in feats:
                     spec = view.feature(f)
                     if row is not None:
-                        value = row.values[view.features.index(spec)]
+                        value = declared_value(row.values[view.features.index(spec)],
+                                               spec.source_type, spec.dtype)
                         traits.add("null_value" if value is None else "value")
                     else:
                         value = spec.default if view.on_missing == "default" else None
@@ -387,6 +390,29 @@ def _values(t: pa.DataType) -> st.SearchStrategy[Any]:
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         return st.lists(st.none() | _values(t.value_type), max_size=3)
     raise TypeError(f"no value strategy for {t}")
+
+
+def feature_values(source_type: pa.DataType, dtype: str) -> st.SearchStrategy[Any]:
+    """Non-null values of a source column of ``source_type`` that fit the declared ``dtype``
+    (the conformance table accepts the column; docs/types.md)."""
+    declared = T.from_name(dtype).to_arrow()
+    if pa.types.is_integer(declared) and pa.types.is_floating(source_type):
+        lo, hi = -(2 ** (declared.bit_width - 1)), 2 ** (declared.bit_width - 1) - 1
+        return st.integers(max(lo, -(2**53)), min(hi, 2**53)).map(float)
+    if pa.types.is_integer(declared) and pa.types.is_integer(source_type):
+        bits = min(declared.bit_width, source_type.bit_width)
+        return st.integers(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    if pa.types.is_float32(declared) and pa.types.is_float64(source_type):
+        return st.floats(width=32) | st.floats(-3e38, 3e38)   # rounded to float32 on both paths
+    return _values(source_type)
+
+
+def declared_value(value: Any, source_type: pa.DataType, dtype: str) -> Any:
+    """A source value as the declared type holds it (float64 rounded to float32, whole floats
+    as ints), by the one conformance table."""
+    if value is None:
+        return None
+    return T.convert(pa.array([value], source_type), T.from_name(dtype)).to_pylist()[0]
 
 
 def _defaults(dtype: str) -> st.SearchStrategy[Any]:
@@ -477,7 +503,8 @@ def _view(draw: Callable[..., Any], i: int, full_feature_names: bool, max_rows: 
             ts = _quantise(_sometimes_none(draw, _times, 25), ts_type)
         created = (_quantise(_sometimes_none(draw, _times, 4), created_type)
                    if created_type is not None else None)
-        values = tuple(_sometimes_none(draw, _values(f.source_type), 5) for f in features)
+        values = tuple(_sometimes_none(draw, feature_values(f.source_type, f.dtype), 5)
+                       for f in features)
         rows.append(SourceRow(keys, ts, created, values, draw(st.integers(0, n_files - 1))))
     rows = _resolve_conflicts(rows)
 
