@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skewless.errors import PlanError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "feast_quickstart.py"
 FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]
