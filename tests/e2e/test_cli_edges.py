@@ -1,0 +1,97 @@
+"""Errors at the edge of the CLI: duplicate definition names across repo files, the output
+format of ``historical``, its progress report. Each says what, where and what next."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from skewless.store import FeatureStore
+
+from .test_cli import run
+
+LABELS = "data/labels.parquet"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("edges") / "fraud"
+    result = run(None, "init", str(base))
+    assert result.exit_code == 0, result.output
+    return base
+
+
+@pytest.fixture
+def repo(template: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(template, tmp_path / "repo"))
+
+
+@pytest.fixture(scope="module")
+def applied(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = Path(shutil.copytree(template, tmp_path_factory.mktemp("applied") / "repo"))
+    result = run(repo, "apply")
+    assert result.exit_code == 0, result.output
+    return repo
+
+
+# --- duplicate names across the repo's files ---------------------------------------------------
+COPY_OF_VIEW = """
+from datetime import timedelta
+from skewless import Entity, FeatureView, FeatureService, Field, FileSource
+from skewless.types import Float64, Int64
+
+spend_again = FeatureView(
+    name="user_spend", entities=[Entity("user", join_keys=["user_id"])],
+    schema=[Field("amount_sum_7d", Float64)],
+    source=FileSource(path="data/user_spend.parquet", timestamp_field="event_timestamp"),
+    ttl=timedelta(days=30))
+"""
+
+
+@pytest.mark.parametrize("cmd", ["plan", "apply"])
+def test_a_view_defined_in_two_files_names_both(repo: Path, cmd: str) -> None:
+    (repo / "more_features.py").write_text(COPY_OF_VIEW)
+    result = run(repo, cmd)
+    assert result.exit_code == 1, result.output
+    out = " ".join(result.output.split())
+    assert "two different feature views are named 'user_spend'" in out
+    assert "features.py (variable `user_spend`)" in out
+    assert "more_features.py (variable `spend_again`)" in out
+    assert not (repo / "data" / "registry.db").exists() or FeatureStore(repo).snapshot().version == 0
+
+
+def test_an_entity_and_a_service_defined_twice_name_both_files(repo: Path) -> None:
+    (repo / "extra.py").write_text(
+        "from skewless import Entity, FeatureService\n"
+        "from features import user_spend\n"
+        "user2 = Entity('user', join_keys=['uid'])\n"
+        "svc = FeatureService('fraud_model_v1', features=[user_spend])\n")
+    out = " ".join(run(repo, "plan").output.split())
+    assert "two different entitys are named 'user'" not in out  # spelled right
+    # files load in name order: extra.py first
+    assert "two different entities are named 'user': one in extra.py (variable `user2`), " \
+           "another in features.py (variable `user`)" in out
+    assert "two different feature services are named 'fraud_model_v1'" in out
+    assert "extra.py (variable `svc`)" in out
+
+
+def test_the_same_name_twice_in_one_file_names_both_variables(repo: Path) -> None:
+    features = repo / "features.py"
+    features.write_text(features.read_text() + "\nshop = Entity('merchant', join_keys=['shop_id'])\n")
+    out = " ".join(run(repo, "plan").output.split())
+    assert "one in features.py (variable `merchant`), another in features.py (variable `shop`)" in out
+
+
+def test_a_definition_imported_by_another_file_is_not_a_duplicate(repo: Path) -> None:
+    (repo / "services.py").write_text(
+        "from skewless import FeatureService\n"
+        "from features import user, user_spend, merchant_risk\n"
+        "spend_only = FeatureService('spend_only', features=[user_spend])\n")
+    result = run(repo, "plan")
+    assert result.exit_code == 0, result.output
+    assert "spend_only" in result.output and "two different" not in result.output
