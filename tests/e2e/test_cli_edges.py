@@ -95,3 +95,80 @@ def test_a_definition_imported_by_another_file_is_not_a_duplicate(repo: Path) ->
     result = run(repo, "plan")
     assert result.exit_code == 0, result.output
     assert "spend_only" in result.output and "two different" not in result.output
+
+
+# --- historical --output: Parquet or CSV by extension -------------------------------------------
+def historical(repo: Path, out: Path, *extra: str):  # noqa: ANN201
+    return run(repo, "historical", "-e", str(repo / LABELS), "--service", "fraud_model_v1",
+               "-o", str(out), *extra)
+
+
+def test_a_csv_output_is_csv(applied: Path, tmp_path: Path) -> None:
+    out = tmp_path / "training.csv"
+    result = historical(applied, out)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:4] != b"PAR1"
+    frame = pd.read_csv(out)
+    labels = pq.read_table(applied / LABELS)
+    assert len(frame) == labels.num_rows
+    assert list(frame.columns)[:len(labels.column_names)] == labels.column_names
+    assert "amount_sum_7d" in frame.columns and "risk_score" in frame.columns
+    same = pq.read_table(historical_parquet(applied, tmp_path)).to_pandas()
+    assert frame["risk_score"].astype("float32").tolist() == same["risk_score"].tolist()   # Float32
+    assert frame["txn_count_7d"].isna().sum() == same["txn_count_7d"].isna().sum()
+    assert f"to {out}" in " ".join(result.output.split())
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []   # no temp left
+    # the CSV reads back as --entities (timestamps in ISO 8601, UTC)
+    again = run(applied, "historical", "-e", str(out), "-f", "user_spend:txn_count_7d",
+                "--full-feature-names", "-o", str(tmp_path / "again.parquet"))
+    assert again.exit_code == 0, again.output
+    back = pq.read_table(tmp_path / "again.parquet").to_pandas()
+    assert back["user_spend__txn_count_7d"].isna().sum() == same["txn_count_7d"].isna().sum()
+
+
+def historical_parquet(repo: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "same.parquet"
+    assert historical(repo, out).exit_code == 0
+    return out
+
+
+@pytest.mark.parametrize("name, words", [
+    ("training.json", ["'.json'", "Parquet (.parquet) or CSV (.csv)"]),
+    ("training.txt", ["'.txt'", "Parquet (.parquet) or CSV (.csv)"]),
+    ("training", ["no extension", "Parquet (.parquet) or CSV (.csv)"]),
+], ids=["json", "txt", "none"])
+def test_an_unknown_output_extension_is_refused_before_any_work(applied: Path, tmp_path: Path, name: str,
+                                                                words: list[str]) -> None:
+    out = tmp_path / name
+    result = historical(applied, out)
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    for w in words:
+        assert w in text, text
+    assert "hint: name the file" in text and "training.parquet" in text and "training.csv" in text
+    assert "Point-in-time join" not in text   # refused before the join
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_that_is_a_directory_is_refused(applied: Path, tmp_path: Path) -> None:
+    result = historical(applied, tmp_path)
+    assert result.exit_code == 1 and "is a directory" in result.output
+
+
+@pytest.mark.parametrize("name", ["sub/dir/training.parquet", "sub/dir/training.csv", "UPPER.CSV"])
+def test_missing_folders_are_created_and_case_does_not_matter(applied: Path, tmp_path: Path, name: str) -> None:
+    out = tmp_path / name
+    result = historical(applied, out)
+    assert result.exit_code == 0, result.output
+    is_parquet = out.read_bytes()[:4] == b"PAR1"
+    assert is_parquet == name.endswith(".parquet")
+
+
+# --- historical's progress report ----------------------------------------------------------------
+def test_the_progress_line_ends_with_rows_written_and_elapsed_time(applied: Path, tmp_path: Path) -> None:
+    result = historical(applied, tmp_path / "t.parquet")
+    assert result.exit_code == 0, result.output
+    line = next(l for l in result.output.splitlines() if "Point-in-time join of 50,000 rows" in l)
+    assert "50,000 rows written" in line
+    assert re.search(r"\d+:\d\d:\d\d", line)   # elapsed
+    assert "100%" in line
