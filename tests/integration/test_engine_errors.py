@@ -104,6 +104,17 @@ def test_a_string_that_is_not_a_number_in_a_later_file(fs: FeatureStore, repo: P
     assert not (tmp_path / "out.parquet").exists()
 
 
+@pytest.mark.parametrize("path", ["one_view", "materialize"])
+def test_the_column_duckdb_names_is_blamed_not_another_file_s_gap(fs: FeatureStore, repo: Path,
+                                                                 tmp_path: Path, path: str) -> None:
+    """One file holds an unrelated column as all-null (Arrow's null type, which fits any
+    declared type), another holds "abc" in 'score': the message names the second file and 'score'."""
+    gap = day(repo, "2024-01-05", country=pa.nulls(2))
+    bad = day(repo, "2024-01-10", score=["abc", "0.1"])
+    msg = fails(lambda: RETRIEVALS[path](fs, tmp_path), "'scores'", str(bad), "'score'")
+    assert str(gap) not in msg and "'country'" not in msg
+
+
 @pytest.mark.parametrize("path", list(RETRIEVALS))
 def test_a_corrupted_parquet_file_in_a_folder(fs: FeatureStore, repo: Path, tmp_path: Path, path: str) -> None:
     bad = repo / "data" / "scores" / "day=2024-01-10" / "part-0.parquet"

@@ -92,43 +92,54 @@ def translate(e: duckdb.Error, where: Failure) -> SkewlessError:
 
 
 def diagnose(v: Request, column: str | None, named_file: str | None) -> str | None:
-    """What is wrong with ``v``'s source files, naming the file and the column, or None."""
+    """What is wrong with ``v``'s source files, naming the file and the column, or None. The
+    column DuckDB named is looked at first (missing from a file, held in another type family,
+    holding a value that does not convert), then every column the view reads."""
     files = list(v.source.files)
     if named_file is not None:
         files.sort(key=lambda f: f != named_file)   # the file DuckDB named first
     wanted = _wanted(v)
-    # a file that cannot be read, or lacks a column the view reads
+    schemas: dict[str, pa.Schema] = {}
     for f in files:
         try:
-            schema = pq.read_schema(f)
+            schemas[f] = pq.read_schema(f)
         except (OSError, pa.ArrowException) as err:
             return f"file {f} cannot be read as Parquet ({first_line(err)})"
-        names = set(schema.names) | _hive_columns(v, f)
-        missing = [c for c in wanted if c not in names]
-        if column in missing:
-            missing = [column]
-        if missing:
-            return (f"file {f} has no column '{missing[0]}' (it has {sorted(names)}), which "
-                    f"feature view '{v.view}' reads")
-    # a column held in another type family (strings in a Float64 column, ...)
-    order = sorted(wanted, key=lambda c: c != column)
-    for c in order:
-        kind = wanted[c]
-        if _family_of(kind) is None:
-            continue
-        for f in files:
-            schema = pq.read_schema(f)
-            if c not in schema.names:
-                continue
-            t = schema.field(c).type
-            if _family_of(kind) != T._family(t.value_type if pa.types.is_dictionary(t) else t):
-                return f"file {f}: column '{c}' has type {t}, expected {kind}{_bad_value(f, c, kind)}"
-    # same family, but a value that does not convert (an int64 too large for Int32, ...)
     if column is not None and column in wanted:
-        for f in files:
+        found = _missing(v, schemas, column) or _mistyped(schemas, column, wanted[column])
+        if found:
+            return found
+        for f in schemas:   # same family, but a value that does not convert (int64 into Int32, ...)
             bad = _bad_value(f, column, wanted[column])
             if bad:
                 return f"file {f}: column '{column}' cannot be read as {wanted[column]}{bad}"
+    for c, kind in wanted.items():
+        found = _missing(v, schemas, c) or _mistyped(schemas, c, kind)
+        if found:
+            return found
+    return None
+
+
+def _missing(v: Request, schemas: dict[str, pa.Schema], column: str) -> str | None:
+    for f, schema in schemas.items():
+        names = set(schema.names) | _hive_columns(v, f)
+        if column not in names:
+            return (f"file {f} has no column '{column}' (it has {sorted(names)}), which "
+                    f"feature view '{v.view}' reads")
+    return None
+
+
+def _mistyped(schemas: dict[str, pa.Schema], column: str, kind: T.ValueType | str) -> str | None:
+    """A file holding ``column`` in another type family (strings in a Float64 column, ...)."""
+    family = _family_of(kind)
+    if family is None:
+        return None
+    for f, schema in schemas.items():
+        if column not in schema.names:
+            continue   # a hive partition column
+        t = schema.field(column).type
+        if family != T._family(t.value_type if pa.types.is_dictionary(t) else t):
+            return f"file {f}: column '{column}' has type {t}, expected {kind}{_bad_value(f, column, kind)}"
     return None
 
 
