@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -172,3 +173,26 @@ def test_the_progress_line_ends_with_rows_written_and_elapsed_time(applied: Path
     assert "50,000 rows written" in line
     assert re.search(r"\d+:\d\d:\d\d", line)   # elapsed
     assert "100%" in line
+
+
+# --- engine errors through the CLI ------------------------------------------------------------------
+def test_a_bad_daily_file_is_named_by_historical_and_materialize(repo: Path, tmp_path: Path) -> None:
+    """A later file of merchant_risk holds risk_score as strings, one of them 'abc': both
+    commands end with an error line naming the view, the file and the column; no traceback."""
+    assert run(repo, "apply").exit_code == 0
+    month = sorted((repo / "data" / "merchant_risk").iterdir())[-1]
+    first = pq.read_table(next(month.glob("*.parquet")))
+    bad = month / "part-9.parquet"
+    scores = ["abc"] + [str(v) for v in first.column("risk_score").to_pylist()[1:]]
+    i = first.schema.get_field_index("risk_score")
+    pq.write_table(first.set_column(i, "risk_score", pa.array(scores)), bad)
+    for args in (["historical", "-e", str(repo / LABELS), "--service", "fraud_model_v1",
+                  "-o", str(tmp_path / "t.parquet")],
+                 ["materialize", "2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z"]):
+        result = run(repo, *args)
+        assert result.exit_code == 1, result.output
+        out = " ".join(result.output.split())
+        assert "error:" in out and "'merchant_risk'" in out and str(bad) in result.output
+        assert "risk_score" in out and "hint:" in out
+        assert "Conversion Error" not in out and "point-in-time query failed" not in out
+    assert not (tmp_path / "t.parquet").exists()
