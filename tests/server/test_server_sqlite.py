@@ -31,13 +31,37 @@ SPEND = ["user_spend:amount", "user_spend:n_txn"]
     ({"feature_service": SERVICE, "entities": {"user_id": ["u1", "u2"], "merchant_id": ["m1", "m1"]}},
      (SERVICE, [{"user_id": "u1", "merchant_id": "m1"}, {"user_id": "u2", "merchant_id": "m1"}], False)),
     ({"features": ["user_spend:*"], "entities": {"user_id": []}}, (["user_spend:*"], [], False)),
-], ids=["features", "composite_full_names", "feature_service", "no_rows"])
+    # a null key: NOT_FOUND for that row, the others served (docs/online.md)
+    ({"features": SPEND, "entities": {"user_id": ["u1", None] * 50}},
+     (SPEND, [{"user_id": u} for u in ["u1", None] * 50], False)),
+    ({"features": SPEND + ["pair_stats:last_country"],
+      "entities": {"user_id": ["u1", None, "u1", None], "merchant_id": ["m1", "m1", None, None]}},
+     (SPEND + ["pair_stats:last_country"],
+      [{"user_id": "u1", "merchant_id": "m1"}, {"user_id": None, "merchant_id": "m1"},
+       {"user_id": "u1", "merchant_id": None}, {"user_id": None, "merchant_id": None}], False)),
+], ids=["features", "composite_full_names", "feature_service", "no_rows", "null_key", "composite_null_part"])
 def test_server_answers_what_the_sdk_answers(sqlite_repo, sqlite_server, request_body, sdk_args):
     r = sqlite_server.post(GET, request_body)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/json")
     sdk = FeatureStore(sqlite_repo).get_online_features(*sdk_args)
     assert_same(r.json(), sdk)
+
+
+def test_a_null_key_is_not_found_not_a_400(sqlite_server):
+    body = {"features": SPEND + ["pair_stats:last_country"],
+            "entities": {"user_id": ["u1", None, "u1"], "merchant_id": ["m1", "m1", None]}}
+    r = sqlite_server.post(GET, body)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert results[0]["values"] == ["u1", None, "u1"]           # keys echoed as sent
+    assert results[2]["statuses"] == ["PRESENT", "NOT_FOUND", "PRESENT"]     # amount
+    assert results[2]["values"][1] is None and results[2]["event_timestamps"][1] is None
+    st = results[4]["statuses"]   # last_country (stored for u1/m1, stale by now: OUTSIDE_TTL)
+    assert st[0] != "NOT_FOUND" and st[1:] == ["NOT_FOUND", "NOT_FOUND"]
+    # a key of the wrong type is still a 400
+    r = sqlite_server.post(GET, {"features": SPEND, "entities": {"user_id": [None, 1.5]}})
+    assert r.status_code == 400 and "1.5" in r.json()["message"]
 
 
 def test_feast_shape_join_keys_first_with_types(sqlite_server):

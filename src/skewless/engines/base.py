@@ -21,7 +21,22 @@ from skewless.errors import InvalidRequestError
 from skewless.plan.historical import HistoricalPlan
 from skewless.plan.materialize import MaterializeRequest
 
-ProgressCallback = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """What a running retrieval reports to ``RetrievalJob.progress``: the step it is in (for
+    DuckDB, one per view joined), the share done when the engine can tell (``percent`` is None
+    when it cannot: show a spinner, not a bar stuck at 0%), and, in the last report
+    (``done``), the rows of the result. ``percent`` never decreases."""
+
+    step: str                     # what runs now, e.g. "user_spend (1/3)"
+    percent: float | None = None  # of the whole job, 0..100, when known
+    rows: int | None = None       # rows of the result, set once it is complete
+    done: bool = False
+
+
+ProgressCallback = Callable[[JobProgress], None]
 
 
 @dataclass(frozen=True)
@@ -117,7 +132,13 @@ class RetrievalJob:
         return self.plan.output_columns
 
     def _features(self) -> pa.Table:
-        return self._compute(self.progress)
+        table = self._compute(self.progress)
+        self._done(table.num_rows)
+        return table
+
+    def _done(self, rows: int) -> None:
+        if self.progress is not None:
+            self.progress(JobProgress("done", 100.0, rows, done=True))
 
     def to_arrow(self) -> pa.Table:
         """Entity columns untouched, then one column per requested feature, in input order."""
@@ -149,6 +170,7 @@ class RetrievalJob:
         try:
             if self._write_parquet is not None:
                 self._write_parquet(str(tmp), self.progress)
+                self._done(pq.ParquetFile(tmp).metadata.num_rows)
             else:
                 pq.write_table(self.to_arrow(), tmp)
             os.replace(tmp, target)

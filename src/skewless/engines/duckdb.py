@@ -23,8 +23,8 @@ import pyarrow as pa
 
 from skewless import types as T
 from skewless.config import DuckDBOfflineConfig, RepoConfig
-from skewless.engines.base import Capabilities, EntityInput, ProgressCallback, RetrievalJob
-from skewless.errors import EngineResourceError, InvalidRequestError, SourceError
+from skewless.engines.base import Capabilities, EntityInput, JobProgress, ProgressCallback, RetrievalJob
+from skewless.engines.duckdb_errors import Failure, translate
 from skewless.plan.historical import ROW_ID, HistoricalPlan, ViewRequest, duration_micros
 from skewless.plan.materialize import CREATED_TS, EVENT_TS, MaterializeRequest
 
@@ -226,37 +226,41 @@ class DuckDBEngine:
         try:
             return con.sql(f"SELECT * FROM ({entity.sql}) LIMIT 0").to_arrow_table().schema
         except duckdb.Error as e:
-            raise InvalidRequestError(f"entity_df SQL query failed: {_first_line(e)}",
-                                      hint="run the query alone in DuckDB to check it") from None
+            raise translate(e, Failure("entity_df query", entity_sql=entity.sql)) from None
         finally:
             con.close()
 
     def historical(self, plan: HistoricalPlan, entity: EntityInput) -> RetrievalJob:
-        def compute(progress: ProgressCallback | None) -> pa.Table:
-            def run(con: duckdb.DuckDBPyConnection, relation: str) -> pa.Table:
-                c = compile_plan(plan, relation, with_entity_columns=entity.table is None)
+        def steps(c: CompiledPlan, copy_to: str | None = None) -> list[_Step]:
+            """One step per statement: the entity rows (several views), one per view, then the
+            result (fetched as a table, or streamed to Parquet at ``copy_to``)."""
+            query = c.query if copy_to is None else f"COPY ({c.query}) TO {literal(copy_to)} (FORMAT parquet)"
+            fetch = "arrow" if copy_to is None else "execute"
+            if not c.setup:
+                return [_Step(f"{plan.views[0].view} (1/1)", query, list(c.params), plan.views[0], fetch)]
+            n = len(plan.views)
+            (entity_sql, entity_params), *_ = c.setup
+            out = [_Step("entity rows", entity_sql, list(entity_params), None, "execute", entity=True)]
+            out += [_Step(f"{v.view} ({i + 1}/{n})", sql, list(params), v, "execute")
+                    for i, (v, (sql, params)) in enumerate(zip(plan.views, c.setup[1:]))]
+            out.append(_Step("result", query, list(c.params), None, fetch))
+            return out
 
-                def go() -> pa.Table:
-                    for sql, params in c.setup:
-                        con.execute(sql, list(params))
-                    return con.sql(c.query, params=list(c.params)).to_arrow_table()
-                table = _run_with_progress(con, go, progress)
+        def compute(progress: ProgressCallback | None) -> pa.Table:
+            def run(con: duckdb.DuckDBPyConnection, relation: str, failing: _Failing) -> pa.Table:
+                c = compile_plan(plan, relation, with_entity_columns=entity.table is None)
+                table = _run_steps(con, steps(c), progress, failing)
                 return table if entity.table is None else table.drop_columns([ROW_ID])
             # Only the columns the join reads: pass-through columns are attached by the
             # RetrievalJob untouched, and may have types DuckDB cannot scan (e.g. float16).
             needed = dict.fromkeys([plan.timestamp_column, *(k for v in plan.views for k in v.join_keys)])
-            return self._with_entity(entity, run, list(needed))
+            return self._with_entity(entity, run, plan.views, "point-in-time join", list(needed))
 
         def write(path: str, progress: ProgressCallback | None) -> None:
-            def run(con: duckdb.DuckDBPyConnection, relation: str) -> None:
+            def run(con: duckdb.DuckDBPyConnection, relation: str, failing: _Failing) -> None:
                 c = compile_plan(plan, relation, with_entity_columns=True)
-
-                def go() -> None:
-                    for sql, params in c.setup:
-                        con.execute(sql, list(params))
-                    con.execute(f"COPY ({c.query}) TO {literal(path)} (FORMAT parquet)", list(c.params))
-                _run_with_progress(con, go, progress)
-            self._with_entity(entity, run)
+                _run_steps(con, steps(c, copy_to=path), progress, failing)
+            self._with_entity(entity, run, plan.views, "point-in-time join", output=path)
 
         return RetrievalJob(plan, entity, compute, write)
 
@@ -266,17 +270,18 @@ class DuckDBEngine:
         try:
             reader = con.sql(sql, params=params).to_arrow_reader(batch_rows)
             yield from reader
-        except duckdb.IOException as e:
-            raise SourceError(f"cannot read the source of '{request.view}': {_first_line(e)}") from None
         except duckdb.Error as e:
-            raise InvalidRequestError(f"materialization query of '{request.view}' failed: "
-                                      f"{_first_line(e)}") from None
+            raise translate(e, Failure("materialization", view=request,
+                                       memory_limit=self.options.memory_limit)) from None
         finally:
             con.close()
 
-    def _with_entity(self, entity: EntityInput, fn: Callable[[duckdb.DuckDBPyConnection, str], Any],
-                     columns: list[str] | None = None) -> Any:
+    def _with_entity(self, entity: EntityInput,
+                     fn: Callable[[duckdb.DuckDBPyConnection, str, _Failing], Any],
+                     views: tuple[ViewRequest, ...], operation: str,
+                     columns: list[str] | None = None, output: str | None = None) -> Any:
         con = self.connect()
+        failing = _Failing()
         try:
             if entity.table is not None:
                 table = entity.table if columns is None else entity.table.select(columns)
@@ -285,46 +290,89 @@ class DuckDBEngine:
                 relation = _ENTITY
             else:
                 relation = f"(SELECT *, row_number() OVER () AS {ROW_ID} FROM ({entity.sql}))"
-            return fn(con, relation)
-        except duckdb.OutOfMemoryException as e:
-            raise EngineResourceError(
-                f"DuckDB ran out of memory (memory_limit={self.options.memory_limit or 'default'}): "
-                f"{_first_line(e)}",
-                hint="raise offline_store.memory_limit in feature_store.yaml, or point "
-                "offline_store.temp_directory at a disk with free space so DuckDB can spill") from None
-        except duckdb.IOException as e:
-            raise SourceError(f"cannot read a source: {_first_line(e)}") from None
+            return fn(con, relation, failing)
         except duckdb.Error as e:
-            raise InvalidRequestError(f"point-in-time query failed: {_first_line(e)}") from None
+            # the failing step says which view (or the entity rows alone); else any of them
+            step = failing.step
+            known = step is not None and (step.view is not None or step.entity)
+            where = Failure(operation, view=step.view if step else None, views=() if known else views,
+                            entity_sql=entity.sql, output=output, memory_limit=self.options.memory_limit)
+            raise translate(e, where) from None
         finally:
             con.close()
 
 
-def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+@dataclass
+class _Step:
+    """One statement of a retrieval: what it is called in progress reports, the view it joins
+    (None for the entity rows and the final assembly), and how its result is taken."""
+
+    label: str
+    sql: str
+    params: list[Any]
+    view: ViewRequest | None
+    fetch: str             # "execute", or "arrow" (the result table)
+    entity: bool = False   # reads the entity rows alone
 
 
-def _run_with_progress(con: duckdb.DuckDBPyConnection, fn: Callable[[], Any],
-                       progress: ProgressCallback | None) -> Any:
-    """Run ``fn`` while a thread reports DuckDB's query progress (0..100) to ``progress``."""
-    if progress is None:
-        return fn()
+class _Failing:
+    """The step running now: which view a failure belongs to."""
+
+    step: _Step | None = None
+
+
+def _run_steps(con: duckdb.DuckDBPyConnection, steps: list[_Step], progress: ProgressCallback | None,
+               failing: _Failing) -> Any:
+    """Run ``steps`` in order, returning the last one's result. With ``progress``, each step is
+    reported as it starts and a thread polls DuckDB's progress of the running statement
+    (``query_progress``: the share of its scans done, or -1 when DuckDB cannot tell), reported
+    as a share of the whole job: step i of n at p% is (i + p/100) / n. Never decreasing."""
+    state: dict[str, float] = {"i": 0, "best": 0.0}
+    lock = threading.RLock()
+
+    def report(pct: float | None) -> None:
+        if progress is None:
+            return
+        with lock:
+            i = int(state["i"])
+            total = state["best"] if state["best"] > 0 else None
+            if pct is not None:
+                total = state["best"] = max(state["best"], 100.0 * (i + min(pct, 100.0) / 100.0) / len(steps))
+            progress(JobProgress(steps[i].label, total))
+
     done = threading.Event()
+    poller = None
+    if progress is not None:
+        con.execute("SET enable_progress_bar = true")
+        con.execute("SET enable_progress_bar_print = false")
 
-    def poll() -> None:
-        while not done.wait(0.2):
-            try:
-                pct = con.query_progress()
-            except duckdb.Error:
-                continue
-            if pct >= 0:
-                progress(float(pct))
-
-    t = threading.Thread(target=poll, daemon=True)
-    t.start()
+        def poll() -> None:
+            while not done.wait(0.2):
+                with lock:
+                    i = state["i"]
+                try:
+                    pct = con.query_progress()
+                except duckdb.Error:
+                    continue
+                with lock:
+                    if pct > 0 and state["i"] == i:   # not a figure of the previous step
+                        report(pct)
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
     try:
-        return fn()
+        result: Any = None
+        for i, step in enumerate(steps):
+            failing.step = step
+            with lock:
+                state["i"] = i
+                report(None if i == 0 else 0.0)
+            if step.fetch == "arrow":
+                result = con.sql(step.sql, params=step.params).to_arrow_table()
+            else:
+                con.execute(step.sql, step.params)
+        failing.step = None
+        return result
     finally:
         done.set()
-        t.join()
-        progress(100.0)
+        if poller is not None:
+            poller.join()

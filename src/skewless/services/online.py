@@ -1,8 +1,8 @@
 """Online serving: the latest materialized values, with the offline join's TTL and defaults.
 
-Status per value: ``PRESENT``; ``NOT_FOUND`` (nothing stored for the entity); ``OUTSIDE_TTL``
-(stored, but older than ``ttl`` at request time: treated exactly as the offline join treats
-it, as missing); ``UNAVAILABLE`` (the online store did not answer and the in-process cache had
+Status per value: ``PRESENT``; ``NOT_FOUND`` (nothing stored for the entity, or one of its join
+keys is null: it matches nothing, as in the offline join); ``OUTSIDE_TTL`` (stored, but older
+than ``ttl`` at request time: treated exactly as the offline join treats it, as missing); ``UNAVAILABLE`` (the online store did not answer and the in-process cache had
 no value: the fallback chain is store -> cache, for views declared ``fallback="cache"`` ->
 ``on_missing``). Missing values get the field default when ``on_missing="default"``, null
 otherwise; ``on_missing="fail"`` raises FeatureUnavailableError instead (fail closed).
@@ -150,6 +150,8 @@ def _key_value(view: OnlineView, i: int, row: Mapping[str, Any], k: str, t: T.Va
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):
         v = v.item()  # numpy scalars
     if isinstance(v, bool) or not isinstance(v, (int, str, bytes)):
+        if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
+            return None  # a null key matches nothing, as in the offline join: NOT_FOUND
         raise InvalidRequestError(
             f"entity row {i}: join key '{k}' = {v!r} has type {type(v).__name__}; keys are int or str")
     if t is not None and t.name in _KEY_FAMILIES and not isinstance(v, _KEY_FAMILIES[t.name]):
@@ -369,7 +371,13 @@ def get_online_features_many(store: OnlineStore, requests: Sequence[Request | Sk
 
 def encode_reads(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, list[bytes]]:
     """The store keys to read, per table: every row's join keys checked and encoded (views
-    keyed alike share one encoding)."""
+    keyed alike share one encoding).
+
+    A null key part (``None``, NaN, ``pd.NA``, ``pd.NaT``) is encoded as null: no stored key
+    holds one (materialization skips source rows with a null key and push refuses them), so
+    the row reads as NOT_FOUND, exactly as the offline join matches nothing for a null key
+    (docs/online.md). Rows with nulls leave the one-key fast path, which requests without
+    nulls keep."""
     if isinstance(entity_rows, Mapping) or not isinstance(entity_rows, Sequence):
         raise InvalidRequestError("entity_rows must be a list of dicts, e.g. [{'user_id': 1}]")
     reads: dict[str, list[bytes]] = {}

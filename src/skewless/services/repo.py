@@ -42,6 +42,9 @@ def load_repo(repo_path: str | Path) -> LoadedRepo:
     repo = Path(repo_path).resolve()
     loaded = LoadedRepo()
     seen: set[int] = set()
+    # (kind, name) -> (definition, where): two different definitions of one name are reported
+    # with both files; an equal one (a definition imported by another file) is the same.
+    defined: dict[tuple[str, str], tuple[Any, str]] = {}
     sys.path.insert(0, str(repo))
     saved_flag = sys.dont_write_bytecode
     sys.dont_write_bytecode = True  # leave no __pycache__ in the user's repo
@@ -60,14 +63,36 @@ def load_repo(repo_path: str | Path) -> LoadedRepo:
             except Exception as e:  # noqa: BLE001 - user code may raise anything
                 loaded.problems.append(f"{_where(file, e, repo)}: {type(e).__name__}: {e}")
                 continue
-            for value in vars(module).values():
+            for var, value in vars(module).items():
                 if isinstance(value, (Entity, FeatureView, FeatureService)) and id(value) not in seen:
                     seen.add(id(value))
+                    where = f"{file.relative_to(repo)} (variable `{var}`)"
+                    key = (_kind(value), value.name)
+                    if key in defined:  # an equal one is the same definition, imported elsewhere
+                        problem = _duplicate(defined[key], value, where)
+                        if problem:
+                            loaded.problems.append(problem)
+                        continue
+                    defined[key] = (value, where)
                     loaded.objects.append(value)
     finally:
         sys.dont_write_bytecode = saved_flag
         sys.path.remove(str(repo))
     return loaded
+
+
+def _kind(obj: Any) -> str:
+    return "entity" if isinstance(obj, Entity) else "feature view" if isinstance(obj, FeatureView) \
+        else "feature service"
+
+
+def _duplicate(first: tuple[Any, str], obj: Any, where: str) -> str | None:
+    """The problem of a second, different definition of ``obj``'s name, naming both places."""
+    if first[0] == obj:
+        return None
+    kinds = {"entity": "entities"}.get(_kind(obj), _kind(obj) + "s")
+    return (f"two different {kinds} are named '{obj.name}': one in {first[1]}, another in "
+            f"{where}; names must be unique (rename one, or delete the copy)")
 
 
 def _where(file: Path, e: BaseException, repo: Path) -> str:
