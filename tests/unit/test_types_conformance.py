@@ -196,7 +196,7 @@ def test_footer_statistics_spare_reading_a_float64_column_declared_float32(tmp_p
 
     pq.write_table(pa.table({"x": [0.1, None, 1e30], "n": [1, 2**40, 3], "f": [1.0, 2.0, 3.0]}),
                    tmp_path / "s.parquet")
-    sf = S.source_files(resolve_source(FileSource("s.parquet", "ts"), tmp_path))[0]
+    sf = S.source_files(resolve_source(FileSource("s.parquet", "ts"), tmp_path), "v")[0]
     read: list[str] = []
     real = S._read_column
     monkeypatch.setattr(S, "_read_column", lambda f, c: read.append(c) or real(f, c))
@@ -212,5 +212,5 @@ def test_statistics_never_prove_big_integers_exact_in_a_float(tmp_path: Path) ->
     from skewless.kernels import source as S
 
     pq.write_table(pa.table({"n": [2**60, 2**60 + 1, 2**60 + 256]}), tmp_path / "s.parquet")
-    sf = S.source_files(resolve_source(FileSource("s.parquet", "ts"), tmp_path))[0]
+    sf = S.source_files(resolve_source(FileSource("s.parquet", "ts"), tmp_path), "v")[0]
     assert S.column_misfit(sf, "n", T.Float64) == S.Misfit(row=1, value=2**60 + 1, count=1)

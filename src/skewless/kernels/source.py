@@ -101,9 +101,9 @@ class SourceFile:
     physical: frozenset[str]   # columns stored in the file (the others are hive partitions)
 
 
-def source_files(resolved: ResolvedSource) -> list[SourceFile]:
-    """Every file of the source with its schema, read from the Parquet footers (cheap: no data
-    page is read). A file that is not Parquet is an error naming it."""
+def source_files(resolved: ResolvedSource, view: str) -> list[SourceFile]:
+    """Every file of ``view``'s source with its schema, read from the Parquet footers (cheap: no
+    data page is read). A file that is not Parquet is an error naming the view and the file."""
     d = dataset(resolved)
     parts = list(d.partitioning.schema) if resolved.is_dir and d.partitioning is not None else []
     out = []
@@ -111,7 +111,8 @@ def source_files(resolved: ResolvedSource) -> list[SourceFile]:
         try:
             phys = frag.physical_schema
         except (pa.ArrowInvalid, OSError) as e:
-            raise SourceError(f"cannot read the Parquet footer of {frag.path}: {_first_line(e)}",
+            raise SourceError(f"feature view '{view}': cannot read the Parquet footer of {frag.path}: "
+                              f"{_first_line(e)}",
                               hint="is it a Parquet file? remove or rewrite it") from None
         names = set(phys.names)
         schema = pa.schema(list(phys) + [f for f in parts if f.name not in names])
@@ -242,7 +243,7 @@ def check_view_source(view: FeatureView, join_keys: tuple[str, ...], resolved: R
     ``skewless.types`` (docs/types.md). Every file's footer is read; with ``values``, the
     columns whose type is accepted only if their values fit are checked too (footer statistics
     first, else that column of that file is read)."""
-    files = source_files(resolved)
+    files = source_files(resolved, view.name)
     src = view.batch_source
     problems: list[str] = []
     per_file = _Problems(view.name)
@@ -375,7 +376,7 @@ def read_conformed(resolved: ResolvedSource, columns: dict[str, pa.DataType | No
     engine reads. A column absent from a file reads as nulls there. A value the table refuses
     is a SourceError naming the view, the file, the column and the row."""
     tables = []
-    for sf in source_files(resolved):
+    for sf in source_files(resolved, view):
         present = [c for c in columns if c in sf.schema.names]
         table = sf.fragment.to_table(schema=sf.schema, columns=present)
         cols: dict[str, pa.Array] = {}
