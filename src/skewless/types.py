@@ -242,22 +242,32 @@ def misfits(array: pa.Array, target: ValueType | pa.DataType) -> pa.Array | None
         bad = pc.is_in(pa.array(range(len(array)), pa.int64()), value_set=parents.cast(pa.int64()))
     elif fs == ft == "int":
         lo, hi = _int_range(target)
-        bad = pc.or_(pc.less(array, pa.scalar(lo, source) if _fits(lo, source) else lo),
-                     pc.greater(array, pa.scalar(hi, source) if _fits(hi, source) else hi))
+        s_lo, s_hi = _int_range(source)
+        # A bound beyond the source type's own range cannot be crossed (and comparing with it
+        # would make Arrow cast the column, e.g. uint64 values past 2**63 into int64).
+        never = pa.repeat(False, len(array))
+        below = pc.less(array, pa.scalar(lo, source)) if lo > s_lo else never
+        above = pc.greater(array, pa.scalar(hi, source)) if hi < s_hi else never
+        bad = pc.or_(below, above)
     elif fs == ft == "float":   # narrower float: finite values beyond its range
         out = pc.cast(array, target, safe=False)
         bad = pc.and_(pc.is_finite(array), pc.invert(pc.is_finite(out)))
     elif fs == "int" and ft == "float":
         m = 2 ** _MANTISSA[target.bit_width]
-        big = pc.or_(pc.greater(array, m), pc.less(array, -m)) if _int_range(source)[1] > m else None
-        if big is None or not pc.any(big).as_py():
+        s_lo, s_hi = _int_range(source)
+        if s_hi <= m and s_lo >= -m:
             return None
-        # beyond 2**m only some integers are exact: round-trip them
-        f = pc.cast(array, target, safe=False)
-        wide = pc.cast(f, pa.float64(), safe=False)
-        exact = pc.and_(pc.less(wide, float(2**63)), pc.greater_equal(wide, -float(2**63)))
-        back = pc.if_else(exact, pc.cast(pc.if_else(exact, wide, 0.0), pa.int64(), safe=False), None)
-        bad = pc.and_(big, pc.invert(pc.fill_null(pc.equal(back, pc.cast(array, pa.int64(), safe=False)), False)))
+        # bounds inside the column's own type only (else Arrow would cast the column)
+        big = pc.greater(array, pa.scalar(m, source)) if s_hi > m else pa.repeat(False, len(array))
+        if s_lo < -m:
+            big = pc.or_(big, pc.less(array, pa.scalar(-m, source)))
+        if not pc.any(big).as_py():
+            return None
+        # beyond 2**m only some integers are exact: round-trip them through the column's type
+        wide = pc.cast(pc.cast(array, target, safe=False), pa.float64(), safe=False)
+        back_ok = pc.and_(pc.less(wide, float(s_hi) + 1.0), pc.greater_equal(wide, float(s_lo)))
+        back = pc.if_else(back_ok, pc.cast(pc.if_else(back_ok, wide, 0.0), source, safe=False), None)
+        bad = pc.and_(big, pc.invert(pc.fill_null(pc.equal(back, array), False)))
     elif fs == ft == "timestamp":   # a timestamp into a date: midnights only
         day = pc.cast(pc.cast(array, target, safe=False), pa.timestamp("us", "UTC"), safe=False)
         bad = pc.not_equal(day, pc.cast(array, pa.timestamp("us", "UTC"), safe=False))
@@ -270,11 +280,6 @@ def misfits(array: pa.Array, target: ValueType | pa.DataType) -> pa.Array | None
         return None
     bad = pc.fill_null(bad, False)
     return bad if pc.any(bad).as_py() else None
-
-
-def _fits(v: int, t: pa.DataType) -> bool:
-    lo, hi = _int_range(t)
-    return lo <= v <= hi
 
 
 def convert(array: pa.Array, target: ValueType | pa.DataType) -> pa.Array:
