@@ -133,7 +133,7 @@ class FeatureStore:
         as_of: datetime | None = None,
         feature_service: FeatureService | str | None = None,
     ) -> RetrievalJob:
-        """Point-in-time correct features for each row of ``entity_df`` (DESIGN.md section 2).
+        """Point-in-time correct features for each row of ``entity_df`` (``docs/point-in-time.md``).
 
         ``entity_df``: pandas, Arrow or a SQL query, with the join keys and the timestamp column.
         ``features``: ``["view:feature", ...]`` or a FeatureService (or its name).

@@ -2,7 +2,7 @@
 
 Everything an engine must know is decided here, once: which source columns feed which output
 columns, the TTL, defaults, the created-timestamp tie-break, the ``as_of`` cut-off. Engines
-translate a ``HistoricalPlan``; they never reinterpret the rules (DESIGN.md section 2):
+translate a ``HistoricalPlan``; they never reinterpret the rules (``docs/point-in-time.md#the-rule``):
 
   for each entity row r and view V, take the source row f with the same join keys,
   ``r.ts - V.ttl <= f.ts <= r.ts`` (no lower bound without ttl), the greatest ``f.ts``, ties
@@ -69,7 +69,7 @@ class HistoricalPlan:
 
 
 def to_utc(ts: datetime) -> datetime:
-    """Naive timestamps are UTC (DESIGN.md section 2)."""
+    """Naive timestamps are UTC (``docs/point-in-time.md#the-rule``)."""
     return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
 
 
