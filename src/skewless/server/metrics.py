@@ -12,6 +12,8 @@ Metric names (``docs/server.md`` explains each):
 - ``skewless_online_read_duration_seconds{view}``: the store read of each request that read the view
   (views are read in one batch: one round trip on Redis, so a request's read time counts for
   every view it read)
+- ``skewless_online_read_batch_requests``: requests answered by each online store read (the
+  requests that arrive together are read together, at most ``MAX_READ_BATCH`` = 128 at a time)
 - ``skewless_feature_staleness_seconds{view}``: per request, age of the oldest value of the view served
 - ``skewless_served_values_total{view,status}``: feature values served, by status
 - ``skewless_cache_requests_total{result}``: in-process cache hits, misses and fallbacks
@@ -62,6 +64,10 @@ ERRORS = Counter("skewless_http_errors", "Error responses, by endpoint and error
 READ_SECONDS = _histogram("skewless_online_read_duration_seconds",
                           "Online read time (FeatureStore.get_online_features) of requests that read the view.",
                           ["view"], LATENCY_BUCKETS)
+READ_BATCH_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
+READ_BATCH = _histogram("skewless_online_read_batch_requests",
+                        "Requests answered by one online store read (requests that arrive together "
+                        "are read together, at most 128 at a time).", [], READ_BATCH_BUCKETS)
 STALENESS = _histogram("skewless_feature_staleness_seconds",
                        "Age (request time minus event time) of the oldest value of the view served by a request.",
                        ["view"], STALENESS_BUCKETS)
