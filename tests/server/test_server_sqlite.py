@@ -231,33 +231,38 @@ def test_workers_restart_when_one_dies(sqlite_repo, serve):
     psutil = pytest.importorskip("psutil")
     server = serve(sqlite_repo, workers=2)
     parent = psutil.Process(server.proc.pid)
+    port = int(server.url.rsplit(":", 1)[1])
 
-    def workers() -> list:
+    def serving() -> list:
+        """The worker processes listening on the port (a worker listens once its app is loaded)."""
         out = []
         for c in parent.children():
             try:
-                if "spawn_main" in " ".join(c.cmdline()) and c.status() != psutil.STATUS_ZOMBIE:
+                if "spawn_main" in " ".join(c.cmdline()) and c.status() != psutil.STATUS_ZOMBIE and any(
+                        k.status == psutil.CONN_LISTEN and k.laddr.port == port
+                        for k in c.net_connections(kind="tcp")):
                     out.append(c)
-            except psutil.NoSuchProcess:
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
         return out
-    # /health answered from one worker: the other may still be starting on a loaded machine
+    # /health answered from one worker: the other may still be starting on a loaded machine,
+    # and killing the only one listening would leave the port closed for a while
     deadline = time.monotonic() + 120
-    while len(first := workers()) < 2 and time.monotonic() < deadline:
+    while len(first := serving()) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert len(first) == 2, first
     first[0].kill()
     deadline = time.monotonic() + 120  # a replacement imports skewless afresh: slow under load
     while time.monotonic() < deadline:
-        for attempt in range(3):
+        for attempt in range(5):
             try:
-                r = server.post(GET, {"features": SPEND, "entities": {"user_id": ["u1"]}})
+                r = server.post(GET, {"features": SPEND, "entities": {"user_id": ["u1"]}}, timeout=60)
                 break
-            except httpx.TransportError:
-                if attempt == 2:
+            except httpx.TransportError:  # reset: it was queued on the dead worker's socket
+                if attempt == 4:
                     raise
         assert r.status_code == 200
-        now = workers()
+        now = serving()
         if len(now) == 2 and first[0].pid not in {c.pid for c in now}:
             break
         time.sleep(0.2)
