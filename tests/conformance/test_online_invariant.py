@@ -1,4 +1,4 @@
-"""The online invariant (DESIGN.md section 3) on every online store and offline engine.
+"""The online invariant (docs/online.md#the-invariant) on every online store and offline engine.
 
 Once materialized up to t, ``get_online_features`` at t equals ``get_historical_features`` for
 an entity_df of every entity at t: values, nulls, defaults; ``PRESENT`` exactly when a row

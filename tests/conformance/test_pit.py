@@ -1,4 +1,5 @@
-"""Point-in-time conformance: every engine returns the reference engine's table (DESIGN.md 2).
+"""Point-in-time conformance: every engine returns the reference engine's table
+(docs/point-in-time.md#engines).
 
 Scenarios are generated (skewless.testing.pit): duplicate event times resolved by created time,
 null created times, full duplicates, null values, TTL edges to the microsecond, labels before an

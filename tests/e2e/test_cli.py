@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ["init", "plan", "apply", "ls", "describe", "history", "historical"]
 SERVICE_FEATURES = ["amount_sum_7d", "txn_count_7d", "avg_amount_7d", "max_amount_7d",
                     "risk_score", "chargeback_rate", "pair_txn_count", "pair_avg_amount"]
+# The example data ends near the current day by default (tests/e2e/test_init_data.py); these
+# tests name dates, so they pin where it ends.
+DATA_END = "2024-04-01"
 runner = CliRunner()
 
 
@@ -46,7 +49,7 @@ def version(repo: Path) -> int:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("template") / "fraud"
-    result = run(None, "init", str(base))
+    result = run(None, "init", str(base), "--data-end", DATA_END)  # the dates these tests name
     assert result.exit_code == 0, result.output
     return base
 
@@ -99,7 +102,7 @@ def test_init_creates_a_runnable_example_repo(template: Path) -> None:
 
 def test_init_data_is_deterministic(template: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
-    assert run(None, "init", str(again)).exit_code == 0
+    assert run(None, "init", str(again), "--data-end", DATA_END).exit_code == 0
     files = sorted(p.relative_to(template) for p in (template / "data").rglob("*.parquet"))
     assert len(files) >= 6
     for rel in files:
@@ -341,7 +344,7 @@ def test_history_lists_applies_newest_first(applied: Path) -> None:
 
 # --- historical ------------------------------------------------------------------------------
 def _brute_force_user_spend(source: pd.DataFrame, user_id: int, ts: pd.Timestamp) -> float | None:
-    """DESIGN.md section 2 as a loop: latest row with ts - 30d <= f.ts <= ts, ties by created."""
+    """docs/point-in-time.md#the-rule as a loop: latest row with ts - 30d <= f.ts <= ts, ties by created."""
     rows = source[(source.user_id == user_id) & (source.event_timestamp <= ts)
                   & (source.event_timestamp >= ts - pd.Timedelta(days=30))]
     if rows.empty:

@@ -1,4 +1,4 @@
-"""A small feature repo on disk: the DESIGN.md worked example plus a composite-key view."""
+"""A small feature repo on disk: the worked example of docs/point-in-time.md#a-worked-example plus a composite-key view."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Materialization (DESIGN.md section 3): the latest row per entity, only if newer; idempotent,
+"""Materialization (docs/online.md#materialization): the latest row per entity, only if newer; idempotent,
 order-independent, resumable; watermarks in the registry's state, not in the definitions."""
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -244,15 +245,28 @@ def test_swap_while_reading_never_shows_a_gap(project, raw):
     builder.write_batch({t: [(k, rec(1, gen=0)) for k in keys]})
     stop, seen, errors = threading.Event(), [], []
 
+    reads = threading.Condition()
+
     def read_loop() -> None:
         try:
             while not stop.is_set():
                 got = reader.read_batch({t: keys})[t]
                 gens = {r.values["gen"] if r else None for r in got}
                 assert len(gens) == 1 and None not in gens, f"a read saw {sorted(map(str, gens))}"
-                seen.append(gens.pop())
+                with reads:
+                    seen.append(gens.pop())
+                    reads.notify_all()
         except BaseException as e:  # reported by the main thread
             errors.append(e)
+            with reads:
+                reads.notify_all()
+
+    def read_once_more() -> None:
+        """Wait until a read that started after this call has finished (the reader is never
+        starved by the scheduler: the test waits for it instead of sleeping)."""
+        with reads:
+            target = len(seen) + 2   # the read under way may have started before
+            assert reads.wait_for(lambda: len(seen) >= target or errors, timeout=60), "reader stuck"
 
     thread = threading.Thread(target=read_loop)
     thread.start()
@@ -261,14 +275,15 @@ def test_swap_while_reading_never_shows_a_gap(project, raw):
             builder.drop([staging])
             builder.create([staging])
             builder.write_batch({staging: [(k, rec(1, gen=gen)) for k in keys]})
-            time.sleep(0.02)
+            read_once_more()          # reads run while the staging table is being built ...
             builder.swap(t, staging)
+            read_once_more()          # ... and after each swap
             assert builder.count(t) == 200 and builder.count(staging) == 0
     finally:
         stop.set()
         thread.join()
     assert not errors, errors[0]
-    assert seen == sorted(seen) and seen[-1] == 8 and len(set(seen)) > 2
+    assert seen == sorted(seen) and seen[-1] == 8 and set(seen) >= set(range(1, 9))
     assert reader.read_batch({t: keys[:1]})[t][0].values == {"gen": 8}
     live = raw.hget("sk:@tables", t)
     assert live.startswith(staging.encode() + b":g")  # a generation is named after its first table
@@ -332,12 +347,54 @@ def test_unanswered_request_times_out_quickly():
         assert time.perf_counter() - t0 < 1.5
 
 
+class HungRedis:
+    """A server that accepts connections but never answers: a hung Redis. ``received()`` says
+    how many bytes clients have sent it, so a test can tell whether a client tried the store at
+    all, rather than timing the client (which depends on the machine's load). On loopback a
+    connect or a send is in the kernel's queues when the call returns, so reading them without
+    blocking right after a client call sees all of it."""
+
+    def __init__(self) -> None:
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.setblocking(False)
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.total = 0
+        self.conns: list[Any] = []
+
+    def received(self) -> int:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except BlockingIOError:
+                break
+            conn.setblocking(False)
+            self.conns.append(conn)
+        for conn in self.conns:
+            while True:
+                try:
+                    data = conn.recv(65536)
+                except BlockingIOError:
+                    break
+                if not data:
+                    break
+                self.total += len(data)
+        return self.total
+
+    def close(self) -> None:
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
 def test_reads_fail_fast_after_a_timeout_then_retry():
-    import socket
-    with socket.socket() as silent:  # accepts connections, never answers: a hung Redis
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        s = RedisOnlineStore(f"127.0.0.1:{silent.getsockname()[1]}", timeout=0.2, retry_after=0.5)
+    """After a read that timed out, reads fail at once without sending anything to the store
+    (a circuit breaker) until ``retry_after`` has passed; then the store is tried again."""
+    hung = HungRedis()
+    try:
+        s = RedisOnlineStore(hung.address, timeout=0.2, retry_after=0.5)
 
         def read() -> float:
             t0 = time.perf_counter()
@@ -348,9 +405,16 @@ def test_reads_fail_fast_after_a_timeout_then_retry():
             return took
 
         assert read() >= 0.2                    # the first read waits for the timeout
-        assert max(read() for _ in range(20)) < 0.02   # then reads fail at once
-        time.sleep(0.5)
-        assert read() >= 0.2                    # and Redis is tried again after retry_after
+        sent = hung.received()
+        assert sent > 0                         # it did ask the store
+        for _ in range(20):                     # then reads fail at once: the store is not asked
+            read()
+        assert hung.received() == sent
+        time.sleep(0.5)                         # at least retry_after later
+        assert read() >= 0.2                    # Redis is tried again
+        assert hung.received() > sent
+    finally:
+        hung.close()
 
 
 def test_a_dropped_connection_is_reopened(store, project, raw):

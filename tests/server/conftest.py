@@ -113,7 +113,7 @@ def serve() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def sqlite_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A materialized SQLite repo: the DESIGN.md example plus a composite-key view."""
+    """A materialized SQLite repo: the worked example of docs/point-in-time.md plus a composite-key view."""
     repo = make_repo(tmp_path_factory.mktemp("srv") / "repo")
     fs = FeatureStore(repo)
     fs.apply(definitions())

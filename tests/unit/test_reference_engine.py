@@ -1,4 +1,5 @@
-"""The worked example of DESIGN.md section 2, on the reference engine (the oracle) and on DuckDB.
+"""The worked example of docs/point-in-time.md#a-worked-example, on the reference engine (the
+oracle) and on DuckDB.
 
 Feature rows: u1 at Jan 10 (120.0), Jan 20 (135.0), Feb 5 (140.0); u2 at Jan 14 (89.0);
 u3 at Feb 8 (2100.0). Labels u1 @ Jan 15 10:00, u2 @ Jan 15 14:00, u1 @ Feb 1 09:00 and

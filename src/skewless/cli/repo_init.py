@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from datetime import date, datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Optional
@@ -37,13 +38,20 @@ def init(
         "--force", "-f",
         help="Write into a non-empty directory: overwrite the example's files and regenerate its "
         "data/ (resetting its registry and online store). Other files are left alone.")] = False,
+    data_end: Annotated[Optional[str], typer.Option(
+        "--data-end", metavar="DATE",
+        help="The day the example data ends (its newest rows are stamped at that UTC midnight), "
+        "e.g. 2024-04-01 for the original 2024 example. Default: the latest midnight at least "
+        "25 hours ago, so serving right away shows values and no row lies in the future.",
+        show_default=False)] = None,
 ) -> None:
     """Create the fraud example repo: config, definitions and generated Parquet data."""
     target = directory if directory is not None else repo_of(ctx)
+    end = _data_end(data_end)  # checked before anything is written
     started = time.perf_counter()
     removed = create_repo(target, force)
     with console.status("Generating example data..."):
-        generated = generate_data.generate(target)
+        generated = generate_data.generate(target, end=end)
     elapsed = time.perf_counter() - started
 
     console.print(f"Created the [bold]fraud[/] example feature repo in "
@@ -57,12 +65,36 @@ def init(
     for path, rows in generated.rows.items():
         note = "  (hive-partitioned by month)" if not path.endswith(".parquet") else ""
         console.print(f"  {path:<28} {rows:>7,} rows{note}")
+    console.print(f"  data from {generated.start:%Y-%m-%d} to {generated.end:%Y-%m-%d} (UTC)")
     here = Path.cwd().resolve()
     console.print("\nNext:")
     if target.resolve() != here:
         console.print(Text(f"  cd {os.path.relpath(target.resolve(), here)}"), soft_wrap=True)
     console.print("  skewless plan     # check the definitions, see what apply would do")
     console.print("  skewless apply    # register them")
+
+
+def _data_end(value: str | None) -> datetime | None:
+    """``--data-end``: an ISO date (or a datetime at a UTC midnight)."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        end = (datetime.fromisoformat(text) if "T" in text or " " in text
+               else datetime.combine(date.fromisoformat(text), datetime.min.time()))
+    except ValueError:
+        raise InvalidRequestError(f"--data-end {value!r} is not an ISO date",
+                                  hint="e.g. --data-end 2024-04-01") from None
+    end = end.replace(tzinfo=timezone.utc) if end.tzinfo is None else end.astimezone(timezone.utc)
+    if end != end.replace(hour=0, minute=0, second=0, microsecond=0):
+        raise InvalidRequestError(f"--data-end {value!r} is not a UTC midnight",
+                                  hint="give a date, e.g. --data-end 2024-04-01")
+    if end > generate_data.default_end():
+        raise InvalidRequestError(
+            f"--data-end {end:%Y-%m-%d} would put example rows in the future (late corrections "
+            "are written up to 25 hours after the day they restate)",
+            hint=f"give {generate_data.default_end():%Y-%m-%d} or earlier, or leave --data-end out")
+    return end
 
 
 def create_repo(target: Path, force: bool) -> list[str]:

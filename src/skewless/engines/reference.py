@@ -1,4 +1,5 @@
-"""The reference engine: DESIGN.md section 2 as the obvious loop, written to be read, not fast.
+"""The reference engine: the rule of ``docs/point-in-time.md#the-rule`` as the obvious loop,
+written to be read, not fast.
 
 It is the oracle of the conformance suite: every other engine must return exactly its table.
 """

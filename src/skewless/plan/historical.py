@@ -2,7 +2,7 @@
 
 Everything an engine must know is decided here, once: which source columns feed which output
 columns, the TTL, defaults, the created-timestamp tie-break, the ``as_of`` cut-off. Engines
-translate a ``HistoricalPlan``; they never reinterpret the rules (DESIGN.md section 2):
+translate a ``HistoricalPlan``; they never reinterpret the rules (``docs/point-in-time.md#the-rule``):
 
   for each entity row r and view V, take the source row f with the same join keys,
   ``r.ts - V.ttl <= f.ts <= r.ts`` (no lower bound without ttl), the greatest ``f.ts``, ties

@@ -1,5 +1,5 @@
 """The engine-neutral plan of a materialization: per view, the latest row of each entity
-among the source rows in a window (DESIGN.md section 3).
+among the source rows in a window (``docs/online.md#materialization``).
 
 Window: ``start <= event_ts <= end`` (``start`` None: from the beginning). Incremental runs
 add ``created_after``: rows whose created timestamp is at or after the previous run's high-water

@@ -143,6 +143,7 @@ class FeatureServer:
         try:
             if t0 < self._degraded_until:  # the store is slow: do not let one read block the loop
                 resp: Any = None
+                self.tally.observe(M.READ_BATCH, (), 1)
                 try:
                     resp = await run_in_threadpool(store.get_online_features, req.target, req.entity_rows,
                                                    req.full_feature_names)
@@ -186,6 +187,7 @@ class FeatureServer:
         batch, self._pending = self._pending[:MAX_READ_BATCH], self._pending[MAX_READ_BATCH:]
         if self._pending:  # a long queue: the rest in the next turn, so no read grows unbounded
             asyncio.get_running_loop().call_soon(self._read_pending)
+        self.tally.observe(M.READ_BATCH, (), len(batch))
         t0 = time.perf_counter()
         answers: list[Any]
         try:

@@ -12,6 +12,8 @@ Metric names (``docs/server.md`` explains each):
 - ``skewless_online_read_duration_seconds{view}``: the store read of each request that read the view
   (views are read in one batch: one round trip on Redis, so a request's read time counts for
   every view it read)
+- ``skewless_online_read_batch_requests``: requests answered by each online store read (the
+  requests that arrive together are read together, at most ``MAX_READ_BATCH`` = 128 at a time)
 - ``skewless_feature_staleness_seconds{view}``: per request, age of the oldest value of the view served
 - ``skewless_served_values_total{view,status}``: feature values served, by status
 - ``skewless_cache_requests_total{result}``: in-process cache hits, misses and fallbacks
@@ -62,6 +64,10 @@ ERRORS = Counter("skewless_http_errors", "Error responses, by endpoint and error
 READ_SECONDS = _histogram("skewless_online_read_duration_seconds",
                           "Online read time (FeatureStore.get_online_features) of requests that read the view.",
                           ["view"], LATENCY_BUCKETS)
+READ_BATCH_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
+READ_BATCH = _histogram("skewless_online_read_batch_requests",
+                        "Requests answered by one online store read (requests that arrive together "
+                        "are read together, at most 128 at a time).", [], READ_BATCH_BUCKETS)
 STALENESS = _histogram("skewless_feature_staleness_seconds",
                        "Age (request time minus event time) of the oldest value of the view served by a request.",
                        ["view"], STALENESS_BUCKETS)
@@ -114,12 +120,16 @@ class CacheCounters:
 FLUSH_SECONDS = 1.0
 
 
-def _bulk_histograms() -> bool:
+def _exposes_buckets(child: Any, n_buckets: int) -> bool:
     """Whether a histogram child exposes its bucket and sum values (every prometheus-client
-    release since 0.4 does); if not, ``Tally`` observes each value directly."""
-    probe = Histogram("probe", "probe", buckets=(1.0,), registry=None)
-    return (len(getattr(probe, "_buckets", ())) == 2 and hasattr(probe, "_sum")
-            and all(hasattr(v, "inc") for v in probe._buckets))
+    release since 0.4 does); if not, ``Tally`` observes each value directly.
+
+    Asked of a real child of a declared histogram, never of a throwaway one: in multiprocess
+    mode every histogram created, registered or not, is written to the shared directory and
+    would show up in ``/metrics``."""
+    buckets = getattr(child, "_buckets", None)
+    return (isinstance(buckets, list) and len(buckets) == n_buckets
+            and hasattr(getattr(child, "_sum", None), "inc") and all(hasattr(b, "inc") for b in buckets))
 
 
 class Tally:
@@ -137,7 +147,10 @@ class Tally:
         self._counts: dict[tuple[Any, tuple[str, ...]], float] = {}
         self._hists: dict[tuple[Any, tuple[str, ...]], list[float]] = {}
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
-        self._bulk = _bulk_histograms()
+        # Whether histogram children take bulk updates: decided at the first flush, from the
+        # first child written; until then the observed values are also kept as they are.
+        self._bulk: bool | None = None
+        self._raw: dict[tuple[Any, tuple[str, ...]], list[float]] = {}
         self._scheduled = False
 
     def _child(self, key: tuple[Any, tuple[str, ...]]) -> Any:
@@ -159,10 +172,13 @@ class Tally:
     def observe_each(self, metric: Histogram, label_sets: tuple[tuple[str, ...], ...], value: float) -> None:
         """One observation of ``value`` for each label set (views read in one round trip share
         its latency)."""
-        if not self._bulk:
+        if self._bulk is False:
             for labels in label_sets:
                 self._child((metric, labels)).observe(value)
             return
+        if self._bulk is None:
+            for labels in label_sets:
+                self._raw.setdefault((metric, labels), []).append(value)
         bounds = _BOUNDS[metric]
         i = bisect_left(bounds, value)
         hists = self._hists
@@ -186,11 +202,18 @@ class Tally:
         """Write what was added up since the last flush to the metrics."""
         counts, self._counts = self._counts, {}
         hists, self._hists = self._hists, {}
+        raw, self._raw = self._raw, {}
         self._scheduled = False
         for key, amount in counts.items():
             self._child(key).inc(amount)
         for key, h in hists.items():
             child = self._child(key)
+            if self._bulk is None:
+                self._bulk = _exposes_buckets(child, len(h) - 1)
+            if not self._bulk:
+                for value in raw.get(key, ()):
+                    child.observe(value)
+                continue
             child._sum.inc(h[-1])
             for bucket, n in zip(child._buckets, h):
                 if n:

@@ -46,8 +46,12 @@ def _listen(host: str, port: int, backlog: int) -> socket.socket:
 def _worker(host: str, port: int, options: dict[str, Any], app: str = APP
             ) -> None:  # pragma: no cover - subprocess
     import uvicorn
-    sock = _listen(host, port, options.get("backlog", 2048))
     config = uvicorn.Config(app, factory=True, host=host, port=port, **options)
+    # Import the app and build its store before listening: the kernel routes new connections to
+    # a socket as soon as it listens, and a (re)starting worker would hold them unanswered for
+    # as long as its imports take (seconds on a loaded machine).
+    config.load()
+    sock = _listen(host, port, options.get("backlog", 2048))
     uvicorn.Server(config).run(sockets=[sock])
 
 

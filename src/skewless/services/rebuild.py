@@ -1,7 +1,7 @@
 """Disaster recovery: rebuild the online store from the offline store (``rebuild-online``).
 
-The offline store is the source of truth (DESIGN.md section 3: every write path lands there
-first), so each online table can be rebuilt from it. Per view:
+The offline store is the source of truth (every write path lands there first:
+``docs/online.md#push``), so each online table can be rebuilt from it. Per view:
 
 1. materialize everything up to ``now`` (the latest row per entity) into a fresh staging table;
 2. swap it in: readers see the old table, then the new one, never a gap;

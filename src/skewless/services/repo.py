@@ -23,12 +23,16 @@ class LoadedRepo:
 
 
 def python_files(repo: Path) -> list[Path]:
+    """The files ``plan`` and ``apply`` import, in path order. The rules, documented in
+    ``docs/repository.md#which-files-plan-and-apply-import``: hidden, data, build and
+    virtualenv folders are skipped, and so are ``test_*``, ``_*`` (but ``__init__.py``) and
+    hidden files such as an editor's lock file ``.#features.py``."""
     out = []
     for p in sorted(repo.rglob("*.py")):
         rel = p.relative_to(repo).parts
         if any(part.startswith(".") or part in _SKIP_DIRS or part.endswith("venv") for part in rel[:-1]):
             continue
-        if p.name.startswith(("test_", "_")) and p.name != "__init__.py":
+        if p.name.startswith(("test_", "_", ".")) and p.name != "__init__.py":
             continue
         out.append(p)
     return out

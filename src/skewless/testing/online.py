@@ -1,6 +1,6 @@
 """Online conformance: once materialized up to t, serving at t equals the offline join at t.
 
-DESIGN.md section 3: for every entity, ``get_online_features`` at t returns what
+``docs/online.md#the-invariant``: for every entity, ``get_online_features`` at t returns what
 ``get_historical_features`` returns for an entity_df of all entities at timestamp t -- values,
 nulls and defaults -- and the status agrees with the rows: ``PRESENT`` exactly when a row within
 the TTL exists (its event time is served with it), ``NOT_FOUND`` / ``OUTSIDE_TTL`` exactly when

@@ -1,7 +1,7 @@
 """Point-in-time conformance: generated feature repos, and engine-against-oracle comparison.
 
-Shipped so that any offline engine can prove itself against the reference engine (DESIGN.md
-section 2). A backend's test only says how to configure it::
+Shipped so that any offline engine can prove itself against the reference engine
+(``docs/point-in-time.md#engines``). A backend's test only says how to configure it::
 
     from hypothesis import given, settings
     from skewless.testing import assert_engines_agree, scenarios
@@ -155,8 +155,9 @@ class ViewSpec:
         return next(f for f in self.features if f.name == name)
 
     def known(self, row: SourceRow, as_of: datetime | None) -> bool:
-        """Whether ``row`` counts for a retrieval ``as_of`` (DESIGN.md: created <= as_of, or the
-        event time when the source has no created column; a null created time is unknown)."""
+        """Whether ``row`` counts for a retrieval ``as_of``: created <= as_of, or the event time
+        when the source has no created column; a null created time is unknown
+        (``docs/point-in-time.md#as_of-reproducible-training-sets``)."""
         if as_of is None:
             return True
         when = row.created if self.created_column else row.ts

@@ -16,14 +16,21 @@ daily batch job would, so the features are consistent with each other and with t
 Feature rows are stamped at the end of the day they summarise, so a label at time t only sees
 days that were over by t.
 
-Regenerate by hand with ``python -m skewless.cli.templates.generate_data REPO_DIR``.
+The data covers the ``DAYS`` days before ``end`` (a UTC midnight). By default ``end`` is
+``default_end()``: the latest midnight at least a day and an hour ago, so the newest rows are
+one to two days old and every row, late corrections included, lies in the past. Served by hand
+(``skewless serve`` and ``curl``), the example then shows values, not ``OUTSIDE_TTL`` nulls.
+Apart from that anchor the data is deterministic: the same seed and ``end`` give the same
+bytes; ``skewless init --data-end 2024-04-01`` reproduces the original 2024 example.
+
+Regenerate by hand with ``python -m skewless.cli.templates.generate_data REPO_DIR [END]``.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +39,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-START = datetime(2024, 1, 1, tzinfo=timezone.utc)
-DAYS = 91                      # 2024-01-01 .. 2024-03-31
+DAYS = 91                      # days of transactions, ending at ``end`` (exclusive)
+# A late correction is written up to a day and an hour after the row it corrects.
+LATEST_CORRECTION = timedelta(days=1, hours=1)
 N_USERS = 1_000
 N_MERCHANTS = 200
 N_TRANSACTIONS = 50_000
@@ -52,14 +60,35 @@ _DAY_US = 86_400 * 1_000_000
 
 @dataclass(frozen=True)
 class Generated:
-    """What was written: relative path -> number of rows."""
+    """What was written: relative path -> number of rows, and the days covered."""
 
     rows: dict[str, int]
+    start: datetime   # the first day's midnight (UTC)
+    end: datetime     # the midnight after the last day: the newest feature rows' event time
 
 
-def _ts(micros: np.ndarray) -> pa.Array:
-    """Microseconds since START as a UTC timestamp column."""
-    base = int(START.timestamp()) * 1_000_000
+def default_end(now: datetime | None = None) -> datetime:
+    """The latest UTC midnight at least ``LATEST_CORRECTION`` before ``now`` (default: the
+    current time): where the example data ends unless told otherwise."""
+    now = now if now is not None else datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    t = (now - LATEST_CORRECTION).astimezone(timezone.utc)
+    return t.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _midnight(end: datetime) -> datetime:
+    """``end`` as an aware UTC datetime, refused unless it is a UTC midnight (feature rows are
+    stamped at the end of each day)."""
+    end = end.replace(tzinfo=timezone.utc) if end.tzinfo is None else end.astimezone(timezone.utc)
+    if end != end.replace(hour=0, minute=0, second=0, microsecond=0):
+        raise ValueError(f"the example data must end at a UTC midnight, not {end.isoformat()}")
+    return end
+
+
+def _ts(micros: np.ndarray, start: datetime) -> pa.Array:
+    """Microseconds since ``start`` as a UTC timestamp column."""
+    base = int(start.timestamp()) * 1_000_000
     return pa.array(micros.astype(np.int64) + base, type=pa.int64()).cast(_TS)
 
 
@@ -96,7 +125,7 @@ def _merchant_ids(merchant: np.ndarray) -> list[str]:
     return [f"m_{m + 1:04d}" for m in merchant]
 
 
-def _user_spend(tx: pd.DataFrame, rng: np.random.Generator) -> pa.Table:
+def _user_spend(tx: pd.DataFrame, rng: np.random.Generator, start: datetime) -> pa.Table:
     count = np.zeros((N_USERS, DAYS), np.int64)
     total = np.zeros((N_USERS, DAYS))
     peak = np.zeros((N_USERS, DAYS))
@@ -128,8 +157,8 @@ def _user_spend(tx: pd.DataFrame, rng: np.random.Generator) -> pa.Table:
     order = np.lexsort((created_us, event_us))
     return pa.table({
         "user_id": pa.array(_user_ids(u[order])),
-        "event_timestamp": _ts(event_us[order]),
-        "created_at": _ts(created_us[order]),
+        "event_timestamp": _ts(event_us[order], start),
+        "created_at": _ts(created_us[order], start),
         "amount_sum_7d": pa.array(amount_sum[order]),
         "txn_count_7d": pa.array(txn_count[order]),
         "avg_amount_7d": pa.array(np.round(amount_sum[order] / txn_count[order], 2)),
@@ -137,9 +166,9 @@ def _user_spend(tx: pd.DataFrame, rng: np.random.Generator) -> pa.Table:
     })
 
 
-def _merchant_risk(tx: pd.DataFrame, rng: np.random.Generator) -> pa.Table:
+def _merchant_risk(tx: pd.DataFrame, rng: np.random.Generator, start: datetime) -> pa.Table:
     rows = []
-    for week_end in range(7, DAYS + 1, 7):         # Mondays from Jan 8, covering days before
+    for week_end in range(7, DAYS + 1, 7):         # weekly, each covering the days before
         last30 = tx[(tx.day < week_end) & (tx.day >= week_end - 30)]
         last7 = last30[last30.day >= week_end - 7]
         stats = last30.groupby("merchant").agg(n=("fraud", "size"), frauds=("fraud", "sum"),
@@ -149,11 +178,11 @@ def _merchant_risk(tx: pd.DataFrame, rng: np.random.Generator) -> pa.Table:
             rows.append((m, week_end, float(s.risk), s.frauds / s.n, int(volume.get(m, 0))))
     m, week, risk, chargeback, volume = (np.array(c) for c in zip(*rows))
     score = np.clip(risk + rng.normal(0.0, 0.03, len(risk)), 0.0, 1.0).astype(np.float32)
-    months = pa.array([datetime.fromtimestamp(START.timestamp() + int(w) * 86_400, timezone.utc)
+    months = pa.array([datetime.fromtimestamp(start.timestamp() + int(w) * 86_400, timezone.utc)
                        .strftime("%Y-%m") for w in week])
     return pa.table({
         "merchant_id": pa.array(_merchant_ids(m)),
-        "event_timestamp": _ts(week * _DAY_US),
+        "event_timestamp": _ts(week * _DAY_US, start),
         "risk_score": pa.array(score),
         "chargeback_rate": pa.array(np.round(chargeback.astype(np.float64), 4)),
         "txn_volume_7d": pa.array(volume.astype(np.int64)),
@@ -161,7 +190,7 @@ def _merchant_risk(tx: pd.DataFrame, rng: np.random.Generator) -> pa.Table:
     })
 
 
-def _user_merchant(tx: pd.DataFrame) -> pa.Table:
+def _user_merchant(tx: pd.DataFrame, start: datetime) -> pa.Table:
     daily = (tx.groupby(["user", "merchant", "day"], sort=True)
              .agg(n=("amount", "size"), total=("amount", "sum")).reset_index())
     pair = daily.groupby(["user", "merchant"], sort=False)
@@ -170,51 +199,54 @@ def _user_merchant(tx: pd.DataFrame) -> pa.Table:
     return pa.table({
         "user_id": pa.array(_user_ids(daily.user.to_numpy())),
         "merchant_id": pa.array(_merchant_ids(daily.merchant.to_numpy())),
-        "event_timestamp": _ts((daily.day.to_numpy() + 1) * _DAY_US),
+        "event_timestamp": _ts((daily.day.to_numpy() + 1) * _DAY_US, start),
         "pair_txn_count": pa.array(count),
         "pair_amount_sum": pa.array(total),
         "pair_avg_amount": pa.array(np.round(total / count, 2)),
     })
 
 
-def _labels(tx: pd.DataFrame) -> pa.Table:
+def _labels(tx: pd.DataFrame, start: datetime) -> pa.Table:
     return pa.table({
         "user_id": pa.array(_user_ids(tx.user.to_numpy())),
         "merchant_id": pa.array(_merchant_ids(tx.merchant.to_numpy())),
-        "event_timestamp": _ts(tx.t_us.to_numpy()),
+        "event_timestamp": _ts(tx.t_us.to_numpy(), start),
         "label": pa.array(tx.fraud.to_numpy(np.int64)),
     })
 
 
-def generate(repo: str | Path, seed: int = SEED) -> Generated:
-    """Write every source and the labels under ``repo/data`` (overwriting them)."""
+def generate(repo: str | Path, seed: int = SEED, end: datetime | None = None) -> Generated:
+    """Write every source and the labels under ``repo/data`` (overwriting them), covering the
+    ``DAYS`` days before ``end`` (a UTC midnight; default: ``default_end()``)."""
+    start = _midnight(end if end is not None else default_end()) - timedelta(days=DAYS)
     root = Path(repo)
     (root / "data").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     tx = _transactions(rng)
     rows: dict[str, int] = {}
 
-    spend = _user_spend(tx, rng)
+    spend = _user_spend(tx, rng, start)
     pq.write_table(spend, root / USER_SPEND)
     rows[USER_SPEND] = spend.num_rows
 
-    risk = _merchant_risk(tx, rng)
+    risk = _merchant_risk(tx, rng, start)
     ds.write_dataset(risk, root / MERCHANT_RISK, format="parquet",
                      partitioning=ds.partitioning(pa.schema([("month", pa.string())]), flavor="hive"),
                      basename_template="part-{i}.parquet", existing_data_behavior="delete_matching")
     rows[MERCHANT_RISK] = risk.num_rows
 
-    pairs = _user_merchant(tx)
+    pairs = _user_merchant(tx, start)
     pq.write_table(pairs, root / USER_MERCHANT)
     rows[USER_MERCHANT] = pairs.num_rows
 
-    labels = _labels(tx)
+    labels = _labels(tx, start)
     pq.write_table(labels, root / LABELS)
     rows[LABELS] = labels.num_rows
-    return Generated(rows)
+    return Generated(rows, start, start + timedelta(days=DAYS))
 
 
 if __name__ == "__main__":
     target = sys.argv[1] if len(sys.argv) > 1 else "."
-    for path, n in generate(target).rows.items():
+    until = datetime.fromisoformat(sys.argv[2]) if len(sys.argv) > 2 else None
+    for path, n in generate(target, end=until).rows.items():
         print(f"{path}: {n:,} rows")
