@@ -448,3 +448,54 @@ def test_a_folder_mixing_int_and_float_files_keeps_big_integers_exact_or_refuses
         == [1, 2**40, 3]
     big = write(repo / "data/stats/a.parquet", amount=[1.0, 2.0], n=[1, 2**60 + 1])
     refused_everywhere(fs, str(big), "column 'n' holds 1152921504606846977 in row 1, beyond +-2**53")
+
+
+@pytest.mark.parametrize("hidden", [".day2.parquet", "_day2.parquet", "_temporary/0/part-0.parquet",
+                                    ".spark-staging/part-0.parquet"])
+def test_hidden_files_of_a_folder_are_ignored_by_every_path(setup, hidden: str) -> None:
+    """Files and folders whose name starts with '.' or '_' (Spark's _temporary, a writer's
+    in-progress file) are not data. The checks skipped them but DuckDB read them: strings in
+    such a file were served as numbers (PRESENT) and won training, unchecked. Now no path
+    reads them, so every engine and the online store give the visible files' values."""
+    repo = setup[0]
+    write(repo / "data/stats/day1.parquet", amount=[1.5, 2.5], n=[1, 2])
+    fs = make_store(setup)
+    fs.apply([user, view()])
+    hide = repo / "data/stats" / hidden
+    write(hide, amount=["0.505", "7"], n=[14.7, 3.2],
+          ts=pa.array([datetime(2024, 1, 20, tzinfo=UTC)] * 2, pa.timestamp("us", "UTC")))
+    fs.plan([user, view()])
+    train = fs.get_historical_features(labels(2), ["stats:amount", "stats:n"]).to_df()
+    assert train["amount"].tolist() == [1.5, 2.5] and train["n"].tolist() == [1, 2]
+    for run in (lambda: fs.materialize(None, NOW), lambda: fs.rebuild_online()):
+        run()
+        online = fs.get_online_features(["stats:amount", "stats:n"],
+                                        [{"user_id": "u0"}, {"user_id": "u1"}]).to_dict()
+        assert online["amount"] == [1.5, 2.5] and online["n"] == [1, 2]
+
+
+@pytest.mark.parametrize("keys", [["u0", "u01"], [0.0, 1.5], [0.0, 1.0]], ids=["string", "float", "whole-float"])
+def test_a_later_file_with_join_keys_of_another_type_is_refused(setup, keys: list[Any]) -> None:
+    """A join key not declared in the schema (Feast's habit; the README's own example) was
+    checked in no file: a later daily file holding user_id as strings (or floats) where the
+    first holds integers made DuckDB read the folder's keys as text: training matched '01' to
+    1, while materialization stored text keys and served NOT_FOUND for every entity, the
+    untouched ones included. Now every path refuses the file, naming view, file and column."""
+    repo = setup[0]
+    write(repo / "data/stats/day1.parquet", user_id=[0, 1], amount=[1.5, 2.5], n=[1, 2])
+    fs = make_store(setup)
+    fs.apply([user, view()])
+    bad = write(repo / "data/stats/day2.parquet", user_id=keys, amount=[10.0, 20.0], n=[3, 4])
+    with pytest.raises(PlanError) as e:
+        fs.plan([user, view()])
+    assert str(bad) in str(e.value) and "join key column 'user_id'" in str(e.value)
+    before, marks = store_contents(fs), fs.registry.list_state(fs.project, "materialization")
+    ints = pd.DataFrame({"user_id": [0, 1], "event_timestamp": [pd.Timestamp("2024-01-31", tz="UTC")] * 2})
+    for run in (lambda: fs.get_historical_features(ints, ["stats:amount"]).to_df(),
+                lambda: fs.materialize(None, NOW), lambda: fs.materialize_incremental(NOW),
+                lambda: fs.rebuild_online()):
+        with pytest.raises(SourceError) as e:
+            run()
+        assert str(bad) in str(e.value) and "join key column 'user_id'" in str(e.value)
+    assert store_contents(fs) == before
+    assert fs.registry.list_state(fs.project, "materialization") == marks

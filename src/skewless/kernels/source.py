@@ -41,6 +41,17 @@ class ResolvedSource:
         return self.location
 
 
+HIDDEN_PREFIXES = (".", "_")
+
+
+def is_hidden(relative: Path) -> bool:
+    """Whether a file under a source folder is not data: some part of its path relative to the
+    folder starts with '.' or '_' (``_SUCCESS``, Spark's ``_temporary/``, a writer's
+    ``.part.parquet`` in progress). Arrow's dataset discovery skips them; every engine must
+    read the same files, so the folder's file list is made here, once (docs/types.md)."""
+    return any(part.startswith(HIDDEN_PREFIXES) for part in relative.parts)
+
+
 def resolve_source(source: FileSource, repo_path: str | Path) -> ResolvedSource:
     """Locate ``source`` relative to the repo; a missing path is an error naming it."""
     path = source.path
@@ -57,9 +68,11 @@ def resolve_source(source: FileSource, repo_path: str | Path) -> ResolvedSource:
                               hint="check the glob in FileSource(path=...)")
         return ResolvedSource(loc, files, False, False)
     if p.is_dir():
-        files = tuple(sorted(str(f) for f in p.rglob("*.parquet") if f.is_file()))
+        files = tuple(sorted(str(f) for f in p.rglob("*.parquet")
+                             if f.is_file() and not is_hidden(f.relative_to(p))))
         if not files:
-            raise SourceError(f"source '{source.name}': directory {loc} holds no .parquet file")
+            raise SourceError(f"source '{source.name}': directory {loc} holds no .parquet file "
+                              "(files and folders whose name starts with '.' or '_' are ignored)")
         return ResolvedSource(loc, files, True, False)
     if p.is_file():
         return ResolvedSource(loc, (loc,), False, False)
@@ -289,6 +302,8 @@ def check_view_source(view: FeatureView, join_keys: tuple[str, ...], resolved: R
     for k in join_keys:
         if k in declared_keys:
             checks.append((src.source_column(k), f"join key '{k}'", declared_keys[k].dtype))
+        else:
+            _undeclared_key(view.name, src.source_column(k), files, per_file)
     absent = []
     for f in view.features_for(set(join_keys)):
         sc = src.source_column(f.name)
@@ -322,6 +337,32 @@ def check_view_source(view: FeatureView, join_keys: tuple[str, ...], resolved: R
         if values and not is_key and dtype is T.Int64:
             _mixed_int_float(view.name, sc, dtype, files, per_file)
     return problems + per_file.lines()
+
+
+def _undeclared_key(view: str, column: str, files: list[SourceFile], per_file: _Problems) -> None:
+    """A join key not declared in the schema has no type to conform to, but it must have one
+    type family in every file: a folder whose first file holds ``user_id`` as integers and a
+    later one as strings (or floats) is read by DuckDB as text (or floats), so training would
+    match ``'01'`` to 1 while the online store keys the entities by the text. The first file
+    holding the key (in file order) says which type the others must have."""
+    first: SourceFile | None = None
+    for sf in files:
+        if column not in sf.schema.names:
+            continue   # reported as absent
+        t = _decoded(sf.schema.field(column).type)
+        if pa.types.is_null(t):
+            continue   # all-null keys match nothing, on every path
+        if first is None:
+            first = sf
+            continue
+        ref = _decoded(first.schema.field(column).type)
+        if T._family(t) != T._family(ref):
+            per_file.add(("key", column, str(t)), sf.path,
+                         f"feature view '{view}' (file {sf.path}): join key column '{column}' has "
+                         f"type {T.arrow_name(t)}, but file {first.path} holds it as "
+                         f"{T.arrow_name(ref)}; a join key must have one type in every file "
+                         f"(declare it, e.g. Field('{column}', {T.from_arrow(ref).name}), to say "
+                         "which; see docs/types.md)")
 
 
 def _mixed_int_float(view: str, column: str, dtype: T.ValueType, files: list[SourceFile],
