@@ -23,7 +23,7 @@ from skewless import FeatureStore, FeatureView, Field, FileSource, PushSource
 from skewless.errors import (DefinitionError, InvalidRequestError, OnlineStoreError, PlanError,
                              UnknownObjectError)
 from skewless.testing.online import store_contents
-from skewless.types import Float64, Int64
+from skewless.types import Float64, Int64, String
 from skewless.testing.clock import Clock
 from skewless.testing.redis_server import purge_project, require_shared_redis
 
@@ -390,3 +390,54 @@ def test_push_is_read_back_at_once_with_the_hot_key_cache_on(live_repo: Path, cl
     store.push("spend_push", {"user_id": ["u1"], "ts": [NOW - timedelta(hours=1)],
                               "amount": [7.5], "n_txn": [4]})
     assert store.get_online_features(SPEND, [{"user_id": "u1"}]).to_dict()["amount"] == [7.5]
+
+
+@pytest.mark.parametrize("online_store", ["sqlite", "redis"])
+def test_a_push_is_checked_against_the_registry_as_it_is_now(live_repo: Path, clock: Clock,
+                                                             online_store: str) -> None:
+    """A process whose serving cache still holds the old definition (a long
+    registry_cache_ttl_seconds, or a server) must not write a file the new definition refuses:
+    that would break training, materialization and rebuild of the view for good."""
+    if online_store == "redis":
+        require_shared_redis(REDIS)
+    project = f"push_{uuid.uuid4().hex[:12]}"
+    online_cfg = ({"type": "sqlite", "path": "data/online.db"} if online_store == "sqlite" else
+                  {"type": "redis", "connection_string": REDIS})
+
+    def store() -> FeatureStore:
+        return FeatureStore(live_repo, config={
+            "project": project, "registry": "data/registry.db", "online_store": online_cfg,
+            "registry_cache_ttl_seconds": 3600}, clock=clock)
+
+    old = store()
+    old.apply([user, live_view()])
+    old.materialize_incremental(NOW)
+    assert online(old, ["u1"])["amount"][0] is not None
+    # Another process retypes 'amount' (Float64 -> String) over a rewritten source, forced.
+    part = live_repo / LIVE / "part-0.parquet"
+    table = pq.read_table(part)
+    i = table.schema.get_field_index("amount")
+    pq.write_table(table.set_column(i, "amount", pc_to_text(table.column("amount"))), part)
+    new = store()
+    new.apply([user, live_view(schema=[Field("amount", String), Field("n_txn", Int64)])], force=True)
+    listing = files(live_repo)
+    try:
+        with pytest.raises(InvalidRequestError, match="amount"):
+            old.push("spend_push", batch())          # floats for a String field: refused
+        assert files(live_repo) == listing            # nothing written offline
+        entities = pd.DataFrame({"user_id": ["u1"], "event_timestamp": [NOW]})
+        assert new.get_historical_features(entities, ["live_spend:amount"]).to_df()["amount"].notna().all()
+        # a batch for the new definition goes through the old process at once
+        old.push("spend_push", batch(amount=["a", "b"]))
+        assert online(old, ["u1", "u7"])["amount"] == ["a", "b"]
+    finally:
+        old.online_store.close()
+        new.online_store.close()
+        if online_store == "redis":
+            assert not purge_project(project, REDIS)
+
+
+def pc_to_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A float column as its text (``120.0`` -> ``"x120.0"``): the rewritten source of a retype."""
+    return pa.chunked_array([pa.array([None if v is None else f"x{v}" for v in column.to_pylist()],
+                                      pa.string())])
