@@ -125,3 +125,36 @@ def fs_sqlite(repo: Path, clock: Clock) -> FeatureStore:
     store.apply([user, pair, spend_view(), pairs()])
     store.materialize_incremental(NOW)
     return store
+
+
+def test_an_integer_key_with_a_gap_offline_says_how_to_match_online(tmp_path: Path, clock: Clock) -> None:
+    """pandas turns an integer key column with a missing value into float64. Offline refuses
+    it, and the hint's conversion (nullable Int64) gives what online gives: the missing key
+    matches nothing, the other rows are served."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from skewless import Entity, FeatureView, FileSource
+    from skewless.errors import SourceError
+
+    (tmp_path / "data").mkdir()
+    pq.write_table(pa.table({"driver_id": pa.array([1001, 1002], pa.int64()),
+                             "ts": pa.array([NOW - pd.Timedelta(days=1)] * 2, pa.timestamp("us", "UTC")),
+                             "rate": [0.5, 0.7]}), tmp_path / "data/d.parquet")
+    (tmp_path / "feature_store.yaml").write_text("project: nullkeys\nregistry: data/registry.db\n")
+    driver = Entity("driver", join_keys=["driver_id"])
+    view = FeatureView(name="stats", entities=[driver], schema=[Field("rate", Float64)],
+                       source=FileSource("data/d.parquet", timestamp_field="ts"), ttl=None)
+    fs = FeatureStore(tmp_path, clock=clock)
+    fs.apply([driver, view])
+    fs.materialize_incremental(NOW)
+    online = fs.get_online_features(["stats:rate"], [{"driver_id": 1001}, {"driver_id": None}])
+    assert online.statuses["rate"] == ["PRESENT", "NOT_FOUND"]
+    labels = pd.DataFrame({"driver_id": [1001, None], "event_timestamp": [NOW, NOW]})
+    assert labels["driver_id"].dtype == "float64"
+    with pytest.raises(SourceError, match=r"astype\('Int64'\)") as e:
+        fs.get_historical_features(labels, ["stats:rate"])
+    assert "'driver_id'" in str(e.value) and "'stats'" in str(e.value)
+    fixed = labels.assign(driver_id=labels["driver_id"].astype("Int64"))
+    got = fs.get_historical_features(fixed, ["stats:rate"]).to_df()["rate"]
+    assert [None if pd.isna(v) else v for v in got] == online.to_dict()["rate"] == [0.5, None]

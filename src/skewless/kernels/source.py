@@ -401,10 +401,22 @@ def check_key_types(view_name: str, join_keys: tuple[str, ...], source_keys: tup
             continue
         et, st = entity_schema.field(k).type, source_schema_.field(sk).type
         if T._family(et) != T._family(st) and not (pa.types.is_null(et)):
+            if T._family(et) == "float" and T._family(st) == "int":
+                # pandas turns an integer column with a missing value into floats
+                fix = (f"df['{k}'] = df['{k}'].astype('Int64') (nullable: a missing key "
+                       "matches nothing, as online)")
+            else:
+                fix = f"e.g. df['{k}'] = df['{k}'].astype({_pandas_name(st)!r})"
             problems.append(
-                f"entity_df column '{k}' has type {et}, but feature view '{view_name}' keys it "
-                f"by {st}; convert the column (e.g. df['{k}'] = df['{k}'].astype(...))")
+                f"entity_df column '{k}' has type {T.arrow_name(et)}, but feature view "
+                f"'{view_name}' keys it by {T.arrow_name(st)}; convert the column: {fix}")
     return problems
+
+
+def _pandas_name(t: pa.DataType) -> str:
+    """The pandas dtype to convert a key column to, for a source key of Arrow type ``t``."""
+    fam = T._family(t)
+    return {"int": "Int64", "string": "string", "float": "float64", "bool": "boolean"}.get(fam, str(t))
 
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")
