@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from skewless.config import RepoConfig, config_from_dict, load_config
 from skewless.define import Entity, FeatureService, FeatureView
 from skewless.engines import OfflineEngine, RetrievalJob, make_engine
-from skewless.errors import SkewlessError
+from skewless.errors import InvalidRequestError, SkewlessError
 from skewless.registry import HistoryEntry, RegistryStore, Snapshot, open_registry
 from skewless.online import OnlineStore, make_online_store
 from skewless.online.cache import RecordCache
@@ -235,7 +235,6 @@ class FeatureStore:
         ``["view:feature", ...]``, or ``feature_service=`` a FeatureService (or its name)."""
         request = _features_or_service(features, feature_service)
         if entity_rows is None:
-            from skewless.errors import InvalidRequestError
             raise InvalidRequestError("pass entity_rows=[{join key: value, ...}, ...]",
                                       hint='e.g. entity_rows=[{"driver_id": 1001}]')
         return online_svc.get_online_features(self.online_store, self._online_plan(request, full_feature_names),
@@ -282,13 +281,10 @@ def _features_or_service(features: Sequence[str] | FeatureService | str | None,
     """The one request of ``features=`` or ``feature_service=``, read as FeatureClient reads
     them: a string with a ``:`` in ``features`` is one feature reference, without one it names a
     feature service."""
-    from skewless.errors import InvalidRequestError
-
-    if features is not None and feature_service is not None:
+    if feature_service is None:
+        if features is None:
+            raise InvalidRequestError("pass features=[...] or feature_service=...")
+        return [features] if isinstance(features, str) and ":" in features else features
+    if features is not None:
         raise InvalidRequestError("pass either features or feature_service, not both")
-    if isinstance(features, str) and ":" in features:
-        return [features]
-    request = features if features is not None else feature_service
-    if request is None:
-        raise InvalidRequestError("pass features=[...] or feature_service=...")
-    return request
+    return feature_service
