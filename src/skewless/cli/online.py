@@ -16,7 +16,7 @@ from rich.text import Text
 
 from skewless.cli._common import console, err_console, guarded, open_store, plural
 from skewless.cli.catalog import Cell, show_listing
-from skewless.errors import InvalidRequestError, SkewlessError
+from skewless.errors import SkewlessError
 from skewless.services.materialize import ViewReport, check_window, online_views
 from skewless.services.online_status import ViewStatus
 from skewless.services.rebuild import RebuildReport, describe_key

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from skewless.errors import InvalidRequestError
 from skewless.times import parse_iso_utc as parse_iso_utc  # the one ISO parser (skewless.times)
