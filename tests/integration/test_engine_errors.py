@@ -228,3 +228,22 @@ def test_the_good_files_still_answer(fs: FeatureStore, repo: Path) -> None:
     day(repo, "2024-01-10")
     got = fs.get_historical_features(LABELS, ["scores:score", "scores:rank", "user_spend:amount"]).to_df()
     assert got["score"].tolist()[:2] == [0.5, 0.25] and got["rank"].tolist()[:2] == [1, 2]
+
+
+def test_the_diagnosis_blames_only_what_the_conformance_table_refuses() -> None:
+    """After a failure, a file is blamed for a column's type only when docs/types.md's table
+    refuses it: int64 over Float64 and float64 over Float32 are accepted there, so blaming them
+    would point the user at the wrong file."""
+    from skewless import types as T
+    from skewless.engines.duckdb_errors import _mistyped
+
+    def schemas(t: pa.DataType) -> dict[str, pa.Schema]:
+        return {"day1.parquet": pa.schema([("x", t)])}
+
+    assert _mistyped(schemas(pa.int64()), "x", T.Float64) is None
+    assert _mistyped(schemas(pa.float64()), "x", T.Float32) is None
+    assert _mistyped(schemas(pa.float64()), "x", T.Int64) is None     # values checked elsewhere
+    bad = _mistyped(schemas(pa.string()), "x", T.Float64)
+    assert bad is not None and "day1.parquet" in bad and "'x'" in bad and "Float64" in bad
+    assert _mistyped(schemas(pa.string()), "ts", "timestamp") is None   # absent: not blamed
+    assert _mistyped({"d.parquet": pa.schema([("ts", pa.string())])}, "ts", "timestamp") is not None

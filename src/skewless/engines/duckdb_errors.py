@@ -130,7 +130,9 @@ def _missing(v: Request, schemas: dict[str, pa.Schema], column: str) -> str | No
 
 
 def _mistyped(schemas: dict[str, pa.Schema], column: str, kind: T.ValueType | str) -> str | None:
-    """A file holding ``column`` in another type family (strings in a Float64 column, ...)."""
+    """A file holding ``column`` in a type the view cannot read it as: for a feature, what the
+    conformance table refuses (strings in a Float64 column, ...); for a timestamp, another
+    type family."""
     family = _family_of(kind)
     if family is None:
         return None
@@ -138,7 +140,12 @@ def _mistyped(schemas: dict[str, pa.Schema], column: str, kind: T.ValueType | st
         if column not in schema.names:
             continue   # a hive partition column
         t = schema.field(column).type
-        if family != T._family(t.value_type if pa.types.is_dictionary(t) else t):
+        if isinstance(kind, T.ValueType):   # a feature: the one conformance table (docs/types.md)
+            verdict = T.conformance(t, kind)
+            if not verdict.ok:
+                return (f"file {f}: column '{column}' has type {t}, declared {kind} ({verdict.rule})"
+                        f"{_bad_value(f, column, kind)}")
+        elif family != T._family(t.value_type if pa.types.is_dictionary(t) else t):
             return f"file {f}: column '{column}' has type {t}, expected {kind}{_bad_value(f, column, kind)}"
     return None
 
@@ -171,18 +178,14 @@ def _hive_columns(v: Request, file: str) -> set[str]:
     return {p.split("=", 1)[0] for p in parts if "=" in p}
 
 
-_SQL = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "FLOAT", "Float64": "DOUBLE",
-        "String": "VARCHAR", "Bool": "BOOLEAN", "Bytes": "BLOB", "UnixTimestamp": "TIMESTAMPTZ"}
-
-
 def _bad_value(file: str, column: str, kind: T.ValueType | str) -> str:
     """'; row R holds V' for the first value of ``column`` in ``file`` that does not convert
     to ``kind`` (empty when all do, or when that cannot be told)."""
+    from skewless.engines.duckdb import sql_type as declared_sql_type  # the engine's one type map
+
     if kind == "key" or isinstance(kind, T.Array):
         return ""
-    sql_type = "TIMESTAMPTZ" if kind == "timestamp" else _SQL.get(getattr(kind, "name", ""), "")
-    if not sql_type:
-        return ""
+    sql_type = declared_sql_type(kind) if isinstance(kind, T.ValueType) else "TIMESTAMPTZ"
     q = column.replace('"', '""')
     path = file.replace("'", "''")
     con = duckdb.connect()
