@@ -409,28 +409,31 @@ def _feast_registry(data: dict[str, Any], problems: _Problems, note: Any) -> Non
 
 
 def _feast_auth(data: dict[str, Any], problems: _Problems, note: Any) -> None:
-    if "auth" not in data:
+    _feast_ignored(data, "auth", "no_auth", problems, note,
+                   "auth.type 'no_auth' is skewless's default (nothing is enforced until a "
+                   "permission is applied); the key is ignored",
+                   "is not read from feature_store.yaml; remove auth (no_auth, Feast's default, is "
+                   "what skewless does)")
+
+
+def _feast_ignored(data: dict[str, Any], key: str, accepted: str, problems: _Problems, note: Any,
+                   noted: str, refused: str) -> None:
+    """A Feast key skewless has no use for: ignored with a note when it asks for what skewless
+    does anyway (``accepted``, as a bare string or ``{type: ...}``), else refused."""
+    if key not in data:
         return
-    auth = data.pop("auth")
-    kind = auth.get("type") if isinstance(auth, dict) else auth
-    if kind == "no_auth" and (not isinstance(auth, dict) or set(auth) == {"type"}):
-        note(("auth",), "auth.type 'no_auth' is skewless's default (nothing is enforced until a "
-             "permission is applied); the key is ignored")
+    value = data.pop(key)
+    kind = value.get("type") if isinstance(value, dict) else value
+    if kind == accepted and (not isinstance(value, dict) or set(value) == {"type"}):
+        note((key,), noted)
     else:
-        problems.add(("auth",), f"'auth' {kind!r} is not read from feature_store.yaml; remove auth "
-                     "(no_auth, Feast's default, is what skewless does)")
+        problems.add((key,), f"'{key}' {kind!r} {refused}")
 
 
 def _feast_offline(data: dict[str, Any], problems: _Problems, note: Any) -> None:
-    if "batch_engine" in data:
-        engine = data.pop("batch_engine")
-        kind = engine.get("type") if isinstance(engine, dict) else engine
-        if kind == "local" and (not isinstance(engine, dict) or set(engine) == {"type"}):
-            note(("batch_engine",), "batch_engine 'local': skewless materializes in-process; the "
-                 "key is ignored")
-        else:
-            problems.add(("batch_engine",), f"'batch_engine' {kind!r} is not supported: skewless "
-                         "materializes in-process; remove batch_engine")
+    _feast_ignored(data, "batch_engine", "local", problems, note,
+                   "batch_engine 'local': skewless materializes in-process; the key is ignored",
+                   "is not supported: skewless materializes in-process; remove batch_engine")
     if "offline_store" in data and data["offline_store"] is None:
         problems.add(("offline_store",), "'offline_store' is empty; remove the key for the "
                      "embedded DuckDB engine, or write offline_store: {type: duckdb}")
