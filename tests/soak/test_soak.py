@@ -16,9 +16,10 @@ For ``SOAK_SECONDS`` (default 75) of load, at the same time:
 - **faults**: Redis is SIGKILLed at 20 % and 70 % of the run, stays down 3 s and comes back empty
   on the same port; ``skewless rebuild-online`` runs once at 45 %, with everything else going on.
 
-Then the writers stop, one last ``materialize-incremental`` runs (the recovery
-``docs/online.md`` prescribes for a store that lost data: incremental runs detect it and
-backfill), and the test asserts:
+Then the writers stop and the recovery runs: ``materialize-incremental``, which must detect a
+store that lost its data and backfill it (issue 11, item 3); should it instead refuse and point
+to ``rebuild-online`` (the issue allows either), that runs, then ``materialize-incremental``
+again. The test asserts:
 
 1. **online == offline for every entity** (every user of the push-fed view, every
    user x merchant pair of the batch view, and unknown ones): values, nulls, defaults, statuses
@@ -40,8 +41,12 @@ backfill), and the test asserts:
 4. never silently wrong while ready: once ``READY_GRACE_S`` have passed since Redis came back
    (its registry refresh and then some), no probe finds ``/ready`` 200 while the canary reads
    anything but PRESENT (issue 11: "a store that lost its data ... is not ready");
-5. the one ``rebuild-online`` and the final ``materialize-incremental`` exit 0, and no CLI run
+5. the one ``rebuild-online`` and the last run of the recovery exit 0, and no CLI run
    prints a traceback (a run failing cleanly while Redis is down is counted, not a failure).
+   The rebuild runs amid pushes and incremental runs on purpose: issue 11, item 2 makes them
+   exclusive with a lease (a run or push refused under it should say so with a 4xx such as
+   409, which the pusher retries; a 503 outside an outage counts as a failure), where
+   docs/online.md#rebuild-online-disaster-recovery still asks to pause them.
 
 Knobs (environment, not ``SKEWLESS_*``, which the config reads as overrides): ``SOAK_SECONDS``
 (load duration, default 75: the whole test takes about two minutes), ``SOAK_RESTARTS`` (0-2,
@@ -71,6 +76,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -82,7 +88,7 @@ import pytest
 import yaml
 
 from skewless import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource
-from skewless.testing.online import InvariantMismatch, OnlineScenario, check_invariant
+from skewless.testing.online import InvariantMismatch, OnlineScenario, check_invariant, expected_status
 from skewless.testing.pit import FeatureSpec, Scenario, SourceRow, ViewSpec
 from skewless.testing.redis_server import redis_server, require_redis_server_binary
 from skewless.types import Float64, Int64, String
@@ -319,7 +325,7 @@ def pusher(url: str, log: Log, stop: threading.Event, seed: int) -> None:
             seq += len(rows)
             body = {"push_source_name": "live_push", "to": "online_and_offline",
                     "df": {c: [r[c] for r in rows] for c in rows[0]}}
-            batch = {"first_seq": rows[0]["seq"], "attempts": 0, "accepted": False}
+            batch: dict[str, Any] = {"first_seq": rows[0]["seq"], "attempts": 0, "accepted": False}
             deadline = time.monotonic() + 120
             while True:
                 start = log.now()
@@ -418,6 +424,44 @@ def recovery(log: Log, up: float, until: float) -> dict[str, Any]:
             "canary_wrong": sum(not p["canary"] for p in window),
             "ready_not_200": sum(p["ready"] != 200 for p in window),
             "recovered_after_s": None if recovered is None else round(recovered - up, 2)}
+
+
+def final_recovery(cli: Cli) -> list[dict[str, Any]]:
+    """The recovery the tools prescribe once the faults are over: ``materialize-incremental``
+    (it backfills a store that lost its data); if it refuses and points to ``rebuild-online``
+    (issue 11 allows either), that, then ``materialize-incremental`` again. The last run must
+    exit 0."""
+    runs = [cli.run("materialize-incremental")]
+    if runs[-1]["rc"] != 0 and "rebuild-online" in "\n".join(runs[-1]["tail"]):
+        runs.append(cli.run("rebuild-online"))
+        runs.append(cli.run("materialize-incremental"))
+    return runs
+
+
+def status_mismatches(store: FeatureStore, scenario: OnlineScenario, t: datetime) -> dict[str, Any]:
+    """Per view, how online statuses differ from the rules over the offline rows at ``t``
+    (``expected -> served``: entity count), and how many entities have the right status but
+    another event time: a summary of what ``check_invariant`` found, for the figures."""
+    rows = [dict(zip(scenario.entity_keys, e)) for e in scenario.entity_rows]
+    online = store.get_online_features(list(scenario.refs), rows)
+    out: dict[str, Any] = {}
+    for view in scenario.views:
+        col = view.features[0].name
+        seen: set[tuple[Any, ...]] = set()
+        diff: Counter[str] = Counter()
+        for i, e in enumerate(rows):
+            keys = tuple(e[k] for k in view.join_keys)
+            if keys in seen:
+                continue
+            seen.add(keys)
+            want, row = expected_status(view, view.rows, keys, t)
+            got = online.statuses[col][i]
+            if got != want:
+                diff[f"{want} -> {got}"] += 1
+            elif online.event_timestamps[col][i] != (row.ts if row is not None else None):
+                diff["older event time"] += 1
+        out[view.name] = dict(diff)
+    return out
 
 
 def wrong_while_ready(log: Log, kills: list[float], ups: list[float]) -> list[float]:
@@ -529,7 +573,7 @@ def test_soak_serving_pushes_incremental_rebuild_and_two_redis_restarts(tmp_path
     server: Server | None = None
     threads: list[threading.Thread] = []
     failures: list[str] = []
-    final_runs: dict[str, Any] = {}
+    final_runs: list[dict[str, Any]] = []
     figures: dict[str, Any] = {}
     try:
         server = start_server(repo, workers=WORKERS)
@@ -539,12 +583,13 @@ def test_soak_serving_pushes_incremental_rebuild_and_two_redis_restarts(tmp_path
             time.sleep(0.2)
 
         log.t0 = time.monotonic()
-        threads = [actor(log, f"load{i}", lambda i=i: serving_load(server.url, log, stop, 100 + i))
+        url = server.url
+        threads = [actor(log, f"load{i}", partial(serving_load, url, log, stop, 100 + i))
                    for i in range(LOAD_THREADS)]
-        threads += [actor(log, "push", lambda: pusher(server.url, log, stop, 200)),
-                    actor(log, "land", lambda: lander(repo, log, stop, history, 300)),
-                    actor(log, "incremental", lambda: incremental_loop(cli, stop)),
-                    actor(log, "probe", lambda: prober(server.url, log, stop, canary))]
+        threads += [actor(log, "push", partial(pusher, url, log, stop, 200)),
+                    actor(log, "land", partial(lander, repo, log, stop, history, 300)),
+                    actor(log, "incremental", partial(incremental_loop, cli, stop)),
+                    actor(log, "probe", partial(prober, url, log, stop, canary))]
 
         def at(fraction: float) -> None:
             stop.wait(max(0.0, fraction * SECONDS - log.now()))
@@ -577,7 +622,7 @@ def test_soak_serving_pushes_incremental_rebuild_and_two_redis_restarts(tmp_path
                 failures.append(f"actor {th.name} did not stop within 180 s")
 
         # recovery: the last incremental run, then online == offline at one instant
-        final_runs["materialize-incremental"] = cli.run("materialize-incremental")
+        final_runs.extend(final_recovery(cli))
         t = datetime.now(UTC)
         scenario = soak_scenario(repo, t)
         at_t = FeatureStore(repo, clock=lambda: t)
@@ -593,7 +638,6 @@ def test_soak_serving_pushes_incremental_rebuild_and_two_redis_restarts(tmp_path
             failures.append(f"the server does not answer as the SDK within 30 s:\n{diff}")
         metrics = server_metrics(server)
         status = fs.online_status()
-        at_t.online_store.close()
 
         # --- figures ---------------------------------------------------------------------------
         events = log.events
@@ -631,7 +675,8 @@ def test_soak_serving_pushes_incremental_rebuild_and_two_redis_restarts(tmp_path
                 "failed": [{k: r[k] for k in ("start", "rc", "tail")} for r in incremental if r["rc"] != 0],
                 "p50_s": statistics.median([r["seconds"] for r in incremental]) if incremental else None},
             "rebuild": {k: rebuild[k] for k in ("start", "seconds", "rc", "tail")},
-            "final_incremental": {k: final_runs["materialize-incremental"][k] for k in ("seconds", "rc", "tail")},
+            "final_recovery": [{k: r[k] for k in ("cmd", "seconds", "rc", "tail")} for r in final_runs],
+            "final_status_mismatches": status_mismatches(at_t, scenario, t),
             "recovery": [dict(recovery(log, up, (kills[i + 1] if i + 1 < len(kills) else load_end)),
                               redis_down_s=round(up - kills[i], 2)) for i, up in enumerate(ups)],
             "offline_rows": {v.name: len(v.rows) for v in scenario.views},
@@ -643,6 +688,7 @@ def test_soak_serving_pushes_incremental_rebuild_and_two_redis_restarts(tmp_path
             "wrong_while_ready": wrong_while_ready(log, kills, ups),
             "actor_errors": log.actor_errors,
         }
+        at_t.online_store.close()
         out = tmp_path / "soak-figures.json"
         out.write_text(json.dumps(figures, indent=2, default=str))
         sv, pu = figures["serving"], figures["pushes"]
@@ -681,7 +727,7 @@ def test_soak_serving_pushes_incremental_rebuild_and_two_redis_restarts(tmp_path
         lost = [b for b in log.batches if not b["accepted"]]
         if lost:
             failures.append(f"{len(lost)} push batch(es) never accepted: {lost[:5]}")
-        for run in [rebuild, final_runs["materialize-incremental"]]:
+        for run in [rebuild, final_runs[-1]]:
             if run["rc"] != 0:
                 failures.append(f"`skewless {run['cmd']}` exited {run['rc']}: {run['tail']}")
         for run in log.runs:
