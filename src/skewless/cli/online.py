@@ -314,6 +314,14 @@ def online_status(ctx: typer.Context) -> None:
     show_listing(f"Online store ({store.online_store.name}), {fmt_time(store.clock())}; times in UTC",
                  ("view", "entities", "materialized up to", "age", "last run"), rows,
                  wrap=("materialized up to", "last run"))
+    legacy = [s for s in statuses if s.legacy_records]
+    if legacy:
+        err_console.print(Text.assemble(
+            ("warning: ", "bold yellow"),
+            f"{', '.join(repr(s.view) for s in legacy)}: the online table is empty and "
+            f"{sum(s.legacy_records for s in legacy):,} records sit under the table name of an "
+            "earlier skewless version; run `skewless rebuild-online` once after the upgrade "
+            "(docs/online-stores.md, \"Upgrading from {project}__{view} names\")"), soft_wrap=True)
     if any(not s.materialized for s in statuses):
         console.print("Run `skewless materialize-incremental` to fill the views never materialized.")
     if any(s.holes or (s.materialized and s.watermark is None) for s in statuses):

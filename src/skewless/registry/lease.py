@@ -123,6 +123,16 @@ class Holding:
                 f"did not answer), so another run may have taken over; nothing was swapped in",
                 hint="check the registry is reachable, then run the command again")
 
+    def confirm(self) -> None:
+        """Renew the lease now, raising LeaseLostError if another holder took it over: the
+        last step before a change that must be exclusive (a swap)."""
+        self.check()
+        try:
+            self.lease = self.registry.renew_lease(self.lease, time.time() + self.seconds)
+        except LeaseLostError as e:
+            self._lost = e
+            raise
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()

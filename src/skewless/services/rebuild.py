@@ -183,7 +183,7 @@ def _build_and_swap(engine: OfflineEngine, store: OnlineStore, snapshot: Snapsho
             if on_rows:
                 on_rows(view.name, len(records))
             holding.check()
-        holding.check()
+        holding.confirm()
         store.swap(table, staging)
     except BaseException as e:
         try:
