@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from skewless import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource
-from skewless.errors import LeaseHeldError
+from skewless.errors import LeaseHeldError, MaterializationError
 from skewless.online import staging_table
 from skewless.testing.clock import Clock
 from skewless.types import Int64
@@ -255,3 +255,24 @@ def test_a_push_during_a_rebuild_is_online_after_it(run: Run, tmp_path: Path) ->
     assert report.ok, report
     users = [0, 1, 2, 3, 4]
     assert serve(fs, users) == [2000, 2001, 2002, 7000, 4] == offline(fs, users, later)
+
+
+# --- apply racing a rebuild -----------------------------------------------------------------
+def test_a_view_deleted_during_its_rebuild_leaves_no_table_behind(run: Run, tmp_path: Path) -> None:
+    """The apply drops the view's table while the rebuild builds; the swap would re-create it,
+    for no one to read or drop: the rebuild removes it and says why."""
+    shared_only(run)
+    fs = setup(run, tmp_path, Clock(T))
+    table = fs.snapshot().online_table("v")
+
+    def delete_meanwhile() -> None:
+        other = FeatureStore(tmp_path, config=config(run), clock=lambda: T)
+        other.apply([], objects_to_delete=[other.get_feature_view("v")])
+        assert other.online_store.count(table) == 0
+
+    with pytest.raises(MaterializationError, match="the view was deleted by an apply") as info:
+        fs.rebuild_online(["v"], on_rows=during_first_batch(delete_meanwhile), batch_rows=BATCH)
+    assert "rebuild-online" in (info.value.hint or "")
+    assert fs.online_store.count(table) == 0
+    assert fs.registry.list_state(fs.project, "materialization") == {}
+    assert fs.registry.list_leases(fs.project) == []

@@ -212,3 +212,28 @@ def test_a_store_written_by_an_earlier_version_is_named_and_rebuilt(applied: Pat
     assert served(applied, rows) == before
     assert all(fs.online_store.count(f"fraud__{view}") == 0 for view in VIEWS)
     assert "earlier skewless version" not in flat(run(applied, "online-status").output)
+
+
+def test_rebuild_online_while_another_run_holds_the_lease(applied: Path) -> None:
+    """The refusal the user sees: the holder, its expiry and what to do; nothing changed."""
+    from dataclasses import replace
+
+    from skewless.registry.lease import Lease
+
+    assert run(applied, "materialize-incremental").exit_code == 0
+    fs = FeatureStore(applied)
+    holder = replace(Lease.new("fraud", "rebuild-online:user_spend", "rebuild-online of feature view "
+                               "'user_spend'"), host="etl-7", pid=4242, command="skewless rebuild-online")
+    fs.registry.acquire_lease(holder)
+    rows = entity_rows(applied)
+    before = served(applied, rows)
+    result = run(applied, "rebuild-online", "--views", "user_spend")
+    assert result.exit_code != 0
+    out = flat(result.output)
+    assert "rebuild-online of feature view 'user_spend' is already running in project 'fraud'" in out
+    assert "pid 4242 on host 'etl-7' (command: 'skewless rebuild-online')" in out
+    assert "its lease expires at" in out and "nothing was changed" in out
+    assert "lapses at" in out and "Traceback" not in out
+    assert served(applied, rows) == before
+    fs.registry.release_lease(holder)
+    assert run(applied, "rebuild-online", "--views", "user_spend").exit_code == 0

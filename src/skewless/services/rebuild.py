@@ -23,7 +23,9 @@ holder was killed blocks the next one only until its lease expires; the next run
 dead run's staging table. Concurrent ``materialize`` runs and pushes need no pause: step 4
 writes back what the swap replaced (late rows whose event time is at or before ``now`` are
 caught up through the created timestamp column, as in any incremental run). After the swap and
-until step 4 ends, values pushed during the rebuild may read as their previous value.
+until step 4 ends, values pushed during the rebuild may read as their previous value. An apply
+that retires the view's table during the rebuild makes it fail, leaving no table behind
+(``_check_not_retired``).
 
 A view whose rebuild fails (source unreadable, store down) keeps its live table untouched: the
 staging table is dropped and the error names the view. Views rebuilt before it stay rebuilt.
@@ -46,7 +48,7 @@ import pyarrow as pa
 from skewless import types as T
 from skewless.define import FeatureView
 from skewless.engines.base import OfflineEngine
-from skewless.errors import SkewlessError
+from skewless.errors import MaterializationError, SkewlessError
 from skewless.online import OnlineStore, legacy_table_names, staging_table
 from skewless.online.codec import OLDEST, decode_key, from_micros, micros
 from skewless.plan.historical import to_utc
@@ -141,6 +143,7 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
     t0 = time.perf_counter()
     key = snapshot.online_key(view.name)
     table = snapshot.online_table(view.name)
+    _check_not_retired(registry, snapshot, view.name, store, swapped=False)
     if holding.previous is not None:   # a run killed midway left its staging table
         store.drop([staging_table(snapshot.project, key, holding.previous.token)])
     written, created_high = _build_and_swap(engine, store, snapshot, repo_path, view, now,
@@ -150,6 +153,7 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
     coverage = Coverage(materialization_signature(snapshot, view), ((None, now),), created_high)
     registry.set_state(snapshot.project, STATE, key, coverage.to_state(
         rows=written, total_rows=prev.get("total_rows", 0) + written))
+    _check_not_retired(registry, snapshot, view.name, store, swapped=True)
     until = max(to_utc(clock()), now)
     (caught,) = materialize(engine, store, registry, snapshot, repo_path, [view.name], None, until,
                             until, incremental=True, on_rows=on_rows, batch_rows=batch_rows)
@@ -159,6 +163,27 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
                                 timestamp_column)
     return RebuildReport(view.name, written, stored, caught.rows, len(keys), mismatches,
                          time.perf_counter() - t0, now)
+
+
+def _check_not_retired(registry: RegistryStore, snapshot: Snapshot, view: str, store: OnlineStore,
+                       swapped: bool) -> None:
+    """Raise MaterializationError if an apply deleted ``view`` or moved it to a new online
+    generation since ``snapshot`` (its table is retired: serving never reads it). After the
+    swap, the rebuilt table and its state are removed first: an apply that committed before
+    this check may have dropped the table before the swap re-created it, and one that commits
+    after it drops the table itself, so no retired table outlives the rebuild."""
+    current = registry.load(snapshot.project)
+    if view in current.feature_views and current.online_key(view) == snapshot.online_key(view):
+        return
+    if swapped:
+        store.drop([snapshot.online_table(view)])
+        registry.delete_state(snapshot.project, STATE, snapshot.online_key(view))
+    what = "deleted" if view not in current.feature_views else "re-created or changed destructively"
+    raise MaterializationError(
+        f"rebuild of feature view '{view}': the view was {what} by an apply (registry version "
+        f"{current.version}; this run started from version {snapshot.version}), so its online "
+        "table is retired; nothing of this rebuild is served",
+        hint="run `skewless rebuild-online` again to rebuild the views as they are now")
 
 
 def _build_and_swap(engine: OfflineEngine, store: OnlineStore, snapshot: Snapshot,
