@@ -85,11 +85,11 @@ class RebuildReport:
     view: str
     entities: int           # entities with a source row at or before ``now`` (rows written)
     stored: int             # records in the new online table right after the swap
-    caught_up: int = 0      # rows the catch-up wrote (what reached the offline store meanwhile)
-    sample_size: int = 0    # entities whose values were compared with the offline join
+    sample_size: int        # entities whose values were compared with the offline join
     mismatches: list[Mismatch] = field(default_factory=list)
     seconds: float = 0.0    # rebuild and verification
     now: datetime | None = None
+    caught_up: int = 0      # rows the catch-up wrote (what reached the offline store meanwhile)
 
     @property
     def count_ok(self) -> bool:
@@ -161,8 +161,8 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
     keys = store.scan_keys(table, sample_size)
     mismatches = _verify_sample(engine, store, snapshot, repo_path, view, keys, until,
                                 timestamp_column)
-    return RebuildReport(view.name, written, stored, caught.rows, len(keys), mismatches,
-                         time.perf_counter() - t0, now)
+    return RebuildReport(view.name, written, stored, len(keys), mismatches,
+                         time.perf_counter() - t0, now, caught_up=caught.rows)
 
 
 def _check_not_retired(registry: RegistryStore, snapshot: Snapshot, view: str, store: OnlineStore,
