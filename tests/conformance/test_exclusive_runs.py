@@ -166,7 +166,7 @@ HOLDER = textwrap.dedent("""
 def test_a_live_holder_renews_and_a_killed_one_blocks_only_until_its_lease_expires(
         run: Run, tmp_path: Path) -> None:
     shared_only(run)
-    lease_seconds = 6.0
+    lease_seconds = 10.0   # renewed every 3.3 s: a holder starved longer than 6 s would lose it
     fs = setup(run, tmp_path, Clock(T))
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path), json.dumps(config(run)),
                              T.isoformat(), str(lease_seconds)],
