@@ -276,3 +276,63 @@ def test_a_view_deleted_during_its_rebuild_leaves_no_table_behind(run: Run, tmp_
     assert fs.online_store.count(table) == 0
     assert fs.registry.list_state(fs.project, "materialization") == {}
     assert fs.registry.list_leases(fs.project) == []
+
+
+def test_a_materialize_saving_its_coverage_between_the_swap_and_the_catch_up_is_not_lost(
+        run: Run, tmp_path: Path) -> None:
+    """The narrowest interleaving: a materialization writes to the live table before the swap
+    and records its coverage after the rebuild recorded its own, just before the catch-up
+    starts. The catch-up must still write back what the swap replaced, not trust that
+    coverage (the records it speaks of were in the table the swap retired)."""
+    shared_only(run)
+    clock = Clock(T)
+    fs = setup(run, tmp_path, clock)
+    later = T + timedelta(hours=1)
+    changed = list(range(10))
+    other = FeatureStore(tmp_path, config=config(run), clock=lambda: later)
+    wrote, rebuild_saved, m_saved = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+    m_set_state, r_set_state = other.registry.set_state, fs.registry.set_state
+
+    def m_save(*args: Any) -> None:          # the materialization, once its rows are written
+        wrote.set()
+        assert rebuild_saved.wait(300)
+        m_set_state(*args)
+        m_saved.set()
+
+    def r_save(*args: Any) -> None:          # the rebuild, right after its swap
+        r_set_state(*args)
+        if not rebuild_saved.is_set():
+            rebuild_saved.set()
+            assert m_saved.wait(300)
+
+    def materialize() -> None:
+        try:
+            other.materialize_incremental()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+            wrote.set()
+
+    thread = threading.Thread(target=materialize)
+
+    def on_rows(view: str, n: int) -> None:
+        if thread.is_alive() or wrote.is_set():
+            return
+        clock.now = later
+        # created before every other row: only its event time (after the rebuild's `now`) brings it
+        write_events(tmp_path, "new.parquet", changed, T + timedelta(minutes=30), T - timedelta(days=2),
+                     [1000 + u for u in changed])
+        thread.start()
+        assert wrote.wait(300)
+        assert serve(other, changed) == [1000 + u for u in changed]   # in the live table
+
+    other.registry.set_state = m_save  # type: ignore[method-assign]
+    fs.registry.set_state = r_save  # type: ignore[method-assign]
+    try:
+        (report,) = fs.rebuild_online(["v"], on_rows=on_rows, batch_rows=BATCH)
+    finally:
+        rebuild_saved.set()
+        m_saved.set()
+        thread.join(300)
+    assert errors == [] and report.ok, (errors, report)
+    assert serve(fs, changed) == [1000 + u for u in changed] == offline(fs, changed, later)

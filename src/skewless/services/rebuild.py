@@ -156,7 +156,8 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
     _check_not_retired(registry, snapshot, view.name, store, swapped=True)
     until = max(to_utc(clock()), now)
     (caught,) = materialize(engine, store, registry, snapshot, repo_path, [view.name], None, until,
-                            until, incremental=True, on_rows=on_rows, batch_rows=batch_rows)
+                            until, incremental=True, on_rows=on_rows, batch_rows=batch_rows,
+                            since=coverage)
     store.drop(legacy_table_names(snapshot.project, key))   # the view's tables before the upgrade
     keys = store.scan_keys(table, sample_size)
     mismatches = _verify_sample(engine, store, snapshot, repo_path, view, keys, until,
