@@ -336,10 +336,9 @@ def cleanup(job: dict[str, Any]) -> None:
     if job["store"] == "redis":
         from skewless.online import table_name
         from skewless.online.redis import RedisOnlineStore
-        from skewless.services.rebuild import staging_table
         s = RedisOnlineStore(job["redis"])
-        try:
-            s.drop([table_name(job["project"], VIEW), staging_table(job["project"], VIEW)])
+        try:   # a rebuild drops its own staging table, even when it fails
+            s.drop([table_name(job["project"], VIEW)])
         finally:
             s.close()
     shutil.rmtree(job["repo"], ignore_errors=True)

@@ -8,7 +8,7 @@ process layout (one spawned process per worker, each on its own SO_REUSEPORT soc
 1. parsing the JSON body with orjson (``features`` "view:feature", ``entities`` join key -> values);
 2. building the Redis keys exactly as skewless's Redis store lays them out,
    ``sk:{generation}:{msgpack([key values])}``, each view's generation resolved once at start-up
-   from the ``sk:@tables`` hash (table ``{project}__{view}``);
+   from the ``sk:@tables`` hash (table ``{project}.{view}``: ``skewless.online.table_name``);
 3. one MGET (redis-py with hiredis, synchronous on the event loop, as skewless reads);
 4. answering the raw records base64-encoded in one JSON list (orjson), view by view, entity by
    entity: no decoding, no statuses, no metrics, no validation beyond what the parse needs.
@@ -50,7 +50,7 @@ def app_from_env() -> Any:
     host, _, port = os.environ.get("RAW_SERVER_REDIS", "127.0.0.1:6379").partition(":")
     project = os.environ["RAW_SERVER_PROJECT"]
     r = redis.Redis(host=host, port=int(port or 6379))
-    prefix = f"{project}__".encode()
+    prefix = f"{project}.".encode()
     tables: dict[bytes, bytes] = r.hgetall(b"sk:@tables")  # type: ignore[assignment]
     prefixes = {t[len(prefix):].decode(): b"sk:" + g + b":" for t, g in tables.items() if t.startswith(prefix)}
     if not prefixes:

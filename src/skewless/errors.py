@@ -107,6 +107,27 @@ class RegistryError(SkewlessError):
     code = "registry_unavailable"
 
 
+class LeaseHeldError(SkewlessError):
+    """An exclusive operation (e.g. ``rebuild-online`` of a view) is already running: another
+    process holds its lease (docs/online.md, "Leases"). ``holder`` describes it."""
+
+    http_status = 409
+    code = "operation_in_progress"
+    retryable = True
+
+    def __init__(self, message: str, hint: str | None = None, holder: object = None) -> None:
+        super().__init__(message, hint)
+        self.holder = holder
+
+
+class LeaseLostError(SkewlessError):
+    """A run's lease expired and another process took it over (the run stalled longer than the
+    lease lasts); the run stops without swapping anything in (docs/online.md, "Leases")."""
+
+    code = "lease_lost"
+    retryable = True
+
+
 class OnlineStoreError(SkewlessError):
     """The online store is unreachable or failed; the request may be retried."""
 

@@ -195,11 +195,14 @@ class FeatureStore:
                        on_rows: Callable[[str, int], None] | None = None,
                        batch_rows: int = 100_000) -> list[rebuild_svc.RebuildReport]:
         """Disaster recovery: rebuild each online view's table from the offline store up to now
-        in a staging table, swap it in (serving never sees a gap), set the watermark to now and
-        verify counts and a sample of values against the offline join."""
+        in a staging table, swap it in (serving never sees a gap), set the watermark to now, catch
+        up with what reached the offline store meanwhile and verify counts and a sample of values
+        against the offline join. Holds each view's lease: raises LeaseHeldError, naming the
+        holder, if another rebuild of one of them is running (docs/online.md, "Leases")."""
         return self._after_write(rebuild_svc.rebuild_online(
             self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
-            self.clock(), on_rows, self.config.entity_timestamp_column, batch_rows=batch_rows))
+            self.clock(), on_rows, self.config.entity_timestamp_column, batch_rows=batch_rows,
+            clock=self.clock))
 
     def _after_write(self, result: _T) -> _T:
         """Writes through this store are read back at once, hot-key cache or not."""

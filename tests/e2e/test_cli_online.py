@@ -185,3 +185,55 @@ def test_materialize_refuses_a_drifted_daily_file_cleanly(applied: Path) -> None
     fs = FeatureStore(applied)
     assert fs.registry.list_state(fs.project, "materialization") == {}
     assert fs.online_status() and all(s.watermark is None for s in fs.online_status())
+
+
+def test_a_store_written_by_an_earlier_version_is_named_and_rebuilt(applied: Path) -> None:
+    """Tables under the old `{project}__{view}` names are not read: online-status says so, and
+    one rebuild-online moves every view to its new name and drops the old table
+    (docs/online-stores.md, "Upgrading from {project}__{view} names")."""
+    assert run(applied, "materialize-incremental").exit_code == 0
+    rows = entity_rows(applied)
+    before = served(applied, rows)
+    fs = FeatureStore(applied)
+    con = fs.online_store._con()  # type: ignore[attr-defined]
+    for view in VIEWS:   # the layout an earlier version left: the same tables, old names
+        con.execute(f'ALTER TABLE "t_{table_name("fraud", view)}" RENAME TO "t_fraud__{view}"')
+    statuses = {k: set(v) for k, v in served(applied, rows).items() if k.endswith("__status")}
+    assert statuses and all(st == {"NOT_FOUND"} for st in statuses.values())
+
+    status = run(applied, "online-status")
+    assert status.exit_code == 0
+    out = flat(status.output)
+    assert "the online table is empty and" in out and "earlier skewless version" in out
+    assert "run `skewless rebuild-online` once after the upgrade" in out
+
+    result = run(applied, "rebuild-online")
+    assert result.exit_code == 0, result.output
+    assert served(applied, rows) == before
+    assert all(fs.online_store.count(f"fraud__{view}") == 0 for view in VIEWS)
+    assert "earlier skewless version" not in flat(run(applied, "online-status").output)
+
+
+def test_rebuild_online_while_another_run_holds_the_lease(applied: Path) -> None:
+    """The refusal the user sees: the holder, its expiry and what to do; nothing changed."""
+    from dataclasses import replace
+
+    from skewless.registry.lease import Lease
+
+    assert run(applied, "materialize-incremental").exit_code == 0
+    fs = FeatureStore(applied)
+    holder = replace(Lease.new("fraud", "rebuild-online:user_spend", "rebuild-online of feature view "
+                               "'user_spend'"), host="etl-7", pid=4242, command="skewless rebuild-online")
+    fs.registry.acquire_lease(holder)
+    rows = entity_rows(applied)
+    before = served(applied, rows)
+    result = run(applied, "rebuild-online", "--views", "user_spend")
+    assert result.exit_code != 0
+    out = flat(result.output)
+    assert "rebuild-online of feature view 'user_spend' is already running in project 'fraud'" in out
+    assert "pid 4242 on host 'etl-7' (command: 'skewless rebuild-online')" in out
+    assert "its lease expires at" in out and "nothing was changed" in out
+    assert "lapses at" in out and "Traceback" not in out
+    assert served(applied, rows) == before
+    fs.registry.release_lease(holder)
+    assert run(applied, "rebuild-online", "--views", "user_spend").exit_code == 0

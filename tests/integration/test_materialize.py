@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from skewless import Entity, FeatureStore, FeatureView, Field, FileSource
+from skewless.online import table_name
 from skewless.errors import MaterializationError, UnknownObjectError
 from skewless.testing.online import store_contents
 from skewless.types import Float64, Int64, String
@@ -247,7 +248,7 @@ def test_offline_only_views_are_skipped(fs: FeatureStore) -> None:
     reports = fs.materialize(None, NOW)
     assert sorted(r.view for r in reports) == ["pair_stats", "user_spend"]
     assert fs.registry.get_state("fraud", STATE, "spend_history") is None
-    assert fs.online_store.count("fraud__spend_history") == 0
+    assert fs.online_store.count(table_name("fraud", "spend_history")) == 0
     with pytest.raises(MaterializationError, match="'spend_history' has online=False"):
         fs.materialize(None, NOW, views=["spend_history"])
 
@@ -352,8 +353,8 @@ def test_killed_run_is_resumed(tmp_path: Path, engine: str) -> None:
     done_view = views_seen[0]
     assert store.registry.get_state("big", STATE, done_view) is not None
     assert store.registry.get_state("big", STATE, killed_in) is None  # only set once complete
-    assert store.online_store.count(f"big__{done_view}") == N_USERS
-    assert store.online_store.count(f"big__{killed_in}") == BATCH  # half-done, and says so
+    assert store.online_store.count(table_name("big", done_view)) == N_USERS
+    assert store.online_store.count(table_name("big", killed_in)) == BATCH  # half-done, and says so
 
     rerun = start_run(repo, subprocess.DEVNULL)
     out, err = rerun.communicate(timeout=120)

@@ -287,7 +287,7 @@ def test_swap_while_reading_never_shows_a_gap(project, raw):
     assert reader.read_batch({t: keys[:1]})[t][0].values == {"gen": 8}
     live = raw.hget("sk:@tables", t)
     assert live.startswith(staging.encode() + b":g")  # a generation is named after its first table
-    assert len(list(raw.scan_iter(match=f"sk:{project}__*", count=1000))) == 200  # old ones deleted
+    assert len(list(raw.scan_iter(match=f"sk:{project}.*", count=1000))) == 200  # old ones deleted
     assert not [g for g in raw.smembers("sk:@trash") if g.startswith(project.encode())]
     builder.close(), reader.close()
 
@@ -525,7 +525,7 @@ def test_materialized_redis_serves_what_sqlite_serves(repo, raw):
         assert sorted((r.view, r.stored, r.ok) for r in reports) == \
                [("pair_stats", 2, True), ("typed", 2, True), ("user_spend", 3, True)]
         assert redis_fs.get_online_features(refs, rows).to_dict(True, True) == want
-        assert len(list(raw.scan_iter(match=f"sk:{project}__*", count=1000))) == 7
+        assert len(list(raw.scan_iter(match=f"sk:{project}.*", count=1000))) == 7
     finally:
         redis_fs.online_store.close()
         purge_project(project)

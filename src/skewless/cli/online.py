@@ -238,7 +238,10 @@ def rebuild_online(ctx: typer.Context, views: ViewsOption = None) -> None:
     atomically, so serving keeps answering throughout; its watermark is set to now. Then the
     new table is verified: one record per entity with a source row, and a random sample of
     served values equal to the offline join at now. Exits 1 if verification finds a difference.
-    A view whose rebuild fails keeps its live table.
+    A view whose rebuild fails keeps its live table. Pushes and materializations may go on
+    meanwhile: what reaches the offline store during the rebuild is caught up after the swap.
+    A second rebuild of a view being rebuilt is refused, naming the run that holds its lease
+    (docs/online.md, "Leases").
     """
     store = open_store(ctx)
     snapshot = store.snapshot()
@@ -267,8 +270,9 @@ def rebuild_online(ctx: typer.Context, views: ViewsOption = None) -> None:
         err_console.print(Text.assemble(("error: ", "bold red"), "verification failed: " + "; ".join(problems)),
                           soft_wrap=True)
         err_console.print(Text.assemble(("hint: ", "bold yellow"),
-                                        "pause materialization and pushes while rebuilding, then run "
-                                        "`skewless rebuild-online` again; if it persists, report it as a bug"),
+                                        "run `skewless rebuild-online` again (a brand-new entity pushed "
+                                        "right at the swap counts as an extra record); if it persists, "
+                                        "report it as a bug"),
                           soft_wrap=True)
         raise typer.Exit(1)
     total = sum(r.entities for r in reports)
@@ -310,6 +314,14 @@ def online_status(ctx: typer.Context) -> None:
     show_listing(f"Online store ({store.online_store.name}), {fmt_time(store.clock())}; times in UTC",
                  ("view", "entities", "materialized up to", "age", "last run"), rows,
                  wrap=("materialized up to", "last run"))
+    legacy = [s for s in statuses if s.legacy_records]
+    if legacy:
+        err_console.print(Text.assemble(
+            ("warning: ", "bold yellow"),
+            f"{', '.join(repr(s.view) for s in legacy)}: the online table is empty and "
+            f"{sum(s.legacy_records for s in legacy):,} records sit under the table name of an "
+            "earlier skewless version; run `skewless rebuild-online` once after the upgrade "
+            "(docs/online-stores.md, \"Upgrading from {project}__{view} names\")"), soft_wrap=True)
     if any(not s.materialized for s in statuses):
         console.print("Run `skewless materialize-incremental` to fill the views never materialized.")
     if any(s.holes or (s.materialized and s.watermark is None) for s in statuses):

@@ -6,6 +6,7 @@ Materialization state lives apart from definitions: writing it never bumps the v
 never conflicts with an apply. A commit may also set or delete state entries in the same
 transaction (``state``): apply clears the state of the online tables it retires together with
 the definitions that retire them (docs/online.md, "Online state follows the registry").
+Leases (``skewless.registry.lease``) make an operation exclusive: each of their calls is atomic.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from skewless.registry.diff import Change
+from skewless.registry.lease import Lease
 from skewless.registry.snapshot import Snapshot
 
 
@@ -50,3 +52,19 @@ class RegistryStore(Protocol):
         """Remove a state entry (missing entries are ignored)."""
 
     def list_state(self, project: str, namespace: str) -> dict[str, dict[str, Any]]: ...
+
+    def acquire_lease(self, lease: Lease) -> Lease | None:
+        """Grant ``lease`` (its project and name, until ``lease.expires``) atomically, unless
+        another holder's lease on the name has not expired: then raise ``LeaseHeldError``
+        (``lease.held_error``) naming that holder, and change nothing. Returns the expired
+        lease it replaced (its holder died or stalled: the caller cleans up after it), else None."""
+
+    def renew_lease(self, lease: Lease, expires: float) -> Lease:
+        """Move ``lease``'s expiry to ``expires`` (Unix seconds) and return it; raise
+        ``LeaseLostError`` if its holder no longer holds it (another one took it over)."""
+
+    def release_lease(self, lease: Lease) -> None:
+        """Give ``lease`` up, if its holder still holds it (else do nothing)."""
+
+    def list_leases(self, project: str) -> list[Lease]:
+        """The project's leases, expired ones included (they lapse when next acquired)."""

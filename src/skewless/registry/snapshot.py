@@ -26,7 +26,7 @@ class Snapshot:
 
     ``generations``: per feature view name, the generation of its online table (docs/online.md,
     "Online state follows the registry"). A view created under a name never used before is
-    generation 0 and keeps the table ``{project}__{view}``; a view re-created after a delete,
+    generation 0 and keeps the table ``{project}.{view}`` (``skewless.online.table_name``); a view re-created after a delete,
     or changed so that stored records no longer fit it (forced breaking change, another source),
     starts a new generation, the registry version that made it, with a new, empty table. A
     deleted view's entry stays (a tombstone), so re-creating the name never reuses a table.
@@ -54,7 +54,7 @@ class Snapshot:
     def online_key(self, view: str) -> str:
         """The identity of view ``view``'s online state in its current generation: the view
         name (generation 0), else ``{view}__v{generation}`` (view names never hold ``__``, so
-        no two views' keys meet). It names the online table and keys the materialization state."""
+        no two views' keys meet; no key holds a ``.``, which ``table_name`` relies on). It names the online table and keys the materialization state."""
         generation = self.generations.get(view, 0)
         return view if generation == 0 else f"{view}__v{generation}"
 

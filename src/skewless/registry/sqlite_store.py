@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Mapping
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from skewless.errors import RegistryConflictError, RegistryError
+from skewless.errors import LeaseLostError, RegistryConflictError, RegistryError
 from skewless.registry.base import HistoryEntry
 from skewless.registry.diff import Change
+from skewless.registry.lease import Lease, held_error, renewed
 from skewless.registry.snapshot import KINDS, Snapshot
 
 _SCHEMA = """
@@ -29,6 +31,9 @@ CREATE TABLE IF NOT EXISTS generations (
 CREATE TABLE IF NOT EXISTS state (
     project TEXT NOT NULL, namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     updated_at TEXT NOT NULL, PRIMARY KEY (project, namespace, key));
+CREATE TABLE IF NOT EXISTS leases (
+    project TEXT NOT NULL, name TEXT NOT NULL, token TEXT NOT NULL, expires REAL NOT NULL,
+    holder TEXT NOT NULL, PRIMARY KEY (project, name));
 """
 
 _SET_STATE = ("INSERT INTO state (project, namespace, key, value, updated_at) VALUES (?,?,?,?,?) "
@@ -175,3 +180,67 @@ class SqliteRegistryStore:
             rows = con.execute("SELECT key, value FROM state WHERE project=? AND namespace=?",
                                (project, namespace)).fetchall()
         return {k: json.loads(v) for k, v in rows}
+
+    # --- leases (skewless.registry.lease): each call one BEGIN IMMEDIATE transaction ---------
+    def _lease_tx(self, work: Any) -> Any:
+        con = self._connect(create=True)
+        assert con is not None
+        with closing(con):
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                out = work(con)
+                con.execute("COMMIT")
+                return out
+            except BaseException as e:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise RegistryError(f"registry {self.path}: lease update failed ({e}); "
+                                        "nothing was written") from None
+                raise
+
+    def acquire_lease(self, lease: Lease) -> Lease | None:
+        def work(con: sqlite3.Connection) -> Lease | None:
+            row = con.execute("SELECT holder FROM leases WHERE project=? AND name=?",
+                              (lease.project, lease.name)).fetchone()
+            current = Lease.from_json(row[0]) if row else None
+            if current is not None and current.token != lease.token and current.expires > time.time():
+                raise held_error(current)
+            con.execute("INSERT INTO leases (project, name, token, expires, holder) VALUES (?,?,?,?,?) "
+                        "ON CONFLICT(project, name) DO UPDATE SET token=excluded.token, "
+                        "expires=excluded.expires, holder=excluded.holder",
+                        (lease.project, lease.name, lease.token, lease.expires, lease.to_json()))
+            return current if current is not None and current.token != lease.token else None
+        return self._lease_tx(work)  # type: ignore[no-any-return]
+
+    def renew_lease(self, lease: Lease, expires: float) -> Lease:
+        new = renewed(lease, expires)
+
+        def work(con: sqlite3.Connection) -> None:
+            cur = con.execute("UPDATE leases SET expires=?, holder=? WHERE project=? AND name=? AND token=?",
+                              (expires, new.to_json(), lease.project, lease.name, lease.token))
+            if cur.rowcount == 0:
+                row = con.execute("SELECT holder FROM leases WHERE project=? AND name=?",
+                                  (lease.project, lease.name)).fetchone()
+                by = f"; it is now held by {Lease.from_json(row[0]).describe()}" if row else ""
+                raise LeaseLostError(
+                    f"{lease.operation}: its lease expired and was taken over{by}; this run stops "
+                    "without swapping anything in",
+                    hint="a run must not stall longer than its lease lasts; run it again once the "
+                    "other one is done")
+        self._lease_tx(work)
+        return new
+
+    def release_lease(self, lease: Lease) -> None:
+        self._lease_tx(lambda con: con.execute(
+            "DELETE FROM leases WHERE project=? AND name=? AND token=?",
+            (lease.project, lease.name, lease.token)))
+
+    def list_leases(self, project: str) -> list[Lease]:
+        con = self._connect(create=False)
+        if con is None:
+            return []
+        with closing(con):
+            rows = con.execute("SELECT holder FROM leases WHERE project=? ORDER BY name",
+                               (project,)).fetchall()
+        return [Lease.from_json(r[0]) for r in rows]

@@ -229,11 +229,14 @@ def batch_records(batch: pa.RecordBatch, join_keys: Sequence[str], features: Seq
 def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistryStore, snapshot: Snapshot,
                 repo_path: str | Path, views: Sequence[str] | None, start: datetime | None,
                 end: datetime, now: datetime, incremental: bool = False,
-                on_rows: RowsCallback | None = None, batch_rows: int = 100_000) -> list[ViewReport]:
+                on_rows: RowsCallback | None = None, batch_rows: int = 100_000,
+                since: Coverage | None = None) -> list[ViewReport]:
     """Materialize ``views`` (default: every online view). An explicit window covers
     ``start <= event_ts <= end``; an incremental run covers everything up to ``end``: every
     hole in the view's coverage (whatever earlier runs left out) plus late rows (module
-    docstring). Coverage is recorded once all the view's rows are written."""
+    docstring). Coverage is recorded once all the view's rows are written. ``since`` (one
+    view only) replaces the recorded coverage as the run's starting point: ``rebuild-online``
+    catches up from what it built, not from what a concurrent run recorded meanwhile."""
     start, end = check_window(start, end, now)
     reports = []
     selected = online_views(snapshot, views)
@@ -242,7 +245,7 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
         t0 = time.perf_counter()
         key = snapshot.online_key(view.name)
         signature = materialization_signature(snapshot, view)
-        before = Coverage.of(registry.get_state(snapshot.project, STATE, key), signature)
+        before = since or Coverage.of(registry.get_state(snapshot.project, STATE, key), signature)
         created_col = view.batch_source.created_timestamp_column
         if incremental:
             windows = before.holes(end)

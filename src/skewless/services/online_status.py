@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from skewless.online import OnlineStore
+from skewless.online import OnlineStore, legacy_table_names
 from skewless.plan.historical import to_utc
 from skewless.registry import RegistryStore, Snapshot
 from skewless.registry.diff import materialization_signature
@@ -31,6 +31,7 @@ class ViewStatus:
     last_run_rows: int | None      # rows that run wrote
     ttl: timedelta | None
     covered: tuple[Interval, ...] = ()   # every covered interval (the first from None: the watermark)
+    legacy_records: int = 0        # records under the view's pre-upgrade table name (table empty)
 
     @property
     def holes(self) -> bool:
@@ -53,8 +54,12 @@ def online_status(store: OnlineStore, registry: RegistryStore, snapshot: Snapsho
         state = registry.get_state(snapshot.project, STATE, snapshot.online_key(view.name)) or {}
         coverage = Coverage.of(state, materialization_signature(snapshot, view))
         watermark = coverage.watermark
+        entities = store.count(table)
+        # an empty table whose records sit under the name of an earlier version: not rebuilt yet
+        legacy = store.count(legacy_table_names(snapshot.project, snapshot.online_key(view.name))[0]) \
+            if entities == 0 else 0
         out.append(ViewStatus(
-            view=view.name, table=table, entities=store.count(table),
+            view=view.name, table=table, entities=entities, legacy_records=legacy,
             materialized=bool(coverage.intervals), watermark=watermark,
             age=now - watermark if watermark is not None else None,
             last_run=_time(state, "at"), last_run_rows=state.get("rows"), ttl=view.ttl,

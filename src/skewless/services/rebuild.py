@@ -1,27 +1,42 @@
 """Disaster recovery: rebuild the online store from the offline store (``rebuild-online``).
 
 The offline store is the source of truth (every write path lands there first:
-``docs/online.md#push``), so each online table can be rebuilt from it. Per view:
+``docs/online.md#push``), so each online table can be rebuilt from it. Per view, holding the
+view's lease (``rebuild-online:<online key>``, docs/online.md "Leases"):
 
-1. materialize everything up to ``now`` (the latest row per entity) into a fresh staging table;
+1. materialize everything up to ``now`` (the latest row per entity) into a staging table
+   private to this run (``skewless.online.staging_table``: named by the lease's token);
 2. swap it in: readers see the old table, then the new one, never a gap;
 3. record the view as covered from the beginning up to ``now`` (its watermark);
-4. verify: the new table holds one record per entity that has a source row at or before
+4. catch up: an incremental materialization up to the clock's time after the swap writes what
+   reached the offline store during the rebuild (rows after ``now``, late rows): a push or a
+   ``materialize`` whose online write landed in the old table before the swap wrote offline
+   first, so this run reads it back;
+5. verify: the new table held one record per entity that has a source row at or before
    ``now``, and, on a random sample of entities, serving answers exactly what the offline join
-   answers at ``now`` (values, nulls, defaults and TTL).
+   answers at the catch-up's time (values, nulls, defaults and TTL); a sampled record newer
+   than that time was written by a concurrent push and is not the rebuild's to check.
+
+Every view's lease is taken before anything is touched: a second run over any of the same
+views is refused with a LeaseHeldError naming the holder, and changes nothing. A run whose
+holder was killed blocks the next one only until its lease expires; the next run then drops the
+dead run's staging table. Concurrent ``materialize`` runs and pushes need no pause: step 4
+writes back what the swap replaced (late rows whose event time is at or before ``now`` are
+caught up through the created timestamp column, as in any incremental run). After the swap and
+until step 4 ends, values pushed during the rebuild may read as their previous value. An apply
+that retires the view's table during the rebuild makes it fail, leaving no table behind
+(``_check_not_retired``).
 
 A view whose rebuild fails (source unreadable, store down) keeps its live table untouched: the
 staging table is dropped and the error names the view. Views rebuilt before it stay rebuilt.
-Concurrent ``materialize`` runs should be paused during a rebuild: rows they write to the live
-table between steps 1 and 2 are replaced by the swap (the watermark reset to ``now`` makes the
-next incremental run write them again, unless that run's own watermark is saved last).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -33,31 +48,26 @@ import pyarrow as pa
 from skewless import types as T
 from skewless.define import FeatureView
 from skewless.engines.base import OfflineEngine
-from skewless.errors import SkewlessError
-from skewless.online import OnlineStore, table_name
+from skewless.errors import MaterializationError, SkewlessError
+from skewless.online import OnlineStore, legacy_table_names, staging_table
 from skewless.online.codec import OLDEST, decode_key, from_micros, micros
 from skewless.plan.historical import to_utc
 from skewless.plan.materialize import materialize_request
 from skewless.registry import RegistryStore, Snapshot
+from skewless.registry.lease import LEASE_SECONDS, Holding, held
 from skewless.services import online as online_svc
 from skewless.services import retrieve
 from skewless.registry.diff import materialization_signature
 from skewless.services.materialize import (STATE, Coverage, RowsCallback, batch_records, check_sources,
-                                           online_views)
+                                           materialize, online_views)
 
 SAMPLE_SIZE = 100
 
 
-def staging_table(project: str, view: str) -> str:
-    """The staging table of a view's rebuild (``view``: the view's online key,
-    ``Snapshot.online_key``: its name, or ``{name}__v{generation}``).
-
-    ``table_name`` joins project and online key with ``__``; a view name never contains ``__``
-    and an online key never ends with it, so no table name of any view (of any project sharing
-    the store) ends with ``__``: this name cannot collide with a live table. It uses only letters, digits and ``_``, valid in every
-    store (SQLite quotes it; Redis allows letters, digits, ``_``, ``.`` and ``-``).
-    """
-    return f"{table_name(project, view)}__rebuild__"
+def lease_name(key: str) -> str:
+    """The lease a rebuild of view state ``key`` (``Snapshot.online_key``) holds: one per view,
+    since each view has its own staging table and swap; rebuilds of other views may run."""
+    return f"rebuild-online:{key}"
 
 
 @dataclass(frozen=True)
@@ -74,11 +84,12 @@ class Mismatch:
 class RebuildReport:
     view: str
     entities: int           # entities with a source row at or before ``now`` (rows written)
-    stored: int             # records in the new online table after the swap
+    stored: int             # records in the new online table right after the swap
     sample_size: int        # entities whose values were compared with the offline join
     mismatches: list[Mismatch] = field(default_factory=list)
     seconds: float = 0.0    # rebuild and verification
     now: datetime | None = None
+    caught_up: int = 0      # rows the catch-up wrote (what reached the offline store meanwhile)
 
     @property
     def count_ok(self) -> bool:
@@ -93,11 +104,18 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
                    snapshot: Snapshot, repo_path: str | Path, views: Sequence[str] | None,
                    now: datetime, on_rows: RowsCallback | None = None,
                    timestamp_column: str = "event_timestamp", sample_size: int = SAMPLE_SIZE,
-                   batch_rows: int = 100_000) -> list[RebuildReport]:
+                   batch_rows: int = 100_000, clock: Callable[[], datetime] | None = None,
+                   lease_seconds: float = LEASE_SECONDS) -> list[RebuildReport]:
     """Rebuild the online tables of ``views`` (default: every online view) from the offline
-    store as of ``now``, swap them in atomically, set the watermarks to ``now`` and verify.
-    ``timestamp_column`` names the entity-row timestamp of the verification join."""
+    store as of ``now``, swap them in atomically, set the watermarks to ``now``, catch up with
+    what arrived meanwhile (up to ``clock()``, default ``now``) and verify.
+    ``timestamp_column`` names the entity-row timestamp of the verification join.
+
+    Holds each view's lease (``lease_seconds``, renewed while it runs) for the whole run.
+    Raises LeaseHeldError, before anything is touched, if another run holds one of them;
+    LeaseLostError (nothing swapped in) if this run stalled so long that another took over."""
     now = to_utc(now)
+    clock = clock or (lambda: now)
     reports = []
     selected = online_views(snapshot, views)
     for view in selected:   # every source checked before any table is touched
@@ -107,37 +125,80 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
             _prefix(e, f"rebuild of feature view '{view.name}' failed and its online table was "
                        "left untouched (so was every other view's): ")
             raise
-    for view in selected:
-        t0 = time.perf_counter()
-        written, created_high = _build_and_swap(engine, online_store, snapshot, repo_path, view, now,
-                                                on_rows, batch_rows)
-        table = snapshot.online_table(view.name)
-        key = snapshot.online_key(view.name)
-        prev = registry.get_state(snapshot.project, STATE, key) or {}
-        coverage = Coverage(materialization_signature(snapshot, view), ((None, now),), created_high)
-        registry.set_state(snapshot.project, STATE, key, coverage.to_state(
-            rows=written, total_rows=prev.get("total_rows", 0) + written))
-        stored = online_store.count(table)
-        keys = online_store.scan_keys(table, sample_size)
-        mismatches = _verify_sample(engine, online_store, snapshot, repo_path, view, keys, now,
-                                    timestamp_column)
-        reports.append(RebuildReport(view.name, written, stored, len(keys), mismatches,
-                                     time.perf_counter() - t0, now))
+    with ExitStack() as leases:
+        holdings = {view.name: leases.enter_context(held(
+            registry, snapshot.project, lease_name(snapshot.online_key(view.name)),
+            f"rebuild-online of feature view '{view.name}'", lease_seconds)) for view in selected}
+        for view in selected:
+            reports.append(_rebuild_view(engine, online_store, registry, snapshot, repo_path, view,
+                                         now, clock, holdings[view.name], on_rows, timestamp_column,
+                                         sample_size, batch_rows))
     return reports
+
+
+def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryStore,
+                  snapshot: Snapshot, repo_path: str | Path, view: FeatureView, now: datetime,
+                  clock: Callable[[], datetime], holding: Holding, on_rows: RowsCallback | None,
+                  timestamp_column: str, sample_size: int, batch_rows: int) -> RebuildReport:
+    t0 = time.perf_counter()
+    key = snapshot.online_key(view.name)
+    table = snapshot.online_table(view.name)
+    _check_not_retired(registry, snapshot, view.name, store, swapped=False)
+    if holding.previous is not None:   # a run killed midway left its staging table
+        store.drop([staging_table(snapshot.project, key, holding.previous.token)])
+    written, created_high = _build_and_swap(engine, store, snapshot, repo_path, view, now,
+                                            on_rows, batch_rows, holding)
+    stored = store.count(table)
+    prev = registry.get_state(snapshot.project, STATE, key) or {}
+    coverage = Coverage(materialization_signature(snapshot, view), ((None, now),), created_high)
+    registry.set_state(snapshot.project, STATE, key, coverage.to_state(
+        rows=written, total_rows=prev.get("total_rows", 0) + written))
+    _check_not_retired(registry, snapshot, view.name, store, swapped=True)
+    until = max(to_utc(clock()), now)
+    (caught,) = materialize(engine, store, registry, snapshot, repo_path, [view.name], None, until,
+                            until, incremental=True, on_rows=on_rows, batch_rows=batch_rows,
+                            since=coverage)
+    store.drop(legacy_table_names(snapshot.project, key))   # the view's tables before the upgrade
+    keys = store.scan_keys(table, sample_size)
+    mismatches = _verify_sample(engine, store, snapshot, repo_path, view, keys, until,
+                                timestamp_column)
+    return RebuildReport(view.name, written, stored, len(keys), mismatches,
+                         time.perf_counter() - t0, now, caught_up=caught.rows)
+
+
+def _check_not_retired(registry: RegistryStore, snapshot: Snapshot, view: str, store: OnlineStore,
+                       swapped: bool) -> None:
+    """Raise MaterializationError if an apply deleted ``view`` or moved it to a new online
+    generation since ``snapshot`` (its table is retired: serving never reads it). After the
+    swap, the rebuilt table and its state are removed first: an apply that committed before
+    this check may have dropped the table before the swap re-created it, and one that commits
+    after it drops the table itself, so no retired table outlives the rebuild."""
+    current = registry.load(snapshot.project)
+    if view in current.feature_views and current.online_key(view) == snapshot.online_key(view):
+        return
+    if swapped:
+        store.drop([snapshot.online_table(view)])
+        registry.delete_state(snapshot.project, STATE, snapshot.online_key(view))
+    what = "deleted" if view not in current.feature_views else "re-created or changed destructively"
+    raise MaterializationError(
+        f"rebuild of feature view '{view}': the view was {what} by an apply (registry version "
+        f"{current.version}; this run started from version {snapshot.version}), so its online "
+        "table is retired; nothing of this rebuild is served",
+        hint="run `skewless rebuild-online` again to rebuild the views as they are now")
 
 
 def _build_and_swap(engine: OfflineEngine, store: OnlineStore, snapshot: Snapshot,
                     repo_path: str | Path, view: FeatureView, now: datetime,
-                    on_rows: RowsCallback | None, batch_rows: int) -> tuple[int, datetime | None]:
-    """Materialize ``view`` up to ``now`` into its staging table, then swap it in. Returns the
-    rows written and the highest created timestamp seen. On failure the staging table is
-    dropped and the live table is left as it was."""
+                    on_rows: RowsCallback | None, batch_rows: int,
+                    holding: Holding) -> tuple[int, datetime | None]:
+    """Materialize ``view`` up to ``now`` into this run's staging table, then swap it in if
+    the run still holds its lease. Returns the rows written and the highest created timestamp
+    seen. On failure the staging table is dropped and the live table is left as it was."""
     table = snapshot.online_table(view.name)
-    staging = staging_table(snapshot.project, snapshot.online_key(view.name))
+    staging = staging_table(snapshot.project, snapshot.online_key(view.name), holding.lease.token)
     written, created_high = 0, OLDEST
     try:
         request = materialize_request(snapshot, view, repo_path, now)
-        store.drop([staging])   # a leftover of a rebuild killed midway
         store.create([staging])
         features = [f.output for f in request.features]
         for batch in engine.latest(request, batch_rows):
@@ -147,6 +208,8 @@ def _build_and_swap(engine: OfflineEngine, store: OnlineStore, snapshot: Snapsho
             created_high = max([created_high, *(r.created_ts for _, r in records)])
             if on_rows:
                 on_rows(view.name, len(records))
+            holding.check()
+        holding.confirm()
         store.swap(table, staging)
     except BaseException as e:
         try:
@@ -169,7 +232,8 @@ def _prefix(e: SkewlessError, text: str) -> None:
 def _verify_sample(engine: OfflineEngine, store: OnlineStore, snapshot: Snapshot,
                    repo_path: str | Path, view: FeatureView, keys: list[bytes], now: datetime,
                    timestamp_column: str) -> list[Mismatch]:
-    """Serve the sampled entities at ``now`` and compare with the offline join at ``now``."""
+    """Serve the sampled entities at ``now`` and compare with the offline join at ``now``
+    (entities whose stored record is newer than ``now`` are skipped)."""
     join_keys = snapshot.join_keys(view)
     feats = view.features_for(set(join_keys))
     if not keys or not feats:
@@ -181,7 +245,11 @@ def _verify_sample(engine: OfflineEngine, store: OnlineStore, snapshot: Snapshot
     # Fail-closed views would raise on the first stale entity; the offline join reads them as null.
     plan = replace(plan, views=tuple(replace(v, on_missing="null") if v.on_missing == "fail" else v
                                      for v in plan.views))
-    served = online_svc.get_online_features(store, plan, entities, now).values
+    response = online_svc.get_online_features(store, plan, entities, now)
+    served = response.values
+    # a record newer than ``now`` was written by a concurrent push: not the rebuild's to check
+    newer = {i for stamps in response.event_micros.values() for i, us in enumerate(stamps)
+             if us is not None and us > micros(now)}
 
     by_name = {f.name: f for f in view.schema}
     columns: dict[str, pa.Array] = {}
@@ -200,7 +268,7 @@ def _verify_sample(engine: OfflineEngine, store: OnlineStore, snapshot: Snapshot
         want = offline.column(name).to_pylist()
         got = served[name]
         for i, entity in enumerate(entities):
-            if _norm(got[i], f.dtype) != _norm(want[i], f.dtype):
+            if i not in newer and _norm(got[i], f.dtype) != _norm(want[i], f.dtype):
                 out.append(Mismatch(entity, f.name, got[i], want[i]))
     return out
 
@@ -227,4 +295,4 @@ def describe_key(entity: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in entity.items())
 
 
-__all__ = ["Mismatch", "RebuildReport", "describe_key", "rebuild_online", "staging_table"]
+__all__ = ["Mismatch", "RebuildReport", "describe_key", "lease_name", "rebuild_online"]

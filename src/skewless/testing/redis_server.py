@@ -150,21 +150,22 @@ def require_redis_server_binary(module_level: bool = False) -> None:
 
 def purge_project(project: str, address: str = SHARED_REDIS) -> list[bytes]:
     """Delete every key of ``project``'s namespace from the Redis at ``address``: its entries
-    in ``sk:@tables`` (tables named ``{project}__...``), their ``sk:@count:{generation}``
-    counters, and the keys matching ``sk:{project}__*`` and ``sk:@count:{project}__*``.
+    in ``sk:@tables`` (tables named ``{project}.{key}``: ``skewless.online.table_name``, and
+    their staging tables), their ``sk:@count:{generation}`` counters, and the keys matching
+    ``sk:{project}.*`` and ``sk:@count:{project}.*``.
 
     Returns the keys still matching ``*{project}*`` afterwards: empty unless something wrote
     outside the online store's key layout (tests assert it is empty)."""
     r = _client(address)
     try:
-        tables = [t for t in r.hkeys("sk:@tables") if t.decode().startswith(project + "__")]
+        tables = [t for t in r.hkeys("sk:@tables") if t.decode().startswith(project + ".")]
         if tables:
             gens = r.hmget("sk:@tables", tables)
             r.hdel("sk:@tables", *tables)
             counters = [b"sk:@count:" + g for g in gens if g]
             if counters:
                 r.unlink(*counters)
-        for pattern in (f"sk:{project}__*", f"sk:@count:{project}__*"):
+        for pattern in (f"sk:{project}.*", f"sk:@count:{project}.*"):
             keys = list(r.scan_iter(match=pattern, count=1000))
             if keys:
                 r.unlink(*keys)
