@@ -320,7 +320,7 @@ class DuckDBEngine:
                 con.register(_ENTITY, table.append_column(ROW_ID, rows))
                 relation = _ENTITY
             else:
-                relation = f"(SELECT *, row_number() OVER () AS {ROW_ID} FROM ({read_only_query(entity.sql or "")}))"
+                relation = f"(SELECT *, row_number() OVER () AS {ROW_ID} FROM ({read_only_query(entity.sql or '')}))"
             return fn(con, relation, failing)
         except duckdb.Error as e:
             # the failing step says which view (or the entity rows alone); else any of them
