@@ -131,7 +131,13 @@ def entity_columns(entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, list[A
                 hint="the feature server takes entities column by column: give every row the same keys")
         for k in names:
             v = row[k]
-            cols[k].append(v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v)
+            if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+                v = v.item()
+            if type(v) is int and not -2 ** 63 <= v < 2 ** 64:
+                raise InvalidRequestError(
+                    f"entity row {i}: join key '{k}' = {v} is beyond the 64-bit integer range; "
+                    "no stored entity can have it", hint="send the key as the source stores it")
+            cols[k].append(v)
     return cols
 
 

@@ -152,13 +152,38 @@ def _key_value(view: OnlineView, i: int, row: Mapping[str, Any], k: str, t: T.Va
     if isinstance(v, bool) or not isinstance(v, (int, str, bytes)):
         if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
             return None  # a null key matches nothing, as in the offline join: NOT_FOUND
+        big = isinstance(v, float) and v.is_integer() and abs(v) >= 2 ** 63
         raise InvalidRequestError(
-            f"entity row {i}: join key '{k}' = {v!r} has type {type(v).__name__}; keys are int or str")
+            f"entity row {i}: join key '{k}' = {v!r} has type {type(v).__name__}; keys are int or str"
+            + (" (JSON integers beyond the 64-bit range arrive as floats)" if big else ""),
+            hint=f"integer keys must lie in {_int_range(t)[2]}" if big else None)
     if t is not None and t.name in _KEY_FAMILIES and not isinstance(v, _KEY_FAMILIES[t.name]):
         raise InvalidRequestError(
             f"entity row {i}: join key '{k}' = {v!r} is a {type(v).__name__}, but feature view "
             f"'{view.view}' declares it {t.name}", hint="send the key with its declared type")
+    if type(v) is int:
+        lo, hi, text = _int_range(t)
+        if not lo <= v <= hi:
+            raise InvalidRequestError(
+                f"entity row {i}: join key '{k}' = {v} is out of range for "
+                f"{t.name + ' ' if t is not None else ''}keys of feature view '{view.view}' "
+                f"({text}); no stored entity can have it",
+                hint="send the key as the source stores it")
     return v
+
+
+# Integer keys the online store can hold: the declared type's range, else any 64-bit integer
+# (signed, or unsigned from a uint64 source column). A key outside it can match nothing, and
+# the key encoding could not even write it: it is an invalid request (docs/online.md).
+_INT_RANGES: dict[str | None, tuple[int, int, str]] = {
+    "Int32": (-2 ** 31, 2 ** 31 - 1, "-2**31 .. 2**31-1"),
+    "Int64": (-2 ** 63, 2 ** 63 - 1, "-2**63 .. 2**63-1"),
+    None: (-2 ** 63, 2 ** 64 - 1, "-2**63 .. 2**64-1"),
+}
+
+
+def _int_range(t: T.ValueType | None) -> tuple[int, int, str]:
+    return _INT_RANGES.get(t.name if t is not None else None, _INT_RANGES[None])
 
 
 _PLAIN_KEY_TYPES: dict[str | None, frozenset[type]] = {
@@ -178,8 +203,14 @@ def _encode_single_keys(view: OnlineView, rows: Sequence[Mapping[str, Any]]) -> 
         col = [row[k] for row in rows]
     except (KeyError, TypeError, IndexError):
         return None
-    if not set(map(type, col)) <= allowed:
+    types = set(map(type, col))
+    if not types <= allowed:
         return None
+    if int in types:
+        lo, hi, _ = _int_range(t)
+        ints = col if len(types) == 1 else [v for v in col if type(v) is int]
+        if ints and (min(ints) < lo or max(ints) > hi):
+            return None  # _key_value names the row and the range
     return [encode_key((v,)) for v in col]
 
 
