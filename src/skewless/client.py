@@ -108,7 +108,9 @@ def response_from_json(data: Mapping[str, Any], sent_keys: Sequence[str]) -> Onl
         values[name] = res["values"] if decode is None else [decode(v) for v in res["values"]]
         groups.append(ColumnGroup("", (name,), res["statuses"],
                                   [None if t is None else _micros(t, cache) for t in res["event_timestamps"]]))
-    return OnlineResponse(keys, values, groups, dtypes=dtypes)
+    store_error = meta.get("store_error")
+    return OnlineResponse(keys, values, groups, dtypes=dtypes,
+                          store_error=store_error if isinstance(store_error, str) else None)
 
 
 def entity_columns(entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:

@@ -162,7 +162,7 @@ class FeatureServer:
             self.cache_counters.update(tally)
         groups = resp.groups
         body = encode_online_response(resp.keys, resp.values, groups, self.columns.get(
-            req.target, req.full_feature_names, resp.keys, resp.values))
+            req.target, req.full_feature_names, resp.keys, resp.values), resp.store_error)
         tally.observe_each(M.READ_SECONDS, tuple({(g.view,): 0 for g in groups}), read)
         for view, status, n in served_by_view(groups):
             tally.inc(M.SERVED, (view, status), n)

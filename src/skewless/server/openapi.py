@@ -8,7 +8,7 @@ from typing import Any
 
 from skewless import __version__
 
-STATUSES = ["PRESENT", "NOT_FOUND", "OUTSIDE_TTL", "UNAVAILABLE"]
+STATUSES = ["PRESENT", "NOT_FOUND", "OUTSIDE_TTL", "CACHED", "UNAVAILABLE"]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -90,6 +90,13 @@ SCHEMAS: dict[str, Any] = {
                                       "items": {"type": "string", "nullable": True},
                                       "description": "skewless addition: each column's type "
                                                      "(Int64, String, UnixTimestamp, Array(Float64), ...)."},
+                    "degraded": {"type": "boolean",
+                                 "description": "skewless addition, present only when the online "
+                                                "store did not answer: the values came from the "
+                                                "fallback chain (statuses CACHED, UNAVAILABLE)."},
+                    "store_error": {"type": "string",
+                                    "description": "skewless addition, with degraded: the online "
+                                                   "store's error."},
                 },
             },
             "results": {"type": "array", "items": _ref("FeatureVector"),

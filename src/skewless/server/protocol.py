@@ -10,6 +10,8 @@ result per column (join keys first, then features, in request order)::
 
 ``feature_types`` is an addition to Feast's metadata (Feast clients ignore it): it lets
 :class:`skewless.FeatureClient` restore timestamps and bytes exactly as the SDK returns them.
+So are ``degraded`` and ``store_error``, present only when the online store did not answer and
+the values came from the fallback chain (statuses ``CACHED`` and ``UNAVAILABLE``).
 Bytes values travel base64-encoded; timestamps as ISO 8601 UTC strings (``Z``); a value with
 nothing stored has a null event timestamp.
 """
@@ -200,10 +202,14 @@ def iso_list(event_micros: Sequence[int | None]) -> list[str | None]:
 
 
 def encode_online_response(keys: dict[str, list[Any]], values: dict[str, list[Any]],
-                           groups: Sequence[ColumnGroup], types: Sequence[str | None] | None) -> bytes:
+                           groups: Sequence[ColumnGroup], types: Sequence[str | None] | None,
+                           store_error: str | None = None) -> bytes:
     """Feast's response: one result per column, join keys first, then the features of
     ``groups`` (``OnlineResponse.groups``: a group's columns share statuses and event times,
-    which are converted once per group)."""
+    which are converted once per group). When the online store did not answer
+    (``store_error``), the metadata says so: ``"degraded": true`` and ``"store_error"`` (the
+    store's error), and the statuses say which values came from the cache (``CACHED``) or not
+    at all (``UNAVAILABLE``)."""
     n = len(next(iter(keys.values()))) if keys else len(next(iter(values.values()), ()))
     key_status = [PRESENT] * n
     key_stamps = [EPOCH_ISO] * n
@@ -218,6 +224,9 @@ def encode_online_response(keys: dict[str, list[Any]], values: dict[str, list[An
     metadata: dict[str, Any] = {"feature_names": names}
     if types is not None and len(types) == len(names):
         metadata["feature_types"] = types
+    if store_error is not None:
+        metadata["degraded"] = True
+        metadata["store_error"] = store_error
     return dumps({"metadata": metadata, "results": results})
 
 

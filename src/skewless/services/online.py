@@ -2,8 +2,10 @@
 
 Status per value: ``PRESENT``; ``NOT_FOUND`` (nothing stored for the entity, or one of its join
 keys is null: it matches nothing, as in the offline join); ``OUTSIDE_TTL`` (stored, but older
-than ``ttl`` at request time: treated exactly as the offline join treats it, as missing); ``UNAVAILABLE`` (the online store did not answer and the in-process cache had
-no value: the fallback chain is store -> cache, for views declared ``fallback="cache"`` ->
+than ``ttl`` at request time: treated exactly as the offline join treats it, as missing);
+``CACHED`` (the online store did not answer: the value is the last one this process read, for
+views declared ``fallback="cache"``, within the view's ttl); ``UNAVAILABLE`` (the online store
+did not answer and the in-process cache had no value: the fallback chain is store -> cache ->
 ``on_missing``). Missing values get the field default when ``on_missing="default"``, null
 otherwise; ``on_missing="fail"`` raises FeatureUnavailableError instead (fail closed).
 """
@@ -33,6 +35,7 @@ from skewless.plan.historical import duration_micros, output_names, parse_refs
 from skewless.registry import Snapshot
 
 PRESENT, NOT_FOUND, OUTSIDE_TTL, UNAVAILABLE = "PRESENT", "NOT_FOUND", "OUTSIDE_TTL", "UNAVAILABLE"
+CACHED = "CACHED"   # served from the in-process cache because the online store did not answer
 
 _KEY_FAMILIES: dict[str, tuple[type, ...]] = {"Int32": (int,), "Int64": (int,), "String": (str,),
                                                "Bytes": (bytes,)}
@@ -249,7 +252,8 @@ class OnlineResponse:
 
     @property
     def statuses(self) -> dict[str, list[str]]:
-        """Per feature, each value's status: PRESENT, NOT_FOUND, OUTSIDE_TTL or UNAVAILABLE."""
+        """Per feature, each value's status: PRESENT, NOT_FOUND, OUTSIDE_TTL, CACHED or
+        UNAVAILABLE."""
         return {name: g.statuses[:] for g in self.groups for name in g.outputs}
 
     @property
@@ -311,6 +315,13 @@ def _typed_column(values: Sequence[Any], dtype: T.ValueType | None) -> Any:
 _GONE = Record(OLDEST, OLDEST, (), ())
 
 
+class _FromCache(Record):
+    """A record the fallback served from the in-process cache (the store did not answer):
+    served like any record, its status then says ``CACHED`` (see ``_mark_cached``)."""
+
+    __slots__ = ()
+
+
 def _read(store: OnlineStore, cache: RecordCache | None, fallback: frozenset[str],
           reads: dict[str, list[bytes]]) -> tuple[dict[str, list[Record | None]], str | None, float]:
     """The records of ``reads``: hot-key cache, then the store; if the store fails, the last
@@ -330,7 +341,7 @@ def _read(store: OnlineStore, cache: RecordCache | None, fallback: frozenset[str
         if cache is None:
             fetched = {t: [_GONE] * len(ks) for t, ks in need.items()}
         else:
-            fetched = {t: ([_GONE if e is None else e[0] for e in cache.last(t, ks)] if t in fallback
+            fetched = {t: ([_GONE if e is None else _from_cache(e[0]) for e in cache.last(t, ks)] if t in fallback
                            else [_GONE] * len(ks)) for t, ks in need.items()}
         return _merge(reads, entries, fetched) if hot else fetched, err.message, time.perf_counter() - t0
     elapsed = time.perf_counter() - t0
@@ -339,6 +350,22 @@ def _read(store: OnlineStore, cache: RecordCache | None, fallback: frozenset[str
         if hot or keep:
             cache.put(fetched, need, fallback=keep)
     return (_merge(reads, entries, fetched) if hot else fetched), None, elapsed
+
+
+def _from_cache(rec: Record | None) -> Record | None:
+    return None if rec is None else _FromCache(*rec)
+
+
+def _mark_cached(recs: Sequence[Record | None], groups: Sequence[ColumnGroup]) -> None:
+    """Statuses of the values served from the cache while the store was down: ``CACHED``
+    instead of ``PRESENT`` (docs/online.md: a degraded answer says which values were not
+    served live). Called only when the store did not answer."""
+    rows = [i for i, r in enumerate(recs) if type(r) is _FromCache]
+    for g in groups:
+        sts = g.statuses
+        for i in rows:
+            if sts[i] is PRESENT:
+                sts[i] = CACHED
 
 
 def _merge(reads: dict[str, list[bytes]], entries: dict[str, list[Any]],
@@ -434,6 +461,7 @@ def assemble(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]],
     groups: list[ColumnGroup] = []
     for view in plan.views:
         recs = records[view.table]
+        first_group = len(groups)
         cutoff = now_us - view.ttl_us if view.ttl_us is not None else None
         # One status and one timestamp per row for the whole view; features only differ when a
         # record predates a field added to the view (then that field is NOT_FOUND).
@@ -453,8 +481,10 @@ def assemble(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]],
                 col = cols[i] if cols else ()
                 values[out] = list(col) if dtype is None else [restore(v, dtype) for v in col]
             groups.append(ColumnGroup(view.view, view.outputs, row_status, row_stamp))
-            continue
-        _assemble(view, recs, row_status, row_stamp, values, groups)
+        else:
+            _assemble(view, recs, row_status, row_stamp, values, groups)
+        if store_error is not None:
+            _mark_cached(recs, groups[first_group:])
     return OnlineResponse(keys, values, groups, store_error, read_seconds, plan.dtypes)
 
 
