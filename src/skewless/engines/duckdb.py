@@ -203,12 +203,13 @@ def _scan(v: ViewRequest | MaterializeRequest) -> str:
     if src.is_dir:
         # the folder's files as resolve_source listed them (hidden ones left out), not a glob:
         # DuckDB's glob would also read files starting with '.' or '_', which no check saw
-        files = (f"[{', '.join(literal(f) for f in src.files)}]" if src.files
+        # (each path escaped: DuckDB globs every path it is given, docs/types.md)
+        files = (f"[{', '.join(literal(f) for f in src.duckdb_files())}]" if src.files
                  else literal(src.duckdb_pattern))
         return f"read_parquet({files}, hive_partitioning = true, union_by_name = true)"
     if src.files and len(src.files) > 1:
-        return f"read_parquet([{', '.join(literal(f) for f in src.files)}], union_by_name = true)"
-    return f"read_parquet({literal(src.files[0] if src.files else src.location)})"
+        return f"read_parquet([{', '.join(literal(f) for f in src.duckdb_files())}], union_by_name = true)"
+    return f"read_parquet({literal(src.duckdb_files()[0] if src.files else src.duckdb_pattern)})"
 
 
 def _make_dirs(path: str) -> None:

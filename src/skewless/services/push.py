@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 
 from skewless import types as T
 from skewless.define import FeatureView, FileSource, PushSource
+from skewless.define.source import is_glob
 from skewless.errors import (InvalidRequestError, OnlineStoreError, SkewlessError, SourceError,
                              UnknownObjectError, closest)
 from skewless.kernels.batch import UTC_MICROS, BadColumn, cast, columns_of, conform, show_rows
@@ -148,7 +149,7 @@ def _hive_check(push: PushSource, directory: Path) -> None:
 def _template(push: PushSource, directory: Path, repo_path: str | Path) -> Path | None:
     """An existing Parquet file of the batch source: it fixes the pushed files' schema."""
     batch = push.batch_source
-    if set("*?[") & set(batch.path):
+    if is_glob(batch.path):
         matched = resolve_source(batch, repo_path).files
         return Path(matched[0]) if matched else None
     for root, dirs, files in os.walk(directory):
