@@ -269,7 +269,12 @@ class FeatureClient:
         except (KeyError, TypeError, ValueError, IndexError) as e:
             raise FeatureServerError(f"malformed get-online-features response from {self.url}: {e!r}") from None
 
-    def push(self, source_name: str, df: Any, to: str = "online_and_offline") -> dict[str, Any]:
+    def push(self, source_name: str, df: Any, to: str = "online_and_offline",
+             batch_id: str | None = None) -> dict[str, Any]:
         """As ``FeatureStore.push``: rows to the push source ``source_name``, to the offline
-        store, the online store or both (offline first)."""
-        return self._post("/push", {"push_source_name": source_name, "df": _push_columns(df), "to": to})
+        store, the online store or both (offline first). Idempotent: retrying the same batch
+        (same rows, or the same ``batch_id``) after a timeout lands its rows once."""
+        body: dict[str, Any] = {"push_source_name": source_name, "df": _push_columns(df), "to": to}
+        if batch_id is not None:
+            body["batch_id"] = batch_id
+        return self._post("/push", body)

@@ -211,11 +211,17 @@ class FeatureStore:
         return status_svc.online_status(self.online_store, self.registry, self.snapshot(),
                                         self.clock())
 
-    def push(self, source_name: str, df: Any, to: str = "online_and_offline") -> push_svc.PushReport:
+    def push(self, source_name: str, df: Any, to: str = "online_and_offline",
+             batch_id: str | None = None) -> push_svc.PushReport:
         """Write rows (pandas, Arrow or a dict of columns) to the PushSource ``source_name``:
         the whole batch is validated first (a bad one is rejected with nothing written), then
         written offline (a new file in the batch source) and online (only if newer). ``to``:
         "online_and_offline", "offline", or "online" (not rebuildable from offline).
+
+        Idempotent: ``batch_id`` (letters, digits, ``._-``; default: a digest of the rows)
+        names the offline file, so a retry of the same batch (after a timeout or a crash) is
+        written offline once; ``report.duplicate`` says so, and the online write is redone.
+        A ``batch_id`` reused for other rows raises InvalidRequestError, nothing written.
 
         A push writes the offline store, the source of truth, so it is checked against the
         registry as it is now, never against the serving cache (``registry_cache_ttl_seconds``):
@@ -223,7 +229,7 @@ class FeatureStore:
         (docs/online.md#push). Re-reading the registry costs about 0.5 ms."""
         return self._after_write(push_svc.push(
             self._fresh_serving_snapshot(), lambda: self.online_store, self.repo_path, source_name,
-            df, to, self.clock()))
+            df, to, self.clock(), batch_id))
 
     def get_online_features(self, features: Sequence[str] | FeatureService | str | None = None,
                             entity_rows: Sequence[dict[str, Any]] | None = None,

@@ -174,7 +174,7 @@ def literal_pattern(path: str) -> str:
         return path
     return "".join(f"[{c}]" if c in "*?[" else c for c in path)
 # What a pushed file's name looks like (see PushSource): a glob batch source must match it.
-PUSH_FILE_EXAMPLE = "push-20240101T000000000000Z-0123456789abcdef0123456789abcdef.parquet"
+PUSH_FILE_EXAMPLE = "push-0123456789abcdef0123456789abcdef.parquet"   # push-<batch id>.parquet
 
 
 class PushSource(FrozenMixin):

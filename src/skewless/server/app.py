@@ -229,12 +229,13 @@ class FeatureServer:
 
         def run() -> Any:
             with self.push_lock:  # one push at a time per process: each writes a file
-                return self.store.push(req.push_source_name, columns, to=req.to)
+                return self.store.push(req.push_source_name, columns, to=req.to, batch_id=req.batch_id)
         report = await run_in_threadpool(run)
         self.tally.inc(M.PUSHED, (req.push_source_name, req.to), report.rows)
         return 200, dumps({"push_source_name": req.push_source_name, "to": req.to, "rows": report.rows,
                            "offline_rows": report.offline_rows, "online_records": report.online_records,
-                           "seconds": report.seconds}), JSON
+                           "seconds": report.seconds, "batch_id": report.batch_id,
+                           "duplicate": report.duplicate}), JSON
 
     async def health(self, receive: Receive) -> Reply:
         return 200, b'{"status":"ok"}', JSON

@@ -115,6 +115,9 @@ SCHEMAS: dict[str, Any] = {
                                   "ISO 8601 strings (naive means UTC) or epoch seconds."},
             "to": {"type": "string", "enum": ["online", "offline", "online_and_offline"],
                    "default": "online_and_offline"},
+            "batch_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+                         "description": "Idempotency key: a retry of the same batch id lands its "
+                                        "rows offline once. Default: a digest of the rows."},
         },
     },
     "PushResponse": {
@@ -128,6 +131,11 @@ SCHEMAS: dict[str, Any] = {
             "online_records": {"type": "object", "additionalProperties": {"type": "integer"},
                                "description": "Per online view: entities written (only if newer)."},
             "seconds": {"type": "number"},
+            "batch_id": {"type": "string", "nullable": True,
+                         "description": "The batch id given, or derived from the rows."},
+            "duplicate": {"type": "boolean",
+                          "description": "The batch was already offline (a retry): not written "
+                                         "again; the online write was redone."},
         },
     },
     "Health": {"type": "object", "required": ["status"],

@@ -40,7 +40,7 @@ PRESENT = "PRESENT"
 PUSH_TARGETS = ("online", "offline", "online_and_offline")
 
 _GET_KEYS = ("features", "feature_service", "entities", "full_feature_names")
-_PUSH_KEYS = ("push_source_name", "df", "to")
+_PUSH_KEYS = ("push_source_name", "df", "to", "batch_id")
 
 
 def _json_type(value: Any) -> str:
@@ -261,10 +261,12 @@ class PushRequest:
     push_source_name: str
     columns: dict[str, list[Any]]
     to: str
+    batch_id: str | None = None
 
 
 def parse_push_request(body: bytes) -> PushRequest:
-    """``{"push_source_name": "...", "df": {column: [values]}, "to": "online_and_offline"}``."""
+    """``{"push_source_name": "...", "df": {column: [values]}, "to": "online_and_offline",
+    "batch_id": "..."}`` (``batch_id`` optional: the push's idempotency key)."""
     data = parse_json(body, "push")
     _check_keys(data, _PUSH_KEYS, "push")
     name = data.get("push_source_name")
@@ -294,7 +296,11 @@ def parse_push_request(body: bytes) -> PushRequest:
         raise InvalidRequestError(f"'to' must be one of {', '.join(PUSH_TARGETS)}, got {to!r}",
                                   hint='"online_and_offline" (the default) keeps the online store '
                                   "derivable from the offline one")
-    return PushRequest(name, df, to)
+    batch_id = data.get("batch_id")
+    if batch_id is not None and not isinstance(batch_id, str):
+        raise InvalidRequestError(f"'batch_id' must be a string, got {_json_type(batch_id)}",
+                                  hint="the batch's idempotency key, e.g. the producer's offset")
+    return PushRequest(name, df, to, batch_id)
 
 
 def parse_timestamp(value: Any, column: str, row: int) -> datetime | None:
