@@ -238,11 +238,15 @@ class FeatureStore:
                             ) -> online_svc.OnlineResponse:
         """Latest values for ``entity_rows`` (a list of dicts of join keys), with per-value
         status and event timestamp; TTL and defaults as in the offline join. ``features``:
-        ``["view:feature", ...]``, or ``feature_service=`` a FeatureService (or its name)."""
+        ``["view:feature", ...]``, or ``feature_service=`` a FeatureService (or its name).
+        More than ``serving.max_entities_per_request`` rows (100,000 by default) raise
+        RequestTooLargeError before any work."""
         request = _features_or_service(features, feature_service)
         if entity_rows is None:
             raise InvalidRequestError("pass entity_rows=[{join key: value, ...}, ...]",
                                       hint='e.g. entity_rows=[{"driver_id": 1001}]')
+        if hasattr(entity_rows, "__len__"):   # a bad type is named by the service
+            online_svc.check_entity_count(len(entity_rows), self.config.serving.max_entities_per_request)
         return online_svc.get_online_features(self.online_store, self._online_plan(request, full_feature_names),
                                               entity_rows, self.clock(), self.cache)
 
@@ -254,8 +258,11 @@ class FeatureStore:
         arrive together this way). Each answer is what ``get_online_features`` would return; a
         request's error (unknown feature, bad key, fail-closed view) is returned in its place."""
         items: list[tuple[online_svc.OnlinePlan, Sequence[dict[str, Any]]] | SkewlessError] = []
+        limit = self.config.serving.max_entities_per_request
         for features, entity_rows, full_feature_names in requests:
             try:
+                if hasattr(entity_rows, "__len__"):
+                    online_svc.check_entity_count(len(entity_rows), limit)
                 items.append((self._online_plan(features, full_feature_names), entity_rows))
             except SkewlessError as e:
                 items.append(e)

@@ -195,7 +195,8 @@ def openapi_document() -> dict[str, Any]:
                     "400": _error("Malformed JSON, a wrong shape, an unknown feature (code "
                                   "not_found), a join key missing or of the wrong type."),
                     "404": _error("Unknown feature service (code not_found)."),
-                    "413": _error("The body is over 64 MiB (code request_too_large)."),
+                    "413": _error("The body is over 64 MiB, or the request has more entity rows "
+                                  "than serving.max_entities_per_request (code request_too_large)."),
                     "503": _error("The online store did not answer (online_store_unavailable), or "
                                   "a view declared on_missing='fail' has no fresh value "
                                   "(feature_unavailable)."),

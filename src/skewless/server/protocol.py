@@ -30,6 +30,7 @@ import orjson
 
 from skewless.kernels.batch import parse_iso_utc
 from skewless.errors import InvalidRequestError, UnknownObjectError, closest
+from skewless.services.online import check_entity_count
 
 if TYPE_CHECKING:
     from skewless.services.online import ColumnGroup
@@ -116,9 +117,11 @@ class OnlineRequest:
         return self.features if self.features is not None else self.feature_service  # type: ignore[return-value]
 
 
-def parse_online_request(body: bytes) -> OnlineRequest:
+def parse_online_request(body: bytes, max_entities: int | None = None) -> OnlineRequest:
     """``{"features": [...] | "feature_service": "name", "entities": {key: [values]},
-    "full_feature_names": false}``: shapes checked here, names and key types by the store."""
+    "full_feature_names": false}``: shapes checked here, names and key types by the store.
+    More than ``max_entities`` entity rows raise RequestTooLargeError (413) before the rows
+    are built."""
     data = parse_json(body, "get-online-features")
     _check_keys(data, _GET_KEYS, "get-online-features")
     features = data.get("features")
@@ -147,11 +150,12 @@ def parse_online_request(body: bytes) -> OnlineRequest:
     full = data.get("full_feature_names", False)
     if not isinstance(full, bool):
         raise InvalidRequestError(f"'full_feature_names' must be true or false, got {_json_type(full)}")
-    return OnlineRequest(features, service, entity_rows(data.get("entities")), full)
+    return OnlineRequest(features, service, entity_rows(data.get("entities"), max_entities), full)
 
 
-def entity_rows(entities: Any) -> list[dict[str, Any]]:
-    """Feast's columnar ``{key: [values]}`` as the SDK's list of entity rows."""
+def entity_rows(entities: Any, max_entities: int | None = None) -> list[dict[str, Any]]:
+    """Feast's columnar ``{key: [values]}`` as the SDK's list of entity rows (at most
+    ``max_entities``: checked before they are built)."""
     if not isinstance(entities, dict):
         raise InvalidRequestError(
             f"'entities' must be an object mapping each join key to an array of values, got "
@@ -171,6 +175,8 @@ def entity_rows(entities: Any) -> list[dict[str, Any]]:
             raise InvalidRequestError(
                 f"entities[{key!r}] has {len(col)} values but entities[{first!r}] has {n}",
                 hint="every join key needs one value per entity row")
+    if max_entities is not None:
+        check_entity_count(n, max_entities)
     if len(entities) == 1:
         ((key, col),) = entities.items()
         return [{key: v} for v in col]

@@ -26,7 +26,7 @@ from skewless import types as T
 from skewless.define import FeatureService, FeatureView
 from skewless.engines.base import pandas_types_mapper
 from skewless.errors import (FeatureUnavailableError, InvalidRequestError, OnlineStoreError,
-                             SkewlessError)
+                             RequestTooLargeError, SkewlessError)
 from skewless.kernels.source import resolve_source, source_schema
 from skewless.online import OnlineStore
 from skewless.online.cache import RecordCache
@@ -425,6 +425,17 @@ def get_online_features_many(store: OnlineStore, requests: Sequence[Request | Sk
             except SkewlessError as e:
                 out[i] = e
     return out  # type: ignore[return-value]
+
+
+def check_entity_count(n: int, limit: int) -> None:
+    """Refuse a request of ``n`` entity rows over ``limit`` (``serving.max_entities_per_request``)
+    with RequestTooLargeError (HTTP 413), before any work."""
+    if n > limit:
+        raise RequestTooLargeError(
+            f"the request has {n:,} entity rows, over the limit of {limit:,} per request "
+            "(serving.max_entities_per_request)",
+            hint=f"split it into requests of at most {limit:,} entity rows, or raise "
+            "serving.max_entities_per_request in feature_store.yaml (docs/server.md)")
 
 
 def encode_reads(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, list[bytes]]:
