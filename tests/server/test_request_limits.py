@@ -113,3 +113,34 @@ def test_health_answers_while_a_large_request_runs_on_one_worker(tmp_path: Path,
     assert health_at < out["first_byte"], (
         f"/health took {health_at - t0:.2f} s and came after the large request's answer "
         f"({out['first_byte'] - t0:.2f} s)")
+
+
+def test_an_out_of_range_integer_key_is_a_400_naming_it(tmp_path: Path, serve) -> None:
+    """JSON integers beyond 64 bits reach the server as floats (orjson), those within 64 bits
+    but beyond the key's type as ints: both are a 400 naming the row, the key and the value
+    (docs/online.md, "A null join key"), never a 500."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from datetime import datetime, timezone
+
+    from skewless import Entity, FeatureView, Field, FileSource
+    from skewless.types import Float64, Int64
+
+    repo = make_repo(tmp_path / "repo")
+    pq.write_table(pa.table({"driver_id": pa.array([1001], pa.int64()),
+                             "ts": pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)], pa.timestamp("us", "UTC")),
+                             "rate": [0.5]}), repo / "data/d.parquet")
+    driver = Entity("driver", join_keys=["driver_id"])
+    fs = FeatureStore(repo)
+    fs.apply([driver, FeatureView(name="d", entities=[driver], ttl=None,
+                                  schema=[Field("driver_id", Int64), Field("rate", Float64)],
+                                  source=FileSource("data/d.parquet", timestamp_field="ts"))])
+    fs.materialize_incremental()
+    server = serve(repo)
+    for key, says in ((2 ** 64, "64-bit"), (2 ** 63, "out of range"), (-2 ** 63 - 1, "64-bit")):
+        r = server.post(GET, content=b'{"features": ["d:rate"], "entities": {"driver_id": [1001, %d]}}' % key)
+        assert r.status_code == 400, r.text
+        msg = r.json()["message"]
+        assert "entity row 1" in msg and "driver_id" in msg and says in msg, msg
+    ok = server.post(GET, {"features": ["d:rate"], "entities": {"driver_id": [1001, 2 ** 63 - 1]}})
+    assert ok.status_code == 200 and ok.json()["results"][1]["statuses"] == ["PRESENT", "NOT_FOUND"]
