@@ -108,7 +108,9 @@ def response_from_json(data: Mapping[str, Any], sent_keys: Sequence[str]) -> Onl
         values[name] = res["values"] if decode is None else [decode(v) for v in res["values"]]
         groups.append(ColumnGroup("", (name,), res["statuses"],
                                   [None if t is None else _micros(t, cache) for t in res["event_timestamps"]]))
-    return OnlineResponse(keys, values, groups, dtypes=dtypes)
+    store_error = meta.get("store_error")
+    return OnlineResponse(keys, values, groups, dtypes=dtypes,
+                          store_error=store_error if isinstance(store_error, str) else None)
 
 
 def entity_columns(entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
@@ -131,7 +133,13 @@ def entity_columns(entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, list[A
                 hint="the feature server takes entities column by column: give every row the same keys")
         for k in names:
             v = row[k]
-            cols[k].append(v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v)
+            if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+                v = v.item()
+            if type(v) is int and not -2 ** 63 <= v < 2 ** 64:
+                raise InvalidRequestError(
+                    f"entity row {i}: join key '{k}' = {v} is beyond the 64-bit integer range; "
+                    "no stored entity can have it", hint="send the key as the source stores it")
+            cols[k].append(v)
     return cols
 
 
@@ -261,7 +269,12 @@ class FeatureClient:
         except (KeyError, TypeError, ValueError, IndexError) as e:
             raise FeatureServerError(f"malformed get-online-features response from {self.url}: {e!r}") from None
 
-    def push(self, source_name: str, df: Any, to: str = "online_and_offline") -> dict[str, Any]:
+    def push(self, source_name: str, df: Any, to: str = "online_and_offline",
+             batch_id: str | None = None) -> dict[str, Any]:
         """As ``FeatureStore.push``: rows to the push source ``source_name``, to the offline
-        store, the online store or both (offline first)."""
-        return self._post("/push", {"push_source_name": source_name, "df": _push_columns(df), "to": to})
+        store, the online store or both (offline first). Idempotent: retrying the same batch
+        (same rows, or the same ``batch_id``) after a timeout lands its rows once."""
+        body: dict[str, Any] = {"push_source_name": source_name, "df": _push_columns(df), "to": to}
+        if batch_id is not None:
+            body["batch_id"] = batch_id
+        return self._post("/push", body)

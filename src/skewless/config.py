@@ -143,6 +143,19 @@ class CacheConfig(_Strict):
     max_entries: int = Field(default=10_000, ge=0)
 
 
+class ServingConfig(_Strict):
+    """Online serving, in the SDK and the feature server alike.
+
+    ``max_entities_per_request`` bounds the entity rows of one ``get_online_features`` request
+    (``get_online_features_many``: of each request). A request over it is refused before any
+    work with ``RequestTooLargeError`` (HTTP 413) naming the limit and the count, so one huge
+    request cannot take a worker's memory and time from every other request
+    (docs/configuration.md, docs/server.md).
+    """
+
+    max_entities_per_request: int = Field(default=100_000, ge=1)
+
+
 class RepoConfig(_Strict):
     """The whole of ``feature_store.yaml``. Only ``project`` is required."""
 
@@ -153,6 +166,7 @@ class RepoConfig(_Strict):
     entity_timestamp_column: str = "event_timestamp"
     registry_cache_ttl_seconds: float = Field(default=10.0, ge=0)
     cache: CacheConfig = CacheConfig()
+    serving: ServingConfig = ServingConfig()
 
     repo_path: Path = Field(default=Path("."), exclude=True)
     _notes: tuple[str, ...] = PrivateAttr(default=())

@@ -58,6 +58,14 @@ class InvalidRequestError(SkewlessError, ValueError):
     code = "invalid_request"
 
 
+class RequestTooLargeError(InvalidRequestError):
+    """A request over a configured size limit (entities per request, body size): refused
+    before any work, naming the limit and the count."""
+
+    http_status = 413
+    code = "request_too_large"
+
+
 class SourceError(SkewlessError):
     """A data source is missing, unreadable or does not match its declared schema."""
 

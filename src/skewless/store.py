@@ -214,11 +214,17 @@ class FeatureStore:
         return status_svc.online_status(self.online_store, self.registry, self.snapshot(),
                                         self.clock())
 
-    def push(self, source_name: str, df: Any, to: str = "online_and_offline") -> push_svc.PushReport:
+    def push(self, source_name: str, df: Any, to: str = "online_and_offline",
+             batch_id: str | None = None) -> push_svc.PushReport:
         """Write rows (pandas, Arrow or a dict of columns) to the PushSource ``source_name``:
         the whole batch is validated first (a bad one is rejected with nothing written), then
         written offline (a new file in the batch source) and online (only if newer). ``to``:
         "online_and_offline", "offline", or "online" (not rebuildable from offline).
+
+        Idempotent: ``batch_id`` (letters, digits, ``._-``; default: a digest of the rows)
+        names the offline file, so a retry of the same batch (after a timeout or a crash) is
+        written offline once; ``report.duplicate`` says so, and the online write is redone.
+        A ``batch_id`` reused for other rows raises InvalidRequestError, nothing written.
 
         A push writes the offline store, the source of truth, so it is checked against the
         registry as it is now, never against the serving cache (``registry_cache_ttl_seconds``):
@@ -226,7 +232,7 @@ class FeatureStore:
         (docs/online.md#push). Re-reading the registry costs about 0.5 ms."""
         return self._after_write(push_svc.push(
             self._fresh_serving_snapshot(), lambda: self.online_store, self.repo_path, source_name,
-            df, to, self.clock()))
+            df, to, self.clock(), batch_id))
 
     def get_online_features(self, features: Sequence[str] | FeatureService | str | None = None,
                             entity_rows: Sequence[dict[str, Any]] | None = None,
@@ -235,11 +241,15 @@ class FeatureStore:
                             ) -> online_svc.OnlineResponse:
         """Latest values for ``entity_rows`` (a list of dicts of join keys), with per-value
         status and event timestamp; TTL and defaults as in the offline join. ``features``:
-        ``["view:feature", ...]``, or ``feature_service=`` a FeatureService (or its name)."""
+        ``["view:feature", ...]``, or ``feature_service=`` a FeatureService (or its name).
+        More than ``serving.max_entities_per_request`` rows (100,000 by default) raise
+        RequestTooLargeError before any work."""
         request = _features_or_service(features, feature_service)
         if entity_rows is None:
             raise InvalidRequestError("pass entity_rows=[{join key: value, ...}, ...]",
                                       hint='e.g. entity_rows=[{"driver_id": 1001}]')
+        if hasattr(entity_rows, "__len__"):   # a bad type is named by the service
+            online_svc.check_entity_count(len(entity_rows), self.config.serving.max_entities_per_request)
         return online_svc.get_online_features(self.online_store, self._online_plan(request, full_feature_names),
                                               entity_rows, self.clock(), self.cache)
 
@@ -251,8 +261,11 @@ class FeatureStore:
         arrive together this way). Each answer is what ``get_online_features`` would return; a
         request's error (unknown feature, bad key, fail-closed view) is returned in its place."""
         items: list[tuple[online_svc.OnlinePlan, Sequence[dict[str, Any]]] | SkewlessError] = []
+        limit = self.config.serving.max_entities_per_request
         for features, entity_rows, full_feature_names in requests:
             try:
+                if hasattr(entity_rows, "__len__"):
+                    online_svc.check_entity_count(len(entity_rows), limit)
                 items.append((self._online_plan(features, full_feature_names), entity_rows))
             except SkewlessError as e:
                 items.append(e)

@@ -52,7 +52,8 @@ def test_store_down_serves_cache_then_on_missing(repo, on_missing, served):
         # u1 was read before the outage: served from the cache; u2 never was: UNAVAILABLE
         resp = timed(fs.get_online_features, ["user_spend:amount"], [{"user_id": "u1"}, {"user_id": "u2"}])
         assert resp.to_dict()["amount"] == [140.0, served]
-        assert resp.statuses["amount"] == ["PRESENT", "UNAVAILABLE"]
+        # the cached value says so (docs/online.md: the statuses show what was not served live)
+        assert resp.statuses["amount"] == ["CACHED", "UNAVAILABLE"]
         assert resp.event_timestamps["amount"][0] == datetime(2024, 2, 5, tzinfo=timezone.utc)
         assert resp.event_timestamps["amount"][1] is None
         assert server.address in (resp.store_error or "")
@@ -72,8 +73,9 @@ def test_fail_closed_view_raises_503_when_the_store_is_down(repo):
         assert fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}]).to_dict()["amount"] == [140.0]
         server.kill()
         # cached: still served
-        assert timed(fs.get_online_features, ["user_spend:amount"],
-                     [{"user_id": "u1"}]).statuses["amount"] == ["PRESENT"]
+        cached = timed(fs.get_online_features, ["user_spend:amount", "user_spend:n_txn"], [{"user_id": "u1"}])
+        assert cached.statuses == {"amount": ["CACHED"], "n_txn": ["CACHED"]}
+        assert cached.to_dict()["amount"] == [140.0] and cached.store_error
         with pytest.raises(FeatureUnavailableError, match=r"did not answer.*on_missing='fail'") as err:
             timed(fs.get_online_features, ["user_spend:amount"], [{"user_id": "u3"}])
         assert err.value.http_status == 503 and err.value.to_dict()["code"] == err.value.code
@@ -120,3 +122,25 @@ def test_hot_key_cache_expires(repo):
         time.sleep(0.06)
         fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}])
         assert (fs.cache.hits, fs.cache.misses) == (0, 2)
+
+
+def test_cached_values_are_marked_with_the_hot_key_cache_on_and_in_many(repo):
+    """Hot-key hits are live answers (PRESENT); values the fallback served while the store was
+    down are CACHED, in a mixed request and through get_online_features_many alike."""
+    clock = Clock(T)
+    with redis_server() as server:
+        fs = make_store(repo, server.address, clock, ttl_seconds=3600)
+        fs.apply([user, spend_view(ttl=timedelta(days=30))])
+        fs.materialize_incremental()
+        fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}, {"user_id": "u2"}])
+        healthy = fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}])
+        assert healthy.statuses["amount"] == ["PRESENT"] and healthy.store_error is None
+        fs.cache.forget_hot()
+        fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}])   # u1 hot again
+        server.kill()
+        resp = timed(fs.get_online_features, ["user_spend:amount"],
+                     [{"user_id": "u1"}, {"user_id": "u2"}, {"user_id": "u3"}])
+        assert resp.statuses["amount"] == ["PRESENT", "CACHED", "UNAVAILABLE"]
+        assert resp.to_dict()["amount"] == [140.0, 89.0, None] and resp.store_error
+        (many,) = fs.get_online_features_many([(["user_spend:amount"], [{"user_id": "u2"}], False)])
+        assert not isinstance(many, Exception) and many.statuses["amount"] == ["CACHED"]

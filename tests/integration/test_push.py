@@ -167,7 +167,9 @@ def test_offline_file_is_atomic_and_matches_existing_files(sq: FeatureStore, liv
     report = sq.push("spend_push", pa.table({"user_id": ["u1"], "ts": [datetime(2024, 2, 20)],
                                              "amount": [150], "n_txn": [4]}))
     name = Path(report.offline_file or "").name
-    assert name.startswith("push-20240301T000000000000Z-") and name.endswith(".parquet")
+    # named by the batch id, here derived from the rows (docs/online.md#push: idempotent)
+    assert report.batch_id and len(report.batch_id) == 32 and not report.duplicate
+    assert name == f"push-{report.batch_id}.parquet"
     assert files(live_repo) == sorted(["part-0.parquet", name])  # no temp file left behind
     existing = pq.read_schema(live_repo / LIVE / "part-0.parquet").remove_metadata()
     pushed = pq.read_table(report.offline_file)
@@ -313,8 +315,12 @@ def test_online_failure_after_offline_write_says_rows_are_safe(live_repo: Path, 
     offline = store.get_historical_features(pd.DataFrame({"user_id": ["u7"], "event_timestamp": [NOW]}),
                                             ["live_spend:amount"]).to_df()
     assert offline["amount"].tolist() == [7.0]
-    # to="offline" never touches the online store
-    assert store.push("spend_push", batch(), to="offline").offline_rows == 2
+    # to="offline" never touches the online store; the same batch again is a retry: its rows
+    # are offline already, so they are not written twice
+    again = store.push("spend_push", batch(), to="offline")
+    assert again.duplicate and again.offline_rows == 0 and len(files(live_repo)) == 2
+    other = batch().assign(amount=[8.0, 9.0])
+    assert store.push("spend_push", other, to="offline").offline_rows == 2
 
 
 # --- definitions, apply, plan ---------------------------------------------------------------------

@@ -138,3 +138,42 @@ def test_feature_client_push(push_server):
         with pytest.raises(InvalidRequestError, match="nothing was written"):
             client.push("events_push", {"user_id": ["u12"], "ts": ["2024-03-01"], "amount": ["x"], "n": [1],
                                             "last_seen": [None]})
+
+
+def _rows_of(repo: Path, user: str) -> int:
+    return sum(pq.read_table(p).to_pandas()["user_id"].eq(user).sum() for p in (repo / "data/events").glob("*.parquet"))
+
+
+def test_a_retried_http_push_lands_once(push_repo, push_server):
+    """The same body posted again (a client retrying after a timeout) is the same batch: its
+    rows land offline once, the answer says ``duplicate`` (docs/server.md)."""
+    body = {"push_source_name": "events_push", "df": {
+        "user_id": ["u20", "u21"], "ts": ["2024-03-03T00:00:00Z"] * 2, "amount": [20.0, 21.0],
+        "n": [20, 21], "last_seen": [None, None]}}
+    first = push_server.post("/push", body)
+    again = push_server.post("/push", body)
+    assert first.status_code == again.status_code == 200, again.text
+    assert first.json()["duplicate"] is False and first.json()["offline_rows"] == 2
+    assert again.json()["duplicate"] is True and again.json()["offline_rows"] == 0
+    assert again.json()["batch_id"] == first.json()["batch_id"]
+    assert again.json()["online_records"] == {"user_events": 2}
+    assert _rows_of(push_repo, "u20") == 1 and read(push_server, "u20")["amount"] == 20.0
+
+
+def test_http_batch_id(push_repo, push_server):
+    body = {"push_source_name": "events_push", "batch_id": "kafka-p0-000042", "df": {
+        "user_id": ["u22"], "ts": ["2024-03-03T00:00:00Z"], "amount": [22.0], "n": [22], "last_seen": [None]}}
+    assert push_server.post("/push", body).json()["batch_id"] == "kafka-p0-000042"
+    assert push_server.post("/push", body).json()["duplicate"] is True
+    assert (push_repo / "data/events/push-kafka-p0-000042.parquet").exists() and _rows_of(push_repo, "u22") == 1
+    body["df"]["amount"] = [23.0]
+    r = push_server.post("/push", body)
+    assert r.status_code == 400 and "already pushed with other rows" in r.json()["message"]
+    for bad in ("../x", 7):
+        r = push_server.post("/push", {**body, "batch_id": bad})
+        assert r.status_code == 400 and "batch_id" in r.json()["message"], r.text
+    with FeatureClient(push_server.url) as client:
+        df = {"user_id": ["u23"], "ts": ["2024-03-03T00:00:00Z"], "amount": [1.0], "n": [1], "last_seen": [None]}
+        assert client.push("events_push", df, batch_id="c-1")["duplicate"] is False
+        assert client.push("events_push", df, batch_id="c-1")["duplicate"] is True
+    assert _rows_of(push_repo, "u23") == 1

@@ -55,6 +55,7 @@ def test_killing_the_store(tmp_path, serve):
         with httpx.Client(base_url=server.url, timeout=10) as client:
             ok = timed_post(client, {"features": ["spend_strict:amount"], "entities": {"user_id": ["u1"]}})
             assert ok.status_code == 200 and ok.json()["results"][1]["values"] == [140.0]
+            assert "degraded" not in ok.json()["metadata"] and "store_error" not in ok.json()["metadata"]
             if FALLBACK_CHAIN:
                 warm = timed_post(client, {"features": ["spend_cached:amount"], "entities": {"user_id": ["u1"]}})
                 assert warm.json()["results"][1]["values"] == [140.0]
@@ -91,15 +92,23 @@ def test_killing_the_store(tmp_path, serve):
             assert r.status_code == 200, r.text
             amount = r.json()["results"][1]
             assert amount["values"] == [140.0, None]
-            assert amount["statuses"] == ["PRESENT", "UNAVAILABLE"]
+            assert amount["statuses"] == ["CACHED", "UNAVAILABLE"]
             assert amount["event_timestamps"] == ["2024-02-05T00:00:00Z", None]
+            meta = r.json()["metadata"]   # the degraded marker the docs promise
+            assert meta["degraded"] is True and redis.address in meta["store_error"]
+            assert meta["feature_names"] == ["user_id", "amount"]
+            from skewless.client import FeatureClient
+            with FeatureClient(server.url) as fc:
+                got = fc.get_online_features(["spend_cached:amount"], [{"user_id": "u1"}])
+                assert got.statuses["amount"] == ["CACHED"] and redis.address in (got.store_error or "")
 
         metrics = server.get("/metrics").text
         assert "skewless_online_store_fallbacks_total" in metrics
         assert 'skewless_served_values_total{status="UNAVAILABLE",view="spend_lenient"} 4.0' in metrics
         assert 'skewless_http_errors_total{code="feature_unavailable",endpoint="/get-online-features"} 1.0' \
             in metrics
-        assert 'skewless_cache_requests_total{result="fallback"} 1.0' in metrics
+        assert 'skewless_cache_requests_total{result="fallback"} 2.0' in metrics
+        assert 'skewless_served_values_total{status="CACHED",view="spend_cached"} 2.0' in metrics
 
 
 def test_a_hung_store_does_not_queue_requests_behind_each_other(tmp_path, serve):

@@ -38,8 +38,9 @@ class FeatureView(FrozenMixin):
 
     ``fallback`` is what serving does when the online store does not answer: ``"cache"`` serves
     the last value this process read for the entity (still subject to ``ttl``), ``"none"`` goes
-    straight to ``on_missing``. Either way a value the cache cannot give is ``UNAVAILABLE``: null,
-    the default, or a 503 (fail closed) by ``on_missing``.
+    straight to ``on_missing``. A value served from the cache has status ``CACHED``; a value
+    the cache cannot give is ``UNAVAILABLE``: null, the default, or a 503 (fail closed) by
+    ``on_missing``.
 
     ``schema`` lists the features; fields named like a join key describe the key column and are
     not features. ``entities`` takes Entity objects or entity names.

@@ -13,7 +13,9 @@ from skewless.errors import DefinitionError
 
 
 class FileSource(FrozenMixin):
-    """Parquet history: a file, a directory (hive partitions allowed) or a glob.
+    """Parquet history: a file, a directory (hive partitions allowed) or a glob. A path is a
+    glob when it holds ``*`` or ``?`` (``**``: any depth); ``[`` and ``]`` are literal
+    characters of file names, never character classes (``is_glob``, docs/types.md).
 
     ``timestamp_field`` is the event time of each row; ``created_timestamp_column`` (optional)
     is when the row was written, and breaks ties between rows with the same event time (the
@@ -146,9 +148,33 @@ def _check_feast_only(path: str, file_format: object, tags: object, owner: objec
             "endpoint")
 
 
-_GLOB_CHARS = set("*?[")
+_WILDCARDS = frozenset("*?")
+
+
+def is_glob(path: str) -> bool:
+    """Whether a source path asks for a glob: it holds ``*`` (``**`` for any depth) or ``?``.
+    ``[`` and ``]`` are always literal characters (no character classes), so
+    ``data/x[1].parquet`` names that one file and never matches ``data/x1.parquet``
+    (docs/types.md, "Paths: literal unless * or ?"). The one rule every reader follows."""
+    return not _WILDCARDS.isdisjoint(path)
+
+
+def glob_pattern(path: str) -> str:
+    """A glob path as a pattern for a glob matcher (Python's ``glob`` and ``fnmatch``,
+    DuckDB's ``read_parquet``): ``[`` escaped as ``[[]``, so it matches only itself; ``*``,
+    ``**`` and ``?`` stay wildcards."""
+    return path.replace("[", "[[]")
+
+
+def literal_pattern(path: str) -> str:
+    """A concrete path as a pattern for a glob matcher: every wildcard escaped (``[*]``,
+    ``[?]``, ``[[]``), so the matcher finds that one file whatever its name holds. A path
+    without wildcard characters is returned as it is."""
+    if _WILDCARDS.isdisjoint(path) and "[" not in path:
+        return path
+    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
 # What a pushed file's name looks like (see PushSource): a glob batch source must match it.
-PUSH_FILE_EXAMPLE = "push-20240101T000000000000Z-0123456789abcdef0123456789abcdef.parquet"
+PUSH_FILE_EXAMPLE = "push-0123456789abcdef0123456789abcdef.parquet"   # push-<batch id>.parquet
 
 
 class PushSource(FrozenMixin):
@@ -227,7 +253,7 @@ def push_directory(batch: FileSource, label: str) -> str:
         raise DefinitionError(
             f"{label}: batch source path {batch.path!r} is a URL; pushes write local files "
             "atomically (temp file + rename), which object stores cannot do", hint=fix)
-    if not _GLOB_CHARS & set(path):
+    if not is_glob(path):
         if path.lower().endswith(".parquet"):
             raise DefinitionError(
                 f"{label}: batch source path {batch.path!r} is a single file; each push adds a "
@@ -235,11 +261,11 @@ def push_directory(batch: FileSource, label: str) -> str:
                 hint=fix)
         return path.rstrip("/") or "/"
     parts = path.split("/")
-    first = next(i for i, part in enumerate(parts) if _GLOB_CHARS & set(part))
+    first = next(i for i, part in enumerate(parts) if is_glob(part))
     rest = parts[first:]
     directory = "/".join(parts[:first]) or ("/" if path.startswith("/") else ".")
     if any(p != "**" for p in rest[:-1]) or rest[-1] == "**" or \
-            not fnmatch.fnmatchcase(PUSH_FILE_EXAMPLE, rest[-1]):
+            not fnmatch.fnmatchcase(PUSH_FILE_EXAMPLE, glob_pattern(rest[-1])):
         raise DefinitionError(
             f"{label}: batch source glob {batch.path!r} does not tell where pushed files go, or "
             f"would not match them (they are named like {PUSH_FILE_EXAMPLE!r})",

@@ -25,6 +25,7 @@ from skewless import types as T
 from skewless.config import DuckDBOfflineConfig, RepoConfig
 from skewless.engines.base import Capabilities, EntityInput, JobProgress, ProgressCallback, RetrievalJob
 from skewless.engines.duckdb_errors import Failure, translate
+from skewless.errors import InvalidRequestError
 from skewless.plan.historical import ROW_ID, HistoricalPlan, ViewRequest, duration_micros
 from skewless.plan.materialize import CREATED_TS, EVENT_TS, MaterializeRequest
 
@@ -47,6 +48,31 @@ def ident(name: str) -> str:
 
 def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def read_only_query(sql: str) -> str:
+    """``entity_df`` given as SQL, checked before anything runs: exactly one read-only query
+    (``SELECT``, ``WITH ...``, ``VALUES``, ``FROM ...``), by DuckDB's own parser. Stacked
+    statements, ``COPY``, ``ATTACH``, ``INSTALL``/``LOAD``, ``PRAGMA``, ``SET``, ``CREATE`` and
+    every other statement are refused with InvalidRequestError, so a query can never write a
+    file or change the session (docs/point-in-time.md). Returns the statement without its
+    trailing ``;``, on its own lines, ready to be nested in a larger query."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as e:
+        raise InvalidRequestError(f"entity_df SQL query failed: {str(e).splitlines()[0]}",
+                                  hint="pass one SELECT query (or a DataFrame)") from None
+    hint = ("entity_df SQL must be one read-only query (SELECT, WITH ... SELECT, VALUES or "
+            "FROM ...); run anything else yourself first")
+    if len(statements) != 1:
+        kinds = ", ".join(s.type.name for s in statements) or "none"
+        raise InvalidRequestError(f"entity_df SQL holds {len(statements)} statements ({kinds}); "
+                                  "nothing was run", hint=hint)
+    (stmt,) = statements
+    if stmt.type != duckdb.StatementType.SELECT:
+        raise InvalidRequestError(f"entity_df SQL is a {stmt.type.name} statement, not a query; "
+                                  "nothing was run", hint=hint)
+    return "\n" + stmt.query.strip().rstrip(";").strip() + "\n"
 
 
 @dataclass(frozen=True)
@@ -177,12 +203,13 @@ def _scan(v: ViewRequest | MaterializeRequest) -> str:
     if src.is_dir:
         # the folder's files as resolve_source listed them (hidden ones left out), not a glob:
         # DuckDB's glob would also read files starting with '.' or '_', which no check saw
-        files = (f"[{', '.join(literal(f) for f in src.files)}]" if src.files
+        # (each path escaped: DuckDB globs every path it is given, docs/types.md)
+        files = (f"[{', '.join(literal(f) for f in src.duckdb_files())}]" if src.files
                  else literal(src.duckdb_pattern))
         return f"read_parquet({files}, hive_partitioning = true, union_by_name = true)"
     if src.files and len(src.files) > 1:
-        return f"read_parquet([{', '.join(literal(f) for f in src.files)}], union_by_name = true)"
-    return f"read_parquet({literal(src.files[0] if src.files else src.location)})"
+        return f"read_parquet([{', '.join(literal(f) for f in src.duckdb_files())}], union_by_name = true)"
+    return f"read_parquet({literal(src.duckdb_files()[0] if src.files else src.duckdb_pattern)})"
 
 
 def _make_dirs(path: str) -> None:
@@ -226,6 +253,7 @@ class DuckDBEngine:
         if entity.table is not None:
             return entity.table.schema
         assert entity.sql is not None
+        entity.sql = read_only_query(entity.sql)
         con = self.connect()
         try:
             return con.sql(f"SELECT * FROM ({entity.sql}) LIMIT 0").to_arrow_table().schema
@@ -293,7 +321,7 @@ class DuckDBEngine:
                 con.register(_ENTITY, table.append_column(ROW_ID, rows))
                 relation = _ENTITY
             else:
-                relation = f"(SELECT *, row_number() OVER () AS {ROW_ID} FROM ({entity.sql}))"
+                relation = f"(SELECT *, row_number() OVER () AS {ROW_ID} FROM ({read_only_query(entity.sql or '')}))"
             return fn(con, relation, failing)
         except duckdb.Error as e:
             # the failing step says which view (or the entity rows alone); else any of them

@@ -20,9 +20,8 @@ import pyarrow.dataset as ds
 
 from skewless import types as T
 from skewless.define import FeatureView, FileSource
+from skewless.define.source import glob_pattern, is_glob, literal_pattern
 from skewless.errors import SourceError, closest
-
-_GLOB_CHARS = set("*?[")
 
 
 @dataclass(frozen=True)
@@ -36,9 +35,16 @@ class ResolvedSource:
 
     @property
     def duckdb_pattern(self) -> str:
+        """The location as DuckDB's ``read_parquet`` must be given it: DuckDB globs every
+        path, so a literal ``[`` (and any wildcard of a concrete path) is escaped."""
         if self.is_dir:
-            return os.path.join(self.location, "**", "*.parquet")
-        return self.location
+            return os.path.join(literal_pattern(self.location), "**", "*.parquet")
+        return glob_pattern(self.location) if is_glob(self.location) else literal_pattern(self.location)
+
+    def duckdb_files(self) -> list[str]:
+        """``files`` as DuckDB's ``read_parquet`` must be given them: each escaped so that
+        DuckDB, which globs every path, reads that one file (``literal_pattern``)."""
+        return [literal_pattern(f) for f in self.files]
 
 
 HIDDEN_PREFIXES = (".", "_")
@@ -61,8 +67,12 @@ def resolve_source(source: FileSource, repo_path: str | Path) -> ResolvedSource:
     if not p.is_absolute():
         p = Path(repo_path) / p
     loc = str(p)
-    if _GLOB_CHARS & set(path):
-        files = tuple(sorted(f for f in _glob.glob(loc, recursive=True) if os.path.isfile(f)))
+    if is_glob(path):
+        # the repo's own path is literal; only the source's path holds wildcards
+        pattern = glob_pattern(path) if Path(path).expanduser().is_absolute() else \
+            os.path.join(literal_pattern(str(repo_path)), glob_pattern(path))
+        files = tuple(sorted(f for f in _glob.glob(os.path.expanduser(pattern), recursive=True)
+                             if os.path.isfile(f)))
         if not files:
             raise SourceError(f"source '{source.name}': no file matches {loc}",
                               hint="check the glob in FileSource(path=...)")
@@ -76,10 +86,12 @@ def resolve_source(source: FileSource, repo_path: str | Path) -> ResolvedSource:
         return ResolvedSource(loc, files, True, False)
     if p.is_file():
         return ResolvedSource(loc, (loc,), False, False)
+    literal = (" ('[' and ']' are literal characters of the file name, never a character "
+               "class: only * and ? make a path a glob; see docs/types.md)") if "[" in path else ""
     raise SourceError(
         f"source '{source.name}': file {loc} does not exist",
         hint="fix FileSource(path=...) (relative paths are relative to the feature repo), "
-        "or create the data first",
+        "or create the data first" + literal,
     )
 
 

@@ -18,7 +18,9 @@ the read. The requests that reach the read in the same turn of the loop are read
 store round trip for all (``FeatureStore.get_online_features_many``). When a read is slow (a
 store timing out), the worker reads in threads for a while, so queued requests do not wait for
 each other's timeouts. Readiness probes and pushes, which write files, always run in threads
-(pushes one at a time per process).
+(pushes one at a time per process), and so do large requests (see LARGE_BODY_BYTES), so that
+one of them never stalls ``/health`` or the other requests of a worker. A request over
+``serving.max_entities_per_request`` entity rows is refused with a 413 before any work.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from skewless.errors import SkewlessError, UnknownObjectError
+from skewless.errors import RequestTooLargeError, SkewlessError, UnknownObjectError
 from skewless.online.codec import micros as to_micros
 from skewless.server import metrics as M
 from skewless.server.columns import ColumnCache
@@ -68,15 +70,20 @@ SLOW_READ_S = 0.05
 SLOW_STORE_S = 0.25
 MAX_READ_BATCH = 128   # requests whose store reads are combined into one (FeatureServer._read_together)
 DEGRADED_S = 5.0
+# A large request (a body over LARGE_BODY_BYTES, or over LARGE_REQUEST_ENTITIES entity rows) is
+# decoded, read and encoded in a thread, not on the event loop: on a single worker, /health and
+# the other requests keep being answered while it is processed (docs/server.md). Small requests,
+# the usual traffic, stay on the loop, where a thread hop would cost more than the work.
+LARGE_BODY_BYTES = 256 * 1024
+LARGE_REQUEST_ENTITIES = 2_000
 
 
 def _error_body(code: str, message: str, hint: str | None) -> bytes:
     return dumps({"code": code, "message": message, "hint": hint})
 
 
-class BodyTooLarge(SkewlessError):
-    http_status = 413
-    code = "request_too_large"
+class BodyTooLarge(RequestTooLargeError):
+    """A request body over MAX_BODY_BYTES."""
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -137,11 +144,19 @@ class FeatureServer:
 
     # --- endpoints ---------------------------------------------------------------------------
     async def get_online_features(self, receive: Receive) -> Reply:
-        req = parse_online_request(await read_body(receive))
+        body = await read_body(receive)
+        limit = self.store.config.serving.max_entities_per_request
+        if len(body) > LARGE_BODY_BYTES:   # decoding it takes a while: not on the event loop
+            req = await run_in_threadpool(parse_online_request, body, limit)
+        else:
+            req = parse_online_request(body, limit)
+        large = len(req.entity_rows) > LARGE_REQUEST_ENTITIES
         store = self.store
         t0 = time.perf_counter()
         try:
-            if t0 < self._degraded_until:  # the store is slow: do not let one read block the loop
+            # a large request (reading and assembling it takes a while), or a slow store: the
+            # read runs in a thread, so it does not block the loop
+            if large or t0 < self._degraded_until:
                 resp: Any = None
                 self.tally.observe(M.READ_BATCH, (), 1)
                 try:
@@ -161,8 +176,12 @@ class FeatureServer:
         if self.cache_counters is not None:
             self.cache_counters.update(tally)
         groups = resp.groups
-        body = encode_online_response(resp.keys, resp.values, groups, self.columns.get(
-            req.target, req.full_feature_names, resp.keys, resp.values))
+        types = self.columns.get(req.target, req.full_feature_names, resp.keys, resp.values)
+        if large:
+            body = await run_in_threadpool(encode_online_response, resp.keys, resp.values, groups, types,
+                                           resp.store_error)
+        else:
+            body = encode_online_response(resp.keys, resp.values, groups, types, resp.store_error)
         tally.observe_each(M.READ_SECONDS, tuple({(g.view,): 0 for g in groups}), read)
         for view, status, n in served_by_view(groups):
             tally.inc(M.SERVED, (view, status), n)
@@ -229,12 +248,13 @@ class FeatureServer:
 
         def run() -> Any:
             with self.push_lock:  # one push at a time per process: each writes a file
-                return self.store.push(req.push_source_name, columns, to=req.to)
+                return self.store.push(req.push_source_name, columns, to=req.to, batch_id=req.batch_id)
         report = await run_in_threadpool(run)
         self.tally.inc(M.PUSHED, (req.push_source_name, req.to), report.rows)
         return 200, dumps({"push_source_name": req.push_source_name, "to": req.to, "rows": report.rows,
                            "offline_rows": report.offline_rows, "online_records": report.online_records,
-                           "seconds": report.seconds}), JSON
+                           "seconds": report.seconds, "batch_id": report.batch_id,
+                           "duplicate": report.duplicate}), JSON
 
     async def health(self, receive: Receive) -> Reply:
         return 200, b'{"status":"ok"}', JSON

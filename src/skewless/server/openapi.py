@@ -8,7 +8,7 @@ from typing import Any
 
 from skewless import __version__
 
-STATUSES = ["PRESENT", "NOT_FOUND", "OUTSIDE_TTL", "UNAVAILABLE"]
+STATUSES = ["PRESENT", "NOT_FOUND", "OUTSIDE_TTL", "CACHED", "UNAVAILABLE"]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -90,6 +90,13 @@ SCHEMAS: dict[str, Any] = {
                                       "items": {"type": "string", "nullable": True},
                                       "description": "skewless addition: each column's type "
                                                      "(Int64, String, UnixTimestamp, Array(Float64), ...)."},
+                    "degraded": {"type": "boolean",
+                                 "description": "skewless addition, present only when the online "
+                                                "store did not answer: the values came from the "
+                                                "fallback chain (statuses CACHED, UNAVAILABLE)."},
+                    "store_error": {"type": "string",
+                                    "description": "skewless addition, with degraded: the online "
+                                                   "store's error."},
                 },
             },
             "results": {"type": "array", "items": _ref("FeatureVector"),
@@ -108,6 +115,9 @@ SCHEMAS: dict[str, Any] = {
                                   "ISO 8601 strings (naive means UTC) or epoch seconds."},
             "to": {"type": "string", "enum": ["online", "offline", "online_and_offline"],
                    "default": "online_and_offline"},
+            "batch_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+                         "description": "Idempotency key: a retry of the same batch id lands its "
+                                        "rows offline once. Default: a digest of the rows."},
         },
     },
     "PushResponse": {
@@ -121,6 +131,11 @@ SCHEMAS: dict[str, Any] = {
             "online_records": {"type": "object", "additionalProperties": {"type": "integer"},
                                "description": "Per online view: entities written (only if newer)."},
             "seconds": {"type": "number"},
+            "batch_id": {"type": "string", "nullable": True,
+                         "description": "The batch id given, or derived from the rows."},
+            "duplicate": {"type": "boolean",
+                          "description": "The batch was already offline (a retry): not written "
+                                         "again; the online write was redone."},
         },
     },
     "Health": {"type": "object", "required": ["status"],
@@ -180,7 +195,8 @@ def openapi_document() -> dict[str, Any]:
                     "400": _error("Malformed JSON, a wrong shape, an unknown feature (code "
                                   "not_found), a join key missing or of the wrong type."),
                     "404": _error("Unknown feature service (code not_found)."),
-                    "413": _error("The body is over 64 MiB (code request_too_large)."),
+                    "413": _error("The body is over 64 MiB, or the request has more entity rows "
+                                  "than serving.max_entities_per_request (code request_too_large)."),
                     "503": _error("The online store did not answer (online_store_unavailable), or "
                                   "a view declared on_missing='fail' has no fresh value "
                                   "(feature_unavailable)."),

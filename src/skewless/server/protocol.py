@@ -10,6 +10,8 @@ result per column (join keys first, then features, in request order)::
 
 ``feature_types`` is an addition to Feast's metadata (Feast clients ignore it): it lets
 :class:`skewless.FeatureClient` restore timestamps and bytes exactly as the SDK returns them.
+So are ``degraded`` and ``store_error``, present only when the online store did not answer and
+the values came from the fallback chain (statuses ``CACHED`` and ``UNAVAILABLE``).
 Bytes values travel base64-encoded; timestamps as ISO 8601 UTC strings (``Z``); a value with
 nothing stored has a null event timestamp.
 """
@@ -28,6 +30,7 @@ import orjson
 
 from skewless.kernels.batch import parse_iso_utc
 from skewless.errors import InvalidRequestError, UnknownObjectError, closest
+from skewless.services.online import check_entity_count
 
 if TYPE_CHECKING:
     from skewless.services.online import ColumnGroup
@@ -38,7 +41,7 @@ PRESENT = "PRESENT"
 PUSH_TARGETS = ("online", "offline", "online_and_offline")
 
 _GET_KEYS = ("features", "feature_service", "entities", "full_feature_names")
-_PUSH_KEYS = ("push_source_name", "df", "to")
+_PUSH_KEYS = ("push_source_name", "df", "to", "batch_id")
 
 
 def _json_type(value: Any) -> str:
@@ -114,9 +117,11 @@ class OnlineRequest:
         return self.features if self.features is not None else self.feature_service  # type: ignore[return-value]
 
 
-def parse_online_request(body: bytes) -> OnlineRequest:
+def parse_online_request(body: bytes, max_entities: int | None = None) -> OnlineRequest:
     """``{"features": [...] | "feature_service": "name", "entities": {key: [values]},
-    "full_feature_names": false}``: shapes checked here, names and key types by the store."""
+    "full_feature_names": false}``: shapes checked here, names and key types by the store.
+    More than ``max_entities`` entity rows raise RequestTooLargeError (413) before the rows
+    are built."""
     data = parse_json(body, "get-online-features")
     _check_keys(data, _GET_KEYS, "get-online-features")
     features = data.get("features")
@@ -145,11 +150,12 @@ def parse_online_request(body: bytes) -> OnlineRequest:
     full = data.get("full_feature_names", False)
     if not isinstance(full, bool):
         raise InvalidRequestError(f"'full_feature_names' must be true or false, got {_json_type(full)}")
-    return OnlineRequest(features, service, entity_rows(data.get("entities")), full)
+    return OnlineRequest(features, service, entity_rows(data.get("entities"), max_entities), full)
 
 
-def entity_rows(entities: Any) -> list[dict[str, Any]]:
-    """Feast's columnar ``{key: [values]}`` as the SDK's list of entity rows."""
+def entity_rows(entities: Any, max_entities: int | None = None) -> list[dict[str, Any]]:
+    """Feast's columnar ``{key: [values]}`` as the SDK's list of entity rows (at most
+    ``max_entities``: checked before they are built)."""
     if not isinstance(entities, dict):
         raise InvalidRequestError(
             f"'entities' must be an object mapping each join key to an array of values, got "
@@ -169,6 +175,8 @@ def entity_rows(entities: Any) -> list[dict[str, Any]]:
             raise InvalidRequestError(
                 f"entities[{key!r}] has {len(col)} values but entities[{first!r}] has {n}",
                 hint="every join key needs one value per entity row")
+    if max_entities is not None:
+        check_entity_count(n, max_entities)
     if len(entities) == 1:
         ((key, col),) = entities.items()
         return [{key: v} for v in col]
@@ -200,10 +208,14 @@ def iso_list(event_micros: Sequence[int | None]) -> list[str | None]:
 
 
 def encode_online_response(keys: dict[str, list[Any]], values: dict[str, list[Any]],
-                           groups: Sequence[ColumnGroup], types: Sequence[str | None] | None) -> bytes:
+                           groups: Sequence[ColumnGroup], types: Sequence[str | None] | None,
+                           store_error: str | None = None) -> bytes:
     """Feast's response: one result per column, join keys first, then the features of
     ``groups`` (``OnlineResponse.groups``: a group's columns share statuses and event times,
-    which are converted once per group)."""
+    which are converted once per group). When the online store did not answer
+    (``store_error``), the metadata says so: ``"degraded": true`` and ``"store_error"`` (the
+    store's error), and the statuses say which values came from the cache (``CACHED``) or not
+    at all (``UNAVAILABLE``)."""
     n = len(next(iter(keys.values()))) if keys else len(next(iter(values.values()), ()))
     key_status = [PRESENT] * n
     key_stamps = [EPOCH_ISO] * n
@@ -218,6 +230,9 @@ def encode_online_response(keys: dict[str, list[Any]], values: dict[str, list[An
     metadata: dict[str, Any] = {"feature_names": names}
     if types is not None and len(types) == len(names):
         metadata["feature_types"] = types
+    if store_error is not None:
+        metadata["degraded"] = True
+        metadata["store_error"] = store_error
     return dumps({"metadata": metadata, "results": results})
 
 
@@ -252,10 +267,12 @@ class PushRequest:
     push_source_name: str
     columns: dict[str, list[Any]]
     to: str
+    batch_id: str | None = None
 
 
 def parse_push_request(body: bytes) -> PushRequest:
-    """``{"push_source_name": "...", "df": {column: [values]}, "to": "online_and_offline"}``."""
+    """``{"push_source_name": "...", "df": {column: [values]}, "to": "online_and_offline",
+    "batch_id": "..."}`` (``batch_id`` optional: the push's idempotency key)."""
     data = parse_json(body, "push")
     _check_keys(data, _PUSH_KEYS, "push")
     name = data.get("push_source_name")
@@ -285,7 +302,11 @@ def parse_push_request(body: bytes) -> PushRequest:
         raise InvalidRequestError(f"'to' must be one of {', '.join(PUSH_TARGETS)}, got {to!r}",
                                   hint='"online_and_offline" (the default) keeps the online store '
                                   "derivable from the offline one")
-    return PushRequest(name, df, to)
+    batch_id = data.get("batch_id")
+    if batch_id is not None and not isinstance(batch_id, str):
+        raise InvalidRequestError(f"'batch_id' must be a string, got {_json_type(batch_id)}",
+                                  hint="the batch's idempotency key, e.g. the producer's offset")
+    return PushRequest(name, df, to, batch_id)
 
 
 def parse_timestamp(value: Any, column: str, row: int) -> datetime | None:

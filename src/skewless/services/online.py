@@ -2,8 +2,10 @@
 
 Status per value: ``PRESENT``; ``NOT_FOUND`` (nothing stored for the entity, or one of its join
 keys is null: it matches nothing, as in the offline join); ``OUTSIDE_TTL`` (stored, but older
-than ``ttl`` at request time: treated exactly as the offline join treats it, as missing); ``UNAVAILABLE`` (the online store did not answer and the in-process cache had
-no value: the fallback chain is store -> cache, for views declared ``fallback="cache"`` ->
+than ``ttl`` at request time: treated exactly as the offline join treats it, as missing);
+``CACHED`` (the online store did not answer: the value is the last one this process read, for
+views declared ``fallback="cache"``, within the view's ttl); ``UNAVAILABLE`` (the online store
+did not answer and the in-process cache had no value: the fallback chain is store -> cache ->
 ``on_missing``). Missing values get the field default when ``on_missing="default"``, null
 otherwise; ``on_missing="fail"`` raises FeatureUnavailableError instead (fail closed).
 """
@@ -24,7 +26,7 @@ from skewless import types as T
 from skewless.define import FeatureService, FeatureView
 from skewless.engines.base import pandas_types_mapper
 from skewless.errors import (FeatureUnavailableError, InvalidRequestError, OnlineStoreError,
-                             SkewlessError)
+                             RequestTooLargeError, SkewlessError)
 from skewless.kernels.source import resolve_source, source_schema
 from skewless.online import OnlineStore
 from skewless.online.cache import RecordCache
@@ -33,6 +35,7 @@ from skewless.plan.historical import duration_micros, output_names, parse_refs
 from skewless.registry import Snapshot
 
 PRESENT, NOT_FOUND, OUTSIDE_TTL, UNAVAILABLE = "PRESENT", "NOT_FOUND", "OUTSIDE_TTL", "UNAVAILABLE"
+CACHED = "CACHED"   # served from the in-process cache because the online store did not answer
 
 _KEY_FAMILIES: dict[str, tuple[type, ...]] = {"Int32": (int,), "Int64": (int,), "String": (str,),
                                                "Bytes": (bytes,)}
@@ -152,13 +155,29 @@ def _key_value(view: OnlineView, i: int, row: Mapping[str, Any], k: str, t: T.Va
     if isinstance(v, bool) or not isinstance(v, (int, str, bytes)):
         if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
             return None  # a null key matches nothing, as in the offline join: NOT_FOUND
+        big = isinstance(v, float) and v.is_integer() and abs(v) >= 2 ** 63
         raise InvalidRequestError(
-            f"entity row {i}: join key '{k}' = {v!r} has type {type(v).__name__}; keys are int or str")
+            f"entity row {i}: join key '{k}' = {v!r} has type {type(v).__name__}; keys are int or str"
+            + (" (JSON integers beyond the 64-bit range arrive as floats)" if big else ""),
+            hint=f"integer keys must lie in {_KEY_INT_RANGE}" if big else None)
     if t is not None and t.name in _KEY_FAMILIES and not isinstance(v, _KEY_FAMILIES[t.name]):
         raise InvalidRequestError(
             f"entity row {i}: join key '{k}' = {v!r} is a {type(v).__name__}, but feature view "
             f"'{view.view}' declares it {t.name}", hint="send the key with its declared type")
+    if type(v) is int and not KEY_INT_MIN <= v <= KEY_INT_MAX:
+        raise InvalidRequestError(
+            f"entity row {i}: join key '{k}' = {v} is beyond the 64-bit integer range "
+            f"({_KEY_INT_RANGE}); no entity of feature view '{view.view}' can have it",
+            hint="send the key as the source stores it")
     return v
+
+
+# Integer keys the key encoding can hold: any 64-bit integer, signed or unsigned. A key outside
+# is an invalid request (no stored entity can have it, and an entity_df could not carry it);
+# one inside but beyond the key's declared type (an Int32 key of 2**40) matches nothing, as in
+# the offline join: NOT_FOUND (docs/online.md).
+KEY_INT_MIN, KEY_INT_MAX = -2 ** 63, 2 ** 64 - 1
+_KEY_INT_RANGE = "-2**63 .. 2**64-1"
 
 
 _PLAIN_KEY_TYPES: dict[str | None, frozenset[type]] = {
@@ -180,7 +199,10 @@ def _encode_single_keys(view: OnlineView, rows: Sequence[Mapping[str, Any]]) -> 
         return None
     if not set(map(type, col)) <= allowed:
         return None
-    return [encode_key((v,)) for v in col]
+    try:
+        return [encode_key((v,)) for v in col]
+    except OverflowError:   # an int beyond 64 bits: _key_value names the row and the value
+        return None
 
 
 class ColumnGroup(NamedTuple):
@@ -218,7 +240,8 @@ class OnlineResponse:
 
     @property
     def statuses(self) -> dict[str, list[str]]:
-        """Per feature, each value's status: PRESENT, NOT_FOUND, OUTSIDE_TTL or UNAVAILABLE."""
+        """Per feature, each value's status: PRESENT, NOT_FOUND, OUTSIDE_TTL, CACHED or
+        UNAVAILABLE."""
         return {name: g.statuses[:] for g in self.groups for name in g.outputs}
 
     @property
@@ -280,6 +303,13 @@ def _typed_column(values: Sequence[Any], dtype: T.ValueType | None) -> Any:
 _GONE = Record(OLDEST, OLDEST, (), ())
 
 
+class _FromCache(Record):
+    """A record the fallback served from the in-process cache (the store did not answer):
+    served like any record, its status then says ``CACHED`` (see ``_mark_cached``)."""
+
+    __slots__ = ()
+
+
 def _read(store: OnlineStore, cache: RecordCache | None, fallback: frozenset[str],
           reads: dict[str, list[bytes]]) -> tuple[dict[str, list[Record | None]], str | None, float]:
     """The records of ``reads``: hot-key cache, then the store; if the store fails, the last
@@ -299,7 +329,7 @@ def _read(store: OnlineStore, cache: RecordCache | None, fallback: frozenset[str
         if cache is None:
             fetched = {t: [_GONE] * len(ks) for t, ks in need.items()}
         else:
-            fetched = {t: ([_GONE if e is None else e[0] for e in cache.last(t, ks)] if t in fallback
+            fetched = {t: ([_GONE if e is None else _from_cache(e[0]) for e in cache.last(t, ks)] if t in fallback
                            else [_GONE] * len(ks)) for t, ks in need.items()}
         return _merge(reads, entries, fetched) if hot else fetched, err.message, time.perf_counter() - t0
     elapsed = time.perf_counter() - t0
@@ -308,6 +338,22 @@ def _read(store: OnlineStore, cache: RecordCache | None, fallback: frozenset[str
         if hot or keep:
             cache.put(fetched, need, fallback=keep)
     return (_merge(reads, entries, fetched) if hot else fetched), None, elapsed
+
+
+def _from_cache(rec: Record | None) -> Record | None:
+    return None if rec is None else _FromCache(*rec)
+
+
+def _mark_cached(recs: Sequence[Record | None], groups: Sequence[ColumnGroup]) -> None:
+    """Statuses of the values served from the cache while the store was down: ``CACHED``
+    instead of ``PRESENT`` (docs/online.md: a degraded answer says which values were not
+    served live). Called only when the store did not answer."""
+    rows = [i for i, r in enumerate(recs) if type(r) is _FromCache]
+    for g in groups:
+        sts = g.statuses
+        for i in rows:
+            if sts[i] is PRESENT:
+                sts[i] = CACHED
 
 
 def _merge(reads: dict[str, list[bytes]], entries: dict[str, list[Any]],
@@ -369,6 +415,17 @@ def get_online_features_many(store: OnlineStore, requests: Sequence[Request | Sk
     return out  # type: ignore[return-value]
 
 
+def check_entity_count(n: int, limit: int) -> None:
+    """Refuse a request of ``n`` entity rows over ``limit`` (``serving.max_entities_per_request``)
+    with RequestTooLargeError (HTTP 413), before any work."""
+    if n > limit:
+        raise RequestTooLargeError(
+            f"the request has {n:,} entity rows, over the limit of {limit:,} per request "
+            "(serving.max_entities_per_request)",
+            hint=f"split it into requests of at most {limit:,} entity rows, or raise "
+            "serving.max_entities_per_request in feature_store.yaml (docs/server.md)")
+
+
 def encode_reads(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, list[bytes]]:
     """The store keys to read, per table: every row's join keys checked and encoded (views
     keyed alike share one encoding).
@@ -403,6 +460,7 @@ def assemble(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]],
     groups: list[ColumnGroup] = []
     for view in plan.views:
         recs = records[view.table]
+        first_group = len(groups)
         cutoff = now_us - view.ttl_us if view.ttl_us is not None else None
         # One status and one timestamp per row for the whole view; features only differ when a
         # record predates a field added to the view (then that field is NOT_FOUND).
@@ -422,8 +480,10 @@ def assemble(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]],
                 col = cols[i] if cols else ()
                 values[out] = list(col) if dtype is None else [restore(v, dtype) for v in col]
             groups.append(ColumnGroup(view.view, view.outputs, row_status, row_stamp))
-            continue
-        _assemble(view, recs, row_status, row_stamp, values, groups)
+        else:
+            _assemble(view, recs, row_status, row_stamp, values, groups)
+        if store_error is not None:
+            _mark_cached(recs, groups[first_group:])
     return OnlineResponse(keys, values, groups, store_error, read_seconds, plan.dtypes)
 
 

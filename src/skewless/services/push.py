@@ -13,10 +13,16 @@ decide what a batch must hold. In order:
    with an InvalidRequestError naming each bad column and its first bad rows (0-based
    positions): nothing is written anywhere.
 2. **Offline** (``to`` "offline" or "online_and_offline"): one new Parquet file
-   ``push-<utc time>-<uuid>.parquet`` in the batch source's directory, with the columns and
-   types of the existing files, written atomically (hidden temp file, fsync, rename). If the
-   batch source has a ``created_timestamp_column`` the batch lacks, it is filled with the push
-   time, so incremental materialization's created-time high-water mark picks the rows up.
+   ``push-<batch id>.parquet`` in the batch source's directory, with the columns and types of
+   the existing files, written atomically (hidden temp file, fsync, then a link that never
+   replaces an existing file). If the batch source has a ``created_timestamp_column`` the batch
+   lacks, it is filled with the push time, so incremental materialization's created-time
+   high-water mark picks the rows up.
+   **Idempotent**: the batch id is the caller's ``batch_id``, else derived from the batch's
+   content (the rows as sent, without the filled-in created time). A retry of a push (after a
+   timeout, a crash, a SIGKILL) finds its file and skips the offline write, so its rows land
+   once; the online write is redone from that file, which "only if newer" makes harmless.
+   A ``batch_id`` already used for other rows is refused with nothing written.
 3. **Online** (``to`` "online" or "online_and_offline"): per online view fed by the source,
    the latest row per entity (greatest event time, then created time), written only if newer
    than what is stored, with the materializer's own record building (``batch_records``). If
@@ -30,7 +36,9 @@ are recomputed elsewhere.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -45,6 +53,7 @@ import pyarrow.parquet as pq
 
 from skewless import types as T
 from skewless.define import FeatureView, FileSource, PushSource
+from skewless.define.source import is_glob
 from skewless.errors import (InvalidRequestError, OnlineStoreError, SkewlessError, SourceError,
                              UnknownObjectError, closest)
 from skewless.kernels.batch import UTC_MICROS, BadColumn, cast, columns_of, conform, show_rows
@@ -69,6 +78,8 @@ class PushReport:
     offline_file: str | None = None            # the new Parquet file
     online_records: dict[str, int] = field(default_factory=dict)  # per view: records offered (rows)
     seconds: float = 0.0
+    batch_id: str | None = None                # the caller's, or derived from the content
+    duplicate: bool = False                    # the batch was already offline: not written again
 
 
 # --- finding push sources -------------------------------------------------------------------------
@@ -148,7 +159,7 @@ def _hive_check(push: PushSource, directory: Path) -> None:
 def _template(push: PushSource, directory: Path, repo_path: str | Path) -> Path | None:
     """An existing Parquet file of the batch source: it fixes the pushed files' schema."""
     batch = push.batch_source
-    if set("*?[") & set(batch.path):
+    if is_glob(batch.path):
         matched = resolve_source(batch, repo_path).files
         return Path(matched[0]) if matched else None
     for root, dirs, files in os.walk(directory):
@@ -294,18 +305,70 @@ def _validate(push: PushSource, expected: list[_Column], data: Any, now: datetim
 
 # --- writing -----------------------------------------------------------------------------------
 
-def write_file(table: pa.Table, directory: Path, now: datetime) -> Path:
-    """Write ``table`` as a new Parquet file in ``directory`` atomically: readers see the whole
-    file or none of it, and a crash leaves at most a hidden temp file (ignored by readers)."""
-    name = f"push-{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}.parquet"
-    final = directory / name
-    tmp = directory / f".{name}.tmp"
+BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_CONTENT_KEY = b"skewless.push.content"   # Parquet metadata: the batch's content digest
+
+
+def check_batch_id(batch_id: Any) -> str:
+    """A caller's batch id: it names the pushed file, so letters, digits, ``.``, ``_``, ``-``
+    (1 to 128, starting with a letter or digit); InvalidRequestError otherwise."""
+    if not isinstance(batch_id, str) or not BATCH_ID.match(batch_id):
+        raise InvalidRequestError(
+            f"batch_id {batch_id!r} is invalid: it names the pushed file, so use 1 to 128 letters, "
+            "digits, '.', '_' or '-', starting with a letter or digit",
+            hint="e.g. the producer's message offset or a UUID: 'orders-2024-05-01-000123'")
+    return batch_id
+
+
+def content_digest(table: pa.Table, leave_out: Sequence[str] = ()) -> str:
+    """A digest of the batch's rows (its columns in order, names and values; ``leave_out``:
+    columns filled in by the push itself, such as the created time): equal batches, equal
+    digests, whichever process pushes them."""
+    h = hashlib.blake2b(digest_size=16)
+    kept = table.select([c for c in table.column_names if c not in leave_out]).combine_chunks()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, kept.schema) as writer:
+        writer.write_table(kept)
+    h.update(sink.getvalue())
+    return h.hexdigest()
+
+
+def pushed_file(directory: Path, batch_id: str) -> Path:
+    """Where the push of ``batch_id`` lands in ``directory``."""
+    return directory / f"push-{batch_id}.parquet"
+
+
+def write_file(table: pa.Table, directory: Path, now: datetime, batch_id: str | None = None,
+               digest: str | None = None) -> tuple[Path, bool]:
+    """Write ``table`` as the Parquet file of ``batch_id`` in ``directory`` atomically: readers
+    see the whole file or none of it, and a crash leaves at most a hidden temp file (ignored by
+    readers). The file is linked into place, never over an existing one: returns the path and
+    whether it was written (False: the batch was already there, from an earlier try or a
+    concurrent retry; nothing is written). ``digest`` is kept in the file's metadata, so a
+    batch id reused for other rows is caught. Without a batch id, a unique name is used."""
+    if batch_id is None:
+        batch_id = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}"
+    final = pushed_file(directory, batch_id)
+    if final.exists():
+        return final, False
+    tmp = directory / f".{final.name}.{uuid.uuid4().hex}.tmp"
+    if digest is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), _CONTENT_KEY: digest.encode()})
     try:
         with open(tmp, "wb") as fh:
             pq.write_table(table, fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        try:
+            os.link(tmp, final)        # atomic, and fails if a concurrent retry got there first
+            written = True
+        except FileExistsError:
+            written = False
+        except OSError:                # a filesystem without hard links: rename (same rows)
+            written = not final.exists()
+            if written:
+                os.replace(tmp, final)
+        tmp.unlink(missing_ok=True)
         _fsync_dir(directory)
     except OSError as e:
         tmp.unlink(missing_ok=True)
@@ -314,7 +377,29 @@ def write_file(table: pa.Table, directory: Path, now: datetime) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return final
+    return final, written
+
+
+def _already_pushed(path: Path, batch_id: str, digest: str, table: pa.Table, source: str) -> pa.Table:
+    """The rows of an earlier push of ``batch_id`` (for the online write of a retry), after
+    checking they are the rows pushed now; InvalidRequestError when the id was used for others."""
+    try:
+        stored = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise SourceError(f"push to '{source}': batch {batch_id!r} is already in {path}, which "
+                          f"cannot be read: {e}",
+                          hint="move the file aside if it is damaged, then push again") from None
+    had = (stored.schema.metadata or {}).get(_CONTENT_KEY)
+    if had is not None and had.decode() != digest:
+        raise InvalidRequestError(
+            f"push to '{source}': batch_id {batch_id!r} was already pushed with other rows "
+            f"({path}); nothing was written",
+            hint="a batch id names one batch: give new rows a new batch_id (or none: it is then "
+            "derived from the rows)")
+    stored = stored.replace_schema_metadata(None)
+    if stored.schema.equals(table.schema):
+        return stored
+    return table   # the definition changed since: the rows as validated now
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -358,12 +443,25 @@ def online_rows(table: pa.Table, batch: FileSource, views: Sequence[FeatureView]
 
 # --- the use case ------------------------------------------------------------------------------
 
+def _given_columns(data: Any) -> set[str]:
+    """The column names the caller sent (a frame, a table or a dict of columns)."""
+    names = getattr(data, "column_names", None)
+    if names is None:
+        names = getattr(data, "columns", None)
+    if names is None and hasattr(data, "keys"):
+        names = data.keys()
+    return {str(n) for n in names} if names is not None else set()
+
+
 def push(snapshot: Snapshot, online_store: Callable[[], OnlineStore], repo_path: str | Path,
-         source_name: str, data: Any, to: str, now: datetime) -> PushReport:
+         source_name: str, data: Any, to: str, now: datetime, batch_id: str | None = None) -> PushReport:
     """Push ``data`` (pandas, Arrow or a dict of columns) to the push source ``source_name``:
     validate it whole, write it offline (unless ``to="online"``), then online (unless
-    ``to="offline"``). ``online_store`` is only called when writing online."""
+    ``to="offline"``). ``online_store`` is only called when writing online. ``batch_id`` (else
+    a digest of the rows) makes the push idempotent: a retry lands its rows once."""
     t0 = time.perf_counter()
+    if batch_id is not None:
+        batch_id = check_batch_id(batch_id)
     if to not in PUSH_TARGETS:
         raise InvalidRequestError(f"to={to!r} is invalid; valid values: {', '.join(PUSH_TARGETS)}",
                                   hint='to="online_and_offline" (the default) keeps the online '
@@ -379,13 +477,22 @@ def push(snapshot: Snapshot, online_store: Callable[[], OnlineStore], repo_path:
     target = push_target(push_src, repo_path)
     expected = _expected(push_src.batch_source, views, snapshot, target.schema)
     table = _validate(push_src, expected, data, now)
-    report = PushReport(source_name, to, table.num_rows)
+    report = PushReport(source_name, to, table.num_rows, batch_id=batch_id)
     if table.num_rows == 0:
         report.seconds = time.perf_counter() - t0
         return report
     if to != "online":
-        report.offline_file = str(write_file(table, target.directory, now))
-        report.offline_rows = table.num_rows
+        created = push_src.batch_source.created_timestamp_column
+        filled = [created] if created and created not in _given_columns(data) else []
+        digest = content_digest(table, filled)
+        report.batch_id = batch_id or digest
+        path, written = write_file(table, target.directory, now, report.batch_id, digest)
+        report.offline_file = str(path)
+        if written:
+            report.offline_rows = table.num_rows
+        else:   # a retry: the rows are offline already; redo the online write from them
+            report.duplicate = True
+            table = _already_pushed(path, report.batch_id, digest, table, source_name)
     if to != "offline" and online:
         rows = online_rows(table, push_src.batch_source, online, snapshot)
         try:
@@ -408,5 +515,6 @@ def push(snapshot: Snapshot, online_store: Callable[[], OnlineStore], repo_path:
     return report
 
 
-__all__ = ["PUSH_TARGETS", "PushReport", "PushTarget", "check_push_sources", "find_push_source",
-           "online_rows", "push", "push_sources", "push_target", "write_file"]
+__all__ = ["PUSH_TARGETS", "PushReport", "PushTarget", "check_batch_id", "check_push_sources",
+           "content_digest", "find_push_source", "online_rows", "push", "push_sources", "push_target",
+           "pushed_file", "write_file"]
