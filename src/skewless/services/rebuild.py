@@ -10,6 +10,10 @@ The offline store is the source of truth (every write path lands there first:
    ``now``, and, on a random sample of entities, serving answers exactly what the offline join
    answers at ``now`` (values, nulls, defaults and TTL).
 
+Before any of this, a store whose data cannot be read (a SQLite file with damaged pages) is
+moved aside and replaced by a blank one (``OnlineStore.set_aside_if_unreadable``; the report
+says where it went), so the recovery tool can always recover.
+
 A view whose rebuild fails (source unreadable, store down) keeps its live table untouched: the
 staging table is dropped and the error names the view. Views rebuilt before it stay rebuilt.
 Concurrent ``materialize`` runs should be paused during a rebuild: rows they write to the live
@@ -79,6 +83,7 @@ class RebuildReport:
     mismatches: list[Mismatch] = field(default_factory=list)
     seconds: float = 0.0    # rebuild and verification
     now: datetime | None = None
+    set_aside: str | None = None   # the damaged store moved aside before this view's rebuild
 
     @property
     def count_ok(self) -> bool:
@@ -96,7 +101,8 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
                    batch_rows: int = 100_000) -> list[RebuildReport]:
     """Rebuild the online tables of ``views`` (default: every online view) from the offline
     store as of ``now``, swap them in atomically, set the watermarks to ``now`` and verify.
-    ``timestamp_column`` names the entity-row timestamp of the verification join."""
+    ``timestamp_column`` names the entity-row timestamp of the verification join. A store whose
+    data cannot be read is first moved aside (the first report's ``set_aside`` says where)."""
     now = to_utc(now)
     reports = []
     selected = online_views(snapshot, views)
@@ -107,6 +113,7 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
             _prefix(e, f"rebuild of feature view '{view.name}' failed and its online table was "
                        "left untouched (so was every other view's): ")
             raise
+    set_aside = online_store.set_aside_if_unreadable()
     for view in selected:
         t0 = time.perf_counter()
         written, created_high = _build_and_swap(engine, online_store, snapshot, repo_path, view, now,
@@ -114,7 +121,9 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
         table = snapshot.online_table(view.name)
         key = snapshot.online_key(view.name)
         prev = registry.get_state(snapshot.project, STATE, key) or {}
-        coverage = Coverage(materialization_signature(snapshot, view), ((None, now),), created_high)
+        identity = online_store.identity()   # claimed by the staging table's create
+        coverage = Coverage(materialization_signature(snapshot, view), ((None, now),), created_high,
+                            identity.id if identity is not None else None)
         registry.set_state(snapshot.project, STATE, key, coverage.to_state(
             rows=written, total_rows=prev.get("total_rows", 0) + written))
         stored = online_store.count(table)
@@ -122,7 +131,8 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
         mismatches = _verify_sample(engine, online_store, snapshot, repo_path, view, keys, now,
                                     timestamp_column)
         reports.append(RebuildReport(view.name, written, stored, len(keys), mismatches,
-                                     time.perf_counter() - t0, now))
+                                     time.perf_counter() - t0, now, set_aside))
+        set_aside = None
     return reports
 
 
