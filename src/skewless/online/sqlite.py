@@ -175,6 +175,7 @@ class SqliteOnlineStore:
                            "ESCAPE '\\' LIMIT 1").fetchone() is not None
 
     def ping(self) -> None:
+        self._follow_file(always=True)   # a damaged file replaced since is forgotten
         if self.damaged:
             raise OnlineStoreDamagedError(f"the SQLite online store {self.path} is damaged: {self.damaged}",
                                    hint=_HINT)
