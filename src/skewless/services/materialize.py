@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from skewless.define import FeatureView
 from skewless.engines.base import OfflineEngine
-from skewless.errors import MaterializationError, SourceError, UnknownObjectError, closest
+from skewless.errors import MaterializationError, OnlineStoreError, SourceError, UnknownObjectError, closest
 from skewless.kernels.source import check_view_source, resolve_source
 from skewless.online import OnlineStore
 from skewless.online.base import StoreIdentity, coverage_holds
@@ -265,11 +265,14 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
         key = snapshot.online_key(view.name)
         signature = materialization_signature(snapshot, view)
         table = snapshot.online_table(view.name)
-        store.create([table])   # claims the store's identity if it has none (a blank store)
-        identity = store.identity()
+        identity = _claimed_identity(store, table)
         state = registry.get_state(snapshot.project, STATE, key)
         backfill = void_coverage(state, signature, identity)
         before = Coverage.of(state, signature, identity)
+        if state is not None and before.intervals and state.get("store") != identity.id:
+            # coverage recorded before store ids, adopted by this store: from now on, its own
+            state = {**state, "store": identity.id}
+            registry.set_state(snapshot.project, STATE, key, state)
         created_col = view.batch_source.created_timestamp_column
         if incremental:
             windows = before.holes(end)
@@ -314,6 +317,18 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
         reports.append(ViewReport(view.name, rows, requests[0][0], end, time.perf_counter() - t0,
                                   backfill))
     return reports
+
+
+def _claimed_identity(store: OnlineStore, table: str) -> StoreIdentity:
+    """Create ``table`` (which claims the store's identity if it has none: a blank store) and
+    return the identity the run records its coverage for."""
+    store.create([table])
+    identity = store.identity()
+    if identity is None or identity.id is None:
+        raise OnlineStoreError(
+            f"the online store lost its identity while table {table} was being created "
+            "(it restarted empty meanwhile?)", hint="run the command again")
+    return identity
 
 
 def watermarks(registry: RegistryStore, project: str,

@@ -123,7 +123,7 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
         prev = registry.get_state(snapshot.project, STATE, key) or {}
         identity = online_store.identity()   # claimed by the staging table's create
         coverage = Coverage(materialization_signature(snapshot, view), ((None, now),), created_high,
-                            identity.id if identity is not None else None)
+                            identity.id if identity is not None else "")
         registry.set_state(snapshot.project, STATE, key, coverage.to_state(
             rows=written, total_rows=prev.get("total_rows", 0) + written))
         stored = online_store.count(table)
