@@ -61,7 +61,7 @@ def test_a_redis_reader_never_reuses_its_table_map_across_a_restart() -> None:
 
 
 def test_a_sqlite_reader_follows_its_file_when_it_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sqlite_mod, "RECHECK_SECONDS", 0.0)
+    monkeypatch.setattr(sqlite_mod, "RECHECK_SECONDS", 0.0, raising=False)
     path = tmp_path / "online.db"
     writer, reader = SqliteOnlineStore(path), SqliteOnlineStore(path)
     writer.create(["t"])
