@@ -125,3 +125,28 @@ def test_ping_finds_damaged_pages_within_its_budget(tmp_path: Path) -> None:
         store.ping()
     assert time.monotonic() - t0 < 5
     store.close()
+
+
+def test_a_redis_record_that_does_not_decode_is_a_store_error() -> None:
+    """Bytes under a record key that skewless did not write: an OnlineStoreError (the fallback
+    chain), not a raw decoding error (a 500)."""
+    from skewless.testing.redis_server import redis_server, require_redis_server_binary
+    require_redis_server_binary()
+    import redis as redis_py
+
+    from skewless.online.redis import RedisOnlineStore
+    with redis_server() as server:
+        store = RedisOnlineStore(server.address)
+        try:
+            store.create(["p__a"])
+            store.write_batch({"p__a": [(b"k", rec(1)), (b"j", rec(2))]})
+            raw = redis_py.Redis(port=server.port)
+            key = next(k for k in raw.scan_iter(match=b"sk:p__a:g*:k"))
+            good = raw.get(key)
+            for garbage in (b"\x00" * 3, good[:24] + b"\xc1"):   # too short; values not msgpack
+                raw.set(key, garbage)
+                with pytest.raises(OnlineStoreError, match="does not decode"):
+                    store.read_batch({"p__a": [b"j", b"k"]})
+            raw.close()
+        finally:
+            store.close()

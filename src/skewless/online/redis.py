@@ -547,13 +547,20 @@ class RedisOnlineStore:
                 for table, ks in keys.items():
                     if table in gens and ks:
                         recs: list[Record | None] = []
-                        for v in values[pos:pos + len(ks)]:
-                            if v is None:
-                                recs.append(None)
-                            else:
-                                ev, cr, fp = head(v)
-                                recs.append(Record(ev - _BIAS, cr - _BIAS, names_of(fp),
-                                                   _unpackb(v[VALUES_AT:], raw=False, use_list=False)))
+                        try:
+                            for v in values[pos:pos + len(ks)]:
+                                if v is None:
+                                    recs.append(None)
+                                else:
+                                    ev, cr, fp = head(v)
+                                    recs.append(Record(ev - _BIAS, cr - _BIAS, names_of(fp),
+                                                       _unpackb(v[VALUES_AT:], raw=False, use_list=False)))
+                        except (ValueError, TypeError, struct.error) as e:   # msgpack errors are ValueErrors
+                            raise OnlineStoreError(
+                                f"the Redis online store at {self.address}: a record of table {table} "
+                                f"does not decode ({type(e).__name__}: {e})",
+                                hint="something other than skewless wrote under sk:*; run "
+                                "`skewless rebuild-online`") from None
                         out[table] = recs
                         pos += len(ks)
                     else:
