@@ -82,7 +82,7 @@ class StoreMismatch:
 def store_mismatch(identity: StoreIdentity | None, registry: RegistryStore, snapshot: Snapshot
                    ) -> StoreMismatch | None:
     """Whether the online store whose identity is ``identity`` lost the data the registry
-    recorded for some online views (None when not): readiness and ``online-status`` say so."""
+    recorded for some online views (None when not): what readiness answers then."""
     states = registry.list_state(snapshot.project, STATE)
     views = tuple(v.name for v in online_views(snapshot, None)
                   if void_coverage(states.get(snapshot.online_key(v.name)),
@@ -100,6 +100,7 @@ def store_mismatch(identity: StoreIdentity | None, registry: RegistryStore, snap
             hint)
     return StoreMismatch(
         "online_store_replaced", views,
-        f"the online store (id {identity.id or 'none yet: data written before store ids'}) is not the one the registry recorded {len(views)} "
-        f"view(s) as materialized in (it was replaced, or restarted empty and written since): {names}",
+        f"the online store (id {identity.id or 'none yet: data written before store ids'}) is not "
+        f"the one the registry recorded {len(views)} view(s) as materialized in (it was replaced, "
+        f"or restarted empty and written since): {names}",
         hint)
