@@ -1,7 +1,8 @@
 """The online store's identity under a running server (docs/online.md, "The online store's
 identity"): real faults only.
 
-- A test-owned ``redis-server`` restarted empty: ``/ready`` turns 503 and says why and what to
+- A test-owned ``redis-server`` restarted empty (between runs, or during an incremental run):
+  ``/ready`` turns 503 and says why and what to
   run, metrics count it, reads never 5xx; ``materialize-incremental`` backfills; the views are
   refilled in another order than before (generation numbers and the version counter come back
   as the same numbers in other places) and the running server reads the right tables.
@@ -155,6 +156,35 @@ def test_an_incremental_run_after_redis_restarted_empty_backfills(tmp_path: Path
         got = fs.get_online_features(["va:a", "vb:b"], [{"user_id": u} for u in range(N)]).to_dict()
         assert (got["a"], got["b"]) == right(list(range(N)))
         assert [r.backfill for r in fs.materialize_incremental()] == [False, False]
+
+
+def test_redis_restarted_empty_during_an_incremental_run(tmp_path: Path) -> None:
+    """Redis restarts empty after the run's first batch: the run writes its later batches into
+    the new, empty Redis, and records its coverage for the store it started with, which is no
+    longer there: the store is not ready, and the next run backfills every row."""
+    require_redis_server_binary()
+    from skewless.server.app import readiness
+    with redis_server() as redis:
+        repo = make_repo(tmp_path / "repo", {"type": "redis", "connection_string": redis.address})
+        fs = FeatureStore(repo)
+        fs.apply(defs())
+        restarted: list[int] = []
+
+        def restart_once(view: str, rows: int) -> None:
+            if not restarted:
+                restarted.append(rows)
+                redis.kill()
+                redis.start()
+        fs.materialize_incremental(views=["va"], on_rows=restart_once, batch_rows=100)
+        assert restarted == [100]
+        stored = fs.online_store.count(fs.snapshot().online_table("va"))
+        assert stored == N - 100                     # the first batch went down with Redis
+        fs.materialize_incremental(views=["vb"])
+        ok, body = readiness(fs)
+        assert not ok and body["code"] == "online_store_replaced" and body["not_materialized"] == ["va"], body
+        assert [(r.rows, r.backfill) for r in fs.materialize_incremental()] == [(N, True), (0, False)]
+        got = fs.get_online_features(["va:a"], [{"user_id": u} for u in range(N)]).to_dict()["a"]
+        assert got == right(list(range(N)))[0] and readiness(fs)[0]
 
 
 # --- SQLite ----------------------------------------------------------------------------------
