@@ -55,6 +55,24 @@ def test_a_redis_reader_never_reuses_its_table_map_across_a_restart() -> None:
             fresh = RedisOnlineStore(server.address)
             assert fresh.read_batch({"p__a": [b"k"]})["p__a"][0] == rec(10)
             fresh.close()
+
+            writer.write_batch({"p__b": [(b"w", Record(1, 1, ("x", "y"), (0, 0)))]})  # saved now
+
+            # restarted empty again and refilled by another writer in the same order, so the
+            # generation names still fit the first writer's cached map: its next record, of a
+            # layout it saved before the restart, must still be readable by others
+            server.kill()
+            server.start()
+            refill = RedisOnlineStore(server.address)
+            for t, v in (("p__b", 200), ("p__a", 100)):
+                refill.create([t])
+                refill.write_batch({t: [(b"k", rec(v))]})
+            refill.close()
+            wide = Record(5, 5, ("x", "y"), (1, 2))
+            writer.write_batch({"p__a": [(b"w", wide)]})   # layout ("x", "y"), known before
+            fresh = RedisOnlineStore(server.address)
+            assert fresh.read_batch({"p__a": [b"w", b"k"]})["p__a"] == [wide, rec(100)]
+            fresh.close()
         finally:
             writer.close()
             reader.close()

@@ -315,6 +315,7 @@ class RedisOnlineStore:
         # first use
         self._meta: tuple[dict[str, bytes], bytes | None, bytes | None] | None = None
         self._write_loaded = False
+        self._moved = False   # a write saw another identity than the cached one: resave layouts
         self._sender: ThreadPoolExecutor | None = None  # sends pipelines while the caller encodes
         self._layouts = Layouts(self._load_layouts, self._save_layouts)
         # read-side circuit breaker: after a read could not reach Redis (refused or timed out),
@@ -439,6 +440,12 @@ class RedisOnlineStore:
                 redo = self._send_overlapped(groups, gens)
             for _ in range(MAX_ATTEMPTS):
                 if not redo:
+                    if self._moved:
+                        # Redis restarted empty and was refilled under the same generation
+                        # names: the layouts it lost are saved again (forget_saved in _reload)
+                        self._moved = False
+                        self._reload()
+                        self._layouts.encode(r.names for items in rows.values() for _, r in items)
                     return n
                 self._reload()  # a swap or drop moved a table to another generation
                 gens = self._ensure(list(dict.fromkeys(t for t, _, _ in redo)))
@@ -493,7 +500,12 @@ class RedisOnlineStore:
                 prefix = b"sk:" + gen + b":"
                 pipe.execute_command("EVALSHA", WRITE.sha, len(keys) + 2, TABLES, COUNT + gen,
                                      *[prefix + k for k in keys], table, gen, *recs)
+            pipe.get(IDENTITY)   # did Redis restart under a map that still fits? (see write_batch)
             results = pipe.execute(raise_on_error=False)
+            ident = results.pop()
+            meta = self._meta
+            if meta is not None and ident != meta[2]:
+                self._moved = True
             if loading:
                 results = results[1:]
                 self._write_loaded = True
