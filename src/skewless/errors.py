@@ -144,6 +144,14 @@ class OnlineStoreError(SkewlessError):
     retryable = True
 
 
+class OnlineStoreDamagedError(OnlineStoreError):
+    """The online store's data cannot be read (a SQLite file with damaged pages): reads go
+    through the fallback chain, and ``rebuild-online`` moves the damaged file aside."""
+
+    code = "online_store_damaged"
+    retryable = False
+
+
 class FeatureUnavailableError(SkewlessError):
     """Fail closed: a view with ``on_missing="fail"`` has no fresh value for an entity."""
 

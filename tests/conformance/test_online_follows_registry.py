@@ -113,7 +113,7 @@ def test_recreated_view_never_serves_the_old_definitions_records(run: Run, tmp_p
     old_table = table_name(fs.project, "v")   # a view's first table: named after it
     delete(fs, how)
     assert fs.online_store.count(old_table) == 0
-    assert "v" not in watermarks(fs.registry, fs.project)
+    assert "v" not in watermarks(fs.registry, fs.project, fs.online_store.identity())
     assert fs.online_status() == []
 
     write(tmp_path, "v.parquet", [1], [T - timedelta(hours=1)], x=["x300"])
@@ -152,7 +152,7 @@ def test_deleting_one_view_leaves_the_other_untouched(run: Run, tmp_path: Path) 
     (after,) = fs.online_status()
     assert after == before["w"] and after.entities == 2 and after.watermark == T
     assert serve(fs, ["w:y"], [1, 2]) == ([7, 8], ["PRESENT", "PRESENT"])
-    assert set(watermarks(fs.registry, fs.project)) == {"w"}
+    assert set(watermarks(fs.registry, fs.project, fs.online_store.identity())) == {"w"}
 
 
 def test_a_process_with_a_cached_registry_snapshot_never_serves_old_records(run: Run, tmp_path: Path) -> None:
@@ -296,7 +296,7 @@ def test_a_drop_that_fails_keeps_the_registry_consistent_and_is_retried(run: Run
     broken = FeatureStore(tmp_path, config={**run.config(), "online_store": down}, clock=lambda: T)
     result = broken.apply([], objects_to_delete=[view()])
     assert result.version == 2 and "v" not in fs.snapshot().feature_views
-    assert "v" not in watermarks(fs.registry, fs.project)
+    assert "v" not in watermarks(fs.registry, fs.project, fs.online_store.identity())
     assert fs.online_store.count(old_table) == 1   # left, listed, never read again
 
     again = fs.apply([user])   # nothing to change: the retired table is dropped all the same
@@ -355,7 +355,7 @@ def test_an_explicit_window_after_the_watermark_does_not_move_it(run: Run, tmp_p
     fs.materialize_incremental(day("2025-01-02"))
     fs.materialize(day("2025-01-04"), day("2025-01-05"))
     assert fs.online_status()[0].watermark == day("2025-01-02")
-    assert watermarks(fs.registry, fs.project)["v"]["end"] == day("2025-01-02").isoformat()
+    assert watermarks(fs.registry, fs.project, fs.online_store.identity())["v"]["end"] == day("2025-01-02").isoformat()
     fs.materialize_incremental()
     assert serve(fs, ["v:x"], [1, 2]) == ([1, 2], ["PRESENT", "PRESENT"])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from skewless.online.base import LEGACY
 from skewless.services.materialize import Coverage
 
 US = timedelta(microseconds=1)
@@ -58,6 +59,6 @@ def test_state_round_trip_and_another_signature_does_not_count() -> None:
     c = Coverage("sig").cover(None, d(2), d(1), True).cover(d(4), d(5), None, False)
     state = c.to_state(rows=3, total_rows=7)
     assert state["end"] == d(2).isoformat()
-    assert Coverage.of(state, "sig") == c
-    assert Coverage.of(state, "other") == Coverage("other")
-    assert Coverage.of({"end": d(2).isoformat()}, "sig") == Coverage("sig")   # a state of an older version
+    assert Coverage.of(state, "sig", LEGACY) == c  # recorded before store ids: counts for a legacy store
+    assert Coverage.of(state, "other", LEGACY) == Coverage("other")
+    assert Coverage.of({"end": d(2).isoformat()}, "sig", LEGACY) == Coverage("sig")   # a state of an older version

@@ -148,6 +148,12 @@ def _materialize_summary(reports: list[ViewReport], elapsed: float, incremental:
         t.add_row(Text(r.view, style="bold"), f"{r.rows:,}", window, f"{r.seconds:.2f}",
                   fmt_rate(r.rows, r.seconds))
     console.print(t)
+    backfilled = [r.view for r in reports if r.backfill]
+    if backfilled:
+        console.print(Text.assemble(("note: ", "bold yellow"), (
+            "the online store is not the one the registry recorded these views as materialized in "
+            "(it restarted empty or was replaced), so they were materialized from the beginning: "
+            + ", ".join(backfilled))), soft_wrap=True)
 
 
 def _run_materialize(names: list[str], incremental: bool,
@@ -246,8 +252,12 @@ def rebuild_online(ctx: typer.Context, views: ViewsOption = None) -> None:
     store = open_store(ctx)
     snapshot = store.snapshot()
     names = [v.name for v in online_views(snapshot, _view_names(views))]
-    # The current record counts estimate the work, for a time-left figure.
-    estimates = {n: store.online_store.count(snapshot.online_table(n)) for n in names}
+    # The current record counts estimate the work, for a time-left figure (none when the store
+    # cannot be read: rebuild-online moves a damaged store aside first).
+    try:
+        estimates = {n: store.online_store.count(snapshot.online_table(n)) for n in names}
+    except SkewlessError:
+        estimates = {}
     reports: list[RebuildReport] = []
     try:
         elapsed = _run_per_view(names, "rebuild", estimates, reports,
@@ -259,6 +269,11 @@ def rebuild_online(ctx: typer.Context, views: ViewsOption = None) -> None:
         raise
     _rebuild_summary(reports, elapsed)
     bad = [r for r in reports if not r.ok]
+    for r in reports:
+        if r.set_aside:
+            console.print(Text.assemble(("note: ", "bold yellow"), r.set_aside + (
+                "; the views not rebuilt by this run are not served until "
+                "`skewless materialize-incremental` backfills them" if views else "")), soft_wrap=True)
     if bad:
         problems = []
         for r in bad:
@@ -322,7 +337,14 @@ def online_status(ctx: typer.Context) -> None:
             f"{sum(s.legacy_records for s in legacy):,} records sit under the table name of an "
             "earlier skewless version; run `skewless rebuild-online` once after the upgrade "
             "(docs/online-stores.md, \"Upgrading from {project}__{view} names\")"), soft_wrap=True)
-    if any(not s.materialized for s in statuses):
+    lost = [s for s in statuses if s.other_store is not None]
+    if lost:
+        err_console.print(Text.assemble(("warning: ", "bold red"), (
+            f"the online store does not hold what the registry recorded for {len(lost)} view(s) "
+            f"({', '.join(s.view for s in lost)}): it restarted empty or was replaced; they are "
+            "shown as never materialized. Run `skewless materialize-incremental` (it backfills "
+            "them from the beginning) or `skewless rebuild-online`.")), soft_wrap=True)
+    if any(not s.materialized and s.other_store is None for s in statuses):
         console.print("Run `skewless materialize-incremental` to fill the views never materialized.")
     if any(s.holes or (s.materialized and s.watermark is None) for s in statuses):
         console.print("Some views are covered only in windows (yellow): rows outside them are not "

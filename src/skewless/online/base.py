@@ -6,11 +6,20 @@ pair is the same fact and is rewritten, which fills in fields added to the view 
 ``read_batch`` answers the keys of many tables in one call (one round trip on Redis, one query
 per table on SQLite). ``swap`` replaces a table by a staging table atomically for readers
 (``rebuild-online`` builds a fresh table while serving continues).
+
+Every store has an **identity** (``StoreIdentity``): a random id written once, by the first
+``create`` on a store that has none. A store that lost its data (Redis restarted empty, a
+SQLite file deleted) has none, or a new one once written again, so the coverage the registry
+recorded for it (``coverage_holds``) no longer counts: serving is not ready, and
+``materialize-incremental`` reads every view from the beginning (docs/online.md, "The online
+store's identity").
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+import json
+import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,12 +33,59 @@ class OnlineCapabilities:
     shared: bool = True             # several processes see the same data
 
 
+@dataclass(frozen=True)
+class StoreIdentity:
+    """Which online store this is. ``id``: a random hex id written once, when the store's first
+    table was created (None: the store holds tables written before identities existed, and
+    claims one at its next ``create``). ``adopted``: the id was claimed by a store that already
+    held such tables (said by ``online-status``; such tables are not read: see
+    ``coverage_holds``)."""
+
+    id: str | None
+    adopted: bool = False
+
+    @classmethod
+    def new(cls, adopted: bool) -> StoreIdentity:
+        return cls(uuid.uuid4().hex, adopted)
+
+    def encode(self) -> str:
+        """The one string a backend stores (and a Redis reader compares byte for byte)."""
+        return json.dumps({"id": self.id, "adopted": self.adopted}, sort_keys=True)
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> StoreIdentity:
+        try:
+            data = json.loads(raw)
+            return cls(str(data["id"]), bool(data.get("adopted", False)))
+        except (ValueError, KeyError, TypeError):
+            return cls(raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw))
+
+
+# A store holding tables but no identity (written by a skewless from before identities).
+LEGACY = StoreIdentity(None, adopted=True)
+
+
+def coverage_holds(recorded: str | None, identity: StoreIdentity | None) -> bool:
+    """Whether coverage recorded for the store ``recorded`` describes the store whose identity
+    is ``identity`` (None: a blank store, which covers nothing). Coverage recorded without an id
+    (None: by a skewless from before store ids) never counts: that version wrote its tables
+    under the old ``{project}__{view}`` names, which are no longer read (docs/online-stores.md,
+    "Upgrading from {project}__{view} names")."""
+    return identity is not None and recorded is not None and recorded == identity.id
+
+
 class OnlineStore(Protocol):
     name: str
     capabilities: OnlineCapabilities
 
     def create(self, tables: Sequence[str]) -> None:
-        """Create tables that do not exist yet (idempotent)."""
+        """Create tables that do not exist yet (idempotent). A store without an identity claims
+        one first (``StoreIdentity.new``, adopted if it already held tables)."""
+
+    def identity(self) -> StoreIdentity | None:
+        """The store's identity: None for a blank store (no identity and no tables),
+        ``LEGACY`` for tables without one. Never writes. Raises OnlineStoreError if the store
+        cannot be read."""
 
     def drop(self, tables: Sequence[str]) -> None:
         """Drop tables and their records (missing tables are ignored)."""
@@ -42,7 +98,13 @@ class OnlineStore(Protocol):
         """For each table, the records of ``keys`` in order (None where absent)."""
 
     def ping(self) -> None:
-        """Check the store answers (readiness probes); raises OnlineStoreError if it does not."""
+        """Check the store answers (readiness probes); raises OnlineStoreError if it does not,
+        or if it is known to be unreadable (a SQLite file with corrupt pages)."""
+
+    def set_aside_if_unreadable(self) -> str | None:
+        """If the store's data cannot be read (corrupt pages), move it aside and start a blank
+        store; return what was done, for the user (None: the store is readable, or the backend
+        has nothing to check). Used by ``rebuild-online``."""
 
     def count(self, table: str) -> int:
         """Number of records in ``table`` (0 if it does not exist)."""

@@ -153,6 +153,13 @@ class Layouts:
             names = self._by_fp.setdefault(fp, tuple(found[fp]))
         return names
 
+    def forget_saved(self) -> None:
+        """Save every layout again before its next use: the store lost them (it was replaced
+        by a blank one: another SQLite file, a Redis restarted empty)."""
+        with self._lock:
+            self._by_names.clear()
+            self._by_fp.clear()
+
     @property
     def known(self) -> dict[bytes, tuple[str, ...]]:
         return self._by_fp

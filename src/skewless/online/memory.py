@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 
-from skewless.online.base import OnlineCapabilities
+from skewless.online.base import LEGACY, OnlineCapabilities, StoreIdentity
 from skewless.online.codec import Record
 
 
@@ -16,12 +16,21 @@ class MemoryOnlineStore:
     def __init__(self) -> None:
         self._tables: dict[str, dict[bytes, Record]] = {}
         self._lock = threading.Lock()
+        self._identity: StoreIdentity | None = None
 
     def ping(self) -> None:
         return None
 
+    def identity(self) -> StoreIdentity | None:
+        return self._identity or (LEGACY if self._tables else None)
+
+    def set_aside_if_unreadable(self) -> str | None:
+        return None
+
     def create(self, tables: Sequence[str]) -> None:
         with self._lock:
+            if self._identity is None:
+                self._identity = StoreIdentity.new(adopted=bool(self._tables))
             for t in tables:
                 self._tables.setdefault(t, {})
 

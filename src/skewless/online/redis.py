@@ -4,6 +4,9 @@ Key layout (docs/online-stores.md has the full story):
 
 - ``sk:@tables`` hash: table -> its active *generation*, ``"{table}:g{N}"`` (N from ``sk:@seq``).
 - ``sk:@version``: incremented by every create, swap and drop (any change of ``sk:@tables``).
+- ``sk:@id``: the store's identity (``StoreIdentity``, JSON), set by the first create on a
+  Redis without one. A restarted empty Redis has none (then a new one): the counters above
+  start again from nothing, the identity never repeats.
 - ``sk:{generation}:{key bytes}``: a record, a 16-byte header (event and created time,
   order-preserving), the 8-byte fingerprint of its layout, then the values as a msgpack array.
 - ``sk:@layouts`` hash: layout fingerprint -> the field names of the array, joined by 0x1f.
@@ -11,9 +14,10 @@ Key layout (docs/online-stores.md has the full story):
   increments it only when it creates a key).
 - ``sk:@trash`` set: generations whose keys are being deleted (after a swap or a drop).
 
-Readers cache the table -> generation map and send ``sk:@version`` in the same MGET as the
-records: one round trip, and a reader never uses a stale map (if the version moved, it reloads
-the map and reads again). Writers run a Lua script that checks the generation is still active
+Readers cache the table -> generation map and send ``sk:@version`` and ``sk:@id`` in the same
+MGET as the records: one round trip, and a reader never uses a stale map (if the version or the
+identity moved, it reloads the map and reads again; the identity catches a Redis restarted
+empty whose version counter came back to the number the reader cached). Writers run a Lua script that checks the generation is still active
 and keeps each record unless the stored one is newer by (event_ts, created_ts), atomically.
 """
 
@@ -33,7 +37,7 @@ from urllib.parse import urlsplit
 from msgpack import unpackb as _unpackb
 
 from skewless.errors import ConfigError, MissingExtraError, OnlineStoreError
-from skewless.online.base import OnlineCapabilities
+from skewless.online.base import LEGACY, OnlineCapabilities, StoreIdentity
 from skewless.online.codec import FINGERPRINT_SIZE, Layouts, Record, pack_vals
 
 try:
@@ -49,6 +53,7 @@ SEQ = b"sk:@seq"
 TRASH = b"sk:@trash"
 COUNT = b"sk:@count:"
 LAYOUTS = b"sk:@layouts"
+IDENTITY = b"sk:@id"
 
 _SEP = "\x1f"
 
@@ -95,10 +100,19 @@ if added > 0 then redis.call('INCRBY', KEYS[2], added) end
 return added
 """
 
-# KEYS: tables hash, version, seq.   ARGV: tables to create.
+# KEYS: tables hash, version, seq, identity.   ARGV: the identity to claim if there is none
+# (fresh, then adopted: the same id), tables to create. Returns 1 if anything changed.
 _CREATE = """
 local changed = 0
-for i = 1, #ARGV do
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    redis.call('SET', KEYS[4], ARGV[2])
+  else
+    redis.call('SET', KEYS[4], ARGV[1])
+  end
+  changed = 2
+end
+for i = 3, #ARGV do
   if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then
     local n = redis.call('INCR', KEYS[3])
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i] .. ':g' .. n)
@@ -106,7 +120,7 @@ for i = 1, #ARGV do
   end
 end
 if changed == 1 then redis.call('INCR', KEYS[2]) end
-return changed
+return changed > 0 and 1 or 0
 """
 
 # KEYS: tables hash, version, trash.   ARGV: table, staging.
@@ -297,9 +311,11 @@ class RedisOnlineStore:
             self._pool = redis.ConnectionPool(**kwargs, **common)
         self._r = redis.Redis(connection_pool=self._pool)
         self._timeout, self._connect_timeout = timeout, connect_timeout
-        # (table -> generation, version of sk:@tables it was read at); None until first use
-        self._meta: tuple[dict[str, bytes], bytes | None] | None = None
+        # (table -> generation, version of sk:@tables and identity it was read at); None until
+        # first use
+        self._meta: tuple[dict[str, bytes], bytes | None, bytes | None] | None = None
         self._write_loaded = False
+        self._moved = False   # a write saw another identity than the cached one: resave layouts
         self._sender: ThreadPoolExecutor | None = None  # sends pipelines while the caller encodes
         self._layouts = Layouts(self._load_layouts, self._save_layouts)
         # read-side circuit breaker: after a read could not reach Redis (refused or timed out),
@@ -344,16 +360,19 @@ class RedisOnlineStore:
             self._r.script_load(script.source)
             return self._r.evalsha(script.sha, len(keys), *keys, *args)
 
-    def _reload(self) -> tuple[dict[str, bytes], bytes | None]:
+    def _reload(self) -> tuple[dict[str, bytes], bytes | None, bytes | None]:
         pipe = self._r.pipeline(transaction=True)
         pipe.hgetall(TABLES)
         pipe.get(VERSION)
-        gens, version = pipe.execute()
-        meta = ({k.decode(): v for k, v in gens.items()}, version)
+        pipe.get(IDENTITY)
+        gens, version, ident = pipe.execute()
+        if self._meta is not None and self._meta[2] != ident:
+            self._layouts.forget_saved()   # another Redis (restarted empty): save layouts again
+        meta = ({k.decode(): v for k, v in gens.items()}, version, ident)
         self._meta = meta
         return meta
 
-    def _cached(self) -> tuple[dict[str, bytes], bytes | None]:
+    def _cached(self) -> tuple[dict[str, bytes], bytes | None, bytes | None]:
         return self._meta if self._meta is not None else self._reload()
 
     def _save_layouts(self, layouts: dict[bytes, tuple[str, ...]]) -> None:
@@ -370,12 +389,27 @@ class RedisOnlineStore:
         with self._errors():
             self._r.ping()
 
+    def identity(self) -> StoreIdentity | None:
+        with self._errors():
+            pipe = self._r.pipeline(transaction=True)
+            pipe.get(IDENTITY)
+            pipe.exists(TABLES)
+            raw, has_tables = pipe.execute()
+        if raw is not None:
+            return StoreIdentity.decode(raw)
+        return LEGACY if has_tables else None
+
+    def set_aside_if_unreadable(self) -> str | None:
+        return None
+
     def create(self, tables: Sequence[str]) -> None:
         names = [_check_table(t) for t in tables]
         if not names:
             return
+        claim = StoreIdentity.new(adopted=False)
         with self._errors():
-            if self._script(CREATE, [TABLES, VERSION, SEQ], names):
+            if self._script(CREATE, [TABLES, VERSION, SEQ, IDENTITY],
+                            [claim.encode(), StoreIdentity(claim.id, adopted=True).encode(), *names]):
                 self._reload()
             elif any(t not in self._cached()[0] for t in tables):
                 self._reload()
@@ -406,9 +440,17 @@ class RedisOnlineStore:
                 redo = self._send_overlapped(groups, gens)
             for _ in range(MAX_ATTEMPTS):
                 if not redo:
+                    if self._moved:
+                        # Redis restarted empty and was refilled under the same generation
+                        # names: the layouts it lost are saved again (forget_saved in _reload)
+                        self._moved = False
+                        self._reload()
+                        self._layouts.encode(r.names for items in rows.values() for _, r in items)
                     return n
                 self._reload()  # a swap or drop moved a table to another generation
                 gens = self._ensure(list(dict.fromkeys(t for t, _, _ in redo)))
+                # Redis may have restarted empty: layouts it lost are saved again
+                self._layouts.encode(r.names for items in rows.values() for _, r in items)
                 redo = [c for i in range(0, len(redo), PIPELINE_KEYS // WRITE_KEYS)
                         for c in self._send(redo[i:i + PIPELINE_KEYS // WRITE_KEYS], gens)]
         raise OnlineStoreError(f"the Redis online store at {self.address}: tables "
@@ -458,7 +500,12 @@ class RedisOnlineStore:
                 prefix = b"sk:" + gen + b":"
                 pipe.execute_command("EVALSHA", WRITE.sha, len(keys) + 2, TABLES, COUNT + gen,
                                      *[prefix + k for k in keys], table, gen, *recs)
+            pipe.get(IDENTITY)   # did Redis restart under a map that still fits? (see write_batch)
             results = pipe.execute(raise_on_error=False)
+            ident = results.pop()
+            meta = self._meta
+            if meta is not None and ident != meta[2]:
+                self._moved = True
             if loading:
                 results = results[1:]
                 self._write_loaded = True
@@ -494,30 +541,38 @@ class RedisOnlineStore:
     def _read(self, keys: Mapping[str, Sequence[bytes]]) -> dict[str, list[Record | None]]:
         with self._errors():
             for _ in range(MAX_ATTEMPTS):
-                gens, version = self._cached()
-                flat: list[bytes] = [VERSION]
+                gens, version, ident = self._cached()
+                flat: list[bytes] = [VERSION, IDENTITY]
                 for table, ks in keys.items():
                     gen = gens.get(table)
                     if gen is not None and ks:
                         prefix = b"sk:" + gen + b":"
                         flat.extend([prefix + k for k in ks])
                 values = self._r.execute_command("MGET", *flat)
-                if values[0] != version:  # a create, swap or drop happened: reload, read again
+                if values[0] != version or values[1] != ident:
+                    # a create, swap or drop happened, or Redis restarted: reload, read again
                     self._reload()
                     continue
                 out: dict[str, list[Record | None]] = {}
-                pos = 1
+                pos = 2
                 head, names_of = _HEAD.unpack_from, self._layouts.names
                 for table, ks in keys.items():
                     if table in gens and ks:
                         recs: list[Record | None] = []
-                        for v in values[pos:pos + len(ks)]:
-                            if v is None:
-                                recs.append(None)
-                            else:
-                                ev, cr, fp = head(v)
-                                recs.append(Record(ev - _BIAS, cr - _BIAS, names_of(fp),
-                                                   _unpackb(v[VALUES_AT:], raw=False, use_list=False)))
+                        try:
+                            for v in values[pos:pos + len(ks)]:
+                                if v is None:
+                                    recs.append(None)
+                                else:
+                                    ev, cr, fp = head(v)
+                                    recs.append(Record(ev - _BIAS, cr - _BIAS, names_of(fp),
+                                                       _unpackb(v[VALUES_AT:], raw=False, use_list=False)))
+                        except (ValueError, TypeError, struct.error) as e:   # msgpack errors are ValueErrors
+                            raise OnlineStoreError(
+                                f"the Redis online store at {self.address}: a record of table {table} "
+                                f"does not decode ({type(e).__name__}: {e})",
+                                hint="something other than skewless wrote under sk:*; run "
+                                "`skewless rebuild-online`") from None
                         out[table] = recs
                         pos += len(ks)
                     else:

@@ -1,21 +1,56 @@
-"""SQLite online store: one file, WAL mode, one table per view, one query per table per read."""
+"""SQLite online store: one file, WAL mode, one table per view, one query per table per read.
+
+The file is the store: its identity lives in it (table ``skewless_meta``), and the store
+follows the file at its path. A write checks that the path still names the file the
+connections have open (device and inode), a read at most every ``RECHECK_SECONDS``; when the
+file was deleted or replaced (a new one rebuilt in its place), the connections are reopened on
+the file that is there now, so this process serves what the other processes wrote, and its
+writes are theirs to read.
+
+Every SQLite error becomes an ``OnlineStoreError`` (reads then go through the fallback chain,
+docs/online.md). An error saying the file is damaged ("database disk image is malformed", "file
+is not a database") marks the store unreadable: ``ping`` then fails (readiness says so) until
+the file is replaced, e.g. by ``rebuild-online``, which moves a damaged file aside
+(``set_aside_if_unreadable``) and rebuilds.
+"""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
-from skewless.errors import OnlineStoreError
-from skewless.online.base import OnlineCapabilities
+from skewless.errors import OnlineStoreDamagedError, OnlineStoreError
+from skewless.online.base import LEGACY, OnlineCapabilities, StoreIdentity
 from skewless.online.codec import FINGERPRINT_SIZE, Layouts, Record, pack_vals, unpack_vals
 
 _LAYOUTS = '"skewless_layouts"'
+_META = '"skewless_meta"'
+RECHECK_SECONDS = 1.0      # a read re-checks that the path names the open file at most this often
+QUICK_CHECK_EVERY = 60.0   # ping runs a bounded integrity check at most this often ...
+QUICK_CHECK_BUDGET = 0.25  # ... and gives up (inconclusive) after this many seconds
+_DAMAGED = ("malformed", "not a database", "corrupt")
+_HINT = ("run `skewless rebuild-online`: it moves a damaged file aside and rebuilds the online "
+         "store from the offline store")
 
 
 def _t(table: str) -> str:
     return '"t_' + table.replace('"', '""') + '"'
+
+
+def _damaged(e: sqlite3.Error) -> bool:
+    text = str(e).lower()
+    return any(d in text for d in _DAMAGED)
+
+
+class _Opened(threading.local):
+    con: sqlite3.Connection | None = None
+    epoch = -1
 
 
 class SqliteOnlineStore:
@@ -24,74 +59,235 @@ class SqliteOnlineStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._local = threading.local()
+        self._local = _Opened()
         self._layouts = Layouts(self._load_layouts, self._save_layouts)
+        self._file: tuple[int, int] | None = None   # (device, inode) the connections have open
+        self._epoch = 0                             # bumped when the path names another file
+        self._checked = 0.0                         # monotonic time of the last check
+        self._state = threading.Lock()
+        self.damaged: str | None = None             # why the open file is known unreadable
+        self._quick_checked = 0.0
 
-    def _con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                con = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                      check_same_thread=False)
-                con.execute("PRAGMA journal_mode=WAL")
-                con.execute("PRAGMA synchronous=NORMAL")
-            except sqlite3.Error as e:
-                raise OnlineStoreError(f"cannot open the SQLite online store {self.path}: {e}",
-                                       hint="check online_store.path in feature_store.yaml") from None
-            self._local.con = con
+    # --- the file and its connections --------------------------------------------------------
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def _follow_file(self, always: bool) -> None:
+        """If the path names another file than the open one (deleted, replaced), start a new
+        epoch: every thread reopens its connection on its next use."""
+        now = time.monotonic()
+        if not always and now - self._checked < RECHECK_SECONDS:
+            return
+        self._checked = now
+        current = self._stat()
+        if current != self._file:
+            with self._state:
+                if current != self._file:
+                    if self._file is not None:
+                        self._epoch += 1
+                        self.damaged = None
+                        self._quick_checked = 0.0
+                        self._layouts.forget_saved()
+                    self._file = current
+
+    def _con(self, check: bool = False) -> sqlite3.Connection:
+        self._follow_file(check)
+        local = self._local
+        con = local.con
+        if con is not None and local.epoch == self._epoch:
+            return con
+        if con is not None:
+            local.con = None
+            con.close()   # SQLite neither checkpoints nor deletes the WAL of a moved file
+        epoch = self._epoch
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                  check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+        except (sqlite3.Error, OSError) as e:
+            if isinstance(e, sqlite3.Error) and _damaged(e):
+                self.damaged = str(e)
+            if self.damaged:
+                raise OnlineStoreDamagedError(f"cannot open the SQLite online store {self.path}: {e}",
+                                              hint=_HINT) from None
+            raise OnlineStoreError(f"cannot open the SQLite online store {self.path}: {e}",
+                                   hint="check online_store.path in feature_store.yaml") from None
+        with self._state:
+            if self._file is None:
+                self._file = self._stat()
+        local.con, local.epoch = con, epoch
         return con
+
+    def _error(self, e: sqlite3.Error, what: str) -> OnlineStoreError:
+        """A SQLite error as an OnlineStoreError naming the file; a damaged file is marked."""
+        if _damaged(e):
+            self.damaged = str(e)
+            return OnlineStoreDamagedError(f"the SQLite online store {self.path} is damaged ({what}: {e})",
+                                    hint=_HINT)
+        return OnlineStoreError(f"SQLite online store {self.path} ({what}): {e}")
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise self._error(e, what) from None
 
     def _save_layouts(self, layouts: dict[bytes, tuple[str, ...]]) -> None:
         con = self._con()
-        con.execute(f"CREATE TABLE IF NOT EXISTS {_LAYOUTS} (fp BLOB PRIMARY KEY, names TEXT NOT NULL)")
-        con.executemany(f"INSERT OR IGNORE INTO {_LAYOUTS} (fp, names) VALUES (?, ?)",
-                        [(fp, "\x1f".join(names)) for fp, names in layouts.items()])
+        with self._errors("saving layouts"):
+            con.execute(f"CREATE TABLE IF NOT EXISTS {_LAYOUTS} (fp BLOB PRIMARY KEY, names TEXT NOT NULL)")
+            con.executemany(f"INSERT OR IGNORE INTO {_LAYOUTS} (fp, names) VALUES (?, ?)",
+                            [(fp, "\x1f".join(names)) for fp, names in layouts.items()])
 
     def _load_layouts(self, fps: list[bytes]) -> dict[bytes, tuple[str, ...]]:
         try:
             rows = self._con().execute(f"SELECT fp, names FROM {_LAYOUTS}").fetchall()
-        except sqlite3.OperationalError:
-            return {}
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return {}
+            raise
         return {fp: tuple(names.split("\x1f")) if names else () for fp, names in rows}
 
-    def ping(self) -> None:
-        try:
-            self._con().execute("SELECT 1").fetchone()
-        except sqlite3.Error as e:
-            raise OnlineStoreError(f"the SQLite online store {self.path} does not answer: {e}") from None
+    # --- identity and health -----------------------------------------------------------------
+    def identity(self) -> StoreIdentity | None:
+        con = self._con(check=True)
+        with self._errors("reading its identity"):
+            try:
+                row = con.execute(f"SELECT value FROM {_META} WHERE key = 'identity'").fetchone()
+            except sqlite3.OperationalError as e:
+                if "no such table" not in str(e):
+                    raise
+                row = None
+            if row is not None:
+                return StoreIdentity.decode(row[0])
+            return LEGACY if self._has_tables(con) else None
 
+    @staticmethod
+    def _has_tables(con: sqlite3.Connection) -> bool:
+        return con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name LIKE 't\\_%' "
+                           "ESCAPE '\\' LIMIT 1").fetchone() is not None
+
+    def ping(self) -> None:
+        self._follow_file(always=True)   # a damaged file replaced since is forgotten
+        if self.damaged:
+            raise OnlineStoreDamagedError(f"the SQLite online store {self.path} is damaged: {self.damaged}",
+                                   hint=_HINT)
+        con = self._con(check=True)
+        with self._errors("answering"):
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if time.monotonic() - self._quick_checked > QUICK_CHECK_EVERY:
+            problem = self._quick_check(con, QUICK_CHECK_BUDGET)
+            self._quick_checked = time.monotonic()
+            if problem:
+                self.damaged = problem
+                raise OnlineStoreDamagedError(f"the SQLite online store {self.path} is damaged: {problem}",
+                                       hint=_HINT)
+
+    @staticmethod
+    def _quick_check(con: sqlite3.Connection, budget: float | None) -> str | None:
+        """``PRAGMA quick_check``: what it finds wrong, None when it finds nothing (or ran out of
+        ``budget`` seconds: inconclusive)."""
+        deadline = None if budget is None else time.monotonic() + budget
+        if deadline is not None:
+            con.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            rows = con.execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.OperationalError as e:
+            if "interrupt" in str(e).lower():
+                return None
+            return str(e)
+        except sqlite3.DatabaseError as e:
+            return str(e)
+        finally:
+            if deadline is not None:
+                con.set_progress_handler(None, 0)
+        found = [str(r[0]) for r in rows]
+        return None if found == ["ok"] else "; ".join(found)
+
+    def set_aside_if_unreadable(self) -> str | None:
+        """A full ``PRAGMA quick_check``; if the file is damaged (or not a database), rename it
+        (and its -wal and -shm files) to ``{name}.damaged-{UTC time}`` and start a blank file."""
+        problem = self.damaged
+        if problem is None:
+            try:
+                con = self._con(check=True)
+                problem = self._quick_check(con, None)
+            except OnlineStoreError as e:
+                if self.damaged is None:
+                    raise
+                problem = e.message
+        if problem is None:
+            return None
+        self.close()
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                src = Path(f"{self.path}{suffix}")
+                if src.exists():
+                    os.replace(src, f"{aside}{suffix}")
+        except OSError as e:
+            raise OnlineStoreDamagedError(f"the SQLite online store {self.path} is damaged ({problem}) and "
+                                   f"could not be moved aside: {e}",
+                                   hint=f"move {self.path} away by hand, then run the command again") from None
+        self._follow_file(always=True)
+        return (f"the SQLite online store {self.path} was damaged ({problem}); it was moved to "
+                f"{aside} and a new, empty store was started")
+
+    # --- protocol ----------------------------------------------------------------------------
     def create(self, tables: Sequence[str]) -> None:
-        con = self._con()
-        for t in tables:
-            con.execute(f"CREATE TABLE IF NOT EXISTS {_t(t)} (k BLOB PRIMARY KEY, ts INTEGER NOT NULL, "
-                        "cts INTEGER NOT NULL, v BLOB NOT NULL) WITHOUT ROWID")
+        con = self._con(check=True)
+        with self._errors("creating tables"):
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute(f"CREATE TABLE IF NOT EXISTS {_META} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                if con.execute(f"SELECT 1 FROM {_META} WHERE key = 'identity'").fetchone() is None:
+                    claim = StoreIdentity.new(adopted=self._has_tables(con))
+                    con.execute(f"INSERT INTO {_META} (key, value) VALUES ('identity', ?)", (claim.encode(),))
+                for t in tables:
+                    con.execute(f"CREATE TABLE IF NOT EXISTS {_t(t)} (k BLOB PRIMARY KEY, ts INTEGER NOT NULL, "
+                                "cts INTEGER NOT NULL, v BLOB NOT NULL) WITHOUT ROWID")
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
 
     def drop(self, tables: Sequence[str]) -> None:
-        con = self._con()
-        for t in tables:
-            con.execute(f"DROP TABLE IF EXISTS {_t(t)}")
+        con = self._con(check=True)
+        with self._errors("dropping tables"):
+            for t in tables:
+                con.execute(f"DROP TABLE IF EXISTS {_t(t)}")
 
     def write_batch(self, rows: Mapping[str, Sequence[tuple[bytes, Record]]]) -> int:
-        con = self._con()
+        con = self._con(check=True)
         n = 0
-        # layouts first, in their own statement: a reader that sees a record can resolve it
-        fps = self._layouts.encode(r.names for items in rows.values() for _, r in items)
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            for table, items in rows.items():
-                con.executemany(
-                    f"INSERT INTO {_t(table)} (k, ts, cts, v) VALUES (?, ?, ?, ?) ON CONFLICT(k) DO UPDATE "
-                    "SET ts = excluded.ts, cts = excluded.cts, v = excluded.v "
-                    "WHERE (excluded.ts, excluded.cts) >= (ts, cts)",
-                    # in key order: B-tree inserts in order touch each page once
-                    sorted([(k, r.event_ts, r.created_ts, fps[r.names] + pack_vals(r.vals))
-                            for k, r in items]))
-                n += len(items)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        with self._errors("writing"):
+            # layouts first, in their own statement: a reader that sees a record can resolve it
+            fps = self._layouts.encode(r.names for items in rows.values() for _, r in items)
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                for table, items in rows.items():
+                    con.executemany(
+                        f"INSERT INTO {_t(table)} (k, ts, cts, v) VALUES (?, ?, ?, ?) ON CONFLICT(k) DO UPDATE "
+                        "SET ts = excluded.ts, cts = excluded.cts, v = excluded.v "
+                        "WHERE (excluded.ts, excluded.cts) >= (ts, cts)",
+                        # in key order: B-tree inserts in order touch each page once
+                        sorted([(k, r.event_ts, r.created_ts, fps[r.names] + pack_vals(r.vals))
+                                for k, r in items]))
+                    n += len(items)
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
         return n
 
     def read_batch(self, keys: Mapping[str, Sequence[bytes]]) -> dict[str, list[Record | None]]:
@@ -111,43 +307,62 @@ class SqliteOnlineStore:
                         part = uniq[i:i + 500]
                         rows += con.execute(f"SELECT k, ts, cts, v FROM {_t(table)} WHERE k IN "
                                             f"({','.join('?' * len(part))})", part).fetchall()
-            except sqlite3.OperationalError as e:
-                if "no such table" in str(e):
+            except sqlite3.Error as e:
+                if isinstance(e, sqlite3.OperationalError) and "no such table" in str(e):
                     out[table] = [None] * len(ks)
                     continue
-                raise OnlineStoreError(f"SQLite online store {self.path}: {e}") from None
+                raise self._error(e, "reading") from None
             names_of, fp_size = self._layouts.names, FINGERPRINT_SIZE
-            found = {k: Record(ts, cts, names_of(v[:fp_size]), unpack_vals(v[fp_size:]))
-                     for k, ts, cts, v in rows}
+            try:
+                found = {k: Record(ts, cts, names_of(v[:fp_size]), unpack_vals(v[fp_size:]))
+                         for k, ts, cts, v in rows}
+            except OnlineStoreError:
+                raise
+            except sqlite3.Error as e:
+                raise self._error(e, "reading record layouts") from None
+            except Exception as e:  # noqa: BLE001 - bytes that do not decode: a damaged page
+                self.damaged = f"a record of table {table} does not decode ({type(e).__name__}: {e})"
+                raise OnlineStoreDamagedError(f"the SQLite online store {self.path} is damaged: {self.damaged}",
+                                       hint=_HINT) from None
             out[table] = [found.get(k) for k in ks]
         return out
 
     def count(self, table: str) -> int:
-        try:
-            return int(self._con().execute(f"SELECT count(*) FROM {_t(table)}").fetchone()[0])
-        except sqlite3.OperationalError:
-            return 0
+        con = self._con(check=True)
+        with self._errors("counting"):
+            try:
+                return int(con.execute(f"SELECT count(*) FROM {_t(table)}").fetchone()[0])
+            except sqlite3.OperationalError as e:
+                if "no such table" in str(e):
+                    return 0
+                raise
 
     def scan_keys(self, table: str, limit: int) -> list[bytes]:
-        try:
-            return [r[0] for r in self._con().execute(
-                f"SELECT k FROM {_t(table)} ORDER BY random() LIMIT ?", (limit,))]
-        except sqlite3.OperationalError:
-            return []
+        con = self._con(check=True)
+        with self._errors("sampling keys"):
+            try:
+                return [r[0] for r in con.execute(
+                    f"SELECT k FROM {_t(table)} ORDER BY random() LIMIT ?", (limit,))]
+            except sqlite3.OperationalError as e:
+                if "no such table" in str(e):
+                    return []
+                raise
 
     def swap(self, table: str, staging: str) -> None:
-        con = self._con()
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            con.execute(f"DROP TABLE IF EXISTS {_t(table)}")
-            con.execute(f"ALTER TABLE {_t(staging)} RENAME TO {_t(table)}")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        con = self._con(check=True)
+        with self._errors("swapping tables"):
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute(f"DROP TABLE IF EXISTS {_t(table)}")
+                con.execute(f"ALTER TABLE {_t(staging)} RENAME TO {_t(table)}")
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
-        con = getattr(self._local, "con", None)
+        con = self._local.con
         if con is not None:
             con.close()
             self._local.con = None

@@ -44,7 +44,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from skewless.errors import RequestTooLargeError, SkewlessError, UnknownObjectError
+from skewless.errors import OnlineStoreDamagedError, RequestTooLargeError, SkewlessError, UnknownObjectError
 from skewless.online.codec import micros as to_micros
 from skewless.server import metrics as M
 from skewless.server.columns import ColumnCache
@@ -261,6 +261,8 @@ class FeatureServer:
 
     async def ready(self, receive: Receive) -> Reply:
         ok, body = await run_in_threadpool(readiness, self.store)  # a hung store: not on the loop
+        if not ok:
+            self.tally.inc(M.ERRORS, ("/ready", str(body.get("code"))))
         return (200 if ok else 503), dumps(body), JSON
 
     async def metrics(self, receive: Receive) -> Reply:
@@ -304,21 +306,30 @@ class ServerApp:
 
 
 def readiness(store: FeatureStore) -> tuple[bool, dict[str, Any]]:
-    """Ready when the online store answers ``ping()`` and every online view has a watermark
-    (was materialized at least once), so a cold, empty store gets no traffic."""
+    """Ready when the online store answers ``ping()``, holds what the registry recorded (its
+    identity is the one the views' coverage was recorded for: not a store restarted empty or
+    replaced) and every online view has a watermark there (was materialized at least once), so
+    a cold, empty store gets no traffic."""
     from skewless.services.materialize import online_views, watermarks
+    from skewless.services.online_status import store_mismatch
     try:
         store.online_store.ping()
+        identity = store.online_store.identity()
     except SkewlessError as e:
         return False, {"ready": False, "code": e.code, "message": e.message, "hint": e.hint,
-                       "online_store": "unreachable"}
+                       "online_store": "damaged" if isinstance(e, OnlineStoreDamagedError) else "unreachable"}
     try:
         snap = store.snapshot()
         views = [v.name for v in online_views(snap, None)]
-        marks = watermarks(store.registry, store.project)
+        lost = store_mismatch(identity, store.registry, snap)
+        marks = watermarks(store.registry, store.project, identity)
     except SkewlessError as e:
         return False, {"ready": False, "code": e.code, "message": e.message, "hint": e.hint,
                        "online_store": "ok"}
+    if lost is not None:
+        return False, {"ready": False, "code": lost.code, "online_store": lost.code.removeprefix("online_store_"),
+                       "views": views, "not_materialized": list(lost.views),
+                       "message": lost.message, "hint": lost.hint}
     missing = [v for v in views if not (marks.get(v) or {}).get("end")]
     if not views:
         return False, {"ready": False, "code": "not_ready", "online_store": "ok", "views": [],

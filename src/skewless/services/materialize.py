@@ -21,14 +21,17 @@ before (or stays), so a late row is never lost: an explicit window leaves the ma
 an incremental run that read every row up to ``end`` moves it to the newest created time seen.
 Coverage recorded for another definition of the view (``materialization_signature``: a field
 added since) does not count, so the next incremental run reads the whole source again and
-fills the new field in.
+fills the new field in. Nor does coverage recorded for another online store
+(``coverage_holds``: the store's identity changed, e.g. Redis restarted empty, or it has none):
+the next incremental run backfills the view from the beginning (docs/online.md, "The online
+store's identity").
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -37,9 +40,10 @@ import pyarrow as pa
 
 from skewless.define import FeatureView
 from skewless.engines.base import OfflineEngine
-from skewless.errors import MaterializationError, SourceError, UnknownObjectError, closest
+from skewless.errors import MaterializationError, OnlineStoreError, SourceError, UnknownObjectError, closest
 from skewless.kernels.source import check_view_source, resolve_source
 from skewless.online import OnlineStore
+from skewless.online.base import StoreIdentity, coverage_holds
 from skewless.online.codec import OLDEST, Record, encode_key, from_micros, micros
 from skewless.plan.historical import to_utc
 from skewless.plan.materialize import CREATED_TS, EVENT_TS, materialize_request
@@ -70,20 +74,25 @@ def _ts(value: str | None) -> datetime | None:
 class Coverage:
     """What a view's online table holds for sure: every source row whose event time is in one
     of ``intervals`` (sorted, disjoint), except rows created at or after ``created_high``
-    (None: any row with a created time may be late)."""
+    (None: any row with a created time may be late), in the online store whose identity is
+    ``store``."""
 
     signature: str
     intervals: tuple[Interval, ...] = ()
     created_high: datetime | None = None
+    store: str | None = None
 
     @classmethod
-    def of(cls, state: dict[str, Any] | None, signature: str) -> Coverage:
-        """The coverage a state records, if recorded under ``signature`` (else none: states of
-        older versions and of another definition of the view do not count)."""
-        if not state or state.get("signature") != signature or "covered" not in state:
-            return cls(signature)
+    def of(cls, state: dict[str, Any] | None, signature: str,
+           identity: StoreIdentity | None) -> Coverage:
+        """The coverage a state records, if recorded under ``signature`` for the online store
+        whose identity is ``identity`` (else none: states of older versions, of another
+        definition of the view, or of another store or one that lost its data do not count)."""
+        store = identity.id if identity is not None else None
+        if state is None or not recorded(state, signature) or not coverage_holds(state.get("store"), identity):
+            return cls(signature, store=store)
         intervals = tuple((_ts(a), _ts(b)) for a, b in state["covered"])
-        return cls(signature, _merge(intervals), _ts(state.get("created_high")))  # type: ignore[arg-type]
+        return cls(signature, _merge(intervals), _ts(state.get("created_high")), store)  # type: ignore[arg-type]
 
     @property
     def watermark(self) -> datetime | None:
@@ -115,22 +124,34 @@ class Coverage:
             high = seen if self.created_high is None else max(self.created_high, seen or self.created_high)
         else:
             high = self.created_high
-        return Coverage(self.signature, intervals, high)
+        return replace(self, intervals=intervals, created_high=high)
 
     def union(self, other: Coverage) -> Coverage:
         if not other.intervals:
             return self
         if not self.intervals:
             return other
-        return Coverage(self.signature, _merge((*self.intervals, *other.intervals)),
-                        _lower(self.created_high, other.created_high))
+        return replace(self, intervals=_merge((*self.intervals, *other.intervals)),
+                       created_high=_lower(self.created_high, other.created_high))
 
     def to_state(self, rows: int, total_rows: int) -> dict[str, Any]:
-        return {"signature": self.signature,
+        return {"signature": self.signature, "store": self.store,
                 "covered": [[_iso(a), _iso(b)] for a, b in self.intervals],
                 "end": _iso(self.watermark), "created_high": _iso(self.created_high),
                 "rows": rows, "total_rows": total_rows,
                 "at": datetime.now(timezone.utc).isoformat()}
+
+
+def recorded(state: dict[str, Any] | None, signature: str) -> bool:
+    """Whether ``state`` records coverage of the view's definition ``signature`` (for some store)."""
+    return state is not None and state.get("signature") == signature and "covered" in state
+
+
+def void_coverage(state: dict[str, Any] | None, signature: str,
+                  identity: StoreIdentity | None) -> bool:
+    """Whether ``state`` records coverage of this definition that does not count because it was
+    recorded for another online store (or for this one before it lost its data)."""
+    return state is not None and recorded(state, signature) and not coverage_holds(state.get("store"), identity)
 
 
 def _merge(intervals: Sequence[Interval]) -> tuple[Interval, ...]:
@@ -154,6 +175,7 @@ class ViewReport:
     start: datetime | None
     end: datetime
     seconds: float
+    backfill: bool = False   # coverage recorded for another store did not count: read from the start
 
 
 def online_views(snapshot: Snapshot, names: Sequence[str] | None) -> list[FeatureView]:
@@ -245,7 +267,11 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
         t0 = time.perf_counter()
         key = snapshot.online_key(view.name)
         signature = materialization_signature(snapshot, view)
-        before = since or Coverage.of(registry.get_state(snapshot.project, STATE, key), signature)
+        table = snapshot.online_table(view.name)
+        identity = _claimed_identity(store, table)
+        state = registry.get_state(snapshot.project, STATE, key)
+        backfill = since is None and void_coverage(state, signature, identity)
+        before = since or Coverage.of(state, signature, identity)
         created_col = view.batch_source.created_timestamp_column
         if incremental:
             windows = before.holes(end)
@@ -264,8 +290,6 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
                     requests.append((end + US, end, late))
         else:
             requests = [(start, end, None)]
-        table = snapshot.online_table(view.name)
-        store.create([table])
         features: list[str] | None = None
         rows = 0
         seen: datetime | None = None
@@ -284,25 +308,40 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
                     on_rows(view.name, len(records))
         after = before.cover(None if incremental else start, end, seen, incremental)
         prev = registry.get_state(snapshot.project, STATE, key) or {}
-        latest = Coverage.of(prev, signature)
+        latest = Coverage.of(prev, signature, identity)
         if latest != before:   # another run recorded coverage meanwhile: keep both, conservatively
             after = after.union(latest)
         registry.set_state(snapshot.project, STATE, key, after.to_state(
             rows=rows, total_rows=prev.get("total_rows", 0) + rows))
-        reports.append(ViewReport(view.name, rows, requests[0][0], end, time.perf_counter() - t0))
+        reports.append(ViewReport(view.name, rows, requests[0][0], end, time.perf_counter() - t0,
+                                  backfill))
     return reports
 
 
-def watermarks(registry: RegistryStore, project: str) -> dict[str, dict[str, Any]]:
-    """Per feature view, the materialization state of its current online table (views never
-    materialized, or whose coverage no longer holds, are left out). ``"end"`` is the watermark:
-    covered from the beginning up to it (absent if nothing is)."""
+def _claimed_identity(store: OnlineStore, table: str) -> StoreIdentity:
+    """Create ``table`` (which claims the store's identity if it has none: a blank store) and
+    return the identity the run records its coverage for."""
+    store.create([table])
+    identity = store.identity()
+    if identity is None or identity.id is None:
+        raise OnlineStoreError(
+            f"the online store lost its identity while table {table} was being created "
+            "(it restarted empty meanwhile?)", hint="run the command again")
+    return identity
+
+
+def watermarks(registry: RegistryStore, project: str,
+               identity: StoreIdentity | None) -> dict[str, dict[str, Any]]:
+    """Per feature view, the materialization state of its current online table in the online
+    store whose identity is ``identity`` (views never materialized, or whose coverage no longer
+    holds, are left out). ``"end"`` is the watermark: covered from the beginning up to it
+    (absent if nothing is)."""
     snapshot = registry.load(project)
     states = registry.list_state(project, STATE)
     out = {}
     for name, view in snapshot.feature_views.items():
         state = states.get(snapshot.online_key(name))
-        coverage = Coverage.of(state, materialization_signature(snapshot, view))
+        coverage = Coverage.of(state, materialization_signature(snapshot, view), identity)
         if state is not None and coverage.intervals:
             out[name] = state
     return out

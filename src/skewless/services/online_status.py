@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from skewless.online import OnlineStore, legacy_table_names
+from skewless.online.base import StoreIdentity
 from skewless.plan.historical import to_utc
 from skewless.registry import RegistryStore, Snapshot
 from skewless.registry.diff import materialization_signature
-from skewless.services.materialize import STATE, Coverage, Interval, online_views
+from skewless.services.materialize import STATE, Coverage, Interval, online_views, void_coverage
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class ViewStatus:
     ttl: timedelta | None
     covered: tuple[Interval, ...] = ()   # every covered interval (the first from None: the watermark)
     legacy_records: int = 0        # records under the view's pre-upgrade table name (table empty)
+    # coverage recorded for another online store (or for this one before it lost its data),
+    # which does not count: the store id it was recorded for ("" for one recorded before ids)
+    other_store: str | None = None
 
     @property
     def holes(self) -> bool:
@@ -49,10 +53,13 @@ def online_status(store: OnlineStore, registry: RegistryStore, snapshot: Snapsho
     """One status per online view, in registry order; ``now`` is the store's clock."""
     now = to_utc(now)
     out = []
+    identity = store.identity()
     for view in online_views(snapshot, None):
         table = snapshot.online_table(view.name)
         state = registry.get_state(snapshot.project, STATE, snapshot.online_key(view.name)) or {}
-        coverage = Coverage.of(state, materialization_signature(snapshot, view))
+        signature = materialization_signature(snapshot, view)
+        coverage = Coverage.of(state, signature, identity)
+        other = (state.get("store") or "") if void_coverage(state, signature, identity) else None
         watermark = coverage.watermark
         entities = store.count(table)
         # an empty table whose records sit under the name of an earlier version: not rebuilt yet
@@ -63,5 +70,51 @@ def online_status(store: OnlineStore, registry: RegistryStore, snapshot: Snapsho
             materialized=bool(coverage.intervals), watermark=watermark,
             age=now - watermark if watermark is not None else None,
             last_run=_time(state, "at"), last_run_rows=state.get("rows"), ttl=view.ttl,
-            covered=coverage.intervals))
+            covered=coverage.intervals, other_store=other))
     return out
+
+
+@dataclass(frozen=True)
+class StoreMismatch:
+    """The online store does not hold what the registry's coverage says it holds."""
+
+    code: str                  # "online_store_empty" or "online_store_replaced"
+    views: tuple[str, ...]     # views whose recorded coverage does not count
+    message: str
+    hint: str
+
+
+def store_mismatch(identity: StoreIdentity | None, registry: RegistryStore, snapshot: Snapshot
+                   ) -> StoreMismatch | None:
+    """Whether the online store whose identity is ``identity`` lost the data the registry
+    recorded for some online views (None when not): what readiness answers then."""
+    states = registry.list_state(snapshot.project, STATE)
+    views = tuple(v.name for v in online_views(snapshot, None)
+                  if void_coverage(states.get(snapshot.online_key(v.name)),
+                                   materialization_signature(snapshot, v), identity))
+    if not views:
+        return None
+    names = ", ".join(views)
+    hint = ("run `skewless materialize-incremental`: it backfills these views from the beginning "
+            "(or `skewless rebuild-online`)")
+    if identity is not None and identity.id is None:
+        return StoreMismatch(
+            "online_store_outdated", views,
+            f"the online store holds only tables an earlier skewless version wrote, under table "
+            f"names this version no longer reads; the registry records {len(views)} view(s) as "
+            f"materialized in it: {names}",
+            "run `skewless rebuild-online` once (it also drops the old tables; "
+            "docs/online-stores.md, \"Upgrading from {project}__{view} names\"), or "
+            "`skewless materialize-incremental`")
+    if identity is None:
+        return StoreMismatch(
+            "online_store_empty", views,
+            f"the online store is empty (it has no identity: restarted empty, or its file was "
+            f"deleted) but the registry records {len(views)} view(s) as materialized in it: {names}",
+            hint)
+    return StoreMismatch(
+        "online_store_replaced", views,
+        f"the online store (id {identity.id or 'none yet: data written before store ids'}) is not "
+        f"the one the registry recorded {len(views)} view(s) as materialized in (it was replaced, "
+        f"or restarted empty and written since): {names}",
+        hint)

@@ -27,6 +27,10 @@ until step 4 ends, values pushed during the rebuild may read as their previous v
 that retires the view's table during the rebuild makes it fail, leaving no table behind
 (``_check_not_retired``).
 
+Before any of this, a store whose data cannot be read (a SQLite file with damaged pages) is
+moved aside and replaced by a blank one (``OnlineStore.set_aside_if_unreadable``; the report
+says where it went), so the recovery tool can always recover.
+
 A view whose rebuild fails (source unreadable, store down) keeps its live table untouched: the
 staging table is dropped and the error names the view. Views rebuilt before it stay rebuilt.
 """
@@ -90,6 +94,7 @@ class RebuildReport:
     seconds: float = 0.0    # rebuild and verification
     now: datetime | None = None
     caught_up: int = 0      # rows the catch-up wrote (what reached the offline store meanwhile)
+    set_aside: str | None = None   # the damaged store moved aside before this view's rebuild
 
     @property
     def count_ok(self) -> bool:
@@ -113,7 +118,9 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
 
     Holds each view's lease (``lease_seconds``, renewed while it runs) for the whole run.
     Raises LeaseHeldError, before anything is touched, if another run holds one of them;
-    LeaseLostError (nothing swapped in) if this run stalled so long that another took over."""
+    LeaseLostError (nothing swapped in) if this run stalled so long that another took over.
+    A store whose data cannot be read is first moved aside (the first report's ``set_aside``
+    says where)."""
     now = to_utc(now)
     clock = clock or (lambda: now)
     reports = []
@@ -129,17 +136,20 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
         holdings = {view.name: leases.enter_context(held(
             registry, snapshot.project, lease_name(snapshot.online_key(view.name)),
             f"rebuild-online of feature view '{view.name}'", lease_seconds)) for view in selected}
+        set_aside = online_store.set_aside_if_unreadable()
         for view in selected:
             reports.append(_rebuild_view(engine, online_store, registry, snapshot, repo_path, view,
                                          now, clock, holdings[view.name], on_rows, timestamp_column,
-                                         sample_size, batch_rows))
+                                         sample_size, batch_rows, set_aside))
+            set_aside = None
     return reports
 
 
 def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryStore,
                   snapshot: Snapshot, repo_path: str | Path, view: FeatureView, now: datetime,
                   clock: Callable[[], datetime], holding: Holding, on_rows: RowsCallback | None,
-                  timestamp_column: str, sample_size: int, batch_rows: int) -> RebuildReport:
+                  timestamp_column: str, sample_size: int, batch_rows: int,
+                  set_aside: str | None) -> RebuildReport:
     t0 = time.perf_counter()
     key = snapshot.online_key(view.name)
     table = snapshot.online_table(view.name)
@@ -150,7 +160,9 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
                                             on_rows, batch_rows, holding)
     stored = store.count(table)
     prev = registry.get_state(snapshot.project, STATE, key) or {}
-    coverage = Coverage(materialization_signature(snapshot, view), ((None, now),), created_high)
+    identity = store.identity()   # claimed by the staging table's create
+    coverage = Coverage(materialization_signature(snapshot, view), ((None, now),), created_high,
+                        identity.id if identity is not None else "")
     registry.set_state(snapshot.project, STATE, key, coverage.to_state(
         rows=written, total_rows=prev.get("total_rows", 0) + written))
     _check_not_retired(registry, snapshot, view.name, store, swapped=True)
@@ -163,7 +175,8 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
     mismatches = _verify_sample(engine, store, snapshot, repo_path, view, keys, until,
                                 timestamp_column)
     return RebuildReport(view.name, written, stored, len(keys), mismatches,
-                         time.perf_counter() - t0, now, caught_up=caught.rows)
+                         time.perf_counter() - t0, now, caught_up=caught.rows,
+                         set_aside=set_aside)
 
 
 def _check_not_retired(registry: RegistryStore, snapshot: Snapshot, view: str, store: OnlineStore,

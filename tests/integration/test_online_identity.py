@@ -1,0 +1,170 @@
+"""Store-level faults behind the online store's identity (docs/online-stores.md).
+
+- Redis restarted empty, tables re-created in another order: generation numbers and the
+  version counter come back as the same numbers in other places; a reader that cached the
+  table map before the restart must read the right tables (it checks ``sk:@id`` with the
+  version in the same MGET). A writer that cached layouts saves them again.
+- SQLite: a reader follows its file when it is deleted and rebuilt by another writer; a file
+  whose header is garbage gives OnlineStoreError on every read (never a raw sqlite3 error),
+  and ``set_aside_if_unreadable`` moves it aside.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from skewless.errors import OnlineStoreDamagedError, OnlineStoreError
+from skewless.online import sqlite as sqlite_mod
+from skewless.online.codec import Record
+from skewless.online.sqlite import SqliteOnlineStore
+
+
+def rec(v: int, ts: int = 1) -> Record:
+    return Record(ts, ts, ("x",), (v,))
+
+
+def test_a_redis_reader_never_reuses_its_table_map_across_a_restart() -> None:
+    from skewless.testing.redis_server import redis_server, require_redis_server_binary
+    require_redis_server_binary()
+    from skewless.online.redis import RedisOnlineStore
+    with redis_server() as server:
+        writer, reader = RedisOnlineStore(server.address), RedisOnlineStore(server.address)
+        try:
+            for t, v in (("p__a", 1), ("p__b", 2)):   # one create each: version 1, then 2
+                writer.create([t])
+                writer.write_batch({t: [(b"k", rec(v))]})
+            first = reader.read_batch({"p__a": [b"k"], "p__b": [b"k"]})
+            assert [r[0].vals for r in first.values()] == [(1,), (2,)]   # type: ignore[union-attr]
+
+            server.kill()
+            server.start()
+            for t, v in (("p__b", 20), ("p__a", 10)):  # the other order: b takes generation 1
+                writer.create([t])
+                writer.write_batch({t: [(b"k", rec(v))]})
+            again = reader.read_batch({"p__a": [b"k"], "p__b": [b"k"]})
+            assert [r[0].vals if r[0] else None for r in again.values()] == [(10,), (20,)]
+            after = reader.identity()
+            assert after is not None and after.id and not after.adopted   # claimed by a blank Redis
+
+            # the writer saved its layouts again: a fresh reader decodes the records
+            fresh = RedisOnlineStore(server.address)
+            assert fresh.read_batch({"p__a": [b"k"]})["p__a"][0] == rec(10)
+            fresh.close()
+
+            writer.write_batch({"p__b": [(b"w", Record(1, 1, ("x", "y"), (0, 0)))]})  # saved now
+
+            # restarted empty again and refilled by another writer in the same order, so the
+            # generation names still fit the first writer's cached map: its next record, of a
+            # layout it saved before the restart, must still be readable by others
+            server.kill()
+            server.start()
+            refill = RedisOnlineStore(server.address)
+            for t, v in (("p__b", 200), ("p__a", 100)):
+                refill.create([t])
+                refill.write_batch({t: [(b"k", rec(v))]})
+            refill.close()
+            wide = Record(5, 5, ("x", "y"), (1, 2))
+            writer.write_batch({"p__a": [(b"w", wide)]})   # layout ("x", "y"), known before
+            fresh = RedisOnlineStore(server.address)
+            assert fresh.read_batch({"p__a": [b"w", b"k"]})["p__a"] == [wide, rec(100)]
+            fresh.close()
+        finally:
+            writer.close()
+            reader.close()
+
+
+def test_a_sqlite_reader_follows_its_file_when_it_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_mod, "RECHECK_SECONDS", 0.0, raising=False)
+    path = tmp_path / "online.db"
+    writer, reader = SqliteOnlineStore(path), SqliteOnlineStore(path)
+    writer.create(["t"])
+    writer.write_batch({"t": [(b"k", rec(1))]})
+    assert reader.read_batch({"t": [b"k"]})["t"] == [rec(1)]
+    writer.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    other = SqliteOnlineStore(path)   # another process rebuilds the file
+    other.create(["t"])
+    other.write_batch({"t": [(b"k", rec(2, ts=0))]})   # older than the deleted file's record
+    assert reader.read_batch({"t": [b"k"]})["t"] == [rec(2, ts=0)]
+    assert reader.identity() == other.identity()
+    reader.write_batch({"t": [(b"j", rec(3))]})        # the reader's writes land in the new file
+    assert other.read_batch({"t": [b"j"]})["t"] == [rec(3)]
+    other.close()
+    reader.close()
+
+
+def test_a_sqlite_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "online.db"
+    store = SqliteOnlineStore(path)
+    store.create(["t"])
+    store.write_batch({"t": [(b"k", rec(1))]})
+    store.close()
+    os.remove(f"{path}-wal") if Path(f"{path}-wal").exists() else None
+    with open(path, "r+b") as f:
+        f.write(os.urandom(4096))   # page 1, the header included
+    store = SqliteOnlineStore(path)
+    with pytest.raises(OnlineStoreError) as err:
+        store.read_batch({"t": [b"k"]})
+    assert isinstance(err.value, OnlineStoreDamagedError) and "rebuild-online" in (err.value.hint or "")
+    with pytest.raises(OnlineStoreDamagedError):
+        store.ping()
+    said = store.set_aside_if_unreadable()
+    assert said and "moved to" in said
+    moved = [p for p in tmp_path.iterdir() if p.name.startswith("online.db.damaged-")]
+    assert moved and moved[0].name in said
+    store.ping()
+    assert store.identity() is None and store.read_batch({"t": [b"k"]})["t"] == [None]
+    assert store.set_aside_if_unreadable() is None   # a readable store stays where it is
+    store.close()
+
+
+def test_ping_finds_damaged_pages_within_its_budget(tmp_path: Path) -> None:
+    path = tmp_path / "online.db"
+    store = SqliteOnlineStore(path)
+    store.create(["t"])
+    store.write_batch({"t": [(i.to_bytes(4, "big"), rec(i)) for i in range(5000)]})
+    store.close()
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.seek(size // 2 // 4096 * 4096)
+        f.write(b"\xff" * 4096)
+    store = SqliteOnlineStore(path)
+    t0 = time.monotonic()
+    with pytest.raises(OnlineStoreDamagedError):
+        store.ping()
+    assert time.monotonic() - t0 < 5
+    store.close()
+
+
+def test_a_redis_record_that_does_not_decode_is_a_store_error() -> None:
+    """Bytes under a record key that skewless did not write: an OnlineStoreError (the fallback
+    chain), not a raw decoding error (a 500)."""
+    from skewless.testing.redis_server import redis_server, require_redis_server_binary
+    require_redis_server_binary()
+    import redis as redis_py
+
+    from skewless.online.redis import RedisOnlineStore
+    with redis_server() as server:
+        store = RedisOnlineStore(server.address)
+        try:
+            store.create(["p__a"])
+            store.write_batch({"p__a": [(b"k", rec(1)), (b"j", rec(2))]})
+            raw = redis_py.Redis(port=server.port)
+            key = next(k for k in raw.scan_iter(match=b"sk:p__a:g*:k"))
+            good = raw.get(key)
+            for garbage in (b"\x00" * 3, good[:24] + b"\xc1"):   # too short; values not msgpack
+                raw.set(key, garbage)
+                with pytest.raises(OnlineStoreError, match="does not decode"):
+                    store.read_batch({"p__a": [b"j", b"k"]})
+            raw.close()
+        finally:
+            store.close()
