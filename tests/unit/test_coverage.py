@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from skewless.online.base import LEGACY
+from skewless.online.base import LEGACY, StoreIdentity
 from skewless.services.materialize import Coverage
 
 US = timedelta(microseconds=1)
@@ -56,9 +56,15 @@ def test_the_created_mark_never_skips_a_late_row() -> None:
 
 
 def test_state_round_trip_and_another_signature_does_not_count() -> None:
-    c = Coverage("sig").cover(None, d(2), d(1), True).cover(d(4), d(5), None, False)
+    mine = StoreIdentity("abc")
+    c = Coverage("sig", store="abc").cover(None, d(2), d(1), True).cover(d(4), d(5), None, False)
     state = c.to_state(rows=3, total_rows=7)
     assert state["end"] == d(2).isoformat()
-    assert Coverage.of(state, "sig", LEGACY) == c  # recorded before store ids: counts for a legacy store
-    assert Coverage.of(state, "other", LEGACY) == Coverage("other")
-    assert Coverage.of({"end": d(2).isoformat()}, "sig", LEGACY) == Coverage("sig")   # a state of an older version
+    assert Coverage.of(state, "sig", mine) == c
+    assert Coverage.of(state, "other", mine) == Coverage("other", store="abc")
+    assert Coverage.of(state, "sig", StoreIdentity("xyz")) == Coverage("sig", store="xyz")  # another store
+    # recorded before store ids (by a version whose tables are no longer read): never counts
+    legacy = {k: v for k, v in state.items() if k != "store"}
+    assert Coverage.of(legacy, "sig", LEGACY) == Coverage("sig")
+    assert Coverage.of(legacy, "sig", mine) == Coverage("sig", store="abc")
+    assert Coverage.of({"end": d(2).isoformat()}, "sig", mine) == Coverage("sig", store="abc")
