@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable, Sequence
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 from skewless.config import RepoConfig, config_from_dict, load_config
 from skewless.define import Entity, FeatureService, FeatureView
 from skewless.engines import OfflineEngine, RetrievalJob, make_engine
-from skewless.errors import InvalidRequestError, SkewlessError
+from skewless.errors import InvalidRequestError, RegistryError, SkewlessError
 from skewless.registry import HistoryEntry, RegistryStore, Snapshot, open_registry
 from skewless.online import OnlineStore, make_online_store
 from skewless.online.cache import RecordCache
@@ -29,6 +30,24 @@ from skewless.times import TimeLike, to_utc
 
 
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class RegistryHealth:
+    """The serving definitions' source: see ``FeatureStore.registry_health``."""
+
+    read_at: float | None          # Unix time of the last good registry read
+    error: RegistryError | None    # the last read's failure, if it failed
+    version: int | None            # registry version served
+
+    @property
+    def stale(self) -> bool:
+        """Serving uses the last good snapshot: the registry cannot be read now."""
+        return self.error is not None and self.read_at is not None
+
+    def age(self, now: float | None = None) -> float | None:
+        """Seconds since the snapshot served was read (None before the first read)."""
+        return None if self.read_at is None else max((now or time.time()) - self.read_at, 0.0)
 
 
 class FeatureStore:
@@ -54,6 +73,8 @@ class FeatureStore:
         self._online: OnlineStore | None = None
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(timezone.utc))
         self._serving: tuple[float, Snapshot] | None = None
+        self._registry_error: RegistryError | None = None
+        self._registry_read_at: float | None = None
         self._online_plans: dict[Any, online_svc.OnlinePlan] = {}
         self.cache = RecordCache(self.config.cache.ttl_seconds, self.config.cache.max_entries)
 
@@ -74,21 +95,46 @@ class FeatureStore:
         return self.registry.load(self.project)
 
     def _fresh_serving_snapshot(self) -> Snapshot:
-        """The registry as it is now, which also becomes the serving cache's snapshot."""
-        return self._serving_snapshot(fresh=True)
+        """The registry as it is now, which also becomes the serving cache's snapshot (a
+        RegistryError if it cannot be read: never the last good snapshot)."""
+        snap = self._serving_snapshot(fresh=True)
+        if self._registry_error is not None:
+            raise self._registry_error
+        return snap
 
     def _serving_snapshot(self, fresh: bool = False) -> Snapshot:
         """Definitions for the serving hot path, re-read at most every
         ``registry_cache_ttl_seconds`` (at once with ``fresh``, and after an apply through this
-        store)."""
+        store).
+
+        When the registry cannot be read (a full or read-only disk, a corrupt file) and a
+        snapshot was read before, serving goes on with that last good snapshot, retrying at
+        the same pace; ``registry_health()`` says so (``/ready``, ``/metrics``). With no
+        snapshot yet, the RegistryError is raised."""
         now = time.monotonic()
         if (fresh or self._serving is None
                 or now - self._serving[0] > self.config.registry_cache_ttl_seconds):
-            snap = self.snapshot()
+            try:
+                snap = self.snapshot()
+            except RegistryError as e:
+                if self._serving is None:
+                    raise
+                self._registry_error = e
+                self._serving = (now, self._serving[1])   # retry after another period
+                return self._serving[1]
             if self._serving is None or self._serving[1].version != snap.version:
                 self._online_plans.clear()
             self._serving = (now, snap)
+            self._registry_error = None
+            self._registry_read_at = time.time()
         return self._serving[1]
+
+    def registry_health(self) -> RegistryHealth:
+        """How the serving definitions stand: read at ``read_at`` (Unix seconds; None before
+        the first read), and ``error``, the RegistryError of the last read if it failed (then
+        serving uses the last good snapshot, ``stale``)."""
+        version = self._serving[1].version if self._serving is not None else None
+        return RegistryHealth(self._registry_read_at, self._registry_error, version)
 
     # --- definitions -------------------------------------------------------------------------
     def plan(self, objects: Iterable[Any], partial: bool = True,
@@ -109,7 +155,8 @@ class FeatureStore:
         dropped is listed in ``cleanup_errors`` and dropped by a later apply."""
         if not isinstance(objects, (list, tuple, set)):
             objects = [objects]
-        self._serving = None
+        if self._serving is not None:   # re-read on the next request (kept if unreadable)
+            self._serving = (float("-inf"), self._serving[1])
         result = apply_svc.apply(self.registry, self.project, self.repo_path, _definitions(objects),
                                  partial, _definitions(objects_to_delete), force,
                                  online_store=lambda: self.online_store)
