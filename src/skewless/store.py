@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -223,7 +223,7 @@ class FeatureStore:
         return self._after_write(materialize_svc.materialize(
             self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
             start, end, self.clock(), incremental=False, on_rows=on_rows,
-            batch_rows=batch_rows))
+            batch_rows=batch_rows, created_tolerance=self._created_tolerance))
 
     def materialize_incremental(self, end_date: TimeLike | None = None,
                                 views: Sequence[str] | None = None,
@@ -236,7 +236,7 @@ class FeatureStore:
         return self._after_write(materialize_svc.materialize(
             self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
             None, end, self.clock(), incremental=True, on_rows=on_rows,
-            batch_rows=batch_rows))
+            batch_rows=batch_rows, created_tolerance=self._created_tolerance))
 
     def rebuild_online(self, views: Sequence[str] | None = None,
                        on_rows: Callable[[str, int], None] | None = None,
@@ -247,6 +247,11 @@ class FeatureStore:
         return self._after_write(rebuild_svc.rebuild_online(
             self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
             self.clock(), on_rows, self.config.entity_timestamp_column, batch_rows=batch_rows))
+
+    @property
+    def _created_tolerance(self) -> timedelta:
+        """How far a created timestamp may be ahead of the clock (``created_timestamp_tolerance_seconds``)."""
+        return timedelta(seconds=self.config.created_timestamp_tolerance_seconds)
 
     def _after_write(self, result: _T) -> _T:
         """Writes through this store are read back at once, hot-key cache or not."""
@@ -270,7 +275,7 @@ class FeatureStore:
         (docs/online.md#push). Re-reading the registry costs about 0.5 ms."""
         return self._after_write(push_svc.push(
             self._fresh_serving_snapshot(), lambda: self.online_store, self.repo_path, source_name,
-            df, to, self.clock()))
+            df, to, self.clock(), self._created_tolerance))
 
     def get_online_features(self, features: Sequence[str] | FeatureService | str | None = None,
                             entity_rows: Sequence[dict[str, Any]] | None = None,

@@ -114,6 +114,8 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
         table = snapshot.online_table(view.name)
         key = snapshot.online_key(view.name)
         prev = registry.get_state(snapshot.project, STATE, key) or {}
+        if created_high is not None:
+            created_high = min(created_high, now)   # the created-time mark never passes the clock
         coverage = Coverage(materialization_signature(snapshot, view), ((None, now),), created_high)
         registry.set_state(snapshot.project, STATE, key, coverage.to_state(
             rows=written, total_rows=prev.get("total_rows", 0) + written))
