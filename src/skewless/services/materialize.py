@@ -21,7 +21,10 @@ before (or stays), so a late row is never lost: an explicit window leaves the ma
 an incremental run that read every row up to ``end`` moves it to the newest created time seen.
 Coverage recorded for another definition of the view (``materialization_signature``: a field
 added since) does not count, so the next incremental run reads the whole source again and
-fills the new field in.
+fills the new field in. A run that finds, at its end, coverage recorded meanwhile by a run of
+another definition (an apply changed the fields while both wrote) records none: the records
+of either may have replaced the other's without the other's fields, so the next incremental
+run reads the whole source again.
 """
 
 from __future__ import annotations
@@ -264,7 +267,8 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
         t0 = time.perf_counter()
         key = snapshot.online_key(view.name)
         signature = materialization_signature(snapshot, view)
-        before = Coverage.of(registry.get_state(snapshot.project, STATE, key), signature)
+        state0 = registry.get_state(snapshot.project, STATE, key)
+        before = Coverage.of(state0, signature)
         created_col = view.batch_source.created_timestamp_column
         if incremental:
             windows = before.holes(end)
@@ -303,9 +307,16 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
                     on_rows(view.name, len(records))
         after = before.cover(None if incremental else start, end, seen, incremental)
         prev = registry.get_state(snapshot.project, STATE, key) or {}
-        latest = Coverage.of(prev, signature)
-        if latest != before:   # another run recorded coverage meanwhile: keep both, conservatively
-            after = after.union(latest)
+        if prev != (state0 or {}) and prev.get("signature") not in (None, signature):
+            # A run of another definition of the view (a field added or removed by an apply
+            # meanwhile) recorded coverage while this one wrote: either run's records may have
+            # replaced the other's, without the other's fields. Neither covers anything now:
+            # the next incremental run reads the whole source again and fills every field.
+            after = Coverage(signature)
+        else:
+            latest = Coverage.of(prev, signature)
+            if latest != before:   # another run recorded coverage meanwhile: keep both, conservatively
+                after = after.union(latest)
         registry.set_state(snapshot.project, STATE, key, after.to_state(
             rows=rows, total_rows=prev.get("total_rows", 0) + rows))
         reports.append(ViewReport(view.name, rows, requests[0][0], end, time.perf_counter() - t0))
