@@ -205,3 +205,32 @@ def test_garbage_registry_is_a_clear_error(repo: Path, keep_header: bool) -> Non
         assert done.returncode == 1, out
         assert "Traceback" not in out and "DatabaseError" not in out, out
         assert "registry" in out and "hint:" in out, out
+
+
+def test_registry_without_read_permission_says_so(repo: Path) -> None:
+    """Run as an unprivileged user (root reads any file): the hint names the permission."""
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run a process as another user")
+    base = Path(tempfile.mkdtemp(prefix="skewless-perm-"))
+    try:
+        base.chmod(0o755)
+        (base / "data").mkdir(mode=0o755)
+        registry = base / "data/registry.db"
+        fs = make_store(base, {"type": "memory"}, "fraud", registry)
+        fs.apply([user])
+        registry.chmod(0o600)
+        (base / "feature_store.yaml").write_text("project: fraud\nregistry: data/registry.db\n")
+        (base / "feature_store.yaml").chmod(0o644)
+        code = ("from skewless import FeatureStore\nfrom skewless.errors import RegistryError\n"
+                f"try:\n    FeatureStore({str(base)!r}).list_entities()\n"
+                "except RegistryError as e:\n    print(e.message)\n    print(e.hint)\n")
+        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "permission denied" in done.stdout and str(registry) in done.stdout, done.stdout
+        assert "chmod" in done.stdout, done.stdout
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
