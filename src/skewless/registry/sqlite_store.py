@@ -145,7 +145,10 @@ class SqliteRegistryStore:
         except (sqlite3.Error, OSError) as e:
             raise self._error(e, "open") from None
         try:
-            con.execute("PRAGMA journal_mode=DELETE")
+            try:
+                con.execute("PRAGMA journal_mode=DELETE")
+            except sqlite3.OperationalError:
+                pass   # a WAL file another connection has open: a later write switches it
             con.executescript(_SCHEMA)
             return con
         except sqlite3.Error as e:
@@ -189,8 +192,12 @@ class SqliteRegistryStore:
             ):
                 if kind in KINDS:
                     snap.table(kind)[name] = Snapshot.decode(kind, spec)
-            snap.generations = dict(con.execute(
-                "SELECT view, generation FROM generations WHERE project=?", (project,)).fetchall())
+            try:
+                snap.generations = dict(con.execute(
+                    "SELECT view, generation FROM generations WHERE project=?", (project,)).fetchall())
+            except sqlite3.OperationalError as e:
+                if "no such table" not in str(e):   # else: a registry older than generations
+                    raise
             con.execute("COMMIT")
             return snap
         return self._reading(read, Snapshot(project))
