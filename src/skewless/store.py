@@ -109,8 +109,8 @@ class FeatureStore:
 
         When the registry cannot be read (a full or read-only disk, a corrupt file) and a
         snapshot was read before, serving goes on with that last good snapshot, retrying at
-        the same pace; ``registry_health()`` says so (``/ready``, ``/metrics``). With no
-        snapshot yet, the RegistryError is raised."""
+        the same pace (at least a second apart); ``registry_health()`` says so (``/ready``,
+        ``/metrics``). With no snapshot yet, the RegistryError is raised."""
         now = time.monotonic()
         if (fresh or self._serving is None
                 or now - self._serving[0] > self.config.registry_cache_ttl_seconds):
@@ -120,7 +120,9 @@ class FeatureStore:
                 if self._serving is None:
                     raise
                 self._registry_error = e
-                self._serving = (now, self._serving[1])   # retry after another period
+                # retry after another period, at least a second: a failing read is not free
+                ttl = self.config.registry_cache_ttl_seconds
+                self._serving = (now + max(0.0, 1.0 - ttl), self._serving[1])
                 return self._serving[1]
             if self._serving is None or self._serving[1].version != snap.version:
                 self._online_plans.clear()

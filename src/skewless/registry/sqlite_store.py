@@ -249,7 +249,10 @@ class SqliteRegistryStore:
                 return new_version
             except sqlite3.Error as e:
                 if con.in_transaction:
-                    con.execute("ROLLBACK")
+                    try:
+                        con.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass   # closing the connection rolls back too
                 err = self._error(e, "write")
                 raise RegistryError(f"{err.message}; nothing was written", hint=err.hint) from None
 
