@@ -1,4 +1,4 @@
-"""A field added by ``apply`` is filled by the next incremental run (docs/online.md#coverage):
+"""A field added by ``apply`` is filled by the next incremental run (docs/online.md#watermarks-mean-coverage):
 between two runs, and while a run of the old definition is still writing (its records, which
 lack the field, may replace those of a run of the new definition). SQLite and the shared Redis
 under a project of its own; the racing runs are real threads with their own stores, paused
