@@ -165,6 +165,9 @@ class RepoConfig(_Strict):
     online_store: OnlineConfig = SqliteOnlineConfig()
     entity_timestamp_column: str = "event_timestamp"
     registry_cache_ttl_seconds: float = Field(default=10.0, ge=0)
+    # how far a created timestamp may be ahead of the clock (producers' clock skew) before a
+    # push or a materialization refuses the rows (docs/online.md#created-times-ahead-of-the-clock)
+    created_timestamp_tolerance_seconds: float = Field(default=300.0, ge=0)
     cache: CacheConfig = CacheConfig()
     serving: ServingConfig = ServingConfig()
 

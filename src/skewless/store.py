@@ -7,14 +7,15 @@ import os
 from collections.abc import Iterable, Sequence
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 from skewless.config import RepoConfig, config_from_dict, load_config
 from skewless.define import Entity, FeatureService, FeatureView
 from skewless.engines import OfflineEngine, RetrievalJob, make_engine
-from skewless.errors import InvalidRequestError, SkewlessError
+from skewless.errors import InvalidRequestError, RegistryError, SkewlessError
 from skewless.registry import HistoryEntry, RegistryStore, Snapshot, open_registry
 from skewless.online import OnlineStore, make_online_store
 from skewless.online.cache import RecordCache
@@ -29,6 +30,24 @@ from skewless.times import TimeLike, to_utc
 
 
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class RegistryHealth:
+    """The serving definitions' source: see ``FeatureStore.registry_health``."""
+
+    read_at: float | None          # Unix time of the last good registry read
+    error: RegistryError | None    # the last read's failure, if it failed
+    version: int | None            # registry version served
+
+    @property
+    def stale(self) -> bool:
+        """Serving uses the last good snapshot: the registry cannot be read now."""
+        return self.error is not None and self.read_at is not None
+
+    def age(self, now: float | None = None) -> float | None:
+        """Seconds since the snapshot served was read (None before the first read)."""
+        return None if self.read_at is None else max((now or time.time()) - self.read_at, 0.0)
 
 
 class FeatureStore:
@@ -54,6 +73,8 @@ class FeatureStore:
         self._online: OnlineStore | None = None
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(timezone.utc))
         self._serving: tuple[float, Snapshot] | None = None
+        self._registry_error: RegistryError | None = None
+        self._registry_read_at: float | None = None
         self._online_plans: dict[Any, online_svc.OnlinePlan] = {}
         self.cache = RecordCache(self.config.cache.ttl_seconds, self.config.cache.max_entries)
 
@@ -74,21 +95,48 @@ class FeatureStore:
         return self.registry.load(self.project)
 
     def _fresh_serving_snapshot(self) -> Snapshot:
-        """The registry as it is now, which also becomes the serving cache's snapshot."""
-        return self._serving_snapshot(fresh=True)
+        """The registry as it is now, which also becomes the serving cache's snapshot (a
+        RegistryError if it cannot be read: never the last good snapshot)."""
+        snap = self._serving_snapshot(fresh=True)
+        if self._registry_error is not None:
+            raise self._registry_error
+        return snap
 
     def _serving_snapshot(self, fresh: bool = False) -> Snapshot:
         """Definitions for the serving hot path, re-read at most every
         ``registry_cache_ttl_seconds`` (at once with ``fresh``, and after an apply through this
-        store)."""
+        store).
+
+        When the registry cannot be read (a full or read-only disk, a corrupt file) and a
+        snapshot was read before, serving goes on with that last good snapshot, retrying at
+        the same pace (at least a second apart); ``registry_health()`` says so (``/ready``,
+        ``/metrics``). With no snapshot yet, the RegistryError is raised."""
         now = time.monotonic()
         if (fresh or self._serving is None
                 or now - self._serving[0] > self.config.registry_cache_ttl_seconds):
-            snap = self.snapshot()
+            try:
+                snap = self.snapshot()
+            except RegistryError as e:
+                if self._serving is None:
+                    raise
+                self._registry_error = e
+                # retry after another period, at least a second: a failing read is not free
+                ttl = self.config.registry_cache_ttl_seconds
+                self._serving = (now + max(0.0, 1.0 - ttl), self._serving[1])
+                return self._serving[1]
             if self._serving is None or self._serving[1].version != snap.version:
                 self._online_plans.clear()
             self._serving = (now, snap)
+            self._registry_error = None
+            self._registry_read_at = time.time()
         return self._serving[1]
+
+    def registry_health(self) -> RegistryHealth:
+        """How the serving definitions stand: read at ``read_at`` (Unix seconds; None before
+        the first read), and ``error``, the RegistryError of the last read if it failed (then
+        serving uses the last good snapshot, ``stale``)."""
+        version = self._serving[1].version if self._serving is not None else None
+        return RegistryHealth(self._registry_read_at, self._registry_error, version)
 
     # --- definitions -------------------------------------------------------------------------
     def plan(self, objects: Iterable[Any], partial: bool = True,
@@ -109,7 +157,8 @@ class FeatureStore:
         dropped is listed in ``cleanup_errors`` and dropped by a later apply."""
         if not isinstance(objects, (list, tuple, set)):
             objects = [objects]
-        self._serving = None
+        if self._serving is not None:   # re-read on the next request (kept if unreadable)
+            self._serving = (float("-inf"), self._serving[1])
         result = apply_svc.apply(self.registry, self.project, self.repo_path, _definitions(objects),
                                  partial, _definitions(objects_to_delete), force,
                                  online_store=lambda: self.online_store)
@@ -176,7 +225,7 @@ class FeatureStore:
         return self._after_write(materialize_svc.materialize(
             self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
             start, end, self.clock(), incremental=False, on_rows=on_rows,
-            batch_rows=batch_rows))
+            batch_rows=batch_rows, created_tolerance=self._created_tolerance))
 
     def materialize_incremental(self, end_date: TimeLike | None = None,
                                 views: Sequence[str] | None = None,
@@ -189,7 +238,7 @@ class FeatureStore:
         return self._after_write(materialize_svc.materialize(
             self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
             None, end, self.clock(), incremental=True, on_rows=on_rows,
-            batch_rows=batch_rows))
+            batch_rows=batch_rows, created_tolerance=self._created_tolerance))
 
     def rebuild_online(self, views: Sequence[str] | None = None,
                        on_rows: Callable[[str, int], None] | None = None,
@@ -202,7 +251,12 @@ class FeatureStore:
         return self._after_write(rebuild_svc.rebuild_online(
             self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
             self.clock(), on_rows, self.config.entity_timestamp_column, batch_rows=batch_rows,
-            clock=self.clock))
+            clock=self.clock, created_tolerance=self._created_tolerance))
+
+    @property
+    def _created_tolerance(self) -> timedelta:
+        """How far a created timestamp may be ahead of the clock (``created_timestamp_tolerance_seconds``)."""
+        return timedelta(seconds=self.config.created_timestamp_tolerance_seconds)
 
     def _after_write(self, result: _T) -> _T:
         """Writes through this store are read back at once, hot-key cache or not."""
@@ -232,7 +286,7 @@ class FeatureStore:
         (docs/online.md#push). Re-reading the registry costs about 0.5 ms."""
         return self._after_write(push_svc.push(
             self._fresh_serving_snapshot(), lambda: self.online_store, self.repo_path, source_name,
-            df, to, self.clock(), batch_id))
+            df, to, self.clock(), batch_id, self._created_tolerance))
 
     def get_online_features(self, features: Sequence[str] | FeatureService | str | None = None,
                             entity_rows: Sequence[dict[str, Any]] | None = None,

@@ -133,7 +133,7 @@ def test_health_and_ready(sqlite_server):
     r = sqlite_server.get("/ready")
     assert r.status_code == 200
     assert r.json() == {"ready": True, "online_store": "ok", "views": ["pair_stats", "user_spend"],
-                        "not_materialized": []}
+                        "not_materialized": [], "registry": "ok"}
 
 
 def test_ready_only_after_materialize(tmp_path, serve):

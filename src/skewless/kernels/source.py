@@ -12,6 +12,7 @@ import glob as _glob
 import math
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -470,3 +471,79 @@ def read_conformed(resolved: ResolvedSource, columns: dict[str, pa.DataType | No
     if not tables:
         return pa.table({c: pa.array([], type=t or pa.null()) for c, t in columns.items()})
     return pa.concat_tables(tables, promote_options="permissive")
+
+
+# --- created times ahead of the clock ---------------------------------------------------------------
+
+CREATED_AHEAD_HINT = (
+    "a created time ahead of the clock would move the created-time mark past every later late "
+    "row (docs/online.md#created-times-ahead-of-the-clock): fix the producer's clock or time "
+    "zone (naive timestamps are UTC), or raise `created_timestamp_tolerance_seconds` in "
+    "feature_store.yaml")
+
+
+def values_after(array: pa.Array | pa.ChunkedArray, limit: datetime,
+                 among: pa.Array | None = None) -> Misfit | None:
+    """The first value of a timestamp column later than ``limit`` (a UTC datetime), and how
+    many are (None: none; nulls never are), counting only the rows where ``among`` (booleans)
+    is true, if given. Naive timestamps are UTC."""
+    from skewless.kernels.batch import UTC_MICROS, cast
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks else pa.array([], type=array.type)
+    if not len(array):
+        return None
+    later = pc.fill_null(pc.greater(cast(array, UTC_MICROS), pa.scalar(limit, type=UTC_MICROS)), False)
+    if among is not None:
+        later = pc.and_(later, pc.fill_null(among, False))
+    rows = pc.indices_nonzero(later)
+    if not len(rows):
+        return None
+    row = int(rows[0].as_py())
+    return Misfit(row, array[row].as_py(), len(rows))
+
+
+def created_after(sf: SourceFile, column: str, limit: datetime, timestamp_field: str | None = None,
+                  end: datetime | None = None) -> Misfit | None:
+    """``values_after`` for ``column`` of one source file, among the rows whose
+    ``timestamp_field`` is at most ``end`` if given (the rows a run up to ``end`` reads). The
+    footer's max statistics answer when they show every value is at most ``limit``; else the
+    columns are read."""
+    from skewless.kernels.batch import UTC_MICROS, cast
+
+    if column not in sf.schema.names or not _is_time(sf.schema.field(column).type):
+        return None   # a missing or mistyped column is reported by check_view_source
+    if column in sf.physical and _stats_at_most(sf, column, limit):
+        return None
+    among = None
+    if timestamp_field is not None and end is not None and timestamp_field in sf.schema.names \
+            and _is_time(sf.schema.field(timestamp_field).type):
+        ts = _read_column(sf, timestamp_field)
+        among = pc.less_equal(cast(ts, UTC_MICROS), pa.scalar(end, type=UTC_MICROS))
+    return values_after(_read_column(sf, column), limit, among)
+
+
+def _stats_at_most(sf: SourceFile, column: str, limit: datetime) -> bool:
+    try:
+        md = sf.fragment.metadata
+    except (pa.ArrowInvalid, OSError, AttributeError):
+        return False
+    idx = next((j for j in range(md.num_columns) if md.schema.column(j).path == column), None)
+    if idx is None:
+        return False
+    source = sf.schema.field(column).type
+    for i in range(md.num_row_groups):
+        rg = md.row_group(i)
+        st = rg.column(idx).statistics
+        if st is None:
+            return False
+        if not st.has_min_max:
+            if st.has_null_count and st.null_count == rg.num_rows:
+                continue
+            return False
+        try:
+            if values_after(pa.array([st.max], type=source), limit) is not None:
+                return False
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            return False
+    return True

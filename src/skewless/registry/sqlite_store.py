@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from skewless.errors import LeaseLostError, RegistryConflictError, RegistryError
 from skewless.registry.base import HistoryEntry
@@ -41,6 +43,92 @@ _SET_STATE = ("INSERT INTO state (project, namespace, key, value, updated_at) VA
               "updated_at=excluded.updated_at")
 
 
+_R = TypeVar("_R")
+SQLITE_HEADER = b"SQLite format 3\x00"
+RECOVER_HINT = ("move the file aside, then `skewless apply` your definitions again and run "
+                "`skewless rebuild-online` (materialization state is lost with the file), or "
+                "restore it from a backup (docs/repository.md#the-registry-file)")
+
+
+def _run(uri: str, fn: Callable[[sqlite3.Connection], _R], empty: _R) -> _R:
+    with closing(sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)) as con:
+        try:
+            return fn(con)
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):   # a file created, but never written, by skewless
+                return empty
+            raise
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _wal_empty(path: Path) -> bool:
+    """Whether the file alone holds every commit: no ``-wal`` file, or an empty one."""
+    try:
+        return os.stat(f"{path}-wal").st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def _free_bytes(path: Path) -> int | None:
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def diagnose(path: Path, e: BaseException, doing: str) -> tuple[str, str]:
+    """(message, hint) for a failure to ``doing`` ("open", "read", "write") the registry file
+    ``path``, naming the real cause: SQLite's own words ("unable to open database file", "disk
+    I/O error") rarely do, so the file and its filesystem are looked at: a file that is not a
+    SQLite file (e.g. Feast's registry.db) or is corrupt, a read-only filesystem, a full disk,
+    missing permission."""
+    text = str(e)
+    head = b""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except OSError:
+        pass
+    if ("not a database" in text or "malformed" in text) and head and head != SQLITE_HEADER:
+        return (f"registry {path} is not a skewless registry (a SQLite file); a Feast repo's "
+                "registry.db is a protobuf file skewless does not read",
+                "point 'registry' in feature_store.yaml at a new file (e.g. "
+                "data/skewless_registry.db) and apply your definitions again "
+                "(docs/configuration.md, \"Coming from Feast\")")
+    if "not a database" in text or "malformed" in text:
+        return f"registry {path} is corrupt (SQLite: {text}); nothing was changed", RECOVER_HINT
+    writing = doing != "read"
+    if _read_only_fs(path) or "readonly" in text or "read-only" in text:
+        if writing:
+            return (f"cannot {doing} registry {path}: its filesystem is read-only (SQLite: {text})",
+                    "apply, materialize and push write the registry: run them where it is "
+                    "writable; serving only reads it and works on a read-only filesystem")
+        return (f"cannot read registry {path} on a read-only filesystem (SQLite: {text})", RECOVER_HINT)
+    free = _free_bytes(path)
+    if (isinstance(e, OSError) and e.errno == errno.ENOSPC) or "full" in text or free == 0:
+        return (f"cannot {doing} registry {path}: the disk holding it is full "
+                f"({free if free is not None else '?'} bytes free; SQLite: {text})",
+                f"free space on the filesystem of {path.parent}; a server keeps serving its last "
+                "definitions meanwhile (docs/server.md#get-ready-and-get-health)")
+    need = os.R_OK | (os.W_OK if writing else 0)
+    if (isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM)) or not os.access(path, need) \
+            or (writing and not os.access(path.parent, os.W_OK | os.X_OK)):
+        return (f"cannot {doing} registry {path}: permission denied (SQLite: {text})",
+                f"let the user running skewless (uid {os.getuid()}) read the file"
+                + (" and write it and its directory" if writing else "") + " (chmod/chown)")
+    return (f"cannot {doing} registry {path}: {text}",
+            "check the 'registry' path in feature_store.yaml and the disk that holds it")
+
+
 class SqliteRegistryStore:
     """Registry in a local SQLite file. The file is created on the first write only, so a
     failed or refused apply leaves no trace."""
@@ -49,32 +137,58 @@ class SqliteRegistryStore:
         self.path = Path(path)
 
     def _connect(self, create: bool) -> sqlite3.Connection | None:
+        """A connection for writing (None when the file does not exist and ``create`` is
+        False). The registry uses SQLite's rollback journal, not WAL: a reader then needs no
+        ``-wal``/``-shm`` files and writes nothing, so reads work on a full or read-only disk
+        (``_reading``); a file left in WAL mode by an older version is switched back here."""
         if not self.path.exists() and not create:
             return None
         try:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
+        except (sqlite3.Error, OSError) as e:
+            raise self._error(e, "open") from None
+        try:
+            try:
+                con.execute("PRAGMA journal_mode=DELETE")
+            except sqlite3.OperationalError:
+                pass   # a WAL file another connection has open: a later write switches it
             con.executescript(_SCHEMA)
             return con
         except sqlite3.Error as e:
-            if "not a database" in str(e):  # e.g. Feast's registry.db, a protobuf file
-                raise RegistryError(
-                    f"registry {self.path} is not a skewless registry (a SQLite file); a Feast "
-                    "repo's registry.db is a protobuf file skewless does not read",
-                    hint="point 'registry' in feature_store.yaml at a new file (e.g. "
-                    "data/skewless_registry.db) and apply your definitions again "
-                    "(docs/configuration.md, \"Coming from Feast\")") from None
-            raise RegistryError(f"cannot open registry {self.path}: {e}",
-                                hint="check the 'registry' path in feature_store.yaml") from None
+            con.close()
+            raise self._error(e, "open") from None
+
+    def _reading(self, fn: Callable[[sqlite3.Connection], _R], empty: _R) -> _R:
+        """``fn`` over a read-only connection, which writes nothing: no schema, no journal mode
+        change, no ``-wal``/``-shm`` files. ``empty`` when there is no registry (or no table)
+        yet. A file still in WAL mode (written by an older version) needs a ``-shm`` file to
+        be read: where it cannot be created (a read-only filesystem; a full disk and no
+        ``-wal`` file, so the file alone holds every commit) the file is read as immutable.
+        Every SQLite failure is a RegistryError naming the file and the cause (``diagnose``)."""
+        if not self.path.exists():
+            return empty
+        uri = self.path.resolve().as_uri()
+        try:
+            try:
+                return _run(f"{uri}?mode=ro", fn, empty)
+            except sqlite3.OperationalError as e:
+                if ("unable to open" in str(e) or "disk I/O" in str(e)) and (
+                        _read_only_fs(self.path) or (_free_bytes(self.path) == 0
+                                                     and _wal_empty(self.path))):
+                    return _run(f"{uri}?immutable=1", fn, empty)
+                raise
+        except sqlite3.Error as e:
+            raise self._error(e, "read") from None
+
+    def _error(self, e: BaseException, doing: str) -> RegistryError:
+        message, hint = diagnose(self.path, e, doing)
+        return RegistryError(message, hint=hint)
 
     def load(self, project: str) -> Snapshot:
-        snap = Snapshot(project)
-        con = self._connect(create=False)
-        if con is None:
-            return snap
-        with closing(con):
+        def read(con: sqlite3.Connection) -> Snapshot:
+            snap = Snapshot(project)
             con.execute("BEGIN")  # one consistent read
             row = con.execute("SELECT version FROM versions WHERE project=?", (project,)).fetchone()
             snap.version = row[0] if row else 0
@@ -83,10 +197,15 @@ class SqliteRegistryStore:
             ):
                 if kind in KINDS:
                     snap.table(kind)[name] = Snapshot.decode(kind, spec)
-            snap.generations = dict(con.execute(
-                "SELECT view, generation FROM generations WHERE project=?", (project,)).fetchall())
+            try:
+                snap.generations = dict(con.execute(
+                    "SELECT view, generation FROM generations WHERE project=?", (project,)).fetchall())
+            except sqlite3.OperationalError as e:
+                if "no such table" not in str(e):   # else: a registry older than generations
+                    raise
             con.execute("COMMIT")
-        return snap
+            return snap
+        return self._reading(read, Snapshot(project))
 
     def commit(self, snapshot: Snapshot, expected_version: int, changes: list[Change], user: str,
                state: Mapping[tuple[str, str], dict[str, Any] | None] | None = None) -> int:
@@ -135,50 +254,50 @@ class SqliteRegistryStore:
                 return new_version
             except sqlite3.Error as e:
                 if con.in_transaction:
-                    con.execute("ROLLBACK")
-                raise RegistryError(f"registry {self.path}: write failed ({e}); nothing was written") from None
+                    try:
+                        con.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass   # closing the connection rolls back too
+                err = self._error(e, "write")
+                raise RegistryError(f"{err.message}; nothing was written", hint=err.hint) from None
 
     def history(self, project: str, limit: int = 50) -> list[HistoryEntry]:
-        con = self._connect(create=False)
-        if con is None:
-            return []
-        with closing(con):
-            rows = con.execute(
-                "SELECT version, applied_at, user, changes FROM history WHERE project=? "
-                "ORDER BY version DESC LIMIT ?", (project, limit)).fetchall()
+        rows: list[Any] = self._reading(lambda con: con.execute(
+            "SELECT version, applied_at, user, changes FROM history WHERE project=? "
+            "ORDER BY version DESC LIMIT ?", (project, limit)).fetchall(), [])
         return [HistoryEntry(v, datetime.fromisoformat(at), u, json.loads(c)) for v, at, u, c in rows]
 
     def get_state(self, project: str, namespace: str, key: str) -> dict[str, Any] | None:
-        con = self._connect(create=False)
-        if con is None:
-            return None
-        with closing(con):
-            row = con.execute("SELECT value FROM state WHERE project=? AND namespace=? AND key=?",
-                              (project, namespace, key)).fetchone()
+        row = self._reading(lambda con: con.execute(
+            "SELECT value FROM state WHERE project=? AND namespace=? AND key=?",
+            (project, namespace, key)).fetchone(), None)
         return json.loads(row[0]) if row else None
 
     def set_state(self, project: str, namespace: str, key: str, value: dict[str, Any]) -> None:
         con = self._connect(create=True)
         assert con is not None
         with closing(con):
-            con.execute(_SET_STATE, (project, namespace, key, json.dumps(value),
-                                     datetime.now(timezone.utc).isoformat()))
+            try:
+                con.execute(_SET_STATE, (project, namespace, key, json.dumps(value),
+                                         datetime.now(timezone.utc).isoformat()))
+            except sqlite3.Error as e:
+                raise self._error(e, "write") from None
 
     def delete_state(self, project: str, namespace: str, key: str) -> None:
         con = self._connect(create=False)
         if con is None:
             return
         with closing(con):
-            con.execute("DELETE FROM state WHERE project=? AND namespace=? AND key=?",
-                        (project, namespace, key))
+            try:
+                con.execute("DELETE FROM state WHERE project=? AND namespace=? AND key=?",
+                            (project, namespace, key))
+            except sqlite3.Error as e:
+                raise self._error(e, "write") from None
 
     def list_state(self, project: str, namespace: str) -> dict[str, dict[str, Any]]:
-        con = self._connect(create=False)
-        if con is None:
-            return {}
-        with closing(con):
-            rows = con.execute("SELECT key, value FROM state WHERE project=? AND namespace=?",
-                               (project, namespace)).fetchall()
+        rows: list[Any] = self._reading(lambda con: con.execute(
+            "SELECT key, value FROM state WHERE project=? AND namespace=?",
+            (project, namespace)).fetchall(), [])
         return {k: json.loads(v) for k, v in rows}
 
     # --- leases (skewless.registry.lease): each call one BEGIN IMMEDIATE transaction ---------

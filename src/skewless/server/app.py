@@ -44,7 +44,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from skewless.errors import OnlineStoreDamagedError, RequestTooLargeError, SkewlessError, UnknownObjectError
+from skewless.errors import (OnlineStoreDamagedError, RegistryError, RequestTooLargeError, SkewlessError,
+                             UnknownObjectError)
 from skewless.online.codec import micros as to_micros
 from skewless.server import metrics as M
 from skewless.server.columns import ColumnCache
@@ -112,10 +113,13 @@ class FeatureServer:
 
     def __init__(self, store: FeatureStore) -> None:
         self.store = store
-        self.columns = ColumnCache(store.snapshot, store.config.registry_cache_ttl_seconds)
+        # the serving snapshot: the last good one while the registry cannot be read
+        self.columns = ColumnCache(store._serving_snapshot, store.config.registry_cache_ttl_seconds)
         self.push_prep = PushPreparer(store)
         self.push_lock = threading.Lock()
         self._degraded_until = 0.0
+        self._was_ready = False        # the last /ready verdict (readiness: a stale registry)
+        self._registry_seen: tuple[Any, Any] = (None, None)
         self._pending: list[tuple[OnlineRequest, asyncio.Future[OnlineResponse]]] = []
         self.tally = M.Tally()  # per-request metrics, written to prometheus-client once a second
         cache = getattr(store, "cache", None)
@@ -141,6 +145,15 @@ class FeatureServer:
         tally.observe(M.REQUEST_SECONDS, (endpoint,), time.perf_counter() - t0)
         tally.inc(M.REQUESTS, (endpoint, str(reply[0])))
         return reply
+
+    def _note_registry(self, force: bool = False) -> None:
+        """Set the registry gauges when the serving snapshot was re-read or failed to be
+        (two attribute reads per request otherwise)."""
+        store = self.store
+        seen = (getattr(store, "_registry_read_at", None), getattr(store, "_registry_error", None))
+        if force or seen[0] is not self._registry_seen[0] or seen[1] is not self._registry_seen[1]:
+            self._registry_seen = seen
+            M.set_registry_health(store.registry_health())
 
     # --- endpoints ---------------------------------------------------------------------------
     async def get_online_features(self, receive: Receive) -> Reply:
@@ -175,6 +188,7 @@ class FeatureServer:
             tally.inc(M.STORE_FALLBACKS)
         if self.cache_counters is not None:
             self.cache_counters.update(tally)
+        self._note_registry()
         groups = resp.groups
         types = self.columns.get(req.target, req.full_feature_names, resp.keys, resp.values)
         if large:
@@ -260,13 +274,17 @@ class FeatureServer:
         return 200, b'{"status":"ok"}', JSON
 
     async def ready(self, receive: Receive) -> Reply:
-        ok, body = await run_in_threadpool(readiness, self.store)  # a hung store: not on the loop
+        # in a thread: a hung store must not block the loop
+        ok, body = await run_in_threadpool(readiness, self.store, self._was_ready)
+        self._was_ready = ok
+        self._note_registry()
         if not ok:
             self.tally.inc(M.ERRORS, ("/ready", str(body.get("code"))))
         return (200 if ok else 503), dumps(body), JSON
 
     async def metrics(self, receive: Receive) -> Reply:
         self.tally.flush()  # this worker's figures are exact; the others' at most a second old
+        self._note_registry(force=True)
         data, ctype = M.render()
         return 200, data, ctype.encode()
 
@@ -305,11 +323,17 @@ class ServerApp:
         await self.starlette(scope, receive, send)
 
 
-def readiness(store: FeatureStore) -> tuple[bool, dict[str, Any]]:
+def readiness(store: FeatureStore, was_ready: bool = False) -> tuple[bool, dict[str, Any]]:
     """Ready when the online store answers ``ping()``, holds what the registry recorded (its
     identity is the one the views' coverage was recorded for: not a store restarted empty or
     replaced) and every online view has a watermark there (was materialized at least once), so
-    a cold, empty store gets no traffic."""
+    a cold, empty store gets no traffic.
+
+    When the registry cannot be read (a full or read-only disk, a corrupt file) but serving
+    has a last good snapshot and this server was ready (``was_ready``: its previous probe
+    passed), it stays ready: it answers correctly for the definitions it holds. The body then
+    says ``"registry": "stale"``, how old the snapshot is and why the registry is unreadable
+    (docs/server.md#get-ready-and-get-health). Otherwise ``"registry": "ok"``."""
     from skewless.services.materialize import online_views, watermarks
     from skewless.services.online_status import store_mismatch
     try:
@@ -323,6 +347,21 @@ def readiness(store: FeatureStore) -> tuple[bool, dict[str, Any]]:
         views = [v.name for v in online_views(snap, None)]
         lost = store_mismatch(identity, store.registry, snap)
         marks = watermarks(store.registry, store.project, identity)
+    except RegistryError as e:
+        health = store.registry_health()
+        age = health.age()
+        stale = {"registry": "stale" if health.read_at is not None else "unreadable",
+                 "registry_version": health.version,
+                 "registry_snapshot_age_seconds": None if age is None else round(age, 3),
+                 "registry_error": e.to_dict()}
+        if was_ready and health.read_at is not None:
+            served = store._serving_snapshot()
+            return True, {"ready": True, "online_store": "ok",
+                          "views": [v.name for v in online_views(served, None)], "not_materialized": [],
+                          **stale, "message": f"serving the definitions read {age:.0f} s ago "
+                          f"(registry version {health.version}): {e.message}", "hint": e.hint}
+        return False, {"ready": False, "code": e.code, "message": e.message, "hint": e.hint,
+                       "online_store": "ok", **stale}
     except SkewlessError as e:
         return False, {"ready": False, "code": e.code, "message": e.message, "hint": e.hint,
                        "online_store": "ok"}
@@ -342,7 +381,8 @@ def readiness(store: FeatureStore) -> tuple[bool, dict[str, Any]]:
                        "message": f"{len(missing)} of {len(views)} online view(s) never materialized: "
                        + ", ".join(missing),
                        "hint": "run `skewless materialize-incremental` (or `skewless materialize START END`)"}
-    return True, {"ready": True, "online_store": "ok", "views": views, "not_materialized": []}
+    return True, {"ready": True, "online_store": "ok", "views": views, "not_materialized": [],
+                  "registry": "ok"}
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -394,7 +434,7 @@ def create_app(store: FeatureStore, tune_gc: bool = True) -> ServerApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:  # warm up: the store's client, the definitions; a store that is down is not fatal
             store.online_store.ping()
-            store.snapshot()
+            store._serving_snapshot()
         except SkewlessError as e:
             log.warning("feature server starting while not ready: %s", e.message)
         if tune_gc:

@@ -19,6 +19,10 @@ Metric names (``docs/server.md`` explains each):
 - ``skewless_cache_requests_total{result}``: in-process cache hits, misses and fallbacks
 - ``skewless_online_store_fallbacks_total``: requests served by the fallback chain
 - ``skewless_push_rows_total{push_source,to}``: rows accepted by ``POST /push``
+- ``skewless_registry_read_timestamp_seconds``: Unix time of the serving definitions' last good
+  registry read (the snapshot's age is ``time() - this``; with several workers, the oldest)
+- ``skewless_registry_stale``: 1 while the registry cannot be read and the server serves its
+  last good snapshot (with several workers: 1 if any worker does)
 
 The routes' figures are added up in the worker (``Tally``) and written to these metrics at
 most ``FLUSH_SECONDS`` later, and before the worker renders ``/metrics``: with several workers,
@@ -34,7 +38,7 @@ import os
 from bisect import bisect_left
 from typing import Any
 
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram,
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
                                disable_created_metrics, generate_latest)
 
 disable_created_metrics()  # no ``*_created`` series: they double the output and nobody graphs them
@@ -81,6 +85,20 @@ STORE_FALLBACKS = Counter("skewless_online_store_fallbacks",
                           "because the online store did not answer.", registry=REGISTRY)
 PUSHED = Counter("skewless_push_rows", "Rows accepted by POST /push, by push source and target.",
                  ["push_source", "to"], registry=REGISTRY)
+
+REGISTRY_READ_AT = Gauge("skewless_registry_read_timestamp_seconds",
+                         "Unix time of the last good registry read of the definitions served "
+                         "(age: time() - this).", registry=REGISTRY, multiprocess_mode="livemin")
+REGISTRY_STALE = Gauge("skewless_registry_stale",
+                       "1 while the registry cannot be read and the last good definitions are served.",
+                       registry=REGISTRY, multiprocess_mode="livemax")
+
+
+def set_registry_health(health: Any) -> None:
+    """The registry gauges from ``FeatureStore.registry_health()``."""
+    if health.read_at is not None:
+        REGISTRY_READ_AT.set(health.read_at)
+    REGISTRY_STALE.set(1 if health.error is not None else 0)
 
 
 def multiprocess_dir() -> str | None:

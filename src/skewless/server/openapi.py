@@ -150,6 +150,12 @@ SCHEMAS: dict[str, Any] = {
                       "description": "The online feature views."},
             "not_materialized": {"type": "array", "items": {"type": "string"},
                                  "description": "Online views never materialized."},
+            "registry": {"type": "string", "enum": ["ok", "stale", "unreadable"],
+                         "description": "stale: the registry cannot be read; the last good "
+                         "definitions are served (docs/server.md)."},
+            "registry_version": {"type": "integer", "nullable": True},
+            "registry_snapshot_age_seconds": {"type": "number", "nullable": True},
+            "registry_error": {"$ref": "#/components/schemas/Error"},
             "code": {"type": "string"},
             "message": {"type": "string"},
             "hint": {"type": "string", "nullable": True},

@@ -24,7 +24,10 @@ added since) does not count, so the next incremental run reads the whole source 
 fills the new field in. Nor does coverage recorded for another online store
 (``coverage_holds``: the store's identity changed, e.g. Redis restarted empty, or it has none):
 the next incremental run backfills the view from the beginning (docs/online.md, "The online
-store's identity").
+store's identity"). A run that finds, at its end, coverage recorded meanwhile by a run of
+another definition (an apply changed the fields while both wrote) records none: the records
+of either may have replaced the other's without the other's fields, so the next incremental
+run reads the whole source again.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ import pyarrow as pa
 from skewless.define import FeatureView
 from skewless.engines.base import OfflineEngine
 from skewless.errors import MaterializationError, OnlineStoreError, SourceError, UnknownObjectError, closest
-from skewless.kernels.source import check_view_source, resolve_source
+from skewless.kernels.source import (CREATED_AHEAD_HINT, check_view_source, created_after, resolve_source,
+                                     source_files)
 from skewless.online import OnlineStore
 from skewless.online.base import StoreIdentity, coverage_holds
 from skewless.online.codec import OLDEST, Record, encode_key, from_micros, micros
@@ -51,6 +55,7 @@ from skewless.registry import RegistryStore, Snapshot
 from skewless.registry.diff import materialization_signature
 
 STATE = "materialization"
+DEFAULT_CREATED_TOLERANCE = timedelta(seconds=300)   # created_timestamp_tolerance_seconds
 _NO_CREATED_YET = datetime(1, 1, 1, tzinfo=timezone.utc)
 US = timedelta(microseconds=1)
 RowsCallback = Callable[[str, int], None]
@@ -192,22 +197,38 @@ def online_views(snapshot: Snapshot, names: Sequence[str] | None) -> list[Featur
     return out
 
 
-def check_sources(snapshot: Snapshot, views: Sequence[FeatureView], repo_path: str | Path) -> None:
+def check_sources(snapshot: Snapshot, views: Sequence[FeatureView], repo_path: str | Path,
+                  created_limit: datetime | None = None, end: datetime | None = None) -> None:
     """Every file of every view's source against its declaration, by the one conformance table
     (docs/types.md), before anything is written: a drifted file is a SourceError naming the
     view, the file, the column and a bad row; the online store and the watermarks stay as they
-    were, for every view of the run."""
+    were, for every view of the run. With ``created_limit`` (the clock plus
+    ``created_timestamp_tolerance_seconds``), a created time later than it, in a row the run
+    reads (event time at most ``end``), is such a problem too
+    (docs/online.md#created-times-ahead-of-the-clock)."""
     problems: list[str] = []
     for view in views:
         resolved = resolve_source(view.batch_source, repo_path)
-        problems.extend(check_view_source(view, snapshot.join_keys(view), resolved))
+        found = check_view_source(view, snapshot.join_keys(view), resolved)
+        problems.extend(found)
+        created = view.batch_source.created_timestamp_column
+        if created and created_limit is not None and not found:
+            for sf in source_files(resolved, view.name):
+                late = created_after(sf, created, created_limit, view.batch_source.timestamp_field, end)
+                if late is not None:
+                    problems.append(
+                        f"feature view '{view.name}': {sf.path}: column '{created}': {late.count} "
+                        f"row(s) created after {created_limit.isoformat()} (the clock plus "
+                        f"created_timestamp_tolerance_seconds), among the rows with an event time up "
+                        f"to {end.isoformat() if end else 'any'}; first: row {late.row}, {late.value}")
     if problems:
         names = ", ".join(f"'{v.name}'" for v in views)
         raise SourceError(
             f"source data does not match the declared types; nothing was written online and no "
             f"watermark moved (feature view(s) {names}):\n" + "\n".join(f"  - {p}" for p in problems),
             hint="fix or remove the file(s) named (or change the declared types, then "
-            "`skewless apply`); see docs/types.md")
+            "`skewless apply`); see docs/types.md"
+            + ("" if not any("created after" in p for p in problems) else "; " + CREATED_AHEAD_HINT))
 
 
 def check_window(start: datetime | None, end: datetime, now: datetime) -> tuple[datetime | None, datetime]:
@@ -252,26 +273,30 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
                 repo_path: str | Path, views: Sequence[str] | None, start: datetime | None,
                 end: datetime, now: datetime, incremental: bool = False,
                 on_rows: RowsCallback | None = None, batch_rows: int = 100_000,
-                since: Coverage | None = None) -> list[ViewReport]:
+                since: Coverage | None = None,
+                created_tolerance: timedelta = DEFAULT_CREATED_TOLERANCE) -> list[ViewReport]:
     """Materialize ``views`` (default: every online view). An explicit window covers
     ``start <= event_ts <= end``; an incremental run covers everything up to ``end``: every
     hole in the view's coverage (whatever earlier runs left out) plus late rows (module
     docstring). Coverage is recorded once all the view's rows are written. ``since`` (one
     view only) replaces the recorded coverage as the run's starting point: ``rebuild-online``
-    catches up from what it built, not from what a concurrent run recorded meanwhile."""
+    catches up from what it built, not from what a concurrent run recorded meanwhile. A source
+    row created after ``now + created_tolerance`` fails the run before anything is written
+    (SourceError naming the view, the file, the rows); the created-time mark never passes
+    ``now``."""
     start, end = check_window(start, end, now)
     reports = []
     selected = online_views(snapshot, views)
-    check_sources(snapshot, selected, repo_path)
+    check_sources(snapshot, selected, repo_path, to_utc(now) + created_tolerance, end)
     for view in selected:
         t0 = time.perf_counter()
         key = snapshot.online_key(view.name)
         signature = materialization_signature(snapshot, view)
         table = snapshot.online_table(view.name)
         identity = _claimed_identity(store, table)
-        state = registry.get_state(snapshot.project, STATE, key)
-        backfill = since is None and void_coverage(state, signature, identity)
-        before = since or Coverage.of(state, signature, identity)
+        state0 = registry.get_state(snapshot.project, STATE, key)
+        backfill = since is None and void_coverage(state0, signature, identity)
+        before = since or Coverage.of(state0, signature, identity)
         created_col = view.batch_source.created_timestamp_column
         if incremental:
             windows = before.holes(end)
@@ -302,15 +327,22 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
                 rows += len(records)
                 top = max((r.created_ts for _, r in records), default=OLDEST)
                 if top != OLDEST:
-                    top_dt = from_micros(top)
+                    top_dt = min(from_micros(top), to_utc(now))   # the mark never passes the clock
                     seen = top_dt if seen is None else max(seen, top_dt)
                 if on_rows:
                     on_rows(view.name, len(records))
         after = before.cover(None if incremental else start, end, seen, incremental)
         prev = registry.get_state(snapshot.project, STATE, key) or {}
-        latest = Coverage.of(prev, signature, identity)
-        if latest != before:   # another run recorded coverage meanwhile: keep both, conservatively
-            after = after.union(latest)
+        if prev != (state0 or {}) and prev.get("signature") not in (None, signature):
+            # A run of another definition of the view (a field added or removed by an apply
+            # meanwhile) recorded coverage while this one wrote: either run's records may have
+            # replaced the other's, without the other's fields. Neither covers anything now:
+            # the next incremental run reads the whole source again and fills every field.
+            after = Coverage(signature, store=identity.id)
+        else:
+            latest = Coverage.of(prev, signature, identity)
+            if latest != before:   # another run recorded coverage meanwhile: keep both, conservatively
+                after = after.union(latest)
         registry.set_state(snapshot.project, STATE, key, after.to_state(
             rows=rows, total_rows=prev.get("total_rows", 0) + rows))
         reports.append(ViewReport(view.name, rows, requests[0][0], end, time.perf_counter() - t0,

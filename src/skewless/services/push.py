@@ -8,8 +8,10 @@ decide what a batch must hold. In order:
    view's names: a ``field_mapping`` is applied in reverse when writing); extra columns the
    batch source's files do not have are rejected (a typo must not go unnoticed); values must
    convert to the stored types (``skewless.kernels.batch``); join keys and event timestamps
-   must not be null, and event timestamps must not be after the push time (the online store
-   must never serve what the offline join would not know yet). A bad batch is rejected whole
+   must not be null, event timestamps must not be after the push time (the online store
+   must never serve what the offline join would not know yet), and created timestamps not
+   after the push time plus ``created_timestamp_tolerance_seconds`` (a created time ahead of
+   the clock would hide later late rows from incremental materialization). A bad batch is rejected whole
    with an InvalidRequestError naming each bad column and its first bad rows (0-based
    positions): nothing is written anywhere.
 2. **Offline** (``to`` "offline" or "online_and_offline"): one new Parquet file
@@ -43,7 +45,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +59,12 @@ from skewless.define.source import is_glob
 from skewless.errors import (InvalidRequestError, OnlineStoreError, SkewlessError, SourceError,
                              UnknownObjectError, closest)
 from skewless.kernels.batch import UTC_MICROS, BadColumn, cast, columns_of, conform, show_rows
-from skewless.kernels.source import resolve_source
+from skewless.kernels.source import CREATED_AHEAD_HINT, resolve_source, values_after
 from skewless.online import OnlineStore
 from skewless.plan.historical import to_utc
 from skewless.plan.materialize import CREATED_TS, EVENT_TS
 from skewless.registry import Snapshot
-from skewless.services.materialize import batch_records
+from skewless.services.materialize import DEFAULT_CREATED_TOLERANCE, batch_records
 
 PUSH_TARGETS = ("online", "offline", "online_and_offline")
 
@@ -242,7 +244,8 @@ def _expected(batch: FileSource, views: Sequence[FeatureView], snapshot: Snapsho
     return out
 
 
-def _validate(push: PushSource, expected: list[_Column], data: Any, now: datetime) -> pa.Table:
+def _validate(push: PushSource, expected: list[_Column], data: Any, now: datetime,
+              created_tolerance: timedelta = DEFAULT_CREATED_TOLERANCE) -> pa.Table:
     """The batch as a table of the files' columns and types; InvalidRequestError listing every
     problem when anything is wrong."""
     columns, n = columns_of(data)
@@ -282,6 +285,18 @@ def _validate(push: PushSource, expected: list[_Column], data: Any, now: datetim
                 f"column '{batch.timestamp_field}': event time after the push time "
                 f"{now.isoformat()} in {show_rows(rows)} (naive timestamps are UTC: is the "
                 "producer sending local time?)")
+    created_arr = arrays.get(batch.created_timestamp_column or "")
+    if created_arr is not None:
+        limit = now + created_tolerance
+        late = values_after(created_arr, limit)
+        if late is not None:
+            rows = pc.indices_nonzero(pc.fill_null(pc.greater(
+                cast(created_arr, UTC_MICROS), pa.scalar(limit, type=UTC_MICROS)), False)).to_pylist()
+            problems.append(
+                f"column '{batch.created_timestamp_column}': {late.count} created time(s) after "
+                f"{limit.isoformat()} (the push time plus created_timestamp_tolerance_seconds="
+                f"{created_tolerance.total_seconds():g}) in {show_rows(rows)}; first: row "
+                f"{late.row}, {late.value}. {CREATED_AHEAD_HINT}")
     if problems:
         body = "\n".join(f"  - {p}" for p in problems)
         raise InvalidRequestError(
@@ -454,11 +469,13 @@ def _given_columns(data: Any) -> set[str]:
 
 
 def push(snapshot: Snapshot, online_store: Callable[[], OnlineStore], repo_path: str | Path,
-         source_name: str, data: Any, to: str, now: datetime, batch_id: str | None = None) -> PushReport:
+         source_name: str, data: Any, to: str, now: datetime, batch_id: str | None = None,
+         created_tolerance: timedelta = DEFAULT_CREATED_TOLERANCE) -> PushReport:
     """Push ``data`` (pandas, Arrow or a dict of columns) to the push source ``source_name``:
     validate it whole, write it offline (unless ``to="online"``), then online (unless
     ``to="offline"``). ``online_store`` is only called when writing online. ``batch_id`` (else
-    a digest of the rows) makes the push idempotent: a retry lands its rows once."""
+    a digest of the rows) makes the push idempotent: a retry lands its rows once. Created times
+    later than ``now + created_tolerance`` are refused with the rest of the batch."""
     t0 = time.perf_counter()
     if batch_id is not None:
         batch_id = check_batch_id(batch_id)
@@ -476,7 +493,7 @@ def push(snapshot: Snapshot, online_store: Callable[[], OnlineStore], repo_path:
             hint='push with to="offline"')
     target = push_target(push_src, repo_path)
     expected = _expected(push_src.batch_source, views, snapshot, target.schema)
-    table = _validate(push_src, expected, data, now)
+    table = _validate(push_src, expected, data, now, created_tolerance)
     report = PushReport(source_name, to, table.num_rows, batch_id=batch_id)
     if table.num_rows == 0:
         report.seconds = time.perf_counter() - t0

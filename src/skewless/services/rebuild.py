@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ from skewless.registry.lease import LEASE_SECONDS, Holding, held
 from skewless.services import online as online_svc
 from skewless.services import retrieve
 from skewless.registry.diff import materialization_signature
-from skewless.services.materialize import (STATE, Coverage, RowsCallback, batch_records, check_sources,
+from skewless.services.materialize import (DEFAULT_CREATED_TOLERANCE, STATE, Coverage, RowsCallback, batch_records, check_sources,
                                            materialize, online_views)
 
 SAMPLE_SIZE = 100
@@ -110,7 +110,8 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
                    now: datetime, on_rows: RowsCallback | None = None,
                    timestamp_column: str = "event_timestamp", sample_size: int = SAMPLE_SIZE,
                    batch_rows: int = 100_000, clock: Callable[[], datetime] | None = None,
-                   lease_seconds: float = LEASE_SECONDS) -> list[RebuildReport]:
+                   lease_seconds: float = LEASE_SECONDS,
+                   created_tolerance: timedelta = DEFAULT_CREATED_TOLERANCE) -> list[RebuildReport]:
     """Rebuild the online tables of ``views`` (default: every online view) from the offline
     store as of ``now``, swap them in atomically, set the watermarks to ``now``, catch up with
     what arrived meanwhile (up to ``clock()``, default ``now``) and verify.
@@ -140,7 +141,7 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
         for view in selected:
             reports.append(_rebuild_view(engine, online_store, registry, snapshot, repo_path, view,
                                          now, clock, holdings[view.name], on_rows, timestamp_column,
-                                         sample_size, batch_rows, set_aside))
+                                         sample_size, batch_rows, set_aside, created_tolerance))
             set_aside = None
     return reports
 
@@ -149,7 +150,7 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
                   snapshot: Snapshot, repo_path: str | Path, view: FeatureView, now: datetime,
                   clock: Callable[[], datetime], holding: Holding, on_rows: RowsCallback | None,
                   timestamp_column: str, sample_size: int, batch_rows: int,
-                  set_aside: str | None) -> RebuildReport:
+                  set_aside: str | None, created_tolerance: timedelta) -> RebuildReport:
     t0 = time.perf_counter()
     key = snapshot.online_key(view.name)
     table = snapshot.online_table(view.name)
@@ -161,6 +162,8 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
     stored = store.count(table)
     prev = registry.get_state(snapshot.project, STATE, key) or {}
     identity = store.identity()   # claimed by the staging table's create
+    if created_high is not None:
+        created_high = min(created_high, now)   # the created-time mark never passes the clock
     coverage = Coverage(materialization_signature(snapshot, view), ((None, now),), created_high,
                         identity.id if identity is not None else "")
     registry.set_state(snapshot.project, STATE, key, coverage.to_state(
@@ -169,7 +172,7 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
     until = max(to_utc(clock()), now)
     (caught,) = materialize(engine, store, registry, snapshot, repo_path, [view.name], None, until,
                             until, incremental=True, on_rows=on_rows, batch_rows=batch_rows,
-                            since=coverage)
+                            since=coverage, created_tolerance=created_tolerance)
     store.drop(legacy_table_names(snapshot.project, key))   # the view's tables before the upgrade
     keys = store.scan_keys(table, sample_size)
     mismatches = _verify_sample(engine, store, snapshot, repo_path, view, keys, until,
