@@ -278,6 +278,32 @@ def test_a_view_deleted_during_its_rebuild_leaves_no_table_behind(run: Run, tmp_
     assert fs.registry.list_leases(fs.project) == []
 
 
+@pytest.mark.parametrize("incremental", [True, False], ids=["incremental", "window"])
+def test_a_view_deleted_during_its_materialization_leaves_no_table_or_state_behind(
+        run: Run, tmp_path: Path, incremental: bool) -> None:
+    """The same race as a rebuild's: the apply drops the view's table while a materialization
+    writes; its next batches would re-create the table, and its coverage would be recorded
+    under a retired key, for no one to read or drop. The run removes both and says why."""
+    shared_only(run)
+    fs = setup(run, tmp_path, Clock(T))
+    table = fs.snapshot().online_table("v")
+
+    def delete_meanwhile() -> None:
+        other = FeatureStore(tmp_path, config=config(run), clock=lambda: T)
+        other.apply([], objects_to_delete=[other.get_feature_view("v")])
+        assert other.online_store.count(table) == 0
+
+    on_rows = during_first_batch(delete_meanwhile)
+    with pytest.raises(MaterializationError, match="the view was deleted by an apply") as info:
+        if incremental:
+            fs.materialize_incremental(on_rows=on_rows, batch_rows=BATCH)
+        else:
+            fs.materialize(T - timedelta(days=30), T, on_rows=on_rows, batch_rows=BATCH)
+    assert "materialize-incremental" in (info.value.hint or "")
+    assert fs.online_store.count(table) == 0
+    assert fs.registry.list_state(fs.project, "materialization") == {}
+
+
 def test_a_materialize_saving_its_coverage_between_the_swap_and_the_catch_up_is_not_lost(
         run: Run, tmp_path: Path) -> None:
     """The narrowest interleaving: a materialization writes to the live table before the swap

@@ -323,7 +323,13 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
             features = [f.output for f in request.features]
             for batch in engine.latest(request, batch_rows):
                 records = batch_records(batch, request.join_keys, features)
-                store.write_batch({table: records})
+                try:
+                    store.write_batch({table: records})
+                except OnlineStoreError:   # its table dropped by an apply that retired it?
+                    if since is None:
+                        check_not_retired(registry, snapshot, view.name, store, wrote=True,
+                                          operation="materialization")
+                    raise
                 rows += len(records)
                 top = max((r.created_ts for _, r in records), default=OLDEST)
                 if top != OLDEST:
@@ -345,9 +351,41 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
                 after = after.union(latest)
         registry.set_state(snapshot.project, STATE, key, after.to_state(
             rows=rows, total_rows=prev.get("total_rows", 0) + rows))
+        if since is None:   # (the rebuild's catch-up is checked by the rebuild)
+            check_not_retired(registry, snapshot, view.name, store, wrote=True,
+                              operation="materialization")
         reports.append(ViewReport(view.name, rows, requests[0][0], end, time.perf_counter() - t0,
                                   backfill))
     return reports
+
+
+_AGAIN = {"rebuild": "run `skewless rebuild-online` again to rebuild the views as they are now",
+          "materialization": "run `skewless materialize-incremental` again: it covers the views as "
+                             "they are now"}
+
+
+def check_not_retired(registry: RegistryStore, snapshot: Snapshot, view: str, store: OnlineStore,
+                      wrote: bool, operation: str) -> None:
+    """Raise MaterializationError if an apply deleted ``view`` or moved it to a new online
+    generation since ``snapshot`` (its table is retired: serving never reads it, docs/online.md
+    "Online state follows the registry"). ``operation``: "rebuild" or "materialization".
+
+    Once the run has written (``wrote``), the table and its state are removed first: an apply
+    that committed before this check may have dropped the table before the run's writes
+    re-created it, and one that commits after it drops the table itself, so no retired table
+    outlives the run."""
+    current = registry.load(snapshot.project)
+    if view in current.feature_views and current.online_key(view) == snapshot.online_key(view):
+        return
+    if wrote:
+        store.drop([snapshot.online_table(view)])
+        registry.delete_state(snapshot.project, STATE, snapshot.online_key(view))
+    what = "deleted" if view not in current.feature_views else "re-created or changed destructively"
+    raise MaterializationError(
+        f"{operation} of feature view '{view}': the view was {what} by an apply (registry version "
+        f"{current.version}; this run started from version {snapshot.version}), so its online "
+        f"table is retired; nothing this {operation} wrote for it is served",
+        hint=_AGAIN[operation])
 
 
 def _claimed_identity(store: OnlineStore, table: str) -> StoreIdentity:

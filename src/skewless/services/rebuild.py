@@ -25,7 +25,7 @@ writes back what the swap replaced (late rows whose event time is at or before `
 caught up through the created timestamp column, as in any incremental run). After the swap and
 until step 4 ends, values pushed during the rebuild may read as their previous value. An apply
 that retires the view's table during the rebuild makes it fail, leaving no table behind
-(``_check_not_retired``).
+(``services.materialize.check_not_retired``).
 
 Before any of this, a store whose data cannot be read (a SQLite file with damaged pages) is
 moved aside and replaced by a blank one (``OnlineStore.set_aside_if_unreadable``; the report
@@ -62,7 +62,8 @@ from skewless.registry.lease import LEASE_SECONDS, Holding, held
 from skewless.services import online as online_svc
 from skewless.services import retrieve
 from skewless.registry.diff import materialization_signature
-from skewless.services.materialize import (DEFAULT_CREATED_TOLERANCE, STATE, Coverage, RowsCallback, batch_records, check_sources,
+from skewless.services.materialize import (DEFAULT_CREATED_TOLERANCE, STATE, Coverage, RowsCallback,
+                                           check_not_retired, batch_records, check_sources,
                                            materialize, online_views)
 
 SAMPLE_SIZE = 100
@@ -154,7 +155,7 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
     t0 = time.perf_counter()
     key = snapshot.online_key(view.name)
     table = snapshot.online_table(view.name)
-    _check_not_retired(registry, snapshot, view.name, store, swapped=False)
+    check_not_retired(registry, snapshot, view.name, store, wrote=False, operation="rebuild")
     if holding.previous is not None:   # a run killed midway left its staging table
         store.drop([staging_table(snapshot.project, key, holding.previous.token)])
     written, created_high = _build_and_swap(engine, store, snapshot, repo_path, view, now,
@@ -168,7 +169,7 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
                         identity.id if identity is not None else "")
     registry.set_state(snapshot.project, STATE, key, coverage.to_state(
         rows=written, total_rows=prev.get("total_rows", 0) + written))
-    _check_not_retired(registry, snapshot, view.name, store, swapped=True)
+    check_not_retired(registry, snapshot, view.name, store, wrote=True, operation="rebuild")
     until = max(to_utc(clock()), now)
     (caught,) = materialize(engine, store, registry, snapshot, repo_path, [view.name], None, until,
                             until, incremental=True, on_rows=on_rows, batch_rows=batch_rows,
@@ -180,27 +181,6 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
     return RebuildReport(view.name, written, stored, len(keys), mismatches,
                          time.perf_counter() - t0, now, caught_up=caught.rows,
                          set_aside=set_aside)
-
-
-def _check_not_retired(registry: RegistryStore, snapshot: Snapshot, view: str, store: OnlineStore,
-                       swapped: bool) -> None:
-    """Raise MaterializationError if an apply deleted ``view`` or moved it to a new online
-    generation since ``snapshot`` (its table is retired: serving never reads it). After the
-    swap, the rebuilt table and its state are removed first: an apply that committed before
-    this check may have dropped the table before the swap re-created it, and one that commits
-    after it drops the table itself, so no retired table outlives the rebuild."""
-    current = registry.load(snapshot.project)
-    if view in current.feature_views and current.online_key(view) == snapshot.online_key(view):
-        return
-    if swapped:
-        store.drop([snapshot.online_table(view)])
-        registry.delete_state(snapshot.project, STATE, snapshot.online_key(view))
-    what = "deleted" if view not in current.feature_views else "re-created or changed destructively"
-    raise MaterializationError(
-        f"rebuild of feature view '{view}': the view was {what} by an apply (registry version "
-        f"{current.version}; this run started from version {snapshot.version}), so its online "
-        "table is retired; nothing of this rebuild is served",
-        hint="run `skewless rebuild-online` again to rebuild the views as they are now")
 
 
 def _build_and_swap(engine: OfflineEngine, store: OnlineStore, snapshot: Snapshot,
