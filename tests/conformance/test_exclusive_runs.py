@@ -257,6 +257,35 @@ def test_a_push_during_a_rebuild_is_online_after_it(run: Run, tmp_path: Path) ->
     assert serve(fs, users) == [2000, 2001, 2002, 7000, 4] == offline(fs, users, later)
 
 
+def test_a_file_landing_after_the_catch_up_read_is_not_a_verification_failure(
+        run: Run, tmp_path: Path) -> None:
+    """Batch files land whenever their producer writes them, lease or not. One that lands after
+    the catch-up has read the source (but before the verification's offline join) is not a
+    difference the rebuild made: the rebuild catches up again and verifies again, and the
+    rebuilt table serves the new file like the offline join."""
+    clock = Clock(T)
+    fs = setup(run, tmp_path, clock)
+    later = T + timedelta(hours=1)
+    users = list(range(N))
+    seen = [0]
+
+    def on_rows(view: str, n: int) -> None:
+        seen[0] += n
+        if seen[0] >= N and clock.now == T:     # the build is done: the clock moves on
+            clock.now = later
+            write_events(tmp_path, "a.parquet", [0], T + timedelta(minutes=10), T + timedelta(minutes=10), [7])
+        elif seen[0] > N and not (tmp_path / "data" / "events" / "b.parquet").exists():
+            # the catch-up is reading a.parquet: b.parquet lands after its read began
+            write_events(tmp_path, "b.parquet", users, T + timedelta(minutes=20),
+                         T + timedelta(minutes=20), [9000 + u for u in users])
+
+    (report,) = fs.rebuild_online(["v"], on_rows=on_rows, batch_rows=BATCH)
+    assert (tmp_path / "data" / "events" / "b.parquet").exists()
+    assert report.ok, report.mismatches[:3]
+    assert report.caught_up >= N + 1           # a.parquet, then b.parquet in a second round
+    assert serve(fs, users[:50]) == offline(fs, users[:50], later) == [9000 + u for u in users[:50]]
+
+
 # --- apply racing a rebuild -----------------------------------------------------------------
 def test_a_view_deleted_during_its_rebuild_leaves_no_table_behind(run: Run, tmp_path: Path) -> None:
     """The apply drops the view's table while the rebuild builds; the swap would re-create it,
