@@ -287,32 +287,13 @@ def test_a_file_landing_after_the_catch_up_read_is_not_a_verification_failure(
 
 
 # --- apply racing a rebuild -----------------------------------------------------------------
-def test_a_view_deleted_during_its_rebuild_leaves_no_table_behind(run: Run, tmp_path: Path) -> None:
-    """The apply drops the view's table while the rebuild builds; the swap would re-create it,
-    for no one to read or drop: the rebuild removes it and says why."""
-    shared_only(run)
-    fs = setup(run, tmp_path, Clock(T))
-    table = fs.snapshot().online_table("v")
-
-    def delete_meanwhile() -> None:
-        other = FeatureStore(tmp_path, config=config(run), clock=lambda: T)
-        other.apply([], objects_to_delete=[other.get_feature_view("v")])
-        assert other.online_store.count(table) == 0
-
-    with pytest.raises(MaterializationError, match="the view was deleted by an apply") as info:
-        fs.rebuild_online(["v"], on_rows=during_first_batch(delete_meanwhile), batch_rows=BATCH)
-    assert "rebuild-online" in (info.value.hint or "")
-    assert fs.online_store.count(table) == 0
-    assert fs.registry.list_state(fs.project, "materialization") == {}
-    assert fs.registry.list_leases(fs.project) == []
-
-
-@pytest.mark.parametrize("incremental", [True, False], ids=["incremental", "window"])
-def test_a_view_deleted_during_its_materialization_leaves_no_table_or_state_behind(
-        run: Run, tmp_path: Path, incremental: bool) -> None:
-    """The same race as a rebuild's: the apply drops the view's table while a materialization
-    writes; its next batches would re-create the table, and its coverage would be recorded
-    under a retired key, for no one to read or drop. The run removes both and says why."""
+@pytest.mark.parametrize("operation", ["rebuild", "incremental", "window"])
+def test_a_view_deleted_during_a_run_leaves_no_table_or_state_behind(
+        run: Run, tmp_path: Path, operation: str) -> None:
+    """The apply drops the view's table while a rebuild builds or a materialization writes; the
+    swap, or the run's next batches, would re-create the table, and its coverage would be
+    recorded under a retired key, for no one to read or drop: the run removes both and says
+    why (docs/online.md, "rebuild-online")."""
     shared_only(run)
     fs = setup(run, tmp_path, Clock(T))
     table = fs.snapshot().online_table("v")
@@ -324,13 +305,17 @@ def test_a_view_deleted_during_its_materialization_leaves_no_table_or_state_behi
 
     on_rows = during_first_batch(delete_meanwhile)
     with pytest.raises(MaterializationError, match="the view was deleted by an apply") as info:
-        if incremental:
+        if operation == "rebuild":
+            fs.rebuild_online(["v"], on_rows=on_rows, batch_rows=BATCH)
+        elif operation == "incremental":
             fs.materialize_incremental(on_rows=on_rows, batch_rows=BATCH)
         else:
             fs.materialize(T - timedelta(days=30), T, on_rows=on_rows, batch_rows=BATCH)
-    assert "materialize-incremental" in (info.value.hint or "")
+    again = "rebuild-online" if operation == "rebuild" else "materialize-incremental"
+    assert again in (info.value.hint or "")
     assert fs.online_store.count(table) == 0
     assert fs.registry.list_state(fs.project, "materialization") == {}
+    assert fs.registry.list_leases(fs.project) == []
 
 
 def test_a_materialize_saving_its_coverage_between_the_swap_and_the_catch_up_is_not_lost(

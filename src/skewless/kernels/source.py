@@ -168,24 +168,12 @@ def _stats_prove_fit(sf: SourceFile, column: str, source: pa.DataType, target: p
     fs, ft = T._family(source), T._family(target)
     if fs not in ("int", "float") or (fs, ft) == ("float", "int") or column not in sf.physical:
         return False
-    try:
-        md = sf.fragment.metadata
-    except (pa.ArrowInvalid, OSError, AttributeError):
+    ranges = _footer_ranges(sf, column)
+    if ranges is None:
         return False
-    idx = next((j for j in range(md.num_columns) if md.schema.column(j).path == column), None)
-    if idx is None:
-        return False
-    for i in range(md.num_row_groups):
-        rg = md.row_group(i)
-        st = rg.column(idx).statistics
-        if st is None:
-            return False
-        if not st.has_min_max:
-            if st.has_null_count and st.null_count == rg.num_rows:
-                continue   # all null
-            return False
+    for low, high in ranges:
         try:
-            bounds = pa.array([st.min, st.max], type=source)
+            bounds = pa.array([low, high], type=source)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
             return False
         if fs == "float" and not all(math.isfinite(v) for v in bounds.to_pylist()):
@@ -524,26 +512,38 @@ def created_after(sf: SourceFile, column: str, limit: datetime, timestamp_field:
 
 
 def _stats_at_most(sf: SourceFile, column: str, limit: datetime) -> bool:
-    try:
-        md = sf.fragment.metadata
-    except (pa.ArrowInvalid, OSError, AttributeError):
-        return False
-    idx = next((j for j in range(md.num_columns) if md.schema.column(j).path == column), None)
-    if idx is None:
+    ranges = _footer_ranges(sf, column)
+    if ranges is None:
         return False
     source = sf.schema.field(column).type
-    for i in range(md.num_row_groups):
-        rg = md.row_group(i)
-        st = rg.column(idx).statistics
-        if st is None:
-            return False
-        if not st.has_min_max:
-            if st.has_null_count and st.null_count == rg.num_rows:
-                continue
-            return False
+    for _, high in ranges:
         try:
-            if values_after(pa.array([st.max], type=source), limit) is not None:
+            if values_after(pa.array([high], type=source), limit) is not None:
                 return False
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
             return False
     return True
+
+
+def _footer_ranges(sf: SourceFile, column: str) -> list[tuple[object, object]] | None:
+    """``(min, max)`` of ``column`` in each row group that holds a value, from the Parquet
+    footer's statistics; None when a row group has none (the values must be read)."""
+    try:
+        md = sf.fragment.metadata
+    except (pa.ArrowInvalid, OSError, AttributeError):
+        return None
+    idx = next((j for j in range(md.num_columns) if md.schema.column(j).path == column), None)
+    if idx is None:
+        return None
+    ranges: list[tuple[object, object]] = []
+    for i in range(md.num_row_groups):
+        rg = md.row_group(i)
+        st = rg.column(idx).statistics
+        if st is None:
+            return None
+        if not st.has_min_max:
+            if st.has_null_count and st.null_count == rg.num_rows:
+                continue   # all null
+            return None
+        ranges.append((st.min, st.max))
+    return ranges
