@@ -343,7 +343,7 @@ def readiness(store: FeatureStore, was_ready: bool = False) -> tuple[bool, dict[
         return False, {"ready": False, "code": e.code, "message": e.message, "hint": e.hint,
                        "online_store": "damaged" if isinstance(e, OnlineStoreDamagedError) else "unreachable"}
     try:
-        snap = store.snapshot()
+        snap = store._fresh_serving_snapshot()   # a registry lost since the last read is an error
         views = [v.name for v in online_views(snap, None)]
         lost = store_mismatch(identity, store.registry, snap)
         marks = watermarks(store.registry, store.project, identity)
