@@ -116,6 +116,8 @@ class FeatureStore:
                 or now - self._serving[0] > self.config.registry_cache_ttl_seconds):
             try:
                 snap = self.snapshot()
+                if snap.version == 0 and self._serving is not None and self._serving[1].version > 0:
+                    raise self._registry_lost(self._serving[1].version)
             except RegistryError as e:
                 if self._serving is None:
                     raise
@@ -130,6 +132,16 @@ class FeatureStore:
             self._registry_error = None
             self._registry_read_at = time.time()
         return self._serving[1]
+
+    def _registry_lost(self, held: int) -> RegistryError:
+        """A registry that reads as empty (version 0) after version ``held`` was read: no apply
+        can do that, the file was deleted, moved or replaced (a missing file reads as empty)."""
+        where = getattr(self.registry, "path", self.config.registry)
+        return RegistryError(
+            f"registry {where} holds nothing for project '{self.project}' any more (version 0; "
+            f"version {held} was read before): the file was deleted, moved or replaced",
+            hint=f"put the registry file back (or apply the definitions again); serving keeps "
+            f"the definitions of version {held} meanwhile (docs/server.md#get-ready-and-get-health)")
 
     def registry_health(self) -> RegistryHealth:
         """How the serving definitions stand: read at ``read_at`` (Unix seconds; None before

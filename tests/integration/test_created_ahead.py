@@ -138,3 +138,25 @@ def test_rebuild_mark_never_passes_the_clock(live_repo: Path, clock: Clock) -> N
     fs.rebuild_online()
     for st in state(fs).values():
         assert datetime.fromisoformat(st["created_high"]) <= NOW
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "reference"])
+def test_rebuild_refuses_created_ahead_before_touching_the_table(live_repo: Path, clock: Clock,
+                                                                 engine: str) -> None:
+    """rebuild-online is a materialization too: a created time beyond the tolerance is refused
+    before the staging table is built, so the live table and the watermark stay as they were
+    (docs/online.md, "rebuild-online: disaster recovery": a failed view keeps its live table),
+    instead of swapping in a new table and then failing in the catch-up with a message that
+    says nothing was written."""
+    fs = make_store(live_repo, clock, engine=engine)
+    fs.apply([user, live_view(), count_view()])
+    fs.materialize_incremental(NOW)
+    before = state(fs)
+    records = store_contents(fs)["live_spend"]
+    write_rows(live_repo, "ahead.parquet", [("u1", "2024-02-28", "2126-01-01", 5.0, 5)])
+    with pytest.raises(SourceError) as e:
+        fs.rebuild_online(["live_spend"])
+    assert "ahead.parquet" in e.value.message and "left untouched" in e.value.message
+    assert state(fs) == before
+    assert store_contents(fs)["live_spend"] == records
+    assert online(fs, ["u1"])["amount"] == [140.0]

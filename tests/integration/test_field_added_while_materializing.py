@@ -142,3 +142,28 @@ def test_field_added_while_a_run_of_the_old_definition_writes(make: Any, old_run
     fs = make()
     fs.materialize_incremental(NOW)
     assert served(fs) == {"user_id": USERS, "amount": AMOUNT, "n_txn": N_TXN}
+
+
+def test_ready_says_a_field_was_added_not_never_materialized(repo: Path) -> None:
+    """After ``apply`` adds a field, /ready lists the view in ``not_materialized`` (documented),
+    but its message must not claim the view was "never materialized": it was, its other
+    fields are served, and only the new field waits for the next incremental run."""
+    from datetime import datetime, timezone
+
+    import pandas as pd
+
+    from skewless.server.app import readiness
+
+    spend = pd.read_parquet(repo / "data/spend.parquet")
+    spend.assign(extra=spend["amount"] * 2).to_parquet(repo / "data/spend.parquet")
+    fs = FeatureStore(repo, clock=lambda: datetime(2024, 2, 10, tzinfo=timezone.utc))
+    fs.apply([user, spend_view()])
+    fs.materialize_incremental()
+    assert readiness(fs)[0]
+    fs.apply([user, spend_view(schema=list(spend_view().schema) + [Field("extra", Float64)])])
+    ok, body = readiness(fs)
+    assert not ok and body["not_materialized"] == ["user_spend"], body
+    assert "never materialized" not in body["message"], body
+    assert "definition" in body["message"] and "user_spend" in body["message"], body
+    fs.materialize_incremental()
+    assert readiness(fs)[0]

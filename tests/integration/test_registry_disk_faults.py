@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -234,3 +235,34 @@ def test_registry_without_read_permission_says_so(repo: Path) -> None:
         assert "chmod" in done.stdout, done.stdout
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_deleted_registry_keeps_the_last_good_snapshot(repo: Path, online: Any, mount: Path) -> None:
+    """The registry file is deleted (or moved) under a serving store: a missing file reads as
+    an empty registry, version 0, which no apply can produce once a version was read. Serving
+    keeps its last good definitions and says why, instead of answering every request 'unknown
+    feature view ... none are defined yet' (a 400 no client retries) and /ready 'run skewless
+    apply'."""
+    from skewless.server.app import readiness
+
+    registry = mount / "registry.db"
+    materialized(repo, online, registry)
+    fs = make_store(repo, online[0], online[1], registry, ttl=0)
+    assert serve(fs) == EXPECTED
+    was_ready, _ = readiness(fs)
+    assert was_ready
+    registry.rename(mount / "moved.db")
+    for _ in range(3):
+        assert serve(fs) == EXPECTED
+    health = fs.registry_health()
+    assert health.stale and health.version is not None and health.version > 0
+    assert health.error is not None and str(registry) in health.error.message
+    ok, body = readiness(fs, was_ready=True)
+    assert ok and body["registry"] == "stale" and "deleted" in body["message"], body
+    (mount / "moved.db").rename(registry)
+    deadline = time.monotonic() + 30   # a failed read is retried at least a second later
+    while fs.registry_health().stale and time.monotonic() < deadline:
+        assert serve(fs) == EXPECTED
+        time.sleep(0.2)
+    assert not fs.registry_health().stale
+    fs.online_store.close()

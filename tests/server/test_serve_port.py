@@ -136,3 +136,59 @@ def test_a_free_port_still_serves_with_one_worker(repo):
         assert server.get("/health").status_code == 200
     finally:
         server.stop()
+
+
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (from /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_stop_when_the_supervisor_is_killed(repo):
+    """SIGKILL of the supervisor (OOM killer, kill -9): its workers must not live on, orphaned,
+    answering on the port with nobody to restart them, and keeping the port from the next
+    `skewless serve` (which refuses a taken port)."""
+    import time
+
+    from .conftest import start_server
+    server = start_server(repo, workers=2)
+    port = int(server.url.rsplit(":", 1)[1])
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := _children(server.proc.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert workers, "no worker process found"
+        server.proc.kill()
+        server.proc.wait(10)
+        deadline = time.monotonic() + 60
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = [p for p in workers if _alive(p)]
+        assert not left, f"workers {left} outlived their supervisor"
+        from skewless.server.workers import check_port
+        check_port("127.0.0.1", port)   # free again for the next `skewless serve`
+    finally:
+        for p in [p for p in workers if _alive(p)]:
+            try:
+                os.kill(p, 9)
+            except OSError:
+                pass
+        server.stop()

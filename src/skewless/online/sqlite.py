@@ -28,6 +28,7 @@ from pathlib import Path
 from skewless.errors import OnlineStoreDamagedError, OnlineStoreError
 from skewless.online.base import LEGACY, OnlineCapabilities, StoreIdentity
 from skewless.online.codec import FINGERPRINT_SIZE, Layouts, Record, pack_vals, unpack_vals
+from skewless.registry.sqlite_store import _free_bytes, _read_only_fs, _wal_empty
 
 _LAYOUTS = '"skewless_layouts"'
 _META = '"skewless_meta"'
@@ -67,6 +68,19 @@ class SqliteOnlineStore:
         self._state = threading.Lock()
         self.damaged: str | None = None             # why the open file is known unreadable
         self._quick_checked = 0.0
+        self._immutable = False                     # open read-only, as immutable (no -shm)
+
+    def _disk_fault(self) -> str | None:
+        """Why no ``-shm`` file can be created next to the file ("read-only", "full"), when the
+        file alone holds every commit (no ``-wal``, or an empty one), else None. Then no process
+        has the file open for writing, and it can be read as immutable (as the registry is)."""
+        if not self.path.exists() or not _wal_empty(self.path):
+            return None
+        if _read_only_fs(self.path):
+            return "read-only"
+        if _free_bytes(self.path) == 0:
+            return "full"
+        return None
 
     # --- the file and its connections --------------------------------------------------------
     def _stat(self) -> tuple[int, int] | None:
@@ -84,6 +98,10 @@ class SqliteOnlineStore:
             return
         self._checked = now
         current = self._stat()
+        if self._immutable and self._disk_fault() is None:
+            with self._state:   # the disk can be written again: reopen normally, see new writes
+                self._immutable = False
+                self._epoch += 1
         if current != self._file:
             with self._state:
                 if current != self._file:
@@ -108,16 +126,23 @@ class SqliteOnlineStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             con = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                   check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.OperationalError as e:
+                con.close()
+                if self._disk_fault() is None or _damaged(e):
+                    raise
+                con = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True,
+                                      timeout=30, isolation_level=None, check_same_thread=False)
+                self._immutable = True
         except (sqlite3.Error, OSError) as e:
             if isinstance(e, sqlite3.Error) and _damaged(e):
                 self.damaged = str(e)
             if self.damaged:
                 raise OnlineStoreDamagedError(f"cannot open the SQLite online store {self.path}: {e}",
                                               hint=_HINT) from None
-            raise OnlineStoreError(f"cannot open the SQLite online store {self.path}: {e}",
-                                   hint="check online_store.path in feature_store.yaml") from None
+            raise self._disk_error(e, "open") from None
         with self._state:
             if self._file is None:
                 self._file = self._stat()
@@ -130,6 +155,22 @@ class SqliteOnlineStore:
             self.damaged = str(e)
             return OnlineStoreDamagedError(f"the SQLite online store {self.path} is damaged ({what}: {e})",
                                     hint=_HINT)
+        return self._disk_error(e, what)
+
+    def _disk_error(self, e: BaseException, what: str) -> OnlineStoreError:
+        """An error naming the real cause where it is the disk (read-only, full)."""
+        if _read_only_fs(self.path):
+            return OnlineStoreError(f"SQLite online store {self.path} ({what}): its filesystem is "
+                                    f"read-only ({e})", hint="materialize, push and rebuild-online "
+                                    "write the online store: run them where it is writable; "
+                                    "serving only reads it")
+        if _free_bytes(self.path) == 0:
+            return OnlineStoreError(f"SQLite online store {self.path} ({what}): the disk holding it "
+                                    f"is full ({e})",
+                                    hint=f"free space on the filesystem of {self.path.parent}")
+        if what == "open":
+            return OnlineStoreError(f"cannot open the SQLite online store {self.path}: {e}",
+                                    hint="check online_store.path in feature_store.yaml")
         return OnlineStoreError(f"SQLite online store {self.path} ({what}): {e}")
 
     @contextmanager

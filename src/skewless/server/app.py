@@ -335,6 +335,7 @@ def readiness(store: FeatureStore, was_ready: bool = False) -> tuple[bool, dict[
     says ``"registry": "stale"``, how old the snapshot is and why the registry is unreadable
     (docs/server.md#get-ready-and-get-health). Otherwise ``"registry": "ok"``."""
     from skewless.services.materialize import online_views, watermarks
+    from skewless.registry.diff import materialization_signature
     from skewless.services.online_status import store_mismatch
     try:
         store.online_store.ping()
@@ -343,7 +344,7 @@ def readiness(store: FeatureStore, was_ready: bool = False) -> tuple[bool, dict[
         return False, {"ready": False, "code": e.code, "message": e.message, "hint": e.hint,
                        "online_store": "damaged" if isinstance(e, OnlineStoreDamagedError) else "unreachable"}
     try:
-        snap = store.snapshot()
+        snap = store._fresh_serving_snapshot()   # a registry lost since the last read is an error
         views = [v.name for v in online_views(snap, None)]
         lost = store_mismatch(identity, store.registry, snap)
         marks = watermarks(store.registry, store.project, identity)
@@ -376,10 +377,22 @@ def readiness(store: FeatureStore, was_ready: bool = False) -> tuple[bool, dict[
                        "message": f"project '{store.project}' has no online feature views registered",
                        "hint": "run `skewless apply`, then `skewless materialize-incremental`"}
     if missing:
+        # a view materialized in this store under an earlier definition (a field added since)
+        states = store.registry.list_state(store.project, "materialization")
+        def redefined(v: str) -> bool:
+            state = states.get(snap.online_key(v)) or {}
+            return (identity is not None and identity.id is not None
+                    and state.get("store") == identity.id and state.get("signature")
+                    != materialization_signature(snap, snap.feature_views[v]))
+        changed = [v for v in missing if redefined(v)]
+        never = [v for v in missing if v not in changed]
+        parts = ([f"{len(never)} of {len(views)} online view(s) never materialized: " + ", ".join(never)]
+                 if never else []) + ([
+            f"{len(changed)} online view(s) not materialized under their current definition (a "
+            "field was added since their last run; it is NOT_FOUND until the next run): "
+            + ", ".join(changed)] if changed else [])
         return False, {"ready": False, "code": "not_ready", "online_store": "ok", "views": views,
-                       "not_materialized": missing,
-                       "message": f"{len(missing)} of {len(views)} online view(s) never materialized: "
-                       + ", ".join(missing),
+                       "not_materialized": missing, "message": "; ".join(parts),
                        "hint": "run `skewless materialize-incremental` (or `skewless materialize START END`)"}
     return True, {"ready": True, "online_store": "ok", "views": views, "not_materialized": [],
                   "registry": "ok"}

@@ -10,15 +10,18 @@ the workers by hash.
 The supervisor starts ``workers`` processes (spawned, so each imports the app afresh and builds
 its own store), restarts one that dies (and gives up, exit status 1, when they keep dying:
 more than two deaths per worker within 30 s), never recycles them, and stops them all on
-SIGINT / SIGTERM (each finishes its requests: uvicorn's graceful shutdown).
+SIGINT / SIGTERM (each finishes its requests: uvicorn's graceful shutdown). A worker whose
+supervisor is gone (SIGKILL) stops itself, gracefully, within a second.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
+import threading
 import time
 from typing import Any
 
@@ -43,9 +46,23 @@ def _listen(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int, options: dict[str, Any], app: str = APP
-            ) -> None:  # pragma: no cover - subprocess
+def _stop_with(parent: int) -> None:  # pragma: no cover - subprocess
+    """SIGTERM this worker (uvicorn's graceful shutdown) once its supervisor ``parent`` is gone
+    (killed with SIGKILL, which it cannot pass on): an orphaned worker would answer on the port
+    with nobody to restart it, and keep the port from the next ``skewless serve``."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        log.warning("the supervisor (pid %s) is gone: stopping worker %s", parent, os.getpid())
+        os.kill(os.getpid(), signal.SIGTERM)
+    threading.Thread(target=watch, name="skewless-supervisor-watch", daemon=True).start()
+
+
+def _worker(host: str, port: int, options: dict[str, Any], app: str = APP,
+            parent: int | None = None) -> None:  # pragma: no cover - subprocess
     import uvicorn
+    if parent is not None:
+        _stop_with(parent)
     config = uvicorn.Config(app, factory=True, host=host, port=port, **options)
     # Import the app and build its store before listening: the kernel routes new connections to
     # a socket as soon as it listens, and a (re)starting worker would hold them unanswered for
@@ -84,7 +101,8 @@ def run(host: str, port: int, workers: int, options: dict[str, Any], app: str = 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def start() -> Any:
-        p = ctx.Process(target=_worker, args=(host, port, options, app), name="skewless-worker")
+        p = ctx.Process(target=_worker, args=(host, port, options, app, os.getpid()),
+                        name="skewless-worker")
         p.start()
         return p
 

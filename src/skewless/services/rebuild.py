@@ -132,8 +132,8 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
     reports = []
     selected = online_views(snapshot, views)
     for view in selected:   # every source checked before any table is touched
-        try:
-            check_sources(snapshot, [view], repo_path)
+        try:   # created times too: the catch-up would refuse them only after the swap
+            check_sources(snapshot, [view], repo_path, now + created_tolerance, now)
         except SkewlessError as e:
             _prefix(e, f"rebuild of feature view '{view.name}' failed and its online table was "
                        "left untouched (so was every other view's): ")
