@@ -14,9 +14,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+import redis
 
 from skewless.errors import OnlineStoreDamagedError, OnlineStoreError
 from skewless.online import sqlite as sqlite_mod
@@ -170,41 +172,61 @@ def test_a_redis_record_that_does_not_decode_is_a_store_error() -> None:
             store.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the store identity is a constant id, not an epoch recorded at each write: an online store "
-    "restored to an older state of itself (a SQLite backup copied back; a Redis restarted from "
-    "an RDB/AOF snapshot older than its last writes) keeps its id, so the registry's coverage "
-    "still counts, /ready is 200 and materialize-incremental never re-reads the lost window"))
-def test_a_store_restored_from_an_older_copy_of_itself_is_not_trusted(tmp_path: Path) -> None:
-    """The online file is backed up after January was materialized, February is materialized,
-    then the backup is copied back (a restore, a disk snapshot rolled back). The store has the
-    identity the registry recorded, but not the February values the coverage promises."""
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_a_store_restored_from_an_older_copy_of_itself_is_not_trusted(tmp_path: Path, store: str) -> None:
+    """The online store is copied after January was materialized (a file backup; a Redis RDB
+    snapshot), February is materialized, then the copy is put back (a restore, Redis reloading
+    an older snapshot after a crash, a lagging replica promoted). The store has the id the
+    registry recorded but fewer writes than its coverage was recorded at: not ready
+    (``online_store_behind``), and the next incremental run re-reads what it lost."""
     import shutil
     from datetime import datetime, timezone
 
     from skewless import FeatureStore
     from skewless.server.app import readiness
+    from skewless.testing.redis_server import redis_server, require_redis_server_binary
 
     from .conftest import spend_view, user, write_data
 
-    (tmp_path / "feature_store.yaml").write_text("project: fraud\nregistry: data/registry.db\n")
     write_data(tmp_path)
     online = tmp_path / "data/online.db"
     jan = datetime(2024, 1, 31, tzinfo=timezone.utc)
     feb = datetime(2024, 2, 10, tzinfo=timezone.utc)
-    fs = FeatureStore(tmp_path, clock=lambda: feb)
-    fs.apply([user, spend_view()])
-    fs.materialize_incremental(jan)
-    fs.online_store.close()
-    shutil.copy(online, tmp_path / "backup.db")
-    fs.materialize_incremental(feb)
-    assert fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}]).to_dict()["amount"] == [140.0]
-    fs.online_store.close()
-    shutil.copy(tmp_path / "backup.db", online)   # restored: January's state, same identity
+    with ExitStack() as stack:
+        yaml = "project: fraud\nregistry: data/registry.db\n"
+        if store == "redis":
+            require_redis_server_binary()
+            server = stack.enter_context(redis_server(data_dir=str(tmp_path)))
+            yaml += f"online_store:\n  type: redis\n  connection_string: {server.address}\n"
+        (tmp_path / "feature_store.yaml").write_text(yaml)
+        fs = FeatureStore(tmp_path, clock=lambda: feb)
+        fs.apply([user, spend_view()])
+        fs.materialize_incremental(jan)
+        if store == "redis":
+            redis.Redis.from_url(f"redis://{server.address}").save()   # dump.rdb: January
+        else:
+            fs.online_store.close()
+            shutil.copy(online, tmp_path / "backup.db")
+        fs.materialize_incremental(feb)
+        assert fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}]).to_dict()["amount"] == [140.0]
+        fs.online_store.close()
+        if store == "redis":
+            server.kill()
+            server.start()                                   # reloads January's snapshot
+        else:
+            shutil.copy(tmp_path / "backup.db", online)      # restored: January's state, same id
 
-    fs = FeatureStore(tmp_path, clock=lambda: feb)
-    ok, body = readiness(fs)
-    fs.materialize_incremental(feb)   # must notice the store lost February and re-read it
-    got = fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}, {"user_id": "u3"}])
-    assert not ok or got.to_dict()["amount"] == [140.0, 2100.0], (body, got.to_dict())
-    assert got.to_dict()["amount"] == [140.0, 2100.0]
+        fs = FeatureStore(tmp_path, clock=lambda: feb)
+        assert fs.online_store.identity().id == fs.registry.list_state(  # type: ignore[union-attr]
+            "fraud", "materialization")["user_spend"]["store"]
+        ok, body = readiness(fs)
+        assert not ok and body["code"] == "online_store_behind", body
+        assert "older copy" in body["message"] and "materialize-incremental" in body["hint"]
+        (report,) = fs.materialize_incremental(feb)       # notices the store lost February
+        assert report.backfill
+        got = fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}, {"user_id": "u3"}])
+        assert got.to_dict()["amount"] == [140.0, 2100.0]
+        assert readiness(fs)[0]
+        fs.online_store.close()
+
+

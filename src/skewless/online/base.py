@@ -12,7 +12,11 @@ Every store has an **identity** (``StoreIdentity``): a random id written once, b
 SQLite file deleted) has none, or a new one once written again, so the coverage the registry
 recorded for it (``coverage_holds``) no longer counts: serving is not ready, and
 ``materialize-incremental`` reads every view from the beginning (docs/online.md, "The online
-store's identity").
+store's identity"). A store also counts its writes (``StoreIdentity.writes``: every
+``write_batch`` adds one, durably with its records), and coverage records the count it was
+written at: a store put back to an older copy of itself (a file backup restored, Redis reloaded
+from an older snapshot, a lagging replica promoted) keeps its id but counts fewer writes, so
+that coverage does not count either.
 """
 
 from __future__ import annotations
@@ -39,10 +43,12 @@ class StoreIdentity:
     table was created (None: the store holds tables written before identities existed, and
     claims one at its next ``create``). ``adopted``: the id was claimed by a store that already
     held such tables (said by ``online-status``; such tables are not read: see
-    ``coverage_holds``)."""
+    ``coverage_holds``). ``writes``: how many ``write_batch`` calls the store holds (read with
+    the identity, stored apart from it; never part of ``encode``)."""
 
     id: str | None
     adopted: bool = False
+    writes: int = 0
 
     @classmethod
     def new(cls, adopted: bool) -> StoreIdentity:
@@ -65,13 +71,16 @@ class StoreIdentity:
 LEGACY = StoreIdentity(None, adopted=True)
 
 
-def coverage_holds(recorded: str | None, identity: StoreIdentity | None) -> bool:
-    """Whether coverage recorded for the store ``recorded`` describes the store whose identity
-    is ``identity`` (None: a blank store, which covers nothing). Coverage recorded without an id
-    (None: by a skewless from before store ids) never counts: that version wrote its tables
-    under the old ``{project}__{view}`` names, which are no longer read (docs/online-stores.md,
-    "Upgrading from {project}__{view} names")."""
-    return identity is not None and recorded is not None and recorded == identity.id
+def coverage_holds(recorded: str | None, identity: StoreIdentity | None, writes: int = 0) -> bool:
+    """Whether coverage recorded for the store ``recorded`` when it counted ``writes`` writes
+    describes the store whose identity is ``identity`` (None: a blank store, which covers
+    nothing): the same id, and at least as many writes (fewer: it was put back to an older
+    copy of itself and lost some). Coverage recorded without an id (None: by a skewless from
+    before store ids) never counts: that version wrote its tables under the old
+    ``{project}__{view}`` names, which are no longer read (docs/online-stores.md, "Upgrading
+    from {project}__{view} names")."""
+    return (identity is not None and recorded is not None and recorded == identity.id
+            and identity.writes >= writes)
 
 
 class OnlineStore(Protocol):
@@ -83,16 +92,18 @@ class OnlineStore(Protocol):
         one first (``StoreIdentity.new``, adopted if it already held tables)."""
 
     def identity(self) -> StoreIdentity | None:
-        """The store's identity: None for a blank store (no identity and no tables),
-        ``LEGACY`` for tables without one. Never writes. Raises OnlineStoreError if the store
-        cannot be read."""
+        """The store's identity, with its write count: None for a blank store (no identity and
+        no tables), ``LEGACY`` for tables without one. Never writes. Raises OnlineStoreError if
+        the store cannot be read."""
 
     def drop(self, tables: Sequence[str]) -> None:
         """Drop tables and their records (missing tables are ignored)."""
 
     def write_batch(self, rows: Mapping[str, Sequence[tuple[bytes, Record]]]) -> int:
-        """Write records of many tables; keep each only if newer than the stored one.
-        Returns the number of records offered."""
+        """Write records of many tables; keep each only if newer than the stored one, and add
+        one to the store's write count once they are stored (``StoreIdentity.writes``: a copy
+        of the store that holds the new count holds these records). Returns the number of
+        records offered."""
 
     def read_batch(self, keys: Mapping[str, Sequence[bytes]]) -> dict[str, list[Record | None]]:
         """For each table, the records of ``keys`` in order (None where absent)."""

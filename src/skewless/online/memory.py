@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from skewless.online.base import LEGACY, OnlineCapabilities, StoreIdentity
 from skewless.online.codec import Record
@@ -17,12 +18,15 @@ class MemoryOnlineStore:
         self._tables: dict[str, dict[bytes, Record]] = {}
         self._lock = threading.Lock()
         self._identity: StoreIdentity | None = None
+        self._writes = 0
 
     def ping(self) -> None:
         return None
 
     def identity(self) -> StoreIdentity | None:
-        return self._identity or (LEGACY if self._tables else None)
+        if self._identity is None:
+            return LEGACY if self._tables else None
+        return replace(self._identity, writes=self._writes)
 
     def set_aside_if_unreadable(self) -> str | None:
         return None
@@ -48,6 +52,8 @@ class MemoryOnlineStore:
                     if rec.newer_than(data.get(key)):
                         data[key] = rec
                     n += 1
+            if n:
+                self._writes += 1
         return n
 
     def read_batch(self, keys: Mapping[str, Sequence[bytes]]) -> dict[str, list[Record | None]]:

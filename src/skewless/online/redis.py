@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,6 +54,7 @@ TRASH = b"sk:@trash"
 COUNT = b"sk:@count:"
 LAYOUTS = b"sk:@layouts"
 IDENTITY = b"sk:@id"
+WRITES = b"sk:@writes"
 
 _SEP = "\x1f"
 
@@ -394,9 +395,10 @@ class RedisOnlineStore:
             pipe = self._r.pipeline(transaction=True)
             pipe.get(IDENTITY)
             pipe.exists(TABLES)
-            raw, has_tables = pipe.execute()
+            pipe.get(WRITES)
+            raw, has_tables, writes = pipe.execute()
         if raw is not None:
-            return StoreIdentity.decode(raw)
+            return replace(StoreIdentity.decode(raw), writes=int(writes or 0))
         return LEGACY if has_tables else None
 
     def set_aside_if_unreadable(self) -> str | None:
@@ -446,6 +448,9 @@ class RedisOnlineStore:
                         self._moved = False
                         self._reload()
                         self._layouts.encode(r.names for items in rows.values() for _, r in items)
+                    # counted once every record is stored: a copy of Redis (a snapshot, a
+                    # replica) holding this count holds them (StoreIdentity.writes)
+                    self._r.incr(WRITES)
                     return n
                 self._reload()  # a swap or drop moved a table to another generation
                 gens = self._ensure(list(dict.fromkeys(t for t, _, _ in redo)))

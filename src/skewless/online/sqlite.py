@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,6 +33,9 @@ from skewless.registry.sqlite_store import _free_bytes, _read_only_fs, _wal_empt
 
 _LAYOUTS = '"skewless_layouts"'
 _META = '"skewless_meta"'
+_CREATE_META = f"CREATE TABLE IF NOT EXISTS {_META} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_COUNT_WRITE = (f"INSERT INTO {_META} (key, value) VALUES ('writes', '1') ON CONFLICT(key) DO UPDATE "
+                "SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)")
 RECHECK_SECONDS = 1.0      # a read re-checks that the path names the open file at most this often
 QUICK_CHECK_EVERY = 60.0   # ping runs a bounded integrity check at most this often ...
 QUICK_CHECK_BUDGET = 0.25  # ... and gives up (inconclusive) after this many seconds
@@ -201,13 +205,14 @@ class SqliteOnlineStore:
         con = self._con(check=True)
         with self._errors("reading its identity"):
             try:
-                row = con.execute(f"SELECT value FROM {_META} WHERE key = 'identity'").fetchone()
+                meta = dict(con.execute(f"SELECT key, value FROM {_META} "
+                                        "WHERE key IN ('identity', 'writes')").fetchall())
             except sqlite3.OperationalError as e:
                 if "no such table" not in str(e):
                     raise
-                row = None
-            if row is not None:
-                return StoreIdentity.decode(row[0])
+                meta = {}
+            if "identity" in meta:
+                return replace(StoreIdentity.decode(meta["identity"]), writes=int(meta.get("writes") or 0))
             return LEGACY if self._has_tables(con) else None
 
     @staticmethod
@@ -288,7 +293,7 @@ class SqliteOnlineStore:
         with self._errors("creating tables"):
             con.execute("BEGIN IMMEDIATE")
             try:
-                con.execute(f"CREATE TABLE IF NOT EXISTS {_META} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                con.execute(_CREATE_META)
                 if con.execute(f"SELECT 1 FROM {_META} WHERE key = 'identity'").fetchone() is None:
                     claim = StoreIdentity.new(adopted=self._has_tables(con))
                     con.execute(f"INSERT INTO {_META} (key, value) VALUES ('identity', ?)", (claim.encode(),))
@@ -324,6 +329,14 @@ class SqliteOnlineStore:
                         sorted([(k, r.event_ts, r.created_ts, fps[r.names] + pack_vals(r.vals))
                                 for k, r in items]))
                     n += len(items)
+                if n:   # the write count, in the same transaction as the records it counts
+                    try:
+                        con.execute(_COUNT_WRITE)
+                    except sqlite3.OperationalError as e:
+                        if "no such table" not in str(e):
+                            raise
+                        con.execute(_CREATE_META)
+                        con.execute(_COUNT_WRITE)
                 con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:

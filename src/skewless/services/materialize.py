@@ -80,12 +80,13 @@ class Coverage:
     """What a view's online table holds for sure: every source row whose event time is in one
     of ``intervals`` (sorted, disjoint), except rows created at or after ``created_high``
     (None: any row with a created time may be late), in the online store whose identity is
-    ``store``."""
+    ``store``, once it counts ``writes`` writes (``StoreIdentity.writes``)."""
 
     signature: str
     intervals: tuple[Interval, ...] = ()
     created_high: datetime | None = None
     store: str | None = None
+    writes: int = 0
 
     @classmethod
     def of(cls, state: dict[str, Any] | None, signature: str,
@@ -94,10 +95,11 @@ class Coverage:
         whose identity is ``identity`` (else none: states of older versions, of another
         definition of the view, or of another store or one that lost its data do not count)."""
         store = identity.id if identity is not None else None
-        if state is None or not recorded(state, signature) or not coverage_holds(state.get("store"), identity):
+        if state is None or not recorded(state, signature) or not _holds(state, identity):
             return cls(signature, store=store)
         intervals = tuple((_ts(a), _ts(b)) for a, b in state["covered"])
-        return cls(signature, _merge(intervals), _ts(state.get("created_high")), store)  # type: ignore[arg-type]
+        return cls(signature, _merge(intervals), _ts(state.get("created_high")), store,  # type: ignore[arg-type]
+                   int(state.get("writes") or 0))
 
     @property
     def watermark(self) -> datetime | None:
@@ -137,10 +139,11 @@ class Coverage:
         if not self.intervals:
             return other
         return replace(self, intervals=_merge((*self.intervals, *other.intervals)),
-                       created_high=_lower(self.created_high, other.created_high))
+                       created_high=_lower(self.created_high, other.created_high),
+                       writes=max(self.writes, other.writes))
 
     def to_state(self, rows: int, total_rows: int) -> dict[str, Any]:
-        return {"signature": self.signature, "store": self.store,
+        return {"signature": self.signature, "store": self.store, "writes": self.writes,
                 "covered": [[_iso(a), _iso(b)] for a, b in self.intervals],
                 "end": _iso(self.watermark), "created_high": _iso(self.created_high),
                 "rows": rows, "total_rows": total_rows,
@@ -156,7 +159,11 @@ def void_coverage(state: dict[str, Any] | None, signature: str,
                   identity: StoreIdentity | None) -> bool:
     """Whether ``state`` records coverage of this definition that does not count because it was
     recorded for another online store (or for this one before it lost its data)."""
-    return state is not None and recorded(state, signature) and not coverage_holds(state.get("store"), identity)
+    return state is not None and recorded(state, signature) and not _holds(state, identity)
+
+
+def _holds(state: dict[str, Any], identity: StoreIdentity | None) -> bool:
+    return coverage_holds(state.get("store"), identity, int(state.get("writes") or 0))
 
 
 def _merge(intervals: Sequence[Interval]) -> tuple[Interval, ...]:
@@ -338,6 +345,8 @@ def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistrySto
                 if on_rows:
                     on_rows(view.name, len(records))
         after = before.cover(None if incremental else start, end, seen, incremental)
+        if rows:   # the store must hold at least the writes that stored them
+            after = replace(after, writes=max(after.writes, _writes_of(store, identity)))
         prev = registry.get_state(snapshot.project, STATE, key) or {}
         if prev != (state0 or {}) and prev.get("signature") not in (None, signature):
             # A run of another definition of the view (a field added or removed by an apply
@@ -386,6 +395,13 @@ def check_not_retired(registry: RegistryStore, snapshot: Snapshot, view: str, st
         f"{current.version}; this run started from version {snapshot.version}), so its online "
         f"table is retired; nothing this {operation} wrote for it is served",
         hint=_AGAIN[operation])
+
+
+def _writes_of(store: OnlineStore, identity: StoreIdentity) -> int:
+    """The store's write count now, if it is still the store ``identity`` names (else 0: the
+    coverage recorded for ``identity`` does not count anyway)."""
+    now = store.identity()
+    return now.writes if now is not None and now.id == identity.id else 0
 
 
 def _claimed_identity(store: OnlineStore, table: str) -> StoreIdentity:

@@ -78,7 +78,7 @@ def online_status(store: OnlineStore, registry: RegistryStore, snapshot: Snapsho
 class StoreMismatch:
     """The online store does not hold what the registry's coverage says it holds."""
 
-    code: str                  # "online_store_empty" or "online_store_replaced"
+    code: str                  # online_store_ + empty, outdated, replaced or behind
     views: tuple[str, ...]     # views whose recorded coverage does not count
     message: str
     hint: str
@@ -111,6 +111,14 @@ def store_mismatch(identity: StoreIdentity | None, registry: RegistryStore, snap
             "online_store_empty", views,
             f"the online store is empty (it has no identity: restarted empty, or its file was "
             f"deleted) but the registry records {len(views)} view(s) as materialized in it: {names}",
+            hint)
+    if all((states.get(snapshot.online_key(v)) or {}).get("store") == identity.id for v in views):
+        return StoreMismatch(
+            "online_store_behind", views,
+            f"the online store (id {identity.id}) holds {identity.writes:,} writes, fewer than the "
+            f"registry recorded {len(views)} view(s) as materialized at: it was put back to an "
+            f"older copy of itself (a backup restored, Redis reloaded from an older snapshot, a "
+            f"lagging replica promoted) and lost later writes: {names}",
             hint)
     return StoreMismatch(
         "online_store_replaced", views,

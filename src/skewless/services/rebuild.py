@@ -170,7 +170,8 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
     if created_high is not None:
         created_high = min(created_high, now)   # the created-time mark never passes the clock
     coverage = Coverage(materialization_signature(snapshot, view), ((None, now),), created_high,
-                        identity.id if identity is not None else "")
+                        identity.id if identity is not None else "",
+                        identity.writes if identity is not None else 0)
     registry.set_state(snapshot.project, STATE, key, coverage.to_state(
         rows=written, total_rows=prev.get("total_rows", 0) + written))
     check_not_retired(registry, snapshot, view.name, store, wrote=True, operation="rebuild")

@@ -46,8 +46,12 @@ def _answers(port: int) -> bool:
 
 @dataclass
 class RedisServer:
+    """``data_dir``: where ``SAVE`` writes its snapshot (``dump.rdb``), which a restart loads
+    (None: the working directory; tests that save give one)."""
+
     port: int
     proc: subprocess.Popen[bytes] | None = None
+    data_dir: str | None = None
 
     @property
     def address(self) -> str:
@@ -59,7 +63,8 @@ class RedisServer:
             raise RuntimeError("redis-server is not on PATH")
         self.proc = subprocess.Popen(
             [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--loglevel", "warning"],
+             "--daemonize", "no", "--loglevel", "warning",
+             *(["--dir", self.data_dir] if self.data_dir is not None else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while not _answers(self.port):
@@ -77,8 +82,8 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer(free_port())
+def redis_server(data_dir: str | None = None) -> Iterator[RedisServer]:
+    server = RedisServer(free_port(), data_dir=data_dir)
     server.start()
     try:
         yield server
