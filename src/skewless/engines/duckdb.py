@@ -50,6 +50,10 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+# DuckDB's statement types whose name is not what the user wrote
+_STATEMENT_KINDS = {"LOAD": "INSTALL/LOAD", "MULTI": "multi-statement (e.g. PIVOT)"}
+
+
 def read_only_query(sql: str) -> str:
     """``entity_df`` given as SQL, checked before anything runs: exactly one read-only query
     (``SELECT``, ``WITH ...``, ``VALUES``, ``FROM ...``), by DuckDB's own parser. Stacked
@@ -70,7 +74,9 @@ def read_only_query(sql: str) -> str:
                                   "nothing was run", hint=hint)
     (stmt,) = statements
     if stmt.type != duckdb.StatementType.SELECT:
-        raise InvalidRequestError(f"entity_df SQL is a {stmt.type.name} statement, not a query; "
+        kind = _STATEMENT_KINDS.get(stmt.type.name, stmt.type.name)
+        article = "an" if kind[0] in "AEIOU" else "a"
+        raise InvalidRequestError(f"entity_df SQL is {article} {kind} statement, not a query; "
                                   "nothing was run", hint=hint)
     return "\n" + stmt.query.strip().rstrip(";").strip() + "\n"
 
