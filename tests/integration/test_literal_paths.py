@@ -77,6 +77,8 @@ def test_a_missing_bracketed_file_is_not_found_with_a_hint(tmp_path: Path) -> No
         fs.apply([user, view("data/x[1].parquet")])
     text = str(e.value) + (e.value.hint or "")
     assert "x[1].parquet" in text and "does not exist" in text
+    # plan/apply list each problem's message without its hint: the message itself says why
+    assert "are literal characters" in e.value.message
 
 
 def test_star_and_question_mark_globs_keep_working(tmp_path: Path) -> None:

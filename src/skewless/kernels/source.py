@@ -87,12 +87,13 @@ def resolve_source(source: FileSource, repo_path: str | Path) -> ResolvedSource:
         return ResolvedSource(loc, files, True, False)
     if p.is_file():
         return ResolvedSource(loc, (loc,), False, False)
+    # in the message, not only the hint: plan/apply list each problem's message alone
     literal = (" ('[' and ']' are literal characters of the file name, never a character "
                "class: only * and ? make a path a glob; see docs/types.md)") if "[" in path else ""
     raise SourceError(
-        f"source '{source.name}': file {loc} does not exist",
+        f"source '{source.name}': file {loc} does not exist" + literal,
         hint="fix FileSource(path=...) (relative paths are relative to the feature repo), "
-        "or create the data first" + literal,
+        "or create the data first",
     )
 
 
