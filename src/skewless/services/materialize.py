@@ -214,6 +214,7 @@ def check_sources(snapshot: Snapshot, views: Sequence[FeatureView], repo_path: s
     reads (event time at most ``end``), is such a problem too
     (docs/online.md#created-times-ahead-of-the-clock)."""
     problems: list[str] = []
+    ahead: list[str] = []   # created times ahead of the clock (not a type problem)
     for view in views:
         resolved = resolve_source(view.batch_source, repo_path)
         found = check_view_source(view, snapshot.join_keys(view), resolved)
@@ -223,19 +224,23 @@ def check_sources(snapshot: Snapshot, views: Sequence[FeatureView], repo_path: s
             for sf in source_files(resolved, view.name):
                 late = created_after(sf, created, created_limit, view.batch_source.timestamp_field, end)
                 if late is not None:
-                    problems.append(
+                    ahead.append(
                         f"feature view '{view.name}': {sf.path}: column '{created}': {late.count} "
                         f"row(s) created after {created_limit.isoformat()} (the clock plus "
                         f"created_timestamp_tolerance_seconds), among the rows with an event time up "
                         f"to {end.isoformat() if end else 'any'}; first: row {late.row}, {late.value}")
-    if problems:
+    if problems or ahead:
         names = ", ".join(f"'{v.name}'" for v in views)
+        what = " and ".join(
+            (["does not match the declared types"] if problems else [])
+            + (["holds created times ahead of the clock"] if ahead else []))
+        hints = ((["fix or remove the file(s) named (or change the declared types, then "
+                   "`skewless apply`); see docs/types.md"] if problems else [])
+                 + ([CREATED_AHEAD_HINT] if ahead else []))
         raise SourceError(
-            f"source data does not match the declared types; nothing was written online and no "
-            f"watermark moved (feature view(s) {names}):\n" + "\n".join(f"  - {p}" for p in problems),
-            hint="fix or remove the file(s) named (or change the declared types, then "
-            "`skewless apply`); see docs/types.md"
-            + ("" if not any("created after" in p for p in problems) else "; " + CREATED_AHEAD_HINT))
+            f"source data {what}; nothing was written online and no watermark moved "
+            f"(feature view(s) {names}):\n" + "\n".join(f"  - {p}" for p in problems + ahead),
+            hint="; ".join(hints))
 
 
 def check_window(start: datetime | None, end: datetime, now: datetime) -> tuple[datetime | None, datetime]:
