@@ -222,6 +222,13 @@ def test_a_store_restored_from_an_older_copy_of_itself_is_not_trusted(tmp_path: 
         ok, body = readiness(fs)
         assert not ok and body["code"] == "online_store_behind", body
         assert "older copy" in body["message"] and "materialize-incremental" in body["hint"]
+        if store == "sqlite":   # the CLI's warning names this case too, not only "restarted empty"
+            from typer.testing import CliRunner
+
+            from skewless.cli import app
+            fs.online_store.close()
+            out = CliRunner().invoke(app, ["--repo", str(tmp_path), "online-status"])
+            assert "older copy of itself" in " ".join(out.output.split()), out.output
         (report,) = fs.materialize_incremental(feb)       # notices the store lost February
         assert report.backfill
         got = fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}, {"user_id": "u3"}])

@@ -150,7 +150,7 @@ def test_an_incremental_run_after_redis_restarted_empty_backfills(tmp_path: Path
         status = {s.view: s for s in fs.online_status()}
         assert all(s.other_store is not None and not s.materialized for s in status.values())
         out = cli(repo, "online-status")
-        assert out.returncode == 0 and "restarted empty or was replaced" in out.stderr.replace("\n", " "), out
+        assert out.returncode == 0 and "restarted empty, was replaced" in out.stderr.replace("\n", " "), out
         reports = fs.materialize_incremental()
         assert [(r.rows, r.backfill) for r in reports] == [(N, True), (N, True)]
         got = fs.get_online_features(["va:a", "vb:b"], [{"user_id": u} for u in range(N)]).to_dict()

@@ -152,7 +152,8 @@ def _materialize_summary(reports: list[ViewReport], elapsed: float, incremental:
     if backfilled:
         console.print(Text.assemble(("note: ", "bold yellow"), (
             "the online store is not the one the registry recorded these views as materialized in "
-            "(it restarted empty or was replaced), so they were materialized from the beginning: "
+            "(it restarted empty, was replaced, or was put back to an older copy of itself), so "
+            "they were materialized from the beginning: "
             + ", ".join(backfilled))), soft_wrap=True)
 
 
@@ -341,7 +342,8 @@ def online_status(ctx: typer.Context) -> None:
     if lost:
         err_console.print(Text.assemble(("warning: ", "bold red"), (
             f"the online store does not hold what the registry recorded for {len(lost)} view(s) "
-            f"({', '.join(s.view for s in lost)}): it restarted empty or was replaced; they are "
+            f"({', '.join(s.view for s in lost)}): it restarted empty, was replaced, or was put "
+            "back to an older copy of itself (a restored backup, an older snapshot); they are "
             "shown as never materialized. Run `skewless materialize-incremental` (it backfills "
             "them from the beginning) or `skewless rebuild-online`.")), soft_wrap=True)
     if any(not s.materialized and s.other_store is None for s in statuses):
