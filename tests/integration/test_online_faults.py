@@ -35,7 +35,7 @@ def test_wrong_key_type_is_named_without_a_declared_key_field(repo):
     fs = FeatureStore(repo, config={"project": "faults", "online_store": {"type": "memory"}}, clock=lambda: T)
     fs.apply([user, spend_view()])  # user_id is not in the view's schema; the source says string
     fs.materialize_incremental()
-    with pytest.raises(InvalidRequestError, match=r"join key 'user_id' = 7 is a int.*String"):
+    with pytest.raises(InvalidRequestError, match=r"join key 'user_id' = 7 has type int.*String"):
         fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}, {"user_id": 7}])
     ok = fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}])
     assert ok.to_dict()["amount"] == [140.0]

@@ -201,7 +201,7 @@ def test_missing_join_key_is_named(fs: FeatureStore) -> None:
 def test_wrong_key_type_is_named(repo: Path, clock: Clock) -> None:
     fs = make_store(repo, clock)
     fs.apply([user, spend_view(schema=[Field("user_id", String), Field("amount", Float64)])])
-    with pytest.raises(InvalidRequestError, match="join key 'user_id' = 1 is a int.*declares it String"):
+    with pytest.raises(InvalidRequestError, match="join key 'user_id' = 1 has type int, but.*declares it String"):
         fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}, {"user_id": 1}])
     with pytest.raises(InvalidRequestError, match="entity row 0: join key 'user_id' = 1.5 has type float"):
         fs.get_online_features(["user_spend:amount"], [{"user_id": 1.5}])

@@ -162,7 +162,7 @@ def _key_value(view: OnlineView, i: int, row: Mapping[str, Any], k: str, t: T.Va
             hint=f"integer keys must lie in {_KEY_INT_RANGE}" if big else None)
     if t is not None and t.name in _KEY_FAMILIES and not isinstance(v, _KEY_FAMILIES[t.name]):
         raise InvalidRequestError(
-            f"entity row {i}: join key '{k}' = {v!r} is a {type(v).__name__}, but feature view "
+            f"entity row {i}: join key '{k}' = {v!r} has type {type(v).__name__}, but feature view "
             f"'{view.view}' declares it {t.name}", hint="send the key with its declared type")
     if type(v) is int and not KEY_INT_MIN <= v <= KEY_INT_MAX:
         raise InvalidRequestError(
