@@ -156,3 +156,5 @@ def test_a_feast_protobuf_registry_is_named_with_what_to_write(repo: Path) -> No
         store.list_feature_views()
     assert "is not a skewless registry" in e.value.message and "Feast" in e.value.message
     assert "data/skewless_registry.db" in (e.value.hint or "")
+    # the same header is what a skewless registry whose first page was overwritten shows
+    assert "restore it from a backup" in (e.value.hint or "")

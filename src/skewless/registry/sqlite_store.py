@@ -99,11 +99,13 @@ def diagnose(path: Path, e: BaseException, doing: str) -> tuple[str, str]:
     except OSError:
         pass
     if ("not a database" in text or "malformed" in text) and head and head != SQLITE_HEADER:
-        return (f"registry {path} is not a skewless registry (a SQLite file); a Feast repo's "
-                "registry.db is a protobuf file skewless does not read",
-                "point 'registry' in feature_store.yaml at a new file (e.g. "
+        return (f"registry {path} is not a skewless registry (a SQLite file): its header is not "
+                "SQLite's; a Feast repo's registry.db is a protobuf file skewless does not read, "
+                "and a skewless registry whose first page was overwritten reads the same",
+                "coming from Feast: point 'registry' in feature_store.yaml at a new file (e.g. "
                 "data/skewless_registry.db) and apply your definitions again "
-                "(docs/configuration.md, \"Coming from Feast\")")
+                "(docs/configuration.md, \"Coming from Feast\"); a skewless registry that was "
+                "damaged: " + RECOVER_HINT)
     if "not a database" in text or "malformed" in text:
         return f"registry {path} is corrupt (SQLite: {text}); nothing was changed", RECOVER_HINT
     writing = doing != "read"
