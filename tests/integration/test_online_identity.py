@@ -237,3 +237,25 @@ def test_a_store_restored_from_an_older_copy_of_itself_is_not_trusted(tmp_path: 
         fs.online_store.close()
 
 
+
+
+def test_damaged_pages_are_reported_on_one_line_when_moved_aside(tmp_path: Path) -> None:
+    """quick_check reports damaged pages over several lines ('*** in database main ***' then
+    one line per page): the note `rebuild-online` prints says it on one line."""
+    path = tmp_path / "online.db"
+    store = SqliteOnlineStore(path)
+    store.create(["t"])
+    store.write_batch({"t": [(f"k{i}".encode(), rec(i)) for i in range(5000)]})
+    store.close()
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        for off in range(8192, size, 8192):   # page contents past the header and schema
+            f.seek(off + 100)
+            f.write(b"\xde\xad" * 200)
+    store = SqliteOnlineStore(path)
+    said = store.set_aside_if_unreadable()
+    assert said and "moved to" in said and "\n" not in said, said
+    store.close()

@@ -254,7 +254,7 @@ class SqliteOnlineStore:
         finally:
             if deadline is not None:
                 con.set_progress_handler(None, 0)
-        found = [str(r[0]) for r in rows]
+        found = [" ".join(str(r[0]).split()) for r in rows]   # a row may span lines
         return None if found == ["ok"] else "; ".join(found)
 
     def set_aside_if_unreadable(self) -> str | None:
