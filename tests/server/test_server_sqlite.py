@@ -146,7 +146,7 @@ def test_ready_only_after_materialize(tmp_path, serve):
     r = server.get("/ready")  # registered, never materialized: a load balancer must wait
     assert r.status_code == 503, r.text
     body = r.json()
-    assert body["ready"] is False and body["online_store"] == "ok"
+    assert body["ready"] is False and body["online_store"] == "ok" and body["registry"] == "ok"
     assert sorted(body["not_materialized"]) == ["pair_stats", "user_spend"]
     assert "materialize" in body["hint"]
     fs.materialize_incremental(views=["user_spend"])

@@ -115,6 +115,7 @@ def test_redis_restarted_empty_under_a_running_server(tmp_path: Path, serve: Any
         body = server.get("/ready").json()
         assert body["online_store"] == "empty" and set(body["not_materialized"]) == {"va", "vb"}
         assert "materialize-incremental" in body["hint"]
+        assert body["registry"] == "ok"   # every answer from a readable registry says so
         _, _, statuses = read(server, users)   # never a 5xx: the store answers, it is empty
         assert set(statuses) <= {"NOT_FOUND", "UNAVAILABLE"}
 

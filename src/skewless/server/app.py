@@ -369,13 +369,14 @@ def readiness(store: FeatureStore, was_ready: bool = False) -> tuple[bool, dict[
     if lost is not None:
         return False, {"ready": False, "code": lost.code, "online_store": lost.code.removeprefix("online_store_"),
                        "views": views, "not_materialized": list(lost.views),
-                       "message": lost.message, "hint": lost.hint}
+                       "message": lost.message, "hint": lost.hint, "registry": "ok"}
     missing = [v for v in views if not (marks.get(v) or {}).get("end")]
     if not views:
         return False, {"ready": False, "code": "not_ready", "online_store": "ok", "views": [],
                        "not_materialized": [],
                        "message": f"project '{store.project}' has no online feature views registered",
-                       "hint": "run `skewless apply`, then `skewless materialize-incremental`"}
+                       "hint": "run `skewless apply`, then `skewless materialize-incremental`",
+                       "registry": "ok"}
     if missing:
         # a view materialized in this store under an earlier definition (a field added since)
         states = store.registry.list_state(store.project, "materialization")
@@ -393,7 +394,8 @@ def readiness(store: FeatureStore, was_ready: bool = False) -> tuple[bool, dict[
             + ", ".join(changed)] if changed else [])
         return False, {"ready": False, "code": "not_ready", "online_store": "ok", "views": views,
                        "not_materialized": missing, "message": "; ".join(parts),
-                       "hint": "run `skewless materialize-incremental` (or `skewless materialize START END`)"}
+                       "hint": "run `skewless materialize-incremental` (or `skewless materialize START END`)",
+                       "registry": "ok"}
     return True, {"ready": True, "online_store": "ok", "views": views, "not_materialized": [],
                   "registry": "ok"}
 
