@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from skewless.errors import FeatureServerError, InvalidRequestError, PlanError, SkewlessError
+from skewless.online.codec import KEY_INT_RANGE, key_int_fits
 from skewless.times import parse_iso_utc
 
 if TYPE_CHECKING:
@@ -135,9 +136,10 @@ def entity_columns(entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, list[A
             v = row[k]
             if hasattr(v, "item") and not isinstance(v, (str, bytes)):
                 v = v.item()
-            if type(v) is int and not -2 ** 63 <= v < 2 ** 64:
+            if type(v) is int and not key_int_fits(v):
                 raise InvalidRequestError(
-                    f"entity row {i}: join key '{k}' = {v} is beyond the 64-bit integer range; "
+                    f"entity row {i}: join key '{k}' = {v} is beyond the 64-bit integer range "
+                    f"({KEY_INT_RANGE}); "
                     "no stored entity can have it", hint="send the key as the source stores it")
             cols[k].append(v)
     return cols

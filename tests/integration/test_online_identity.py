@@ -30,6 +30,19 @@ def rec(v: int, ts: int = 1) -> Record:
     return Record(ts, ts, ("x",), (v,))
 
 
+def filled_store_file(path: Path, keys: list[bytes]) -> int:
+    """A SQLite online store file holding ``keys`` in table ``t``, its WAL checkpointed into
+    the file (so damage written into the file is what readers see); returns its size (bytes)."""
+    store = SqliteOnlineStore(path)
+    store.create(["t"])
+    store.write_batch({"t": [(k, rec(i)) for i, k in enumerate(keys)]})
+    store.close()
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    return path.stat().st_size
+
+
 def test_a_redis_reader_never_reuses_its_table_map_across_a_restart() -> None:
     from skewless.testing.redis_server import redis_server, require_redis_server_binary
     require_redis_server_binary()
@@ -128,14 +141,7 @@ def test_a_sqlite_file_that_is_not_a_database(tmp_path: Path) -> None:
 
 def test_ping_finds_damaged_pages_within_its_budget(tmp_path: Path) -> None:
     path = tmp_path / "online.db"
-    store = SqliteOnlineStore(path)
-    store.create(["t"])
-    store.write_batch({"t": [(i.to_bytes(4, "big"), rec(i)) for i in range(5000)]})
-    store.close()
-    con = sqlite3.connect(path)
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
-    size = path.stat().st_size
+    size = filled_store_file(path, [i.to_bytes(4, "big") for i in range(5000)])
     with open(path, "r+b") as f:
         f.seek(size // 2 // 4096 * 4096)
         f.write(b"\xff" * 4096)
@@ -243,14 +249,7 @@ def test_damaged_pages_are_reported_on_one_line_when_moved_aside(tmp_path: Path)
     """quick_check reports damaged pages over several lines ('*** in database main ***' then
     one line per page): the note `rebuild-online` prints says it on one line."""
     path = tmp_path / "online.db"
-    store = SqliteOnlineStore(path)
-    store.create(["t"])
-    store.write_batch({"t": [(f"k{i}".encode(), rec(i)) for i in range(5000)]})
-    store.close()
-    con = sqlite3.connect(path)
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
-    size = path.stat().st_size
+    size = filled_store_file(path, [f"k{i}".encode() for i in range(5000)])
     with open(path, "r+b") as f:
         for off in range(8192, size, 8192):   # page contents past the header and schema
             f.seek(off + 100)

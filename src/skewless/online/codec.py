@@ -37,6 +37,19 @@ def from_micros(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
+# Integer keys the key encoding can hold: any 64-bit integer, signed or unsigned (msgpack's
+# range). A key outside is an invalid request wherever it is given (no stored entity can have
+# it, and an entity_df could not carry it); one inside but beyond the key's declared type (an
+# Int32 key of 2**40) matches nothing, as in the offline join: NOT_FOUND (docs/online.md).
+KEY_INT_MIN, KEY_INT_MAX = -2 ** 63, 2 ** 64 - 1
+KEY_INT_RANGE = "-2**63 .. 2**64-1"
+
+
+def key_int_fits(value: int) -> bool:
+    """Whether the key encoding can hold the integer key ``value``."""
+    return KEY_INT_MIN <= value <= KEY_INT_MAX
+
+
 def encode_key(values: Sequence[Any]) -> bytes:
     """The storage key of one entity (join-key values in the view's key order)."""
     return msgpack.packb(list(values), use_bin_type=True)

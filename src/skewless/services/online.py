@@ -30,7 +30,8 @@ from skewless.errors import (FeatureUnavailableError, InvalidRequestError, Onlin
 from skewless.kernels.source import resolve_source, source_schema
 from skewless.online import OnlineStore
 from skewless.online.cache import RecordCache
-from skewless.online.codec import OLDEST, Record, encode_key, from_micros, micros, needs_restore, restore
+from skewless.online.codec import (KEY_INT_RANGE, OLDEST, Record, encode_key, from_micros, key_int_fits, micros,
+                                   needs_restore, restore)
 from skewless.plan.historical import duration_micros, output_names, parse_refs
 from skewless.registry import Snapshot
 
@@ -159,25 +160,19 @@ def _key_value(view: OnlineView, i: int, row: Mapping[str, Any], k: str, t: T.Va
         raise InvalidRequestError(
             f"entity row {i}: join key '{k}' = {v!r} has type {type(v).__name__}; keys are int or str"
             + (" (JSON integers beyond the 64-bit range arrive as floats)" if big else ""),
-            hint=f"integer keys must lie in {_KEY_INT_RANGE}" if big else None)
+            hint=f"integer keys must lie in {KEY_INT_RANGE}" if big else None)
     if t is not None and t.name in _KEY_FAMILIES and not isinstance(v, _KEY_FAMILIES[t.name]):
         raise InvalidRequestError(
             f"entity row {i}: join key '{k}' = {v!r} has type {type(v).__name__}, but feature view "
             f"'{view.view}' declares it {t.name}", hint="send the key with its declared type")
-    if type(v) is int and not KEY_INT_MIN <= v <= KEY_INT_MAX:
+    if type(v) is int and not key_int_fits(v):
         raise InvalidRequestError(
             f"entity row {i}: join key '{k}' = {v} is beyond the 64-bit integer range "
-            f"({_KEY_INT_RANGE}); no entity of feature view '{view.view}' can have it",
+            f"({KEY_INT_RANGE}); no entity of feature view '{view.view}' can have it",
             hint="send the key as the source stores it")
     return v
 
 
-# Integer keys the key encoding can hold: any 64-bit integer, signed or unsigned. A key outside
-# is an invalid request (no stored entity can have it, and an entity_df could not carry it);
-# one inside but beyond the key's declared type (an Int32 key of 2**40) matches nothing, as in
-# the offline join: NOT_FOUND (docs/online.md).
-KEY_INT_MIN, KEY_INT_MAX = -2 ** 63, 2 ** 64 - 1
-_KEY_INT_RANGE = "-2**63 .. 2**64-1"
 
 
 _PLAIN_KEY_TYPES: dict[str | None, frozenset[type]] = {
