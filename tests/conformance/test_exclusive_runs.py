@@ -35,6 +35,7 @@ from skewless import Entity, FeatureStore, FeatureView, Field, FileSource, PushS
 from skewless.errors import LeaseHeldError, MaterializationError
 from skewless.online import staging_table
 from skewless.testing.clock import Clock
+from skewless.testing.processes import reaped
 from skewless.types import Int64
 
 from .test_online_invariant import ONLINE_STORES, Run, _available
@@ -168,10 +169,9 @@ def test_a_live_holder_renews_and_a_killed_one_blocks_only_until_its_lease_expir
     shared_only(run)
     lease_seconds = 10.0   # renewed every 3.3 s: a holder starved longer than 6 s would lose it
     fs = setup(run, tmp_path, Clock(T))
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path), json.dumps(config(run)),
-                             T.isoformat(), str(lease_seconds)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path), json.dumps(config(run)),
+                                  T.isoformat(), str(lease_seconds)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) as proc:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.split() == ["v", str(BATCH)], proc.stderr.read() if proc.stderr else ""
@@ -192,13 +192,6 @@ def test_a_live_holder_renews_and_a_killed_one_blocks_only_until_its_lease_expir
 
         os.kill(proc.pid, signal.SIGKILL)
         assert proc.wait(timeout=60) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
 
     (dead,) = fs.registry.list_leases(fs.project)
     deadline = time.time() + 120

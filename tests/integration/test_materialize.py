@@ -21,6 +21,7 @@ from skewless import Entity, FeatureStore, FeatureView, Field, FileSource
 from skewless.online import table_name
 from skewless.errors import MaterializationError, UnknownObjectError
 from skewless.testing.online import store_contents
+from skewless.testing.processes import reaped
 from skewless.types import Float64, Int64, String
 
 from .conftest import pair, pair_view, spend_view, user
@@ -324,10 +325,9 @@ def test_killed_run_is_resumed(tmp_path: Path, engine: str) -> None:
     store = FeatureStore(repo, clock=lambda: NOW)
     store.apply(big_definitions())
 
-    proc = start_run(repo, subprocess.PIPE)
-    assert proc.stdin is not None and proc.stdout is not None
     views_seen: list[str] = []
-    try:
+    with reaped(start_run(repo, subprocess.PIPE)) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
         while True:
             line = proc.stdout.readline()
             assert line, f"the run ended early: {proc.stderr.read() if proc.stderr else ''}"
@@ -342,13 +342,6 @@ def test_killed_run_is_resumed(tmp_path: Path, engine: str) -> None:
         assert int(rows) == BATCH
         os.kill(proc.pid, signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
 
     done_view = views_seen[0]
     assert store.registry.get_state("big", STATE, done_view) is not None

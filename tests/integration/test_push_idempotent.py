@@ -22,6 +22,7 @@ import pytest
 from skewless import FeatureStore
 from skewless.errors import InvalidRequestError
 from skewless.testing.clock import Clock
+from skewless.testing.processes import reaped
 
 from .conftest import user
 from .test_push import LIVE, NOW, batch, count_view, live_repo, live_view, make_store  # noqa: F401 - fixture
@@ -75,18 +76,13 @@ def test_a_retry_after_sigkill_lands_its_rows_once(sq: FeatureStore, live_repo: 
     lock = sqlite3.connect(live_repo / "data/online.db", isolation_level=None)
     lock.execute("BEGIN EXCLUSIVE")
     try:
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(live_repo), batch_id],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
+        with reaped(subprocess.Popen([sys.executable, "-c", CHILD, str(live_repo), batch_id],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) as proc:
             wait_for(lambda: bool(pushed_files(live_repo)), proc, "its offline file landed")
             time.sleep(0.2)   # well inside the online write's 30 s wait for the lock
             assert proc.poll() is None, "the child must still be waiting on the online store"
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
         assert proc.returncode == -signal.SIGKILL
     finally:
         lock.execute("ROLLBACK")
