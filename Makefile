@@ -15,8 +15,13 @@ $(VENV)/.installed: $(VENV)/.created pyproject.toml
 	$(PIP) install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+# the dev install adds the out-of-tree example backend, which the conformance suites run too
+# (docs/backends.md)
+PLUGIN := tests/plugins/skewless_dictstore
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml $(PLUGIN)/pyproject.toml
 	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet -e $(PLUGIN)
 	touch $@
 
 install: $(VENV)/.installed

@@ -19,115 +19,66 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+import importlib
+from collections.abc import Callable
+from typing import Any, cast
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, SerializeAsAny, ValidationError,
+                      ValidationInfo, field_validator)
 
+from skewless import backends
+from skewless.backends import BackendSettings, Kind
 from skewless.errors import ConfigError
 
 CONFIG_FILE = "feature_store.yaml"
 ENV_PREFIX = "SKEWLESS_"
 log = logging.getLogger("skewless.config")
 
-# A DuckDB size: a number and a unit (1000^i or 1024^i), or a share of the machine's memory.
-_SIZE = re.compile(r"^\s*(\d+(\.\d*)?|\.\d+)\s*(b|bytes|kb|mb|gb|tb|kib|mib|gib|tib)\s*$", re.I)
-_PERCENT = re.compile(r"^\s*(\d+(\.\d*)?|\.\d+)\s*%\s*$")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DuckDBOfflineConfig(_Strict):
-    """Embedded DuckDB engine. ``memory_limit`` bounds its memory; beyond it, it spills to
-    ``temp_directory`` so larger-than-memory retrievals complete."""
+# section -> the kind of backend its ``type`` names, and the type when the section omits it
+SECTIONS: dict[str, tuple[Kind, str]] = {
+    "offline_store": ("offline_engine", "duckdb"),
+    "online_store": ("online_store", "sqlite"),
+}
 
-    type: Literal["duckdb"] = "duckdb"
-    memory_limit: str | None = None
-    temp_directory: str | None = None
-    threads: int | None = Field(default=None, ge=1)
-
-    @field_validator("memory_limit", mode="before")
-    @classmethod
-    def _memory_limit(cls, value: Any) -> Any:
-        """A size DuckDB understands, checked now rather than by DuckDB at the first query."""
-        if value is None:
-            return None
-        what = "write a size with a unit, such as 4GB, 512MiB or 80% (of the machine's memory)"
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValueError(f"must be a size, got {type(value).__name__} {value!r}; {what}")
-        text = str(value)
-        if isinstance(value, (int, float)) or re.fullmatch(r"\s*[\d.]+\s*", text):
-            raise ValueError(f"{text!r} has no unit; {what} (e.g. {text.strip()}MB)")
-        percent = _PERCENT.match(text)
-        if percent:
-            if not 0 < float(percent.group(1)) <= 100:
-                raise ValueError(f"{text!r} is not a share of memory between 0% and 100%; {what}")
-            return text.strip()
-        if not _SIZE.match(text):
-            raise ValueError(f"{text!r} is not a size; {what}")
-        if float(_SIZE.match(text).group(1)) == 0:  # type: ignore[union-attr]
-            raise ValueError(f"{text!r} leaves DuckDB no memory at all; {what}")
-        return text.strip()
-
-    @field_validator("temp_directory")
-    @classmethod
-    def _temp_directory(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("it is empty; write a directory DuckDB may spill to (e.g. data/spill), "
-                             "or remove the key")
-        return value
+# The built-in settings models live in their backends' modules; these names stay importable
+# from here (loaded on first use, so importing the config never imports a backend).
+_MOVED = {
+    "DuckDBOfflineConfig": "skewless.engines.duckdb",
+    "ReferenceOfflineConfig": "skewless.engines.reference",
+    "SqliteOnlineConfig": "skewless.online.sqlite",
+    "MemoryOnlineConfig": "skewless.online.memory",
+    "RedisOnlineConfig": "skewless.online.redis",
+}
 
 
-class ReferenceOfflineConfig(_Strict):
-    """The brute-force reference engine: the oracle the other engines are tested against."""
-
-    type: Literal["reference"]
-
-
-OfflineConfig = Annotated[DuckDBOfflineConfig | ReferenceOfflineConfig, Field(discriminator="type")]
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class SqliteOnlineConfig(_Strict):
-    type: Literal["sqlite"] = "sqlite"
-    path: str = "data/online.db"
+def section_settings(section: str, value: Any) -> Any:
+    """The settings model of the backend a config section names (by its ``type``), or None
+    when the section does not name an installed backend."""
+    kind, default = SECTIONS[section]
+    name = value.get("type", default) if isinstance(value, dict) else default
+    backend = backends.get(kind, name) if isinstance(name, str) else None
+    return backend.settings if backend is not None else None
 
 
-class MemoryOnlineConfig(_Strict):
-    type: Literal["memory"]
-
-
-class RedisOnlineConfig(_Strict):
-    """Redis (or a Redis-compatible server). ``connection_string`` as Feast writes it:
-    ``host:port[,db=1,password=...,ssl=true]``, or a ``redis://`` / ``rediss://`` URL."""
-
-    type: Literal["redis"]
-    connection_string: str = "localhost:6379"
-    connect_timeout_seconds: float = Field(default=1.0, gt=0)
-    timeout_seconds: float = Field(default=1.0, gt=0)
-    max_connections: int | None = Field(default=None, ge=1)
-    retry_after_seconds: float = Field(default=1.0, ge=0)
-
-    @field_validator("connection_string")
-    @classmethod
-    def _connection_string(cls, value: str) -> str:
-        """Parsed now (the parser the store uses), not at the first online read."""
-        from skewless.online.redis import parse_connection_string
-
-        try:
-            parse_connection_string(value)
-        except ConfigError as e:
-            message = e.message.removeprefix("online_store.connection_string").lstrip(": ")
-            raise ValueError(message + (f" ({e.hint})" if e.hint else "")) from None
-        return value
-
-
-OnlineConfig = Annotated[
-    SqliteOnlineConfig | MemoryOnlineConfig | RedisOnlineConfig, Field(discriminator="type")
-]
+def _default(section: str) -> Callable[[], BackendSettings]:
+    def make() -> BackendSettings:
+        kind, name = SECTIONS[section]
+        return cast(BackendSettings, backends.lookup(kind, name).settings())
+    return make
 
 
 class CacheConfig(_Strict):
@@ -161,8 +112,9 @@ class RepoConfig(_Strict):
 
     project: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     registry: str = "data/registry.db"
-    offline_store: OfflineConfig = DuckDBOfflineConfig()
-    online_store: OnlineConfig = SqliteOnlineConfig()
+    # each validated by its backend's own settings model, looked up by ``type``
+    offline_store: SerializeAsAny[BackendSettings] = Field(default_factory=_default("offline_store"))
+    online_store: SerializeAsAny[BackendSettings] = Field(default_factory=_default("online_store"))
     entity_timestamp_column: str = "event_timestamp"
     registry_cache_ttl_seconds: float = Field(default=10.0, ge=0)
     # how far a created timestamp may be ahead of the clock (producers' clock skew) before a
@@ -173,6 +125,20 @@ class RepoConfig(_Strict):
 
     repo_path: Path = Field(default=Path("."), exclude=True)
     _notes: tuple[str, ...] = PrivateAttr(default=())
+
+    @field_validator("offline_store", "online_store", mode="before")
+    @classmethod
+    def _section(cls, value: Any, info: ValidationInfo) -> Any:
+        """A mapping is validated by the settings model of the backend its ``type`` names
+        (``config_from_dict`` does it first, to report each problem by key)."""
+        if isinstance(value, dict):
+            model = section_settings(str(info.field_name), value)
+            if model is None:
+                kind = SECTIONS[str(info.field_name)][0]
+                raise ValueError(f"type {value.get('type')!r} is not installed; installed: "
+                                 + ", ".join(backends.names(kind)))
+            return model.model_validate(value)
+        return value
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -190,16 +156,17 @@ def _known_keys(model: Any) -> list[str]:
     return [k for k in getattr(model, "model_fields", {}) if k != "repo_path"]
 
 
-def _section_models(section: str) -> tuple[Any, ...]:
-    if section == "offline_store":
-        return (DuckDBOfflineConfig, ReferenceOfflineConfig)
-    if section == "online_store":
-        return (SqliteOnlineConfig, MemoryOnlineConfig, RedisOnlineConfig)
+def _section_models(section: str, data: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    """The model of a section: its backend's settings model (by the ``type`` in ``data``)."""
+    if section in SECTIONS:
+        model = section_settings(section, (data or {}).get(section))
+        return (model,) if model is not None else ()
     return (RepoConfig,)
 
 
 def _type_names(section: str) -> list[str]:
-    return sorted({m.model_fields["type"].annotation.__args__[0] for m in _section_models(section)})
+    """Every installed backend's name for a section (none of them is imported)."""
+    return backends.names(SECTIONS[section][0])
 
 
 def _env_var(path: tuple[str, ...] | list[str]) -> str:
@@ -250,16 +217,14 @@ class _Problems:
                            hint="see docs/configuration.md for every key (and \"Coming from Feast\")")
 
 
-def _report(err: ValidationError, problems: _Problems) -> ConfigError:
-    for e in err.errors():
+def _report(errors: list[Any], problems: _Problems, data: dict[str, Any]) -> ConfigError:
+    for e in errors:
         loc = [str(x) for x in e["loc"]]
-        if len(loc) >= 2 and loc[0] in ("offline_store", "online_store"):
-            del loc[1]  # the discriminator tag pydantic inserts ("duckdb", "sqlite", ...)
         where = ".".join(loc) or "(top level)"
         var = problems.origins.var(loc)
         if e["type"] == "extra_forbidden":
             parent = loc[:-1]
-            models = _section_models(parent[0]) if parent else (RepoConfig,)
+            models = _section_models(parent[0], data) if parent else (RepoConfig,)
             valid = sorted({k for m in models for k in _known_keys(m)})
             if var is not None:
                 near = _nearest(loc[-1], valid)
@@ -268,19 +233,42 @@ def _report(err: ValidationError, problems: _Problems) -> ConfigError:
                 problems.add(loc, f"unknown key '{where}'{fix}")
             else:
                 problems.add(loc, f"unknown key '{where}'; valid keys here: {', '.join(valid)}")
-        elif e["type"] == "union_tag_invalid":
-            problems.add(loc, f"'{where}.type' must be one of {_type_names(loc[0])}, got "
-                              f"{e['input'].get('type')!r}")
         elif e["type"] == "value_error":
             problems.add(loc, f"'{where}': {e['ctx']['error']}")
         else:
             problems.add(loc, f"'{where}': {e['msg']}" + (f", got {e['input']!r}" if var else ""))
         section_type = (loc[0], "type")
-        if loc[0] in ("offline_store", "online_store") and var is None and problems.origins.var(section_type):
+        if loc[0] in SECTIONS and var is None and problems.origins.var(section_type):
             kind = problems.items[-1]
             problems.items[-1] = (kind[0], kind[1] + f" ({loc[0]}.type is set by "
                                   f"{problems.origins.var(section_type)})")
     return problems.error()
+
+
+def _validate(data: dict[str, Any], repo_path: Path) -> tuple[RepoConfig | None, list[Any]]:
+    """Each backend section by its backend's settings model, then the rest; every error, in
+    the order of the fields (as one model would report them), each located from the top."""
+    errors: list[Any] = []
+    data = dict(data)
+    for section in SECTIONS:
+        value = data.get(section)
+        model = section_settings(section, value) if isinstance(value, dict) else None
+        if model is None:
+            continue
+        try:
+            data[section] = model.model_validate(value)
+        except ValidationError as e:
+            errors.extend({**err, "loc": (section, *err["loc"])} for err in e.errors())
+            del data[section]   # the default stands in while the rest is checked
+    cfg = None
+    try:
+        cfg = RepoConfig(**data, repo_path=repo_path)
+    except ValidationError as e:
+        errors.extend(e.errors())
+    order = list(RepoConfig.model_fields)
+    errors.sort(key=lambda err: order.index(err["loc"][0]) if err["loc"] and err["loc"][0] in order
+                else len(order))
+    return (None if errors else cfg), errors
 
 
 def _apply_env(data: dict[str, Any], environ: dict[str, str], origins: _Origins) -> dict[str, Any]:
@@ -507,19 +495,12 @@ def _feast_online(data: dict[str, Any], problems: _Problems, note: Any) -> None:
 
 
 def _check_paths(cfg: RepoConfig, problems: _Problems) -> None:
-    """Paths that exist but are of the wrong kind fail deep inside DuckDB or SQLite later."""
-    o = cfg.offline_store
-    if isinstance(o, DuckDBOfflineConfig) and o.temp_directory:
-        p = cfg.resolve(o.temp_directory)
-        if p.exists() and not p.is_dir():
-            problems.add(("offline_store", "temp_directory"), f"'offline_store.temp_directory' "
-                         f"{str(p)!r} is a file; write a directory DuckDB may spill to (it is "
-                         "created if missing)")
-    if isinstance(cfg.online_store, SqliteOnlineConfig):
-        p = cfg.resolve(cfg.online_store.path)
-        if p.is_dir():
-            problems.add(("online_store", "path"), f"'online_store.path' {str(p)!r} is a "
-                         "directory; write the path of the SQLite file (e.g. data/online.db)")
+    """Paths that exist but are of the wrong kind fail deep inside DuckDB or SQLite later:
+    each backend's settings check theirs (``BackendSettings.problems``)."""
+    for section in SECTIONS:
+        settings: BackendSettings = getattr(cfg, section)
+        for key, text in settings.problems(cfg):
+            problems.add((section, key), f"'{section}.{key}' {text}")
     if "://" not in cfg.registry and cfg.resolve(cfg.registry).is_dir():
         problems.add(("registry",), f"'registry' {str(cfg.resolve(cfg.registry))!r} is a directory; "
                      "write the path of the registry file (e.g. data/registry.db)")
@@ -567,15 +548,15 @@ def config_from_dict(
     data, notes = _from_feast(data, problems)
     if problems.items:
         raise problems.error()
-    for section in ("offline_store", "online_store"):
+    for section, (_, default) in SECTIONS.items():
         if isinstance(data.get(section), dict) and "type" not in data[section]:
-            data[section] = {**data[section], "type": "duckdb" if section == "offline_store" else "sqlite"}
+            data[section] = {**data[section], "type": default}
     try:
-        cfg = RepoConfig(**data, repo_path=Path(repo_path).resolve())
-    except ValidationError as e:
-        raise _report(e, problems) from None
+        cfg, errors = _validate(data, Path(repo_path).resolve())
     except TypeError as e:
         raise ConfigError(f"{origin}: {e}") from None
+    if cfg is None:
+        raise _report(errors, problems, data) from None
     _check_paths(cfg, problems)
     if problems.items:
         raise problems.error()

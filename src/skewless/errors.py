@@ -197,3 +197,12 @@ def closest(name: str, choices: Iterable[str], n: int = 3) -> str:
         shown = ", ".join(choices[:10]) + (", ..." if len(choices) > 10 else "")
         return f"known: {shown}"
     return "none are defined yet"
+
+
+class UnsupportedError(SkewlessError):
+    """A backend lacks a capability the call needs: a declared gap, "not implemented yet" or
+    "not supported, by design" (docs/backends.md). Checked before anything runs; the message
+    names the backend, what was asked and the gap, the hint what to do instead."""
+
+    http_status = 501
+    code = "unsupported"

@@ -1,8 +1,14 @@
-"""The engines under the conformance suite, and their known gaps.
+"""The backends under the conformance suites, and their known gaps: all from the installed
+backends (skewless.backends), none listed here.
 
-A backend joins the suite by adding one entry to ENGINES (how to configure it). A gap is an
-entry in GAPS: the named test is expected to fail for that engine (strict xfail), so a gap that
-starts passing fails the run until its entry is removed.
+Every installed offline engine but the oracle runs the point-in-time suite against the
+reference engine; every installed online store runs the online suites (test_online_*.py,
+test_exclusive_runs.py, test_projects_isolated.py). How to configure a backend in tests and
+which tests it is known to fail come from its ``Backend.testing``
+(skewless.testing.backends.BackendTesting): a gap there marks the named test as a strict xfail
+for that backend ("notyet" / "never", with the reason), so a gap that starts passing fails the
+run until it is removed. A test that needs a capability the backend declares as a gap is
+skipped with that declaration's reason (``Run.require``). Adding a backend needs no edit here.
 """
 
 from __future__ import annotations
@@ -12,18 +18,13 @@ from typing import Any
 
 import pytest
 
-ENGINES: dict[str, dict[str, Any]] = {
-    "duckdb": {"type": "duckdb"},
-    # "spark": {"type": "spark", ...},
-}
+from skewless.backends import Backend, capability
+from skewless.testing.backends import BackendTesting, installed
 
-# engine -> a query reading the Parquet file {path}, for engines that take entity_df as SQL
-SQL_OVER_PARQUET: dict[str, str] = {
-    "duckdb": "SELECT * FROM read_parquet('{path}')",
-}
-
-# engine -> {test function name: why it is expected to fail}
-GAPS: dict[str, dict[str, str]] = {}
+# engine name -> (backend, how to test it); the oracle is what the others are compared with
+ENGINES: dict[str, tuple[Backend[Any], BackendTesting]] = {
+    name: value for name, value in installed("offline_engine").items() if not value[1].oracle}
+ONLINE: dict[str, tuple[Backend[Any], BackendTesting]] = installed("online_store")
 
 _HERE = Path(__file__).parent
 
@@ -32,13 +33,17 @@ _HERE = Path(__file__).parent
 def engine(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The ``offline_store`` config of the engine under test (session-scoped, so hypothesis
     tests may use it)."""
-    return dict(ENGINES[request.param])
+    return {"type": request.param, **ENGINES[request.param][1].settings()}
 
 
 @pytest.fixture(scope="session")
 def sql_over_parquet(engine: dict[str, Any]) -> str | None:
-    """The engine's query template over a Parquet file ``{path}``, or None without SQL input."""
-    return SQL_OVER_PARQUET.get(engine["type"])
+    """The engine's query template over a Parquet file ``{path}``, or None when it does not
+    take entity_df as SQL (its ``sql_entity_df`` capability is a gap)."""
+    backend, testing = ENGINES[engine["type"]]
+    if capability(backend.capabilities, "sql_entity_df") is not True:
+        return None
+    return testing.sql_over_parquet
 
 
 @pytest.fixture(scope="session")
@@ -47,12 +52,30 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("conformance")
 
 
+def _backends_of(item: pytest.Item) -> list[tuple[str, BackendTesting]]:
+    """The backends a test item runs on, from its parameters (a store or engine name, or a
+    (store, engine) pair)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return []
+    found = []
+    for value in callspec.params.values():
+        for name in value if isinstance(value, tuple) else (value,):
+            if not isinstance(name, str):
+                continue
+            for table in (ONLINE, ENGINES):
+                if name in table:
+                    found.append((name, table[name][1]))
+    return found
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _HERE not in Path(str(item.fspath)).parents:
             continue
-        callspec = getattr(item, "callspec", None)
-        name = callspec.params.get("engine") if callspec else None
-        reason = GAPS.get(name, {}).get(getattr(item, "originalname", item.name))
-        if reason:
-            item.add_marker(pytest.mark.xfail(strict=True, reason=f"{name}: {reason}"))
+        test = getattr(item, "originalname", item.name)
+        for name, testing in _backends_of(item):
+            gap = testing.gaps.get(test)
+            if gap is not None:
+                item.add_marker(pytest.mark.xfail(
+                    strict=True, reason=f"{name}: {gap.label}: {gap.reason}"))

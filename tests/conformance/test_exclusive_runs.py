@@ -59,8 +59,8 @@ def run(request: pytest.FixtureRequest) -> Iterator[Run]:
 
 
 def shared_only(run: Run) -> None:
-    if run.store == "memory":
-        pytest.skip("a memory store lives in one FeatureStore object: no other run can see it")
+    """These tests run a second FeatureStore (a thread or a process) on the same store."""
+    run.require("shared")
 
 
 def write_events(repo: Path, name: str, users: list[int], ts: datetime, created: datetime,
@@ -72,10 +72,7 @@ def write_events(repo: Path, name: str, users: list[int], ts: datetime, created:
 
 
 def config(run: Run) -> dict[str, Any]:
-    cfg = run.config()
-    if cfg["online_store"]["type"] == "sqlite":   # one file for every process of the test
-        cfg["online_store"]["path"] = "data/online.db"
-    return cfg
+    return run.config()   # the same store for every process of the test (paths: in the repo)
 
 
 def setup(run: Run, repo: Path, clock: Clock) -> FeatureStore:

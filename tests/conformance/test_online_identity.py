@@ -1,7 +1,7 @@
 """The online store's identity (docs/online.md, "The online store's identity"), on every online
-store of ``ONLINE_STORES``, with real faults: memory loses its data with its process (a new
-store object), SQLite when its file is deleted, Redis when a test-owned ``redis-server`` is
-restarted empty.
+store of ``ONLINE_STORES``, with real faults, as each store's testing declares them
+(``BackendTesting.lose_data``): memory loses its data with its process (a new store object),
+SQLite when its file is deleted, Redis when a test-owned ``redis-server`` is restarted empty.
 
 - a store that lost its data is not ready and says why; ``online-status`` says so too;
 - ``materialize-incremental`` backfills it (the coverage recorded for the old store is void);
@@ -12,7 +12,7 @@ restarted empty.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,7 +28,7 @@ from skewless.server.app import readiness
 from skewless.services.materialize import STATE
 from skewless.types import Int64
 
-from .test_online_invariant import ONLINE_STORES, _available
+from .test_online_invariant import ONLINE_STORES, Run, _available
 
 UTC = timezone.utc
 T = datetime(2025, 1, 10, tzinfo=UTC)
@@ -37,65 +37,32 @@ N = 50
 user = Entity("user", join_keys=["user_id"])
 
 
-def _lose_memory(fs: FeatureStore, ctx: Any) -> None:
-    fs._online = None   # the process restarted: a new, empty in-memory store
-
-
-def _lose_sqlite(fs: FeatureStore, ctx: Any) -> None:
-    fs.online_store.close()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{fs.repo_path}/data/online.db{suffix}").unlink(missing_ok=True)
-
-
-def _lose_redis(fs: FeatureStore, server: Any) -> None:
-    server.kill()
-    server.start()   # the same port, empty
-
-
-def _forget_memory(fs: FeatureStore) -> None:
-    fs.online_store._identity = None  # type: ignore[attr-defined]
-
-
-def _forget_sqlite(fs: FeatureStore) -> None:
-    fs.online_store._con(check=True).execute('DROP TABLE "skewless_meta"')  # type: ignore[attr-defined]
-
-
-def _forget_redis(fs: FeatureStore) -> None:
-    fs.online_store._r.delete("sk:@id")  # type: ignore[attr-defined]
-
-
-@dataclass
-class Backend:
-    """How to make a store of this kind lose its data, and forget its identity (as a store
-    written before identities existed)."""
-
-    lose: Callable[[FeatureStore, Any], None]
-    forget: Callable[[FeatureStore], None]
-
-
-BACKENDS: dict[str, Backend] = {
-    "memory": Backend(_lose_memory, _forget_memory),
-    "sqlite": Backend(_lose_sqlite, _forget_sqlite),
-    "redis": Backend(_lose_redis, _forget_redis),
-}
-
-
 def test_every_online_store_says_how_it_loses_its_data() -> None:
-    assert set(BACKENDS) == set(ONLINE_STORES)
+    missing = [name for name, (_, testing) in ONLINE_STORES.items()
+               if testing.lose_data is None or testing.forget_identity is None]
+    assert not missing, f"no lose_data / forget_identity in the testing of {missing}"
 
 
 @dataclass
 class Case:
     fs: FeatureStore
-    backend: Backend
+    run: Run
     ctx: Any
 
     def lose_data(self) -> None:
-        self.backend.lose(self.fs, self.ctx)
+        lose = self.run.testing.lose_data
+        assert lose is not None, f"online store '{self.run.store}': its testing declares no lose_data"
+        lose(self.fs, self.ctx)
+
+    def forget(self, fs: FeatureStore) -> None:
+        forget = self.run.testing.forget_identity
+        assert forget is not None, f"online store '{self.run.store}': its testing declares no forget_identity"
+        forget(fs)
 
     def reopen(self) -> FeatureStore:
-        """A FeatureStore in "another process" (memory stores are per process: the same one)."""
-        if self.fs.config.online_store.type == "memory":  # type: ignore[union-attr]
+        """A FeatureStore in "another process" (a store that is not shared, such as memory,
+        lives in one process: the same one)."""
+        if not self.run.has("shared"):
             return self.fs
         return FeatureStore(self.fs.repo_path, config=self.fs.config, clock=lambda: T)
 
@@ -104,14 +71,13 @@ class Case:
 def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
     name = request.param
     _available(name)
-    online = dict(ONLINE_STORES[name][0])
+    run = Run(name, "duckdb")
+    online = dict(run.online)
     with ExitStack() as stack:
         ctx = None
-        if name == "redis":
-            from skewless.testing.redis_server import redis_server, require_redis_server_binary
-            require_redis_server_binary()
-            ctx = stack.enter_context(redis_server())
-            online["connection_string"] = ctx.address
+        if run.testing.private is not None:   # an instance of its own, that lose_data may kill
+            settings, ctx = stack.enter_context(run.testing.private())
+            online.update(settings)
         (tmp_path / "data").mkdir()
         users = list(range(N))
         for view, add in (("va", 1), ("vb", 2)):
@@ -119,13 +85,17 @@ def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
                                      "ts": pa.array([datetime(2025, 1, 1, tzinfo=UTC)] * N, TS),
                                      "x": pa.array([u * 10 + add for u in users], pa.int64())}),
                            tmp_path / "data" / f"{view}.parquet")
-        fs = FeatureStore(tmp_path, config={"project": "ident", "registry": "data/registry.db",
+        fs = FeatureStore(tmp_path, config={"project": run.project, "registry": "data/registry.db",
                                             "online_store": online, "offline_store": {"type": "duckdb"},
                                             "registry_cache_ttl_seconds": 0}, clock=lambda: T)
         fs.apply([user] + [FeatureView(v, entities=[user], schema=[Field("x", Int64)], ttl=None,
                                        source=FileSource(f"data/{v}.parquet", "ts")) for v in ("va", "vb")])
-        yield Case(fs, BACKENDS[name], ctx)
-        fs.online_store.close()
+        try:
+            yield Case(fs, run, ctx)
+        finally:
+            fs.online_store.close()
+            if run.testing.private is None:
+                run.close()
 
 
 def served(fs: FeatureStore, view: str) -> list[Any]:
@@ -165,10 +135,10 @@ def test_a_store_from_before_identities_is_not_ready_until_written_again(case: C
     incremental run backfills every view (docs/online.md, "The online store's identity")."""
     fs = case.fs
     fs.materialize_incremental()
-    case.backend.forget(fs)
+    case.forget(fs)
     for key, state in fs.registry.list_state(fs.project, STATE).items():
         fs.registry.set_state(fs.project, STATE, key, {k: v for k, v in state.items() if k != "store"})
-    fs = case.reopen() if fs.config.online_store.type != "memory" else fs  # type: ignore[union-attr]
+    fs = case.reopen()
 
     identity = fs.online_store.identity()
     assert identity is not None and identity.id is None   # tables without an identity

@@ -7,14 +7,14 @@ or the default. Generated scenarios: skewless.testing.online (late rows, created
 null values, TTL edges to the microsecond, int, string and composite keys, several views);
 the sequence property runs materialize_incremental twice with rows landing in between.
 
-A store joins the suite with one entry in ONLINE_STORES (how to configure it, and how to clean
-up after a test); its known gaps go in GAPS (strict xfail: a gap that starts passing fails).
+Every installed online store and offline engine joins the suite (ONLINE_STORES, ENGINES: from
+skewless.backends); how to configure a store and its known gaps (strict xfail: a gap that
+starts passing fails) come from its ``Backend.testing`` (docs/backends.md, "Testing a backend").
 ONLINE_EXAMPLES sets the examples per combination (40).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import tempfile
 import uuid
@@ -38,28 +38,15 @@ from skewless.testing.online import (
     check_scenario,
     online_scenarios,
 )
-from skewless.testing.redis_server import purge_project
+from skewless.backends import Backend, capability
+from skewless.testing.backends import BackendTesting, installed
 from skewless.types import Float32, Float64, String
 
-REDIS_URL = os.environ.get("SKEWLESS_TEST_REDIS", "127.0.0.1:6379")
-
-
-def _redis_cleanup(project: str, tables: list[str]) -> None:
-    """Delete every key of the project's namespace (its tables are found by their prefix)."""
-    left = purge_project(project, REDIS_URL)
-    assert not left, f"keys left behind: {left[:5]}"
-
-
-# store name -> (online_store config, module that must exist, cleanup(project, tables) or None)
-ONLINE_STORES: dict[str, tuple[dict[str, Any], str | None, Callable[[str, list[str]], None] | None]] = {
-    "memory": ({"type": "memory"}, None, None),
-    "sqlite": ({"type": "sqlite", "path": "data/online.db"}, None, None),
-    "redis": ({"type": "redis", "connection_string": REDIS_URL}, "skewless.online.redis", _redis_cleanup),
-}
-ENGINES = ["duckdb", "reference"]
-
-# store -> {test function name: why it is expected to fail}
-GAPS: dict[str, dict[str, str]] = {}
+# Every installed online store and offline engine (skewless.backends): store name -> (backend,
+# how to test it). A store joins the suite by being installed; how to configure it and its
+# known gaps come from its Backend.testing (skewless.testing.backends.BackendTesting).
+ONLINE_STORES: dict[str, tuple[Backend[Any], BackendTesting]] = installed("online_store")
+ENGINES = sorted(installed("offline_engine"))
 
 EXAMPLES = int(os.environ.get("ONLINE_EXAMPLES", "40"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None,
@@ -69,21 +56,14 @@ US = timedelta(microseconds=1)
 
 
 def _available(name: str) -> None:
-    module = ONLINE_STORES[name][1]
-    if module is not None and importlib.util.find_spec(module) is None:
-        pytest.skip(f"online store '{name}': module {module} does not exist yet")
+    """Every store of ONLINE_STORES is installed (kept for the suites that call it)."""
+    assert name in ONLINE_STORES
 
 
 def _params(test: str) -> list[Any]:
-    out = []
-    for store in ONLINE_STORES:
-        for engine in ENGINES:
-            marks = []
-            reason = GAPS.get(store, {}).get(test)
-            if reason:
-                marks.append(pytest.mark.xfail(strict=True, reason=f"{store}: {reason}"))
-            out.append(pytest.param(store, engine, id=f"{store}-{engine}", marks=marks))
-    return out
+    """(store, engine) for every pair; the known gaps are marked by conftest (strict xfail)."""
+    return [pytest.param(store, engine, id=f"{store}-{engine}")
+            for store in ONLINE_STORES for engine in ENGINES]
 
 
 def _run_params(test: str) -> list[Any]:
@@ -96,9 +76,20 @@ class Run:
 
     def __init__(self, store: str, engine: str) -> None:
         self.store, self.engine = store, engine
-        self.online, _, self._cleanup = ONLINE_STORES[store]
+        self.backend, self.testing = ONLINE_STORES[store]
+        self.online = {"type": store, **self.testing.settings()}
         self.project = f"oc_{uuid.uuid4().hex[:12]}"
         self.tables: list[str] = []
+
+    def has(self, needed: str) -> bool:
+        """Whether the store has capability ``needed`` (OnlineCapabilities)."""
+        return capability(self.backend.capabilities, needed) is True
+
+    def require(self, needed: str) -> None:
+        """Skip the test unless the store has capability ``needed``, saying the declared gap."""
+        gap = capability(self.backend.capabilities, needed)
+        if gap is not True:
+            pytest.skip(f"online store '{self.store}': {needed} is {gap.label} ({gap.reason})")
 
     def config(self) -> dict[str, Any]:
         return {"project": self.project, "offline_store": {"type": self.engine},
@@ -109,8 +100,8 @@ class Run:
         return check_scenario(scenario, repo, {"type": self.engine}, self.online, self.project)
 
     def close(self) -> None:
-        if self._cleanup is not None:
-            self._cleanup(self.project, self.tables)
+        if self.testing.cleanup is not None:
+            self.testing.cleanup(self.project)
 
 
 def _run(store: str, engine: str, workdir: Path, scenario: OnlineScenario) -> None:

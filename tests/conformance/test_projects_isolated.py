@@ -2,8 +2,9 @@
 
 The reported case: project ``P`` with view ``_s`` and project ``P_`` with view ``s`` were both
 stored in table ``P___s``: each read, and through ``rebuild_online`` overwrote, the other's
-values. Each test runs on every shared store of ``ONLINE_STORES`` (SQLite: one file both repos
-point at; Redis: the shared server), with two real repos and registries.
+values. Each test runs on every store of ``ONLINE_STORES`` whose ``shared`` capability holds
+(SQLite: one file both repos point at; Redis: the shared server), with two real repos and
+registries.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ T = datetime(2025, 1, 10, tzinfo=UTC)
 user = Entity("user", join_keys=["user_id"])
 
 
-@pytest.fixture(params=sorted(s for s in ONLINE_STORES if s != "memory"))
+@pytest.fixture(params=sorted(ONLINE_STORES))
 def runs(request: pytest.FixtureRequest) -> Iterator[tuple[Run, Run]]:
     """Two projects on one store: ``P`` and ``P_`` (the second name is the first plus ``_``)."""
     _available(request.param)
     a, b = Run(request.param, "duckdb"), Run(request.param, "duckdb")
+    a.require("shared")   # two repos, two FeatureStores, one store
     b.project = a.project + "_"
     yield a, b
     b.close()   # first: a's cleanup checks no key holds a's name, and P_ holds P
@@ -45,8 +47,8 @@ def repo_of(run: Run, root: Path, view: str, values: list[int], shared_db: Path)
                              "ts": pa.array([datetime(2025, 1, 1, tzinfo=UTC)] * 2, pa.timestamp("us", "UTC")),
                              "x": pa.array(values, pa.int64())}), repo / "data/s.parquet")
     config: dict[str, Any] = run.config()
-    if config["online_store"]["type"] == "sqlite":
-        config["online_store"]["path"] = str(shared_db)   # both repos write one file
+    if run.testing.shared is not None:   # e.g. SQLite: both repos write one file
+        config["online_store"].update(run.testing.shared(shared_db.parent))
     fs = FeatureStore(repo, config=config, clock=lambda: T)
     fs.apply([user, FeatureView(view, entities=[user], schema=[Field("x", Int64)],
                                 source=FileSource("data/s.parquet", "ts"))])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from skewless import backends
 from skewless import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource
 from skewless.types import Float64, Int64, String
 
@@ -59,7 +60,7 @@ def repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture(params=["duckdb", "reference"])
+@pytest.fixture(params=backends.names("offline_engine"))   # every installed engine
 def store(repo: Path, request) -> FeatureStore:
     fs = FeatureStore(repo, config={"project": "fraud", "registry": "data/registry.db",
                                     "offline_store": {"type": request.param}})

@@ -1,20 +1,20 @@
-"""Offline engines behind one protocol; ``make_engine`` picks one from the config."""
+"""Offline engines behind one protocol; ``make_engine`` builds the one the config names, through
+the registry of backends (``skewless.backends``; docs/backends.md)."""
 
 from __future__ import annotations
 
-from skewless.config import DuckDBOfflineConfig, ReferenceOfflineConfig, RepoConfig
+from typing import cast
+
+from skewless import backends
+from skewless.config import RepoConfig
 from skewless.engines.base import Capabilities, EntityInput, OfflineEngine, RetrievalJob
 
 
 def make_engine(config: RepoConfig) -> OfflineEngine:
+    """The engine of ``offline_store.type`` (entry point group ``skewless.offline_engines``),
+    built by its backend's factory from its validated settings."""
     opts = config.offline_store
-    if isinstance(opts, DuckDBOfflineConfig):
-        from skewless.engines.duckdb import DuckDBEngine
-        return DuckDBEngine(config, opts)
-    if isinstance(opts, ReferenceOfflineConfig):
-        from skewless.engines.reference import ReferenceEngine
-        return ReferenceEngine()
-    raise AssertionError(f"unhandled offline store {opts!r}")
+    return cast(OfflineEngine, backends.lookup("offline_engine", opts.type).make(config, opts))
 
 
 __all__ = ["Capabilities", "EntityInput", "OfflineEngine", "RetrievalJob", "make_engine"]

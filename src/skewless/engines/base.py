@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from skewless.backends import UNDECLARED, Capability, require
 from skewless.errors import InvalidRequestError
 from skewless.plan.historical import HistoricalPlan
 from skewless.plan.materialize import MaterializeRequest
@@ -41,11 +42,13 @@ ProgressCallback = Callable[[JobProgress], None]
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What an engine can do, declared up front rather than discovered at run time."""
+    """What an engine can do, declared up front rather than discovered at run time: each is
+    ``True`` or a ``Gap`` (``notyet`` / ``never``, with the reason), read by
+    ``skewless.backends.require`` before a call that needs it (docs/backends.md)."""
 
-    sql_entity_df: bool = False        # entity_df given as a SQL query string
-    streaming_parquet: bool = False    # to_parquet without building the table in memory
-    spills_to_disk: bool = False       # larger-than-memory inputs complete
+    sql_entity_df: Capability = UNDECLARED       # entity_df given as a SQL query string
+    streaming_parquet: Capability = UNDECLARED   # to_parquet without building the table in memory
+    spills_to_disk: Capability = UNDECLARED      # larger-than-memory inputs complete
 
 
 @dataclass
@@ -73,6 +76,14 @@ class EntityInput:
         raise InvalidRequestError(
             f"entity_df must be a pandas DataFrame, an Arrow table or a SQL string, got "
             f"{type(entity_df).__name__}")
+
+
+def check_entity_input(engine: OfflineEngine, entity: EntityInput) -> None:
+    """Before a retrieval runs: ``UnsupportedError`` if ``entity`` is a SQL query and the
+    engine does not take one (its ``sql_entity_df`` capability is a gap)."""
+    if entity.sql is not None:
+        require("offline_engine", engine.name, engine.capabilities, "sql_entity_df",
+                "entity_df as a SQL query")
 
 
 class OfflineEngine(Protocol):

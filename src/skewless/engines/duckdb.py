@@ -13,21 +13,96 @@ Timestamps are compared as UTC ``TIMESTAMPTZ`` (the session time zone is UTC, so
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import duckdb
 import pyarrow as pa
+from pydantic import Field, field_validator
 
 from skewless import types as T
-from skewless.config import DuckDBOfflineConfig, RepoConfig
+from skewless.backends import Backend, BackendSettings, lazy_module
 from skewless.engines.base import Capabilities, EntityInput, JobProgress, ProgressCallback, RetrievalJob
 from skewless.engines.duckdb_errors import Failure, translate
 from skewless.errors import InvalidRequestError
 from skewless.plan.historical import ROW_ID, HistoricalPlan, ViewRequest, duration_micros
 from skewless.plan.materialize import CREATED_TS, EVENT_TS, MaterializeRequest
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from skewless.config import RepoConfig
+else:
+    duckdb = lazy_module("duckdb")   # imported at the first query, not with the config
+
+# --- the backend: settings, capabilities, factory ----------------------------------------------
+# A DuckDB size: a number and a unit (1000^i or 1024^i), or a share of the machine's memory.
+_SIZE = re.compile(r"^\s*(\d+(\.\d*)?|\.\d+)\s*(b|bytes|kb|mb|gb|tb|kib|mib|gib|tib)\s*$", re.I)
+_PERCENT = re.compile(r"^\s*(\d+(\.\d*)?|\.\d+)\s*%\s*$")
+
+
+class DuckDBOfflineConfig(BackendSettings):
+    """Embedded DuckDB engine. ``memory_limit`` bounds its memory; beyond it, it spills to
+    ``temp_directory`` so larger-than-memory retrievals complete."""
+
+    type: Literal["duckdb"] = "duckdb"
+    memory_limit: str | None = None
+    temp_directory: str | None = None
+    threads: int | None = Field(default=None, ge=1)
+
+    @field_validator("memory_limit", mode="before")
+    @classmethod
+    def _memory_limit(cls, value: Any) -> Any:
+        """A size DuckDB understands, checked now rather than by DuckDB at the first query."""
+        if value is None:
+            return None
+        what = "write a size with a unit, such as 4GB, 512MiB or 80% (of the machine's memory)"
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError(f"must be a size, got {type(value).__name__} {value!r}; {what}")
+        text = str(value)
+        if isinstance(value, (int, float)) or re.fullmatch(r"\s*[\d.]+\s*", text):
+            raise ValueError(f"{text!r} has no unit; {what} (e.g. {text.strip()}MB)")
+        percent = _PERCENT.match(text)
+        if percent:
+            if not 0 < float(percent.group(1)) <= 100:
+                raise ValueError(f"{text!r} is not a share of memory between 0% and 100%; {what}")
+            return text.strip()
+        if not _SIZE.match(text):
+            raise ValueError(f"{text!r} is not a size; {what}")
+        if float(_SIZE.match(text).group(1)) == 0:  # type: ignore[union-attr]
+            raise ValueError(f"{text!r} leaves DuckDB no memory at all; {what}")
+        return text.strip()
+
+    @field_validator("temp_directory")
+    @classmethod
+    def _temp_directory(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("it is empty; write a directory DuckDB may spill to (e.g. data/spill), "
+                             "or remove the key")
+        return value
+
+    def problems(self, config: RepoConfig) -> list[tuple[str, str]]:
+        if self.temp_directory:
+            p = config.resolve(self.temp_directory)
+            if p.exists() and not p.is_dir():
+                return [("temp_directory", f"{str(p)!r} is a file; write a directory DuckDB may "
+                         "spill to (it is created if missing)")]
+        return []
+
+
+CAPABILITIES = Capabilities(sql_entity_df=True, streaming_parquet=True, spills_to_disk=True)
+
+
+def _make(config: RepoConfig, settings: DuckDBOfflineConfig) -> DuckDBEngine:
+    return DuckDBEngine(config, settings)
+
+
+BACKEND = Backend("offline_engine", "duckdb", DuckDBOfflineConfig, _make, CAPABILITIES,
+                  testing="skewless.testing.backends:DUCKDB",
+                  description="embedded DuckDB: one SQL query per retrieval, spills to disk")
+# -------------------------------------------------------------------------------------------------
 
 _SQL_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "FLOAT", "Float64": "DOUBLE",
               "String": "VARCHAR", "Bool": "BOOLEAN", "Bytes": "BLOB", "UnixTimestamp": "TIMESTAMPTZ"}
@@ -234,7 +309,7 @@ class DuckDBEngine:
     """Embedded engine; spills to disk beyond ``memory_limit`` so larger-than-memory inputs complete."""
 
     name = "duckdb"
-    capabilities = Capabilities(sql_entity_df=True, streaming_parquet=True, spills_to_disk=True)
+    capabilities = CAPABILITIES
 
     def __init__(self, config: RepoConfig | None = None, options: DuckDBOfflineConfig | None = None) -> None:
         self.repo = config

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -25,6 +25,12 @@ from skewless import types as T
 from skewless.errors import EngineResourceError, InvalidRequestError, SkewlessError, SourceError
 from skewless.plan.historical import ViewRequest
 from skewless.plan.materialize import MaterializeRequest
+
+if TYPE_CHECKING:
+    import duckdb
+else:
+    from skewless.backends import lazy_module
+    duckdb = lazy_module("duckdb")   # imported at the first query, not with the config
 
 Request = ViewRequest | MaterializeRequest
 

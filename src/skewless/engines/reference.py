@@ -8,15 +8,45 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
+from skewless.backends import Backend, BackendSettings, never
 from skewless.engines.base import Capabilities, EntityInput, ProgressCallback, RetrievalJob
 from skewless.errors import InvalidRequestError
 from skewless.kernels.source import UTC_MICROS, read_conformed
 from skewless.plan.historical import HistoricalPlan, ViewRequest
 from skewless.plan.materialize import CREATED_TS, EVENT_TS, MaterializeRequest
+
+if TYPE_CHECKING:
+    from skewless.config import RepoConfig
+
+
+# --- the backend: settings, capabilities, factory ----------------------------------------------
+class ReferenceOfflineConfig(BackendSettings):
+    """The brute-force reference engine: the oracle the other engines are tested against."""
+
+    type: Literal["reference"]
+
+
+_ORACLE = "the reference engine is a brute-force loop over in-memory tables (the oracle)"
+CAPABILITIES = Capabilities(
+    sql_entity_df=never(_ORACLE, "pass entity_df as a DataFrame or an Arrow table, or use "
+                        "offline_store: {type: duckdb}"),
+    streaming_parquet=never(_ORACLE),
+    spills_to_disk=never(_ORACLE, "use offline_store: {type: duckdb} for larger-than-memory data"),
+)
+
+
+def _make(config: RepoConfig, settings: ReferenceOfflineConfig) -> ReferenceEngine:
+    return ReferenceEngine()
+
+
+BACKEND = Backend("offline_engine", "reference", ReferenceOfflineConfig, _make, CAPABILITIES,
+                  testing="skewless.testing.backends:REFERENCE",
+                  description="the brute-force oracle the other engines are tested against")
+# -------------------------------------------------------------------------------------------------
 
 _OLDEST = datetime.min.replace(tzinfo=timezone.utc)
 
@@ -55,7 +85,7 @@ def _read(r: ViewRequest | MaterializeRequest) -> pa.Table:
 
 class ReferenceEngine:
     name = "reference"
-    capabilities = Capabilities()
+    capabilities = CAPABILITIES
 
     def entity_schema(self, entity: EntityInput) -> pa.Schema:
         if entity.table is None:

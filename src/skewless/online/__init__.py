@@ -1,8 +1,12 @@
-"""Online stores behind one protocol; ``make_online_store`` picks one from the config."""
+"""Online stores behind one protocol; ``make_online_store`` builds the one the config names,
+through the registry of backends (``skewless.backends``; docs/backends.md)."""
 
 from __future__ import annotations
 
-from skewless.config import MemoryOnlineConfig, RedisOnlineConfig, RepoConfig, SqliteOnlineConfig
+from typing import cast
+
+from skewless import backends
+from skewless.config import RepoConfig
 from skewless.online.base import OnlineCapabilities, OnlineStore
 from skewless.online.codec import Record
 
@@ -36,19 +40,10 @@ def legacy_table_names(project: str, key: str) -> list[str]:
 
 
 def make_online_store(config: RepoConfig) -> OnlineStore:
+    """The store of ``online_store.type`` (entry point group ``skewless.online_stores``),
+    built by its backend's factory from its validated settings."""
     opts = config.online_store
-    if isinstance(opts, SqliteOnlineConfig):
-        from skewless.online.sqlite import SqliteOnlineStore
-        return SqliteOnlineStore(config.resolve(opts.path))
-    if isinstance(opts, MemoryOnlineConfig):
-        from skewless.online.memory import MemoryOnlineStore
-        return MemoryOnlineStore()
-    if isinstance(opts, RedisOnlineConfig):
-        from skewless.online.redis import RedisOnlineStore
-        return RedisOnlineStore(opts.connection_string, opts.connect_timeout_seconds,
-                                opts.timeout_seconds, opts.max_connections,
-                                opts.retry_after_seconds)
-    raise AssertionError(f"unhandled online store {opts!r}")
+    return cast(OnlineStore, backends.lookup("online_store", opts.type).make(config, opts))
 
 
 __all__ = ["OnlineCapabilities", "OnlineStore", "Record", "legacy_table_names", "make_online_store",

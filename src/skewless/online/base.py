@@ -27,14 +27,20 @@ import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
+from skewless.backends import Capability
 from skewless.online.codec import Record
 
 
 @dataclass(frozen=True)
 class OnlineCapabilities:
-    atomic_swap: bool = True        # rebuild-online can swap tables without a gap
-    persistent: bool = True         # survives the process (memory: no)
-    shared: bool = True             # several processes see the same data
+    """What an online store can do: each is ``True`` or a ``Gap`` (``notyet`` / ``never``, with
+    the reason), read by ``skewless.backends.require`` and by the conformance suites, which
+    run a test needing a capability only on the stores that have it (docs/backends.md)."""
+
+    atomic_swap: Capability = True   # rebuild-online can swap tables without a gap
+    persistent: Capability = True    # survives the process (memory: no)
+    shared: Capability = True        # several processes (or FeatureStore objects) see the
+                                     # same data, identity and leases
 
 
 @dataclass(frozen=True)

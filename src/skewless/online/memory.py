@@ -5,14 +5,44 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING, Literal
 
+from skewless.backends import Backend, BackendSettings, never
 from skewless.online.base import LEGACY, OnlineCapabilities, StoreIdentity
 from skewless.online.codec import Record
+
+if TYPE_CHECKING:
+    from skewless.config import RepoConfig
+
+
+# --- the backend: settings, capabilities, factory ----------------------------------------------
+class MemoryOnlineConfig(BackendSettings):
+    type: Literal["memory"]
+
+
+_ONE_PROCESS = "a memory store lives in one FeatureStore object of one process"
+CAPABILITIES = OnlineCapabilities(
+    atomic_swap=True,
+    persistent=never(_ONE_PROCESS + ": it is gone with it",
+                     "use online_store: {type: sqlite} (a file) or redis"),
+    shared=never(_ONE_PROCESS + ": no other process or FeatureStore sees its data, identity or "
+                 "leases", "use online_store: {type: sqlite} or redis to share one store"),
+)
+
+
+def _make(config: RepoConfig, settings: MemoryOnlineConfig) -> MemoryOnlineStore:
+    return MemoryOnlineStore()
+
+
+BACKEND = Backend("online_store", "memory", MemoryOnlineConfig, _make, CAPABILITIES,
+                  testing="skewless.testing.backends:MEMORY",
+                  description="a dict per table, in-process: notebooks and tests")
+# -------------------------------------------------------------------------------------------------
 
 
 class MemoryOnlineStore:
     name = "memory"
-    capabilities = OnlineCapabilities(atomic_swap=True, persistent=False, shared=False)
+    capabilities = CAPABILITIES
 
     def __init__(self) -> None:
         self._tables: dict[str, dict[bytes, Record]] = {}

@@ -31,21 +31,73 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from msgpack import unpackb as _unpackb
+from pydantic import Field, field_validator
 
+from skewless.backends import Backend, BackendSettings
 from skewless.errors import ConfigError, MissingExtraError, OnlineStoreError
 from skewless.online.base import LEGACY, OnlineCapabilities, StoreIdentity
 from skewless.online.codec import FINGERPRINT_SIZE, Layouts, Record, pack_vals
 
-try:
+if TYPE_CHECKING:
     import redis
     from redis.backoff import ExponentialBackoff
     from redis.retry import Retry
-except ImportError:  # pragma: no cover - exercised by a test that hides the package
-    raise MissingExtraError("redis", "redis") from None
+
+    from skewless.config import RepoConfig
+
+
+def _import_driver() -> None:
+    """redis-py, imported by the first store made (not with the config): a missing package
+    names the extra to install."""
+    global redis, ExponentialBackoff, Retry
+    try:
+        import redis
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+    except ImportError:  # pragma: no cover - exercised by a test that hides the package
+        raise MissingExtraError("redis", "redis") from None
+
+
+# --- the backend: settings, capabilities, factory ----------------------------------------------
+class RedisOnlineConfig(BackendSettings):
+    """Redis (or a Redis-compatible server). ``connection_string`` as Feast writes it:
+    ``host:port[,db=1,password=...,ssl=true]``, or a ``redis://`` / ``rediss://`` URL."""
+
+    type: Literal["redis"]
+    connection_string: str = "localhost:6379"
+    connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    timeout_seconds: float = Field(default=1.0, gt=0)
+    max_connections: int | None = Field(default=None, ge=1)
+    retry_after_seconds: float = Field(default=1.0, ge=0)
+
+    @field_validator("connection_string")
+    @classmethod
+    def _connection_string(cls, value: str) -> str:
+        """Parsed now (the parser the store uses), not at the first online read."""
+        try:
+            parse_connection_string(value)
+        except ConfigError as e:
+            message = e.message.removeprefix("online_store.connection_string").lstrip(": ")
+            raise ValueError(message + (f" ({e.hint})" if e.hint else "")) from None
+        return value
+
+
+CAPABILITIES = OnlineCapabilities(atomic_swap=True, persistent=True, shared=True)
+
+
+def _make(config: RepoConfig, opts: RedisOnlineConfig) -> RedisOnlineStore:
+    return RedisOnlineStore(opts.connection_string, opts.connect_timeout_seconds,
+                            opts.timeout_seconds, opts.max_connections, opts.retry_after_seconds)
+
+
+BACKEND = Backend("online_store", "redis", RedisOnlineConfig, _make, CAPABILITIES,
+                  testing="skewless.testing.backends:REDIS",
+                  description="one Redis (or Redis-compatible) server, shared by every process")
+# -------------------------------------------------------------------------------------------------
 
 TABLES = b"sk:@tables"
 VERSION = b"sk:@version"
@@ -289,11 +341,12 @@ def _check_table(table: str) -> bytes:
 
 class RedisOnlineStore:
     name = "redis"
-    capabilities = OnlineCapabilities(atomic_swap=True, persistent=True, shared=True)
+    capabilities = CAPABILITIES
 
     def __init__(self, connection_string: str = "localhost:6379", connect_timeout: float = 1.0,
                  timeout: float = 1.0, max_connections: int | None = None,
                  retry_after: float = 1.0) -> None:
+        _import_driver()
         url, kwargs, self.address = parse_connection_string(connection_string)
         common: dict[str, Any] = dict(
             socket_connect_timeout=connect_timeout, socket_timeout=timeout,

@@ -25,11 +25,42 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
+from skewless.backends import Backend, BackendSettings
 from skewless.errors import OnlineStoreDamagedError, OnlineStoreError
 from skewless.online.base import LEGACY, OnlineCapabilities, StoreIdentity
 from skewless.online.codec import FINGERPRINT_SIZE, Layouts, Record, pack_vals, unpack_vals
 from skewless.registry.sqlite_store import _free_bytes, _read_only_fs, _wal_empty
+
+if TYPE_CHECKING:
+    from skewless.config import RepoConfig
+
+
+# --- the backend: settings, capabilities, factory ----------------------------------------------
+class SqliteOnlineConfig(BackendSettings):
+    type: Literal["sqlite"] = "sqlite"
+    path: str = "data/online.db"
+
+    def problems(self, config: RepoConfig) -> list[tuple[str, str]]:
+        p = config.resolve(self.path)
+        if p.is_dir():
+            return [("path", f"{str(p)!r} is a directory; write the path of the SQLite file "
+                     "(e.g. data/online.db)")]
+        return []
+
+
+CAPABILITIES = OnlineCapabilities(atomic_swap=True, persistent=True, shared=True)
+
+
+def _make(config: RepoConfig, settings: SqliteOnlineConfig) -> SqliteOnlineStore:
+    return SqliteOnlineStore(config.resolve(settings.path))
+
+
+BACKEND = Backend("online_store", "sqlite", SqliteOnlineConfig, _make, CAPABILITIES,
+                  testing="skewless.testing.backends:SQLITE",
+                  description="one SQLite file (WAL), embedded: the default")
+# -------------------------------------------------------------------------------------------------
 
 _LAYOUTS = '"skewless_layouts"'
 _META = '"skewless_meta"'
@@ -60,7 +91,7 @@ class _Opened(threading.local):
 
 class SqliteOnlineStore:
     name = "sqlite"
-    capabilities = OnlineCapabilities(atomic_swap=True, persistent=True, shared=True)
+    capabilities = CAPABILITIES
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+from skewless.backends import RegistryTarget, registry_backend
 from skewless.config import RepoConfig
-from skewless.errors import ConfigError
 from skewless.registry.base import HistoryEntry, RegistryStore
 from skewless.registry.diff import Change, diff
 from skewless.registry.snapshot import Snapshot, kind_of
@@ -11,13 +13,13 @@ from skewless.registry.sqlite_store import SqliteRegistryStore
 
 
 def open_registry(config: RepoConfig) -> RegistryStore:
-    """The registry store named by ``config.registry`` (a local file path for now)."""
-    target = config.registry
-    if "://" in target:
-        scheme = target.split("://", 1)[0]
-        raise ConfigError(f"registry scheme '{scheme}://' is not supported yet",
-                          hint="use a local file path such as data/registry.db")
-    return SqliteRegistryStore(config.resolve(target))
+    """The registry store named by ``config.registry``: a plain path is the SQLite file store;
+    a URL (``scheme://...``) opens the registry store installed for its scheme (entry point
+    group ``skewless.registry_stores``). ``ConfigError`` for a scheme with no store installed:
+    ``postgresql://`` says the PostgreSQL store is not implemented yet, another scheme lists
+    the known ones (docs/backends.md)."""
+    backend = registry_backend(config.registry)
+    return cast(RegistryStore, backend.make(config, RegistryTarget(target=config.registry)))
 
 
 __all__ = ["Change", "HistoryEntry", "RegistryStore", "Snapshot", "SqliteRegistryStore",

@@ -11,13 +11,29 @@ from collections.abc import Callable, Mapping
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from skewless.backends import Backend, RegistryTarget
 from skewless.errors import LeaseLostError, RegistryConflictError, RegistryError
 from skewless.registry.base import HistoryEntry
 from skewless.registry.diff import Change
 from skewless.registry.lease import Lease, held_error, renewed
 from skewless.registry.snapshot import KINDS, Snapshot
+
+if TYPE_CHECKING:
+    from skewless.config import RepoConfig
+
+
+# --- the backend: settings, factory ------------------------------------------------------------
+def _make(config: RepoConfig, settings: RegistryTarget) -> SqliteRegistryStore:
+    """A plain path (relative to the repo), or ``sqlite:///absolute/path``."""
+    target = settings.target
+    return SqliteRegistryStore(config.resolve(target.split("://", 1)[1] if "://" in target else target))
+
+
+BACKEND = Backend("registry_store", "sqlite", RegistryTarget, _make,
+                  description="one SQLite file (a plain path): the default")
+# -------------------------------------------------------------------------------------------------
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (project TEXT PRIMARY KEY, version INTEGER NOT NULL);

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from skewless.define import FeatureService
-from skewless.engines.base import EntityInput, OfflineEngine, RetrievalJob
+from skewless.engines.base import EntityInput, OfflineEngine, RetrievalJob, check_entity_input
 from skewless.errors import SkewlessError, SourceError
 from skewless.kernels.source import check_key_types, check_view_source, source_schema
 from skewless.plan.historical import build_plan, check_entity_schema
@@ -29,6 +29,7 @@ def get_historical_features(
     conformance table of docs/types.md), then return the engine's lazy job. Errors name the
     column, view or file at fault."""
     entity = EntityInput.of(entity_df)
+    check_entity_input(engine, entity)
     schema = engine.entity_schema(entity)
     plan = build_plan(snapshot, features, repo_path, timestamp_column, full_feature_names, as_of,
                       reserved=schema.names)

@@ -1,0 +1,56 @@
+"""Capabilities are read (docs/backends.md): a call needing one a backend declares as a gap is
+refused before it runs, naming the backend, what was asked and the gap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from skewless import Entity, FeatureStore, FeatureView, Field, FileSource, backends
+from skewless.backends import Gap, capability, never, notyet, require
+from skewless.engines import Capabilities
+from skewless.errors import UnsupportedError
+from skewless.types import Int64
+
+
+def test_sql_entity_df_on_an_engine_without_it_is_refused_before_running(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    pd.DataFrame({"user_id": [1], "ts": [pd.Timestamp("2025-01-01")], "x": [1]}).to_parquet(
+        tmp_path / "data/s.parquet")
+    fs = FeatureStore(tmp_path, config={"project": "p", "offline_store": {"type": "reference"}})
+    user = Entity("user", join_keys=["user_id"])
+    fs.apply([user, FeatureView("v", entities=[user], schema=[Field("x", Int64)],
+                                source=FileSource("data/s.parquet", "ts"))])
+    with pytest.raises(UnsupportedError) as e:
+        fs.get_historical_features("SELECT 1 AS user_id", ["v:x"])
+    assert e.value.message.startswith("offline engine 'reference' cannot take entity_df as a SQL "
+                                      "query: sql_entity_df is not supported, by design")
+    assert "DataFrame" in (e.value.hint or "") and e.value.http_status == 501
+
+
+def test_every_installed_backend_declares_its_capabilities() -> None:
+    for kind in ("offline_engine", "online_store"):
+        for name in backends.names(kind):   # type: ignore[arg-type]
+            backend = backends.lookup(kind, name)   # type: ignore[arg-type]
+            assert backend.name == name and backend.kind == kind
+            for field in backend.capabilities.__dataclass_fields__:
+                value = capability(backend.capabilities, field)
+                assert value is True or isinstance(value, Gap)
+
+
+def test_memory_declares_it_cannot_be_shared() -> None:
+    memory = backends.lookup("online_store", "memory")
+    gap = capability(memory.capabilities, "shared")
+    assert isinstance(gap, Gap) and gap.kind == "never" and "one process" in gap.reason
+
+
+def test_a_gap_says_its_kind() -> None:
+    caps = Capabilities(sql_entity_df=notyet("coming in 0.3", "use duckdb meanwhile"))
+    with pytest.raises(UnsupportedError) as e:
+        require("offline_engine", "spark", caps, "sql_entity_df", "entity_df as a SQL query")
+    assert "offline engine 'spark'" in e.value.message and "not implemented yet" in e.value.message
+    assert e.value.hint == "use duckdb meanwhile"
+    require("offline_engine", "duckdb", Capabilities(sql_entity_df=True), "sql_entity_df", "x")
+    assert not never("no")
