@@ -21,6 +21,7 @@ URL as written).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from collections.abc import Callable
@@ -134,6 +135,12 @@ def require(kind: Kind, name: str, capabilities: Any, needed: str, asked: str) -
         hint=gap.instead or f"use another {what}; what each one supports: docs/backends.md")
 
 
+def require_of(kind: Kind, name: str, needed: str, asked: str) -> None:
+    """``require`` for the installed backend ``name``, without building it (a command checks
+    what it will ask of the backend before it starts anything)."""
+    require(kind, name, lookup(kind, name).capabilities, needed, asked)
+
+
 @dataclass(frozen=True)
 class Backend(Generic[T]):
     """One backend, as its module declares it (``BACKEND = Backend(...)``).
@@ -164,7 +171,9 @@ class Backend(Generic[T]):
 _LOADED: dict[tuple[str, str], Backend[Any]] = {}
 
 
+@functools.lru_cache(maxsize=None)
 def _entry_points(kind: Kind) -> Any:
+    """The group's entry points, read once per process (installing a plugin needs a restart)."""
     return entry_points(group=GROUPS[kind][0])
 
 
@@ -265,5 +274,5 @@ def lazy_module(name: str) -> ModuleType:
 
 __all__ = ["Backend", "BackendSettings", "Capability", "GROUPS", "Gap", "RegistryTarget",
            "capability", "get", "lazy_module", "lookup", "names", "never", "notyet",
-           "registry_backend", "require"]
+           "registry_backend", "require", "require_of"]
 

@@ -10,6 +10,10 @@ Feast's ``feature_store.yaml`` keys are accepted where they mean the same thing,
 one-line note of what maps to what (``RepoConfig.notes``: logged once by the SDK, printed by the
 CLI), or refused saying what to write instead: see docs/configuration.md, "Coming from Feast".
 
+``offline_store`` and ``online_store`` name a backend by their ``type``: each section is
+validated by that backend's own settings model, found through its entry point, built-ins and
+plugins alike (``skewless.backends``, docs/backends.md).
+
 Values that would only fail deep inside a library later (a DuckDB ``memory_limit`` of ``lots``,
 a ``temp_directory`` that is a file, a malformed Redis ``connection_string``) are refused here.
 """
@@ -17,11 +21,11 @@ a ``temp_directory`` that is a file, a malformed Redis ``connection_string``) ar
 from __future__ import annotations
 
 import difflib
+import importlib
 import logging
 import os
-from pathlib import Path
-import importlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 import yaml
@@ -35,7 +39,6 @@ from skewless.errors import ConfigError
 CONFIG_FILE = "feature_store.yaml"
 ENV_PREFIX = "SKEWLESS_"
 log = logging.getLogger("skewless.config")
-
 
 
 class _Strict(BaseModel):

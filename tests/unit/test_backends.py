@@ -54,3 +54,18 @@ def test_a_gap_says_its_kind() -> None:
     assert e.value.hint == "use duckdb meanwhile"
     require("offline_engine", "duckdb", Capabilities(sql_entity_df=True), "sql_entity_df", "x")
     assert not never("no")
+
+
+def test_serving_several_workers_needs_a_shared_store(tmp_path: Path) -> None:
+    """Each worker process would open its own memory store: refused before any port is taken,
+    from the store's declared capability."""
+    from typer.testing import CliRunner
+
+    from skewless.cli import app
+
+    (tmp_path / "feature_store.yaml").write_text("project: p\nonline_store: {type: memory}\n")
+    result = CliRunner().invoke(app, ["serve", "--repo", str(tmp_path), "--workers", "2", "--port", "0"])
+    assert result.exit_code != 0
+    assert "online store 'memory' cannot take --workers 2: shared is not supported, by design" \
+        in result.output, result.output
+    assert "sqlite" in result.output   # what to use instead

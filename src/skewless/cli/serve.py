@@ -63,10 +63,13 @@ def serve(
 
     from skewless.server.workers import APP, reuse_port_supported
     from skewless.server.workers import run as run_workers
+    from skewless.backends import require_of
     from skewless.store import FeatureStore
 
     path = (repo or repo_of(ctx)).expanduser().resolve()
     store = FeatureStore(path)  # fail fast on a bad repo or config, before any worker starts
+    if workers > 1:   # every worker opens the online store: they must all see the same one
+        require_of("online_store", store.config.online_store.type, "shared", f"--workers {workers}")
     if log_level.lower() not in ("critical", "error", "warning", "info", "debug", "trace"):
         raise InvalidRequestError(f"--log-level {log_level!r} is not a log level",
                                   hint="critical, error, warning, info, debug or trace")

@@ -5,7 +5,9 @@
 nulls and defaults -- and the status agrees with the rows: ``PRESENT`` exactly when a row within
 the TTL exists (its event time is served with it), ``NOT_FOUND`` / ``OUTSIDE_TTL`` exactly when
 the offline join gives null or the default. Shipped so any online store (and any offline engine
-feeding it) can prove itself::
+feeding it) can prove itself. ``{"type": "my_store"}`` names a store installed through the
+``skewless.online_stores`` entry point group (docs/backends.md: a plugin is named in config
+like a built-in, and an installed one also joins skewless's own conformance suites)::
 
     from hypothesis import given, settings
     from skewless.testing.online import check_scenario, online_scenarios

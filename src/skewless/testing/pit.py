@@ -1,7 +1,9 @@
 """Point-in-time conformance: generated feature repos, and engine-against-oracle comparison.
 
 Shipped so that any offline engine can prove itself against the reference engine
-(``docs/point-in-time.md#engines``). A backend's test only says how to configure it::
+(``docs/point-in-time.md#engines``). A backend's test only says how to configure it;
+``{"type": "my_engine"}`` names an engine installed through the ``skewless.offline_engines``
+entry point group (docs/backends.md)::
 
     from hypothesis import given, settings
     from skewless.testing import assert_engines_agree, scenarios
