@@ -96,6 +96,7 @@ CAPABILITIES = Capabilities(sql_entity_df=True, streaming_parquet=True, spills_t
 
 
 def _make(config: RepoConfig, settings: DuckDBOfflineConfig) -> DuckDBEngine:
+    duckdb.connect  # noqa: B018 - the driver loads here, once, not in racing query threads
     return DuckDBEngine(config, settings)
 
 
