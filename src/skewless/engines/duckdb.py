@@ -26,7 +26,8 @@ from skewless.config import DuckDBOfflineConfig, RepoConfig
 from skewless.engines.base import Capabilities, EntityInput, JobProgress, ProgressCallback, RetrievalJob
 from skewless.engines.duckdb_errors import Failure, translate
 from skewless.errors import InvalidRequestError
-from skewless.plan.historical import ROW_ID, HistoricalPlan, ViewRequest, duration_micros
+from skewless.plan.historical import ROW_ID, HistoricalPlan, ViewRequest
+from skewless.plan.visibility import duration_micros
 from skewless.plan.materialize import CREATED_TS, EVENT_TS, MaterializeRequest
 
 _SQL_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "FLOAT", "Float64": "DOUBLE",
