@@ -55,11 +55,14 @@ class ViewRequest:
     ttl: timedelta | None
     use_default: bool
     features: tuple[FeatureColumn, ...]
+    # how long after its event time a source row lands (DESIGN section 2); not declarable yet:
+    # None until sources carry it, and the one field the engines will read it from
+    availability_delay: timedelta | None = None
 
     @property
     def visibility(self) -> Visibility:
         """Which source rows count at a label's time (plan/visibility.py)."""
-        return Visibility.of(self.ttl)
+        return Visibility.of(self.ttl, self.availability_delay)
 
 
 @dataclass(frozen=True)
