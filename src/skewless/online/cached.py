@@ -34,7 +34,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any
 
 from skewless.errors import OnlineStoreError
 from skewless.online.base import OnlineCapabilities, OnlineStore, StoreIdentity
@@ -51,16 +51,13 @@ class Gone(Enum):
 GONE = Gone.GONE
 
 
-class Answer(NamedTuple):
-    """What a read returned: per table, the value of each key in order (a record, None where
-    nothing is stored, ``GONE`` where neither the store nor the cache could tell). With
-    ``store_error`` (the store's message: it did not answer), ``cached`` flags, per table and key,
-    the values the fallback served from the cache. ``seconds``: the store round trip."""
-
-    records: dict[str, list[Any]]
-    store_error: str | None = None
-    seconds: float = 0.0
-    cached: dict[str, list[bool]] | None = None
+#: What a read returned, as a plain tuple (built on every read: no class to construct):
+#: ``(records, store_error, seconds, cached)``. ``records``: per table, the value of each key in
+#: order (a record, None where nothing is stored, ``GONE`` where neither the store nor the cache
+#: could tell). ``store_error``: the store's message when it did not answer (else None); then
+#: ``cached`` flags, per table and key, the values the fallback served from the cache (else
+#: None). ``seconds``: the store round trip.
+Answer = tuple[dict[str, list[Any]], "str | None", float, "dict[str, list[bool]] | None"]
 
 
 class CachedStore:
@@ -77,12 +74,6 @@ class CachedStore:
         self._hot = self.cache.hot                  # the hot-key cache is on
         self._keeps = max_entries > 0               # the fallback can keep answers
 
-    @classmethod
-    def of(cls, store: OnlineStore | CachedStore) -> CachedStore:
-        """``store`` if it is a CachedStore, else ``store`` behind no cache (reads only get the
-        ``Answer`` shape)."""
-        return store if isinstance(store, CachedStore) else cls(store)
-
     @property
     def store(self) -> OnlineStore:
         """The wrapped store."""
@@ -98,12 +89,13 @@ class CachedStore:
         when the store does not answer, from the fallback for the tables in ``fallback`` and
         ``GONE`` elsewhere. Never raises OnlineStoreError."""
         if not self._hot and not (fallback and self._keeps):
+            store = self._store or self.store
             t0 = time.perf_counter()
             try:
-                return Answer(self.store.read_batch(keys), None, time.perf_counter() - t0)
+                return store.read_batch(keys), None, time.perf_counter() - t0, None
             except OnlineStoreError as err:
-                return Answer({t: [GONE] * len(ks) for t, ks in keys.items()}, err.message,
-                              time.perf_counter() - t0, {t: [False] * len(ks) for t, ks in keys.items()})
+                return ({t: [GONE] * len(ks) for t, ks in keys.items()}, err.message,
+                        time.perf_counter() - t0, {t: [False] * len(ks) for t, ks in keys.items()})
         return self._read_cached(keys, fallback)
 
     def _read_cached(self, reads: Mapping[str, Sequence[bytes]], fallback: frozenset[str]) -> Answer:
@@ -128,14 +120,14 @@ class CachedStore:
                 got[t] = [GONE if e is None else e[0] for e in last]
                 served[t] = [e is not None for e in last]
             if not hot:
-                return Answer(got, err.message, seconds, served)
+                return got, err.message, seconds, served
             # hot-key hits are live answers: not flagged
             hits = {t: [None if e is None else (False,) for e in es] for t, es in entries.items()}
-            return Answer(_merge(entries, got), err.message, seconds, _merge(hits, served))
+            return _merge(entries, got), err.message, seconds, _merge(hits, served)
         elapsed = time.perf_counter() - t0
         if self._keeps:
             cache.put(fetched, need, fallback=bool(fallback))
-        return Answer(_merge(entries, fetched) if hot else fetched, None, elapsed)
+        return (_merge(entries, fetched) if hot else fetched), None, elapsed, None
 
     def read_batch(self, keys: Mapping[str, Sequence[bytes]]) -> dict[str, list[Record | None]]:
         """The wrapped store's ``read_batch`` (the protocol's read: no cache, errors raised)."""

@@ -205,7 +205,8 @@ def get_online_features(store: OnlineStore | CachedStore, plan: OnlinePlan, enti
     """The response for ``entity_rows`` at ``now``, read from ``store`` in one ``read``: a
     ``CachedStore`` adds its hot-key cache and fallback (any other store is read as it is)."""
     reads = encode_reads(plan, entity_rows)
-    return assemble(plan, entity_rows, CachedStore.of(store).read(reads, plan.fallback_tables), micros(now))
+    reader = store if isinstance(store, CachedStore) else CachedStore(store)
+    return assemble(plan, entity_rows, reader.read(reads, plan.fallback_tables), micros(now))
 
 
 Request = tuple[OnlinePlan, Sequence[Mapping[str, Any]]]
@@ -240,13 +241,12 @@ def get_online_features_many(store: OnlineStore | CachedStore, requests: Sequenc
         fallback |= plan.fallback_tables
         todo.append((i, plan, rows, spans))
     if todo:
-        answer = CachedStore.of(store).read(merged, frozenset(fallback))
-        records, cached = answer.records, answer.cached
+        reader = store if isinstance(store, CachedStore) else CachedStore(store)
+        records, store_error, seconds, cached = reader.read(merged, frozenset(fallback))
         now_us = micros(now)
         for i, plan, rows, spans in todo:
-            mine = Answer({table: records[table][a:b] for table, (a, b) in spans.items()},
-                          answer.store_error, answer.seconds,
-                          None if cached is None else {t: cached[t][a:b] for t, (a, b) in spans.items()})
+            mine = ({table: records[table][a:b] for table, (a, b) in spans.items()}, store_error, seconds,
+                    None if cached is None else {t: cached[t][a:b] for t, (a, b) in spans.items()})
             try:
                 out[i] = assemble(plan, rows, mine, now_us)
             except SkewlessError as e:
@@ -294,7 +294,7 @@ def assemble(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]], answer:
     """The response from the records read for ``entity_rows``: statuses (visibility at
     ``now_us``), defaults, event times; raises FeatureUnavailableError for a fail-closed view
     without a value."""
-    records, store_error, cached = answer.records, answer.store_error, answer.cached
+    records, store_error, read_seconds, cached = answer
     keys = {k: [row[k] for row in entity_rows] for k in plan.join_keys}
     values: dict[str, list[Any]] = {}
     groups: list[ColumnGroup] = []
@@ -324,7 +324,7 @@ def assemble(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]], answer:
             _assemble(view, recs, row_status, row_stamp, values, groups)
         if cached is not None:
             _mark_cached(cached[view.table], groups[first_group:])
-    return OnlineResponse(keys, values, groups, store_error, answer.seconds, plan.dtypes)
+    return OnlineResponse(keys, values, groups, store_error, read_seconds, plan.dtypes)
 
 
 def _extractor(view: OnlineView, layout: tuple[str, ...]
