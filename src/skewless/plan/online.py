@@ -92,6 +92,11 @@ def _key_types(view: FeatureView, join_keys: tuple[str, ...], repo_path: str | P
 
 def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureService | str,
                       full_feature_names: bool, repo_path: str | Path | None = None) -> OnlinePlan:
+    """Resolve an online request (references, a service or its name) against the registry:
+    one ``OnlineView`` per requested view, in request order. ``repo_path`` lets key types be
+    read from the source when the view does not declare them (None: unknown, not checked).
+    Raises UnknownObjectError / InvalidRequestError as ``parse_refs`` and ``output_names`` do,
+    and InvalidRequestError when a feature's column would clash with a join key."""
     views: list[OnlineView] = []
     keys: list[str] = []
     groups = parse_refs(snapshot, features)
