@@ -88,29 +88,26 @@ class CachedStore:
         """The records of ``keys`` (per table, in order), from the hot-key cache and the store;
         when the store does not answer, from the fallback for the tables in ``fallback`` and
         ``GONE`` elsewhere. Never raises OnlineStoreError."""
+        store = self._store or self.store
         if not self._hot and not (fallback and self._keeps):
-            store = self._store or self.store
             t0 = time.perf_counter()
             try:
                 return store.read_batch(keys), None, time.perf_counter() - t0, None
             except OnlineStoreError as err:
                 return ({t: [GONE] * len(ks) for t, ks in keys.items()}, err.message,
                         time.perf_counter() - t0, {t: [False] * len(ks) for t, ks in keys.items()})
-        return self._read_cached(keys, fallback)
-
-    def _read_cached(self, reads: Mapping[str, Sequence[bytes]], fallback: frozenset[str]) -> Answer:
         cache = self.cache
         hot = self._hot
         entries: dict[str, list[Any]] = {}
-        need: Mapping[str, Sequence[bytes]] = reads
+        need: Mapping[str, Sequence[bytes]] = keys
         if hot:
             now_m = time.monotonic()
-            entries = {t: cache.fresh(t, ks, now_m) for t, ks in reads.items()}
-            need = {t: [k for k, e in zip(ks, entries[t]) if e is None] for t, ks in reads.items()}
+            entries = {t: cache.fresh(t, ks, now_m) for t, ks in keys.items()}
+            need = {t: [k for k, e in zip(ks, entries[t]) if e is None] for t, ks in keys.items()}
             need = {t: ks for t, ks in need.items() if ks}
         t0 = time.perf_counter()
         try:
-            fetched = self.store.read_batch(need) if need else {}
+            fetched = store.read_batch(need) if need else {}
         except OnlineStoreError as err:
             seconds = time.perf_counter() - t0
             got: dict[str, list[Any]] = {}
