@@ -18,7 +18,8 @@ from skewless.engines import OfflineEngine, RetrievalJob, make_engine
 from skewless.errors import InvalidRequestError, RegistryError, SkewlessError
 from skewless.registry import HistoryEntry, RegistryStore, Snapshot, open_registry
 from skewless.online import OnlineStore, make_online_store
-from skewless.online.cache import RecordCache
+from skewless.online.cached import CachedStore
+from skewless.plan.online import OnlinePlan, build_online_plan
 from skewless.services import apply as apply_svc
 from skewless.services import materialize as materialize_svc
 from skewless.services import online as online_svc
@@ -75,8 +76,10 @@ class FeatureStore:
         self._serving: tuple[float, Snapshot] | None = None
         self._registry_error: RegistryError | None = None
         self._registry_read_at: float | None = None
-        self._online_plans: dict[Any, online_svc.OnlinePlan] = {}
-        self.cache = RecordCache(self.config.cache.ttl_seconds, self.config.cache.max_entries)
+        self._online_plans: dict[Any, OnlinePlan] = {}
+        # the online store as serving reads it: behind the hot-key and fallback cache
+        self.cache = CachedStore(lambda: self.online_store, self.config.cache.ttl_seconds,
+                                 self.config.cache.max_entries)
 
     @property
     def engine(self) -> OfflineEngine:
@@ -271,7 +274,8 @@ class FeatureStore:
         return timedelta(seconds=self.config.created_timestamp_tolerance_seconds)
 
     def _after_write(self, result: _T) -> _T:
-        """Writes through this store are read back at once, hot-key cache or not."""
+        """Writes through this store are read back at once, hot-key cache or not (the services
+        write to the wrapped store, around the cache: it forgets its hot keys here)."""
         self.cache.forget_hot()
         return result
 
@@ -316,8 +320,8 @@ class FeatureStore:
                                       hint='e.g. entity_rows=[{"driver_id": 1001}]')
         if hasattr(entity_rows, "__len__"):   # a bad type is named by the service
             online_svc.check_entity_count(len(entity_rows), self.config.serving.max_entities_per_request)
-        return online_svc.get_online_features(self.online_store, self._online_plan(request, full_feature_names),
-                                              entity_rows, self.clock(), self.cache)
+        return online_svc.get_online_features(self.cache, self._online_plan(request, full_feature_names),
+                                              entity_rows, self.clock())
 
     def get_online_features_many(
             self, requests: Sequence[tuple[Sequence[str] | FeatureService | str, Sequence[dict[str, Any]], bool]]
@@ -326,7 +330,7 @@ class FeatureStore:
         answered with one online store round trip (the feature server combines the requests that
         arrive together this way). Each answer is what ``get_online_features`` would return; a
         request's error (unknown feature, bad key, fail-closed view) is returned in its place."""
-        items: list[tuple[online_svc.OnlinePlan, Sequence[dict[str, Any]]] | SkewlessError] = []
+        items: list[tuple[OnlinePlan, Sequence[dict[str, Any]]] | SkewlessError] = []
         limit = self.config.serving.max_entities_per_request
         for features, entity_rows, full_feature_names in requests:
             try:
@@ -335,16 +339,16 @@ class FeatureStore:
                 items.append((self._online_plan(features, full_feature_names), entity_rows))
             except SkewlessError as e:
                 items.append(e)
-        return online_svc.get_online_features_many(self.online_store, items, self.clock(), self.cache)
+        return online_svc.get_online_features_many(self.cache, items, self.clock())
 
     def _online_plan(self, features: Sequence[str] | FeatureService | str,
-                     full_feature_names: bool) -> online_svc.OnlinePlan:
+                     full_feature_names: bool) -> OnlinePlan:
         snap = self._serving_snapshot()
         key = (features.name if isinstance(features, FeatureService) else
                features if isinstance(features, str) else tuple(features), full_feature_names)
         plan = self._online_plans.get(key)
         if plan is None:
-            plan = online_svc.build_online_plan(snap, features, full_feature_names, self.repo_path)
+            plan = build_online_plan(snap, features, full_feature_names, self.repo_path)
             self._online_plans[key] = plan
         return plan
 

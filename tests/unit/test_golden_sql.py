@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from skewless import types as T
-from skewless.engines.duckdb import compile_plan
+from skewless.engines.sql import compile_latest, compile_plan
 from skewless.kernels.source import ResolvedSource
 from skewless.plan.historical import FeatureColumn, HistoricalPlan, ViewRequest
+from skewless.plan.materialize import MaterializeRequest
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 
@@ -40,11 +41,39 @@ CASES = {
         "event_timestamp", as_of=datetime(2024, 3, 1, tzinfo=timezone.utc)),
 }
 
+_T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+_T1 = datetime(2024, 3, 1, tzinfo=timezone.utc)
+_FEATS = (FeatureColumn("amount", "amount_raw", "amount", T.Float64, None),
+          FeatureColumn("tags", "tags", "tags", T.Array(T.String), None))
+LATEST = {
+    "latest_whole_file": MaterializeRequest(
+        "spend", ResolvedSource("/repo/data/spend.parquet", ("/repo/data/spend.parquet",), False, False),
+        "event_ts", None, ("user_id",), ("src_user_id",), _FEATS, _T1),
+    "latest_incremental_folder": MaterializeRequest(
+        "pair", ResolvedSource("/repo/data/pair", ("/repo/data/pair/d=1/a.parquet", "/repo/data/pair/d=2/b.parquet"),
+                               True, False),
+        "event_ts", "created_ts", ("user_id", "merchant_id"), ("user_id", "mid"), _FEATS, _T1,
+        start=_T0, created_after=_T0),
+    "latest_window_files": MaterializeRequest(
+        "spend", ResolvedSource("/repo/data/*.parquet", ("/repo/data/a.parquet", "/repo/data/b'.parquet"),
+                                False, False),
+        "event_ts", "created_ts", ("user_id",), ("user_id",), _FEATS, _T1, start=_T0),
+}
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_compiled_sql_matches_golden(case):
-    text = compile_plan(CASES[case], "__skewless_entity", with_entity_columns=False).text()
-    path = GOLDEN / f"duckdb_{case}.sql"
+
+def _check(name: str, text: str) -> None:
+    path = GOLDEN / f"duckdb_{name}.sql"
     if os.environ.get("SKEWLESS_UPDATE_GOLDEN"):
         path.write_text(text)
     assert text == path.read_text(), f"compiled SQL changed; review and regenerate {path.name}"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_compiled_sql_matches_golden(case):
+    _check(case, compile_plan(CASES[case], "__skewless_entity", with_entity_columns=False).text())
+
+
+@pytest.mark.parametrize("case", sorted(LATEST))
+def test_latest_per_key_sql_matches_golden(case):
+    sql, params = compile_latest(LATEST[case])
+    _check(case, f"{sql};\n-- params: {params!r}\n")

@@ -1,14 +1,7 @@
-"""The DuckDB engine: the plan as one SQL query of chained ``ASOF LEFT JOIN``s.
-
-Translation of the rules (see plan/historical.py):
-- latest ``f.ts <= r.ts`` per key: ``ASOF LEFT JOIN ... ON keys AND r.ts >= f.ts``;
-- created-timestamp tie-break: the ASOF inequality runs on the pair ``(ts, created)``
-  (a struct compares field by field), probed with ``(r.ts, +infinity)``, so the row with the
-  greatest created time among equal event times wins, with no extra pass over the source;
-- TTL: the matched row counts only if ``f.ts >= r.ts - ttl`` (if the latest row is too old, every
-  other row is older);
-- defaults: a ``CASE`` on whether a row matched.
-Timestamps are compared as UTC ``TIMESTAMPTZ`` (the session time zone is UTC, so naive means UTC).
+"""The DuckDB engine: the plan as one SQL query of chained ``ASOF LEFT JOIN``s, spelled by the
+shared SQL builder (``skewless.engines.sql``, its ``DUCKDB`` dialect), which says how each rule
+is translated. Timestamps are compared as UTC ``TIMESTAMPTZ`` (the session time zone is UTC, so
+naive means UTC).
 """
 
 from __future__ import annotations
@@ -22,13 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 from pydantic import Field, field_validator
 
-from skewless import types as T
 from skewless.backends import Backend, BackendSettings, lazy_module
 from skewless.engines.base import Capabilities, EntityInput, JobProgress, ProgressCallback, RetrievalJob
 from skewless.engines.duckdb_errors import Failure, translate
 from skewless.errors import InvalidRequestError
-from skewless.plan.historical import ROW_ID, HistoricalPlan, ViewRequest, duration_micros
-from skewless.plan.materialize import CREATED_TS, EVENT_TS, MaterializeRequest
+from skewless.engines.sql import DUCKDB, CompiledPlan, compile_latest, compile_plan
+from skewless.plan.historical import ROW_ID, HistoricalPlan, ViewRequest
+from skewless.plan.materialize import MaterializeRequest
 
 if TYPE_CHECKING:
     import duckdb
@@ -108,22 +101,7 @@ BACKEND = Backend("offline_engine", "duckdb", DuckDBOfflineConfig, _make, CAPABI
 _SQL_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "FLOAT", "Float64": "DOUBLE",
               "String": "VARCHAR", "Bool": "BOOLEAN", "Bytes": "BLOB", "UnixTimestamp": "TIMESTAMPTZ"}
 _ENTITY = "__skewless_entity"
-_ENTITY_T = "__skewless_e"
-_TS = "__skewless_ts"
-
-
-def sql_type(t: T.ValueType) -> str:
-    if isinstance(t, T.Array):
-        return sql_type(t.element) + "[]"
-    return _SQL_TYPES[t.name]
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+literal, sql_type = DUCKDB.literal, DUCKDB.sql_type   # the engine's spellings (duckdb_errors reads sql_type)
 
 
 # DuckDB's statement types whose name is not what the user wrote
@@ -155,143 +133,6 @@ def read_only_query(sql: str) -> str:
         raise InvalidRequestError(f"entity_df SQL is {article} {kind} statement, not a query; "
                                   "nothing was run", hint=hint)
     return "\n" + stmt.query.strip().rstrip(";").strip() + "\n"
-
-
-@dataclass(frozen=True)
-class CompiledPlan:
-    """Statements of a point-in-time plan: ``setup`` runs first (temporary tables), then
-    ``query`` returns the result."""
-
-    setup: tuple[tuple[str, tuple[Any, ...]], ...]
-    query: str
-    params: tuple[Any, ...]
-
-    def text(self) -> str:
-        parts = [f"{sql};\n-- params: {list(p)!r}" for sql, p in self.setup]
-        parts.append(f"{self.query};\n-- params: {list(self.params)!r}")
-        return "\n\n".join(parts) + "\n"
-
-
-def _view_join(plan: HistoricalPlan, i: int, v: ViewRequest, entity: str
-               ) -> tuple[str, str, list[str], list[Any], list[Any]]:
-    """For view ``i``: its source CTE, its ASOF join clause, its feature expressions, and the
-    parameters of the CTE and of the expressions (in text order)."""
-    alias = f"v{i}"
-    cols = [f"s.{ident(sk)} AS k{j}" for j, sk in enumerate(v.source_keys)]
-    ts = f"CAST(s.{ident(v.timestamp_column)} AS TIMESTAMPTZ)"
-    cols.append(f"{ts} AS ts")
-    if v.created_column:
-        created = f"CAST(s.{ident(v.created_column)} AS TIMESTAMPTZ)"
-        cols.append(f"{{'t': {ts}, 'c': coalesce({created}, '-infinity'::TIMESTAMPTZ)}} AS sk")
-    for j, f in enumerate(v.features):
-        cols.append(f"CAST(s.{ident(f.source_column)} AS {sql_type(f.dtype)}) AS f{j}")
-    where = [f"{ts} IS NOT NULL"]
-    cte_params: list[Any] = []
-    if plan.as_of is not None:
-        known = f"CAST(s.{ident(v.created_column)} AS TIMESTAMPTZ)" if v.created_column else ts
-        where.append(f"{known} <= ?::TIMESTAMPTZ")
-        cte_params.append(plan.as_of)
-    # Only the entities asked for: a semi-join shrinks what the ASOF join must sort.
-    wanted = ", ".join(f"{ident(k)} AS k{j}" for j, k in enumerate(v.join_keys))
-    semi = " AND ".join(f"s.{ident(sk)} = ek.k{j}" for j, sk in enumerate(v.source_keys))
-    cte = (f"{alias} AS (SELECT {', '.join(cols)} FROM {_scan(v)} AS s "
-           f"SEMI JOIN (SELECT DISTINCT {wanted} FROM {entity}) AS ek ON {semi} "
-           f"WHERE {' AND '.join(where)})")
-    on = [f"e.{ident(k)} = {alias}.k{j}" for j, k in enumerate(v.join_keys)]
-    if v.created_column:
-        on.append(f"{{'t': e.{_TS}, 'c': 'infinity'::TIMESTAMPTZ}} >= {alias}.sk")
-    else:
-        on.append(f"e.{_TS} >= {alias}.ts")
-    join = f"ASOF LEFT JOIN {alias} ON {' AND '.join(on)}"
-    # A label without a time matches nothing; the struct probe (NULL, +inf) is not NULL
-    # itself, so the ASOF join alone would match the entity's latest row.
-    hit = f"e.{_TS} IS NOT NULL AND {alias}.ts IS NOT NULL"
-    if v.ttl is not None:
-        hit += f" AND {alias}.ts >= e.{_TS} - to_microseconds({duration_micros(v.ttl)})"
-    exprs, expr_params = [], []
-    for j, f in enumerate(v.features):
-        if v.use_default and f.default is not None:
-            exprs.append(f"CASE WHEN {hit} THEN {alias}.f{j} ELSE CAST(? AS {sql_type(f.dtype)}) END "
-                         f"AS {ident(f.output)}")
-            expr_params.append(f.default)
-        else:
-            exprs.append(f"CASE WHEN {hit} THEN {alias}.f{j} END AS {ident(f.output)}")
-    return cte, join, exprs, cte_params, expr_params
-
-
-def compile_plan(plan: HistoricalPlan, entity_relation: str, with_entity_columns: bool) -> CompiledPlan:
-    """The SQL of ``plan`` over ``entity_relation`` (which carries ``__skewless_row``, the
-    input order). The result has that column (or the entity columns) followed by the feature
-    columns, ordered by input row.
-
-    One view: a single ASOF join. Several views: one ASOF join per view into a temporary table,
-    then one final join by row, so DuckDB holds one view's source at a time instead of all of
-    them at once. Golden files under tests/golden pin this text so a semantic change shows in
-    review.
-    """
-    head = f"e.* EXCLUDE ({ROW_ID}, {_TS})" if with_entity_columns else f"e.{ROW_ID}"
-    entity_cte = (f"SELECT *, CAST({ident(plan.timestamp_column)} AS TIMESTAMPTZ) AS {_TS} "
-                  f"FROM {entity_relation}")
-    if len(plan.views) == 1:
-        cte, join, exprs, p1, p2 = _view_join(plan, 0, plan.views[0], "e")
-        sql = (f"WITH e AS ({entity_cte}),\n{cte}\nSELECT {head}, {', '.join(exprs)}\nFROM e\n"
-               f"{join}\nORDER BY e.{ROW_ID}")
-        return CompiledPlan((), sql, tuple(p1 + p2))
-    setup: list[tuple[str, tuple[Any, ...]]] = [
-        (f"CREATE OR REPLACE TEMP TABLE {_ENTITY_T} AS {entity_cte}", ())]
-    final_cols, final_joins = [], []
-    for i, v in enumerate(plan.views):
-        cte, join, exprs, p1, p2 = _view_join(plan, i, v, _ENTITY_T)
-        setup.append((f"CREATE OR REPLACE TEMP TABLE __skewless_r{i} AS WITH {cte}\n"
-                      f"SELECT e.{ROW_ID}, {', '.join(exprs)}\nFROM {_ENTITY_T} AS e\n{join}",
-                      tuple(p1 + p2)))
-        final_cols += [f"r{i}.{ident(f.output)}" for f in v.features]
-        final_joins.append(f"JOIN __skewless_r{i} AS r{i} ON r{i}.{ROW_ID} = e.{ROW_ID}")
-    sql = (f"SELECT {head}, {', '.join(final_cols)}\nFROM {_ENTITY_T} AS e\n"
-           + "\n".join(final_joins) + f"\nORDER BY e.{ROW_ID}")
-    return CompiledPlan(tuple(setup), sql, ())
-
-
-def compile_latest(r: MaterializeRequest) -> tuple[str, list[Any]]:
-    """SQL of the latest row per entity in a materialization window (see plan/materialize.py):
-    one hash aggregation, ``arg_max`` over the (event, created) pair, keeping whole rows."""
-    ts = f"CAST({ident(r.timestamp_column)} AS TIMESTAMPTZ)"
-    cts = f"CAST({ident(r.created_column)} AS TIMESTAMPTZ)" if r.created_column else "NULL::TIMESTAMPTZ"
-    cols = [f"{ident(sk)} AS k{j}" for j, sk in enumerate(r.source_keys)]
-    cols += [f"{ts} AS ts", f"{cts} AS cts"]
-    cols += [f"CAST({ident(f.source_column)} AS {sql_type(f.dtype)}) AS f{j}" for j, f in enumerate(r.features)]
-    where = [f"{ts} IS NOT NULL", f"{ts} <= ?::TIMESTAMPTZ"]
-    params: list[Any] = [r.end]
-    where += [f"{ident(sk)} IS NOT NULL" for sk in r.source_keys]
-    if r.start is not None and r.created_after is not None:
-        where.append(f"({ts} >= ?::TIMESTAMPTZ OR {cts} >= ?::TIMESTAMPTZ)")
-        params += [r.start, r.created_after]
-    elif r.start is not None:
-        where.append(f"{ts} >= ?::TIMESTAMPTZ")
-        params.append(r.start)
-    row = ", ".join(["ts", "cts"] + [f"f{j}" for j in range(len(r.features))])
-    keys = ", ".join(f"k{j}" for j in range(len(r.source_keys)))
-    outs = [f"k{j} AS {ident(k)}" for j, k in enumerate(r.join_keys)]
-    outs += [f"m.ts AS {EVENT_TS}", f"m.cts AS {CREATED_TS}"]
-    outs += [f"m.f{j} AS {ident(f.output)}" for j, f in enumerate(r.features)]
-    sql = (f"WITH src AS (SELECT {', '.join(cols)} FROM {_scan(r)} WHERE {' AND '.join(where)})\n"
-           f"SELECT {', '.join(outs)} FROM (SELECT {keys}, arg_max(struct_pack({row}), "
-           f"{{'t': ts, 'c': coalesce(cts, '-infinity'::TIMESTAMPTZ)}}) AS m FROM src GROUP BY {keys})")
-    return sql, params
-
-
-def _scan(v: ViewRequest | MaterializeRequest) -> str:
-    src = v.source
-    if src.is_dir:
-        # the folder's files as resolve_source listed them (hidden ones left out), not a glob:
-        # DuckDB's glob would also read files starting with '.' or '_', which no check saw
-        # (each path escaped: DuckDB globs every path it is given, docs/types.md)
-        files = (f"[{', '.join(literal(f) for f in src.duckdb_files())}]" if src.files
-                 else literal(src.duckdb_pattern))
-        return f"read_parquet({files}, hive_partitioning = true, union_by_name = true)"
-    if src.files and len(src.files) > 1:
-        return f"read_parquet([{', '.join(literal(f) for f in src.duckdb_files())}], union_by_name = true)"
-    return f"read_parquet({literal(src.duckdb_files()[0] if src.files else src.duckdb_pattern)})"
 
 
 def _make_dirs(path: str) -> None:

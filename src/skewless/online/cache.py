@@ -22,9 +22,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 
@@ -33,8 +33,52 @@ from skewless.online.codec import Record, storable
 Entry = tuple["Record | None", float]
 
 
+class Packer(Protocol):
+    """How the fallback packs one answer (the keys read and their records) into bytes, and
+    back. The cache never looks into a record otherwise: a record type of its own (aggregation
+    tiles, say) fits through it with a packer of its own."""
+
+    def pack(self, keys: Sequence[bytes], recs: Sequence[Any]) -> bytes: ...
+
+    def unpack(self, blob: bytes) -> Iterator[tuple[bytes, Any]]: ...
+
+
+class RecordPacker:
+    """``Record`` answers as msgpack: a row per record (event time, created time, layout number,
+    values), each distinct layout (field names) stored once in the packer."""
+
+    def __init__(self) -> None:
+        self._layouts: dict[tuple[str, ...], int] = {}     # a record's field names, by number
+        self._layout_names: list[tuple[str, ...]] = []
+
+    def pack(self, keys: Sequence[bytes], recs: Sequence[Record | None]) -> bytes:
+        ids = self._layouts
+        rows: list[tuple[int, int, int, Sequence[Any]] | None] = []
+        for r in recs:
+            if r is None:
+                rows.append(None)
+                continue
+            i = ids.get(r.names)
+            if i is None:
+                i = ids[r.names] = len(self._layout_names)
+                self._layout_names.append(r.names)
+            rows.append((r.event_ts, r.created_ts, i, r.vals))
+        return msgpack.packb((keys, rows), use_bin_type=True, default=storable)  # type: ignore[no-any-return]
+
+    def unpack(self, blob: bytes) -> Iterator[tuple[bytes, Record | None]]:
+        keys, rows = msgpack.unpackb(blob, raw=False, use_list=False)
+        names = self._layout_names
+        for k, row in zip(keys, rows):
+            yield k, (None if row is None else Record(row[0], row[1], names[row[2]], row[3]))
+
+
 class RecordCache:
-    def __init__(self, ttl_seconds: float = 0.0, max_entries: int = 10_000) -> None:
+    """Both maps, per table. Records are kept as the store returned them (the fallback packs
+    them with ``packer``, a ``RecordPacker`` by default). Thread-safe. Driven by
+    ``skewless.online.cached.CachedStore``, which wraps an online store with it."""
+
+    def __init__(self, ttl_seconds: float = 0.0, max_entries: int = 10_000,
+                 packer: Packer | None = None) -> None:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self._hot: dict[str, dict[bytes, Entry]] = {}
@@ -44,8 +88,7 @@ class RecordCache:
         self._recent_sizes: dict[str, deque[int]] = {}    # records in each
         self._recent_n: dict[str, int] = {}
         self._index: dict[str, dict[bytes, Record | None]] = {}
-        self._layouts: dict[tuple[str, ...], int] = {}     # a record's field names, by number
-        self._layout_names: list[tuple[str, ...]] = []
+        self._packer: Packer = packer or RecordPacker()
         self._lock = threading.Lock()
         self.hits = 0        # keys answered by the hot-key cache
         self.misses = 0      # keys the hot-key cache had to ask the store for
@@ -78,7 +121,7 @@ class RecordCache:
                         ring = self._recent[table] = deque()
                         self._recent_sizes[table] = deque()
                     sizes = self._recent_sizes[table]
-                    ring.append(self._pack(keys[table], recs))
+                    ring.append(self._packer.pack(keys[table], recs))
                     sizes.append(len(recs))
                     n = self._recent_n.get(table, 0) + len(recs)
                     while n > self.max_entries and len(ring) > 1:
@@ -86,26 +129,6 @@ class RecordCache:
                         n -= sizes.popleft()
                     self._recent_n[table] = n
                     self._index.pop(table, None)
-
-    def _pack(self, keys: Sequence[bytes], recs: Sequence[Record | None]) -> bytes:
-        ids = self._layouts
-        rows: list[tuple[int, int, int, Sequence[Any]] | None] = []
-        for r in recs:
-            if r is None:
-                rows.append(None)
-                continue
-            i = ids.get(r.names)
-            if i is None:
-                i = ids[r.names] = len(self._layout_names)
-                self._layout_names.append(r.names)
-            rows.append((r.event_ts, r.created_ts, i, r.vals))
-        return msgpack.packb((keys, rows), use_bin_type=True, default=storable)  # type: ignore[no-any-return]
-
-    def _unpack(self, blob: bytes) -> Iterator[tuple[bytes, Record | None]]:
-        keys, rows = msgpack.unpackb(blob, raw=False, use_list=False)
-        names = self._layout_names
-        for k, row in zip(keys, rows):
-            yield k, (None if row is None else Record(row[0], row[1], names[row[2]], row[3]))
 
     def fresh(self, table: str, keys: Sequence[bytes], now: float | None = None
               ) -> list[Entry | None]:
@@ -133,21 +156,31 @@ class RecordCache:
             if index is None:
                 index = {}
                 for blob in self._recent.get(table, ()):
-                    index.update(self._unpack(blob))  # newest last: wins
+                    index.update(self._packer.unpack(blob))  # newest last: wins
                 self._index[table] = index
         out: list[tuple[Record | None] | None] = [(index[k],) if k in index else None for k in keys]
         self.fallbacks += sum(e is not None for e in out)
         return out
 
-    def forget_hot(self) -> None:
-        """Drop the hot-key entries (after a write through this process: read-after-write)."""
+    def forget_hot(self, tables: Iterable[str] | None = None) -> None:
+        """Drop the hot-key entries of ``tables`` (None: of every table), after a write through
+        this process: read-after-write."""
         with self._lock:
-            self._hot.clear()
+            if tables is None:
+                self._hot.clear()
+            else:
+                for t in tables:
+                    self._hot.pop(t, None)
 
-    def clear(self) -> None:
+    def clear(self, tables: Iterable[str] | None = None) -> None:
+        """Forget everything about ``tables`` (None: every table), hot keys and fallback alike:
+        their records are never to be served again (dropped tables)."""
         with self._lock:
-            self._hot.clear()
-            self._recent.clear()
-            self._recent_sizes.clear()
-            self._recent_n.clear()
-            self._index.clear()
+            maps: tuple[dict[str, Any], ...] = (self._hot, self._recent, self._recent_sizes,
+                                                self._recent_n, self._index)
+            for m in maps:
+                if tables is None:
+                    m.clear()
+                else:
+                    for t in tables:
+                        m.pop(t, None)

@@ -2,7 +2,8 @@
 
 Everything an engine must know is decided here, once: which source columns feed which output
 columns, the TTL, defaults, the created-timestamp tie-break, the ``as_of`` cut-off. Engines
-translate a ``HistoricalPlan``; they never reinterpret the rules (``docs/point-in-time.md#the-rule``):
+translate a ``HistoricalPlan``; they never reinterpret the rules (``docs/point-in-time.md#the-rule``;
+which rows count at a time, TTL, ``as_of`` and availability, is ``plan/visibility.py``):
 
   for each entity row r and view V, take the source row f with the same join keys,
   ``r.ts - V.ttl <= f.ts <= r.ts`` (no lower bound without ttl), the greatest ``f.ts``, ties
@@ -27,7 +28,9 @@ from skewless.define import FeatureService, FeatureView
 from skewless.errors import InvalidRequestError, UnknownObjectError, closest
 from skewless.kernels.source import ResolvedSource, did_you_mean, resolve_source
 from skewless.registry.snapshot import Snapshot
-from skewless.times import to_utc as to_utc  # naive means UTC (skewless.times)
+from skewless.plan.refs import output_names, parse_refs
+from skewless.plan.visibility import Visibility
+from skewless.times import to_utc
 
 ROW_ID = "__skewless_row"
 
@@ -52,6 +55,14 @@ class ViewRequest:
     ttl: timedelta | None
     use_default: bool
     features: tuple[FeatureColumn, ...]
+    # how long after its event time a source row lands (DESIGN section 2); not declarable yet:
+    # None until sources carry it, and the one field the engines will read it from
+    availability_delay: timedelta | None = None
+
+    @property
+    def visibility(self) -> Visibility:
+        """Which source rows count at a label's time (plan/visibility.py)."""
+        return Visibility.of(self.ttl, self.availability_delay)
 
 
 @dataclass(frozen=True)
@@ -67,81 +78,6 @@ class HistoricalPlan:
     @property
     def output_schema(self) -> pa.Schema:
         return pa.schema([(f.output, f.dtype.to_arrow()) for v in self.views for f in v.features])
-
-
-def duration_micros(td: timedelta | None) -> int | None:
-    """A TTL in microseconds (None: no bound), the unit every engine and store compares in."""
-    if td is None:
-        return None
-    return (td.days * 86_400 + td.seconds) * 1_000_000 + td.microseconds
-
-
-def output_names(groups: Sequence[tuple[FeatureView, list[str]]], full_feature_names: bool
-                 ) -> list[list[str]]:
-    """The result column of each requested feature: ``feature`` or ``view__feature``. The same
-    name from two views without full names is an error saying how to fix it."""
-    owner: dict[str, str] = {}
-    out = []
-    for view, feats in groups:
-        names = []
-        for f in feats:
-            name = f"{view.name}__{f}" if full_feature_names else f
-            if name in owner:
-                raise InvalidRequestError(
-                    f"feature name '{name}' is requested from both '{owner[name]}' and '{view.name}'",
-                    hint="pass full_feature_names=True to get 'view__feature' column names")
-            owner[name] = view.name
-            names.append(name)
-        out.append(names)
-    return out
-
-
-def parse_refs(snapshot: Snapshot, features: Sequence[str] | FeatureService | str
-               ) -> list[tuple[FeatureView, list[str]]]:
-    """Feature references (``"view:feature"``, ``"view:*"``) or a service -> views with features,
-    in request order. Unknown names are errors suggesting the closest ones."""
-    if isinstance(features, str):
-        if ":" not in features:  # a feature service name
-            features = snapshot.get("feature_service", features)
-        else:
-            features = [features]
-    groups: dict[str, list[str]] = {}
-    if isinstance(features, FeatureService):
-        for p in features.projections:
-            view = snapshot.get("feature_view", p.view_name)
-            feats = p.features if p.features is not None else [
-                f.name for f in view.features_for(set(snapshot.join_keys(view)))]
-            groups.setdefault(view.name, []).extend(feats)
-    else:
-        if not features:
-            raise InvalidRequestError("no features requested",
-                                      hint='pass features=["view:feature", ...] or a feature service')
-        for ref in features:
-            if not isinstance(ref, str) or ref.count(":") != 1:
-                raise InvalidRequestError(f"feature reference {ref!r} is not of the form 'view:feature'")
-            vname, fname = ref.split(":")
-            if vname not in snapshot.feature_views:
-                raise UnknownObjectError(
-                    f"unknown feature view '{vname}' in '{ref}'; {closest(vname, snapshot.feature_views)}",
-                    hint="run `skewless ls` to list views")
-            view = snapshot.feature_views[vname]
-            names = [f.name for f in view.features_for(set(snapshot.join_keys(view)))]
-            if fname == "*":
-                groups.setdefault(vname, []).extend(names)
-                continue
-            if fname not in names:
-                raise UnknownObjectError(
-                    f"feature view '{vname}' has no feature '{fname}'; {closest(fname, names)}",
-                    hint=f"run `skewless describe {vname}` to list its features")
-            groups.setdefault(vname, []).append(fname)
-    out = []
-    for vname, feats in groups.items():
-        seen: list[str] = []
-        for f in feats:
-            if f not in seen:
-                seen.append(f)
-        out.append((snapshot.feature_views[vname], seen))
-    return out
 
 
 def build_plan(

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from skewless.plan.historical import output_names, parse_refs
+from skewless.plan.refs import output_names, parse_refs
 from skewless.registry import Snapshot
 
 MAX_ENTRIES = 4096

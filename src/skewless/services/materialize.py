@@ -49,7 +49,7 @@ from skewless.kernels.source import (CREATED_AHEAD_HINT, check_view_source, crea
 from skewless.online import OnlineStore
 from skewless.online.base import StoreIdentity, coverage_holds
 from skewless.online.codec import OLDEST, Record, encode_key, from_micros, micros
-from skewless.plan.historical import to_utc
+from skewless.times import to_utc
 from skewless.plan.materialize import CREATED_TS, EVENT_TS, materialize_request
 from skewless.registry import RegistryStore, Snapshot
 from skewless.registry.diff import materialization_signature

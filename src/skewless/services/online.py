@@ -12,10 +12,7 @@ otherwise; ``on_missing="fail"`` raises FeatureUnavailableError instead (fail cl
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -23,123 +20,20 @@ import pandas as pd
 import pyarrow as pa
 
 from skewless import types as T
-from skewless.define import FeatureService, FeatureView
 from skewless.engines.base import pandas_types_mapper
-from skewless.errors import (FeatureUnavailableError, InvalidRequestError, OnlineStoreError,
-                             RequestTooLargeError, SkewlessError)
-from skewless.kernels.source import resolve_source, source_schema
+from skewless.errors import (FeatureUnavailableError, InvalidRequestError, RequestTooLargeError,
+                             SkewlessError)
 from skewless.online import OnlineStore
-from skewless.online.cache import RecordCache
-from skewless.online.codec import (KEY_INT_RANGE, OLDEST, Record, encode_key, from_micros, key_int_fits, micros,
-                                   needs_restore, restore)
-from skewless.plan.historical import duration_micros, output_names, parse_refs
-from skewless.registry import Snapshot
+from skewless.online.cached import GONE, Answer, CachedStore
+from skewless.online.codec import (KEY_INT_RANGE, Record, encode_key, from_micros, key_int_fits, micros,
+                                   restore)
+from skewless.plan.online import OnlinePlan, OnlineView
 
 PRESENT, NOT_FOUND, OUTSIDE_TTL, UNAVAILABLE = "PRESENT", "NOT_FOUND", "OUTSIDE_TTL", "UNAVAILABLE"
 CACHED = "CACHED"   # served from the in-process cache because the online store did not answer
 
 _KEY_FAMILIES: dict[str, tuple[type, ...]] = {"Int32": (int,), "Int64": (int,), "String": (str,),
                                                "Bytes": (bytes,)}
-
-
-@dataclass(frozen=True)
-class OnlineFeature:
-    name: str
-    output: str
-    dtype: T.ValueType
-    default: Any
-    restore: bool = field(init=False)  # stored unlike served (timestamps, arrays): restore()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "restore", needs_restore(self.dtype))
-
-
-@dataclass(frozen=True)
-class OnlineView:
-    view: str
-    table: str
-    join_keys: tuple[str, ...]
-    key_types: tuple[T.ValueType | None, ...]
-    ttl_us: int | None
-    on_missing: str
-    features: tuple[OnlineFeature, ...]
-    fallback: bool = True   # serve the last cached value when the store does not answer
-    outputs: tuple[str, ...] = field(init=False)   # the features' response columns
-    key_signature: tuple[Any, ...] = field(init=False)   # views keyed alike share key encoding
-    # stored layout -> (output, position, dtype to restore or None) per feature, or None when a
-    # feature is not in the layout (see _extractor)
-    _extractors: dict[tuple[str, ...], tuple[tuple[str, int, T.ValueType | None], ...] | None] = field(
-        init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "outputs", tuple(f.output for f in self.features))
-        object.__setattr__(self, "key_signature", (self.join_keys, tuple(
-            t.name if t is not None else None for t in self.key_types)))
-        object.__setattr__(self, "_extractors", {})
-
-
-@dataclass(frozen=True)
-class OnlinePlan:
-    views: tuple[OnlineView, ...]
-    join_keys: tuple[str, ...]   # every key column, in first-use order
-    fallback_tables: frozenset[str] = field(init=False)   # views served from the cache when the store is down
-    dtypes: dict[str, T.ValueType | None] = field(init=False, compare=False)  # declared type per output
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fallback_tables", frozenset(v.table for v in self.views if v.fallback))
-        object.__setattr__(self, "dtypes", {f.output: f.dtype for v in self.views for f in v.features})
-
-
-def _key_types(view: FeatureView, join_keys: tuple[str, ...], repo_path: str | Path | None
-               ) -> tuple[T.ValueType | None, ...]:
-    """Key types to check requests against: declared key fields, else the source's key columns
-    (read once per plan from the Parquet footer; unknown if the source cannot be read here)."""
-    declared = {f.name: f.dtype for f in view.schema}
-    if all(k in declared for k in join_keys) or repo_path is None:
-        return tuple(declared.get(k) for k in join_keys)
-    try:
-        schema = source_schema(resolve_source(view.batch_source, repo_path))
-    except SkewlessError:
-        return tuple(declared.get(k) for k in join_keys)
-    out: list[T.ValueType | None] = []
-    for k in join_keys:
-        col = view.batch_source.source_column(k)
-        out.append(declared.get(k) or (T.from_arrow(schema.field(col).type) if col in schema.names else None))
-    return tuple(out)
-
-
-def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureService | str,
-                      full_feature_names: bool, repo_path: str | Path | None = None) -> OnlinePlan:
-    views: list[OnlineView] = []
-    keys: list[str] = []
-    groups = parse_refs(snapshot, features)
-    names = output_names(groups, full_feature_names)
-    outputs = [o for outs in names for o in outs]
-    for (view, feats), outs in zip(groups, names):
-        jk = snapshot.join_keys(view)
-        by_name = {f.name: f for f in view.schema}
-        cols = []
-        for name, out in zip(feats, outs):
-            dtype = by_name[name].dtype
-            cols.append(OnlineFeature(name, out, dtype, as_served(by_name[name].default, dtype)))
-        views.append(OnlineView(
-            view.name, snapshot.online_table(view.name), jk,
-            _key_types(view, jk, repo_path),
-            duration_micros(view.ttl), view.on_missing, tuple(cols), view.fallback == "cache"))
-        keys.extend(k for k in jk if k not in keys)
-    clash = set(outputs) & set(keys)
-    if clash:
-        raise InvalidRequestError(f"feature name(s) {sorted(clash)} clash with join keys",
-                                  hint="pass full_feature_names=True")
-    return OnlinePlan(tuple(views), tuple(keys))
-
-
-def as_served(value: Any, dtype: T.ValueType) -> Any:
-    """A field default as the offline join serves it: through the column's Arrow type, so an
-    ``int`` default of a Float64 field is a float and a Float32 default is rounded to float32."""
-    if value is None:
-        return None
-    return pa.array([value], type=dtype.to_arrow()).to_pylist()[0]
 
 
 def _key_value(view: OnlineView, i: int, row: Mapping[str, Any], k: str, t: T.ValueType | None) -> Any:
@@ -294,56 +188,11 @@ def _typed_column(values: Sequence[Any], dtype: T.ValueType | None) -> Any:
         return list(values)
 
 
-# Stands for "the store did not answer and the cache had nothing" in a list of records.
-_GONE = Record(OLDEST, OLDEST, (), ())
-
-
-class _FromCache(Record):
-    """A record the fallback served from the in-process cache (the store did not answer):
-    served like any record, its status then says ``CACHED`` (see ``_mark_cached``)."""
-
-    __slots__ = ()
-
-
-def _read(store: OnlineStore, cache: RecordCache | None, fallback: frozenset[str],
-          reads: dict[str, list[bytes]]) -> tuple[dict[str, list[Record | None]], str | None, float]:
-    """The records of ``reads``: hot-key cache, then the store; if the store fails, the last
-    cached records of views declared ``fallback="cache"`` and ``_GONE`` elsewhere."""
-    hot = cache is not None and cache.hot
-    entries: dict[str, list[Any]] = {}
-    need = reads
-    if hot:
-        now_m = time.monotonic()
-        entries = {t: cache.fresh(t, ks, now_m) for t, ks in reads.items()}  # type: ignore[union-attr]
-        need = {t: [k for k, e in zip(ks, entries[t]) if e is None] for t, ks in reads.items()}
-        need = {t: ks for t, ks in need.items() if ks}
-    t0 = time.perf_counter()
-    try:
-        fetched = store.read_batch(need) if need else {}
-    except OnlineStoreError as err:
-        if cache is None:
-            fetched = {t: [_GONE] * len(ks) for t, ks in need.items()}
-        else:
-            fetched = {t: ([_GONE if e is None else _from_cache(e[0]) for e in cache.last(t, ks)] if t in fallback
-                           else [_GONE] * len(ks)) for t, ks in need.items()}
-        return _merge(reads, entries, fetched) if hot else fetched, err.message, time.perf_counter() - t0
-    elapsed = time.perf_counter() - t0
-    if cache is not None and cache.max_entries > 0:
-        keep = bool(fallback)
-        if hot or keep:
-            cache.put(fetched, need, fallback=keep)
-    return (_merge(reads, entries, fetched) if hot else fetched), None, elapsed
-
-
-def _from_cache(rec: Record | None) -> Record | None:
-    return None if rec is None else _FromCache(*rec)
-
-
-def _mark_cached(recs: Sequence[Record | None], groups: Sequence[ColumnGroup]) -> None:
-    """Statuses of the values served from the cache while the store was down: ``CACHED``
-    instead of ``PRESENT`` (docs/online.md: a degraded answer says which values were not
-    served live). Called only when the store did not answer."""
-    rows = [i for i, r in enumerate(recs) if type(r) is _FromCache]
+def _mark_cached(cached: Sequence[bool], groups: Sequence[ColumnGroup]) -> None:
+    """Statuses of the values served from the cache while the store was down (``cached``: per
+    row): ``CACHED`` instead of ``PRESENT`` (docs/online.md: a degraded answer says which values
+    were not served live). Called only when the store did not answer."""
+    rows = [i for i, c in enumerate(cached) if c]
     for g in groups:
         sts = g.statuses
         for i in rows:
@@ -351,27 +200,20 @@ def _mark_cached(recs: Sequence[Record | None], groups: Sequence[ColumnGroup]) -
                 sts[i] = CACHED
 
 
-def _merge(reads: dict[str, list[bytes]], entries: dict[str, list[Any]],
-           fetched: dict[str, list[Record | None]]) -> dict[str, list[Record | None]]:
-    out: dict[str, list[Record | None]] = {}
-    for t, es in entries.items():
-        got = iter(fetched.get(t, ()))
-        out[t] = [next(got) if e is None else e[0] for e in es]
-    return out
-
-
-def get_online_features(store: OnlineStore, plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]],
-                        now: datetime, cache: RecordCache | None = None) -> OnlineResponse:
+def get_online_features(store: OnlineStore | CachedStore, plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]],
+                        now: datetime) -> OnlineResponse:
+    """The response for ``entity_rows`` at ``now``, read from ``store`` in one ``read``: a
+    ``CachedStore`` adds its hot-key cache and fallback (any other store is read as it is)."""
     reads = encode_reads(plan, entity_rows)
-    records, store_error, read_seconds = _read(store, cache, plan.fallback_tables, reads)
-    return assemble(plan, entity_rows, records, micros(now), store_error, read_seconds)
+    reader = store if isinstance(store, CachedStore) else CachedStore(store)
+    return assemble(plan, entity_rows, reader.read(reads, plan.fallback_tables), micros(now))
 
 
 Request = tuple[OnlinePlan, Sequence[Mapping[str, Any]]]
 
 
-def get_online_features_many(store: OnlineStore, requests: Sequence[Request | SkewlessError], now: datetime,
-                             cache: RecordCache | None = None) -> list[OnlineResponse | SkewlessError]:
+def get_online_features_many(store: OnlineStore | CachedStore, requests: Sequence[Request | SkewlessError], now: datetime
+                             ) -> list[OnlineResponse | SkewlessError]:
     """Several requests with one store round trip for all of them: each request's keys are
     validated and encoded on their own, read together, and each response is assembled from its
     share of the records exactly as ``get_online_features`` would. A request's error (a bad key,
@@ -399,12 +241,14 @@ def get_online_features_many(store: OnlineStore, requests: Sequence[Request | Sk
         fallback |= plan.fallback_tables
         todo.append((i, plan, rows, spans))
     if todo:
-        records, store_error, read_seconds = _read(store, cache, frozenset(fallback), merged)
+        reader = store if isinstance(store, CachedStore) else CachedStore(store)
+        records, store_error, seconds, cached = reader.read(merged, frozenset(fallback))
         now_us = micros(now)
         for i, plan, rows, spans in todo:
-            mine = {table: records[table][a:b] for table, (a, b) in spans.items()}
+            mine = ({table: records[table][a:b] for table, (a, b) in spans.items()}, store_error, seconds,
+                    None if cached is None else {t: cached[t][a:b] for t, (a, b) in spans.items()})
             try:
-                out[i] = assemble(plan, rows, mine, now_us, store_error, read_seconds)
+                out[i] = assemble(plan, rows, mine, now_us)
             except SkewlessError as e:
                 out[i] = e
     return out  # type: ignore[return-value]
@@ -445,27 +289,28 @@ def encode_reads(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]]) -> 
     return reads
 
 
-def assemble(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]],
-             records: Mapping[str, Sequence[Record | None]], now_us: int, store_error: str | None,
-             read_seconds: float) -> OnlineResponse:
-    """The response from the records read for ``entity_rows``: statuses (TTL at ``now_us``),
-    defaults, event times; raises FeatureUnavailableError for a fail-closed view without a value."""
+def assemble(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]], answer: Answer,
+             now_us: int) -> OnlineResponse:
+    """The response from the records read for ``entity_rows``: statuses (visibility at
+    ``now_us``), defaults, event times; raises FeatureUnavailableError for a fail-closed view
+    without a value."""
+    records, store_error, read_seconds, cached = answer
     keys = {k: [row[k] for row in entity_rows] for k in plan.join_keys}
     values: dict[str, list[Any]] = {}
     groups: list[ColumnGroup] = []
     for view in plan.views:
         recs = records[view.table]
         first_group = len(groups)
-        cutoff = now_us - view.ttl_us if view.ttl_us is not None else None
+        cutoff = view.visibility.oldest_us(now_us)
         # One status and one timestamp per row for the whole view; features only differ when a
         # record predates a field added to the view (then that field is NOT_FOUND).
-        row_status = [NOT_FOUND if r is None else UNAVAILABLE if r is _GONE
+        row_status = [NOT_FOUND if r is None else UNAVAILABLE if r is GONE
                       else OUTSIDE_TTL if cutoff is not None and r.event_ts < cutoff
                       else PRESENT for r in recs]
         if view.on_missing == "fail" and any(st is not PRESENT for st in row_status):
             i = next(j for j, st in enumerate(row_status) if st is not PRESENT)
             _fail(view, entity_rows[i], row_status[i], recs[i], store_error)
-        row_stamp: list[int | None] = [None if r is None or r is _GONE else r.event_ts for r in recs]
+        row_stamp: list[int | None] = [None if r is None or r is GONE else r.event_ts for r in recs]
         layout = _common_layout(recs) if all(st is PRESENT for st in row_status) else None
         extract = _extractor(view, layout) if layout is not None else None
         if extract is not None:
@@ -477,8 +322,8 @@ def assemble(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]],
             groups.append(ColumnGroup(view.view, view.outputs, row_status, row_stamp))
         else:
             _assemble(view, recs, row_status, row_stamp, values, groups)
-        if store_error is not None:
-            _mark_cached(recs, groups[first_group:])
+        if cached is not None:
+            _mark_cached(cached[view.table], groups[first_group:])
     return OnlineResponse(keys, values, groups, store_error, read_seconds, plan.dtypes)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from skewless.online import OnlineStore, legacy_table_names
 from skewless.online.base import StoreIdentity
-from skewless.plan.historical import to_utc
+from skewless.times import to_utc
 from skewless.registry import RegistryStore, Snapshot
 from skewless.registry.diff import materialization_signature
 from skewless.services.materialize import STATE, Coverage, Interval, online_views, void_coverage

@@ -61,7 +61,7 @@ from skewless.errors import (InvalidRequestError, OnlineStoreError, SkewlessErro
 from skewless.kernels.batch import UTC_MICROS, BadColumn, cast, columns_of, conform, show_rows
 from skewless.kernels.source import CREATED_AHEAD_HINT, resolve_source, values_after
 from skewless.online import OnlineStore
-from skewless.plan.historical import to_utc
+from skewless.times import to_utc
 from skewless.plan.materialize import CREATED_TS, EVENT_TS
 from skewless.registry import Snapshot
 from skewless.services.materialize import DEFAULT_CREATED_TOLERANCE, batch_records

@@ -58,8 +58,9 @@ from skewless.engines.base import OfflineEngine
 from skewless.errors import MaterializationError, SkewlessError
 from skewless.online import OnlineStore, legacy_table_names, staging_table
 from skewless.online.codec import OLDEST, decode_key, from_micros, micros
-from skewless.plan.historical import to_utc
+from skewless.times import to_utc
 from skewless.plan.materialize import materialize_request
+from skewless.plan.online import build_online_plan
 from skewless.registry import RegistryStore, Snapshot
 from skewless.registry.lease import LEASE_SECONDS, Holding, held
 from skewless.services import online as online_svc
@@ -252,7 +253,7 @@ def _verify_sample(engine: OfflineEngine, store: OnlineStore, snapshot: Snapshot
     refs = [f"{view.name}:{f.name}" for f in feats]
     entities = [dict(zip(join_keys, decode_key(k))) for k in keys]
 
-    plan = online_svc.build_online_plan(snapshot, refs, full_feature_names=True)
+    plan = build_online_plan(snapshot, refs, full_feature_names=True)
     # Fail-closed views would raise on the first stale entity; the offline join reads them as null.
     plan = replace(plan, views=tuple(replace(v, on_missing="null") if v.on_missing == "fail" else v
                                      for v in plan.views))

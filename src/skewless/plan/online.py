@@ -1,0 +1,129 @@
+"""The engine-neutral plan of an online read, beside ``HistoricalPlan``: which table holds each
+requested view, how its keys are typed and encoded, which records are visible at the request
+time (``plan/visibility.py``), each feature's response column, type and default, and which
+views are served from the in-process cache when the store does not answer
+(``fallback="cache"``). Built once per request shape and reused (``FeatureStore`` keeps them per
+registry version)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from skewless import types as T
+from skewless.define import FeatureService, FeatureView
+from skewless.errors import InvalidRequestError, SkewlessError
+from skewless.kernels.source import resolve_source, source_schema
+from skewless.online.codec import needs_restore
+from skewless.plan.refs import output_names, parse_refs
+from skewless.plan.visibility import Visibility
+from skewless.registry import Snapshot
+
+
+@dataclass(frozen=True)
+class OnlineFeature:
+    name: str
+    output: str
+    dtype: T.ValueType
+    default: Any
+    restore: bool = field(init=False)  # stored unlike served (timestamps, arrays): restore()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "restore", needs_restore(self.dtype))
+
+
+@dataclass(frozen=True)
+class OnlineView:
+    view: str
+    table: str
+    join_keys: tuple[str, ...]
+    key_types: tuple[T.ValueType | None, ...]
+    visibility: Visibility   # which stored records count at the request time
+    on_missing: str
+    features: tuple[OnlineFeature, ...]
+    fallback: bool = True   # serve the last cached value when the store does not answer
+    outputs: tuple[str, ...] = field(init=False)   # the features' response columns
+    key_signature: tuple[Any, ...] = field(init=False)   # views keyed alike share key encoding
+    # stored layout -> (output, position, dtype to restore or None) per feature, or None when a
+    # feature is not in the layout (see _extractor)
+    _extractors: dict[tuple[str, ...], tuple[tuple[str, int, T.ValueType | None], ...] | None] = field(
+        init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outputs", tuple(f.output for f in self.features))
+        object.__setattr__(self, "key_signature", (self.join_keys, tuple(
+            t.name if t is not None else None for t in self.key_types)))
+        object.__setattr__(self, "_extractors", {})
+
+
+@dataclass(frozen=True)
+class OnlinePlan:
+    views: tuple[OnlineView, ...]
+    join_keys: tuple[str, ...]   # every key column, in first-use order
+    fallback_tables: frozenset[str] = field(init=False)   # views served from the cache when the store is down
+    dtypes: dict[str, T.ValueType | None] = field(init=False, compare=False)  # declared type per output
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fallback_tables", frozenset(v.table for v in self.views if v.fallback))
+        object.__setattr__(self, "dtypes", {f.output: f.dtype for v in self.views for f in v.features})
+
+
+def _key_types(view: FeatureView, join_keys: tuple[str, ...], repo_path: str | Path | None
+               ) -> tuple[T.ValueType | None, ...]:
+    """Key types to check requests against: declared key fields, else the source's key columns
+    (read once per plan from the Parquet footer; unknown if the source cannot be read here)."""
+    declared = {f.name: f.dtype for f in view.schema}
+    if all(k in declared for k in join_keys) or repo_path is None:
+        return tuple(declared.get(k) for k in join_keys)
+    try:
+        schema = source_schema(resolve_source(view.batch_source, repo_path))
+    except SkewlessError:
+        return tuple(declared.get(k) for k in join_keys)
+    out: list[T.ValueType | None] = []
+    for k in join_keys:
+        col = view.batch_source.source_column(k)
+        out.append(declared.get(k) or (T.from_arrow(schema.field(col).type) if col in schema.names else None))
+    return tuple(out)
+
+
+def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureService | str,
+                      full_feature_names: bool, repo_path: str | Path | None = None) -> OnlinePlan:
+    """Resolve an online request (references, a service or its name) against the registry:
+    one ``OnlineView`` per requested view, in request order. ``repo_path`` lets key types be
+    read from the source when the view does not declare them (None: unknown, not checked).
+    Raises UnknownObjectError / InvalidRequestError as ``parse_refs`` and ``output_names`` do,
+    and InvalidRequestError when a feature's column would clash with a join key."""
+    views: list[OnlineView] = []
+    keys: list[str] = []
+    groups = parse_refs(snapshot, features)
+    names = output_names(groups, full_feature_names)
+    outputs = [o for outs in names for o in outs]
+    for (view, feats), outs in zip(groups, names):
+        jk = snapshot.join_keys(view)
+        by_name = {f.name: f for f in view.schema}
+        cols = []
+        for name, out in zip(feats, outs):
+            dtype = by_name[name].dtype
+            cols.append(OnlineFeature(name, out, dtype, as_served(by_name[name].default, dtype)))
+        views.append(OnlineView(
+            view.name, snapshot.online_table(view.name), jk,
+            _key_types(view, jk, repo_path),
+            Visibility.of(view.ttl), view.on_missing, tuple(cols), view.fallback == "cache"))
+        keys.extend(k for k in jk if k not in keys)
+    clash = set(outputs) & set(keys)
+    if clash:
+        raise InvalidRequestError(f"feature name(s) {sorted(clash)} clash with join keys",
+                                  hint="pass full_feature_names=True")
+    return OnlinePlan(tuple(views), tuple(keys))
+
+
+def as_served(value: Any, dtype: T.ValueType) -> Any:
+    """A field default as the offline join serves it: through the column's Arrow type, so an
+    ``int`` default of a Float64 field is a float and a Float32 default is rounded to float32."""
+    if value is None:
+        return None
+    return pa.array([value], type=dtype.to_arrow()).to_pylist()[0]

@@ -1,0 +1,3 @@
+WITH src AS (SELECT "src_user_id" AS k0, CAST("event_ts" AS TIMESTAMPTZ) AS ts, NULL::TIMESTAMPTZ AS cts, CAST("amount_raw" AS DOUBLE) AS f0, CAST("tags" AS VARCHAR[]) AS f1 FROM read_parquet('/repo/data/spend.parquet') WHERE CAST("event_ts" AS TIMESTAMPTZ) IS NOT NULL AND CAST("event_ts" AS TIMESTAMPTZ) <= ?::TIMESTAMPTZ AND "src_user_id" IS NOT NULL)
+SELECT k0 AS "user_id", m.ts AS __event_ts, m.cts AS __created_ts, m.f0 AS "amount", m.f1 AS "tags" FROM (SELECT k0, arg_max(struct_pack(ts, cts, f0, f1), {'t': ts, 'c': coalesce(cts, '-infinity'::TIMESTAMPTZ)}) AS m FROM src GROUP BY k0);
+-- params: [datetime.datetime(2024, 3, 1, 0, 0, tzinfo=datetime.timezone.utc)]

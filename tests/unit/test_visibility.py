@@ -1,0 +1,35 @@
+"""The visibility rule (plan/visibility.py): the bounds every path reads."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from skewless.plan.visibility import Visibility, duration_micros, known_column
+
+H = 3_600_000_000
+
+
+def test_ttl_is_an_inclusive_lower_bound_and_none_means_no_bound():
+    v = Visibility.of(timedelta(hours=1))
+    assert v.ttl_us == H and v.oldest_us(10 * H) == 9 * H
+    assert v.visible(9 * H, 10 * H) and not v.visible(9 * H - 1, 10 * H)
+    assert Visibility.of(None).oldest_us(10 * H) is None and Visibility.of(None).visible(0, 10 * H)
+
+
+def test_a_row_counts_once_it_has_landed():
+    v = Visibility.of(None, availability_delay=timedelta(hours=6))
+    assert v.newest_us(10 * H) == 4 * H
+    assert v.visible(4 * H, 10 * H) and not v.visible(4 * H + 1, 10 * H)
+    assert Visibility.of(None).newest_us(10 * H) == 10 * H   # no delay: usable at once
+    # the ttl stays relative to t, not to t - delay
+    both = Visibility.of(timedelta(hours=1), timedelta(hours=6))
+    assert not both.visible(4 * H, 10 * H) and both.oldest_us(10 * H) == 9 * H
+
+
+def test_as_of_cuts_on_the_created_time_else_the_event_time():
+    assert known_column("ts", "created") == "created" and known_column("ts", None) == "ts"
+
+
+def test_durations_in_microseconds():
+    assert duration_micros(timedelta(days=1, seconds=2, microseconds=3)) == 86_402_000_003
+    assert duration_micros(None) is None
