@@ -164,14 +164,6 @@ class FeatureStore:
     def _online(self, store: OnlineStore | None) -> None:
         self.context._online = store
 
-    @property
-    def _engine(self) -> OfflineEngine | None:
-        return self.context._engine
-
-    @_engine.setter
-    def _engine(self, engine: OfflineEngine | None) -> None:
-        self.context._engine = engine
-
     # --- hooks -------------------------------------------------------------------------------
     @property
     def hooks(self) -> tuple[Hook, ...]:

@@ -144,7 +144,7 @@ def test_a_before_hook_refuses_and_nothing_runs(hook_repo: Path, kind: str) -> N
     with pytest.raises(Refused, match=f"{kind} refused by the test's hook"):
         CALLS[kind](fs)
     # nothing ran: no backend was even opened, nothing changed
-    assert fs._online is None and fs._engine is None
+    assert fs.context._online is None and fs.context._engine is None
     assert _state(fs, repo) == before
     # every hook gets the after event with the refusal; hooks after the refusing one are not asked
     assert [(p, k) for p, k, _ in recorder.seen] == [("before", kind), ("after", kind)]
