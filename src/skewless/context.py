@@ -4,7 +4,7 @@
 services (``skewless.services``) instead of long positional argument lists: the config, the
 project, the repo path, the registry, the offline engine and the online store (both opened on
 first use), the clock, the principal the calls run as, the lifecycle hooks
-(``skewless.hooks``, ``docs/hooks.md``) and the created-timestamp tolerance. A service takes
+(``skewless.hooks``, ``docs/hooks.md``), a logger and the created-timestamp tolerance. A service takes
 the context first and keyword-only arguments for the rest, so a new concern (a principal,
 hooks, a logger) is a field here, not a new parameter threaded through every call.
 
@@ -14,6 +14,7 @@ now, or the serving cache's) and passes it along, so one call sees one registry 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -41,13 +42,15 @@ class RuntimeContext:
     ``engine`` and ``online_store`` are opened on first use (a command that only reads the
     registry never connects to Redis). ``hooks`` is a tuple, replaced when a hook is added,
     so the hot path tests it with one truthiness check. ``principal`` is who the calls run as:
-    None until access control exists (docs/hooks.md)."""
+    None until access control exists (docs/hooks.md). ``log`` is the logger use cases write
+    to (``skewless``)."""
 
     config: RepoConfig
     registry: RegistryStore
     clock: Callable[[], datetime] = utc_now
     hooks: tuple[Hook, ...] = ()
     principal: Any = None
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("skewless"))
     _engine: OfflineEngine | None = field(default=None, repr=False)
     _online: OnlineStore | None = field(default=None, repr=False)
 
