@@ -45,8 +45,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from skewless.errors import InvalidRequestError, SkewlessError
 
@@ -62,19 +61,17 @@ EVENTS = (ONLINE_READ, HISTORICAL_RETRIEVAL, MATERIALIZE, PUSH, APPLY)
 _R = TypeVar("_R")
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     """One call of a use case: its ``kind`` (one of ``EVENTS``), the ``principal`` it runs as
     (None until access control exists) and what it was asked (``request``: keys per kind in
-    the module docstring)."""
+    the module docstring). A named tuple: immutable, and cheap to build on the online path."""
 
     kind: str
     principal: Any
     request: Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """How a call ended: its ``result`` or its ``error`` (one of the two is None), and how
     long it took, in seconds."""
 
@@ -179,8 +176,13 @@ def run_each(hooks: Sequence[Hook], events: Sequence[Event],
         answers[i] = answer
     seconds = time.perf_counter() - t0
     for event, answer in zip(events, answers):
-        error = answer if isinstance(answer, SkewlessError) else None
-        after(hooks, event, Outcome(None if error is not None else answer, error, seconds))
+        outcome = (Outcome(None, answer, seconds) if isinstance(answer, SkewlessError)
+                   else Outcome(answer, None, seconds))
+        for hook in hooks:
+            try:
+                hook.after(event, outcome)
+            except Exception:  # noqa: BLE001 - as in ``after``
+                log.exception("after-hook %r failed on a %s event", hook, event.kind)
     return answers
 
 
