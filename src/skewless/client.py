@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import httpx
 
     from skewless.define import FeatureService
-    from skewless.services.online import OnlineResponse
+    from skewless.store import OnlineResponse
 
 
 def _error_classes() -> dict[str, type[SkewlessError]]:
@@ -84,7 +84,7 @@ def _decoder(dtype: str | None) -> Any:
 def response_from_json(data: Mapping[str, Any], sent_keys: Sequence[str]) -> OnlineResponse:
     """The SDK's OnlineResponse from a get-online-features response body."""
     from skewless import types as T
-    from skewless.services.online import ColumnGroup, OnlineResponse
+    from skewless.store import ColumnGroup, OnlineResponse
 
     meta = data["metadata"]
     names: list[str] = meta["feature_names"]

@@ -1,23 +1,33 @@
-"""FeatureStore: the thin facade. It builds components from config and hands each call to a
-use-case module under ``skewless.services``."""
+"""FeatureStore: the thin facade, and the one front door. It builds a ``RuntimeContext`` from
+config and hands each call, with that context, to a use-case module under
+``skewless.services``; lifecycle hooks (``skewless.hooks``) fire around the calls.
+
+The CLI, the feature server and ``FeatureClient`` call ``FeatureStore`` only, never
+``skewless.services`` (a test walks every module's imports): the result types they need
+(``OnlineResponse``, ``ViewReport``, ``PlanResult``...) are importable from here.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Sequence
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from skewless import hooks as H
 from skewless.config import RepoConfig, config_from_dict, load_config
+from skewless.context import RuntimeContext, utc_now
 from skewless.define import Entity, FeatureService, FeatureView
-from skewless.engines import OfflineEngine, RetrievalJob, make_engine
+from skewless.engines import OfflineEngine, RetrievalJob
 from skewless.errors import InvalidRequestError, RegistryError, SkewlessError
+from skewless.hooks import Hook
 from skewless.registry import HistoryEntry, RegistryStore, Snapshot, open_registry
-from skewless.online import OnlineStore, make_online_store
+from skewless.online import OnlineStore
 from skewless.online.cached import CachedStore
 from skewless.plan.online import OnlinePlan, build_online_plan
 from skewless.services import apply as apply_svc
@@ -25,9 +35,21 @@ from skewless.services import materialize as materialize_svc
 from skewless.services import online as online_svc
 from skewless.services import online_status as status_svc
 from skewless.services import push as push_svc
+from skewless.services import readiness as readiness_svc
 from skewless.services import rebuild as rebuild_svc
+from skewless.services import repo as repo_svc
 from skewless.services import retrieve
 from skewless.times import TimeLike, to_utc
+
+# The use cases' result types, for the front ends (they never import skewless.services).
+from skewless.services.apply import PlanResult
+from skewless.services.materialize import ViewReport
+from skewless.services.online import ColumnGroup, OnlineResponse, check_entity_count
+from skewless.services.online_status import ViewStatus
+from skewless.services.push import PushReport
+from skewless.services.readiness import Readiness
+from skewless.services.rebuild import Mismatch, RebuildReport
+from skewless.services.repo import LoadedRepo
 
 
 _T = TypeVar("_T")
@@ -51,16 +73,56 @@ class RegistryHealth:
         return None if self.read_at is None else max((now or time.time()) - self.read_at, 0.0)
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _online_read_event(method: _F) -> _F:
+    """``get_online_features`` between the ``online_read`` hook events (docs/hooks.md); with
+    no hook registered, one truthiness check."""
+    @functools.wraps(method)
+    def get_online_features(self: FeatureStore, features: Any = None, entity_rows: Any = None,
+                            full_feature_names: bool = False, feature_service: Any = None) -> Any:
+        hooks = self.context.hooks
+        if not hooks:
+            return method(self, features, entity_rows, full_feature_names, feature_service)
+        event = H.Event(H.ONLINE_READ, self.context.principal, {
+            "features": features if feature_service is None else feature_service,
+            "entity_rows": entity_rows, "full_feature_names": full_feature_names})
+        return H.run(hooks, event, lambda: method(self, features, entity_rows, full_feature_names,
+                                                  feature_service))
+    return get_online_features  # type: ignore[return-value]
+
+
+def _online_read_events(method: _F) -> _F:
+    """``get_online_features_many`` with one ``online_read`` event per request: a request a
+    before-hook refuses gets the refusal as its answer and is not read; with no hook
+    registered, one truthiness check."""
+    @functools.wraps(method)
+    def get_online_features_many(self: FeatureStore, requests: Sequence[Any]) -> Any:
+        hooks = self.context.hooks
+        if not hooks:
+            return method(self, requests)
+        principal = self.context.principal
+        events = [H.Event(H.ONLINE_READ, principal, {
+            "features": features, "entity_rows": rows, "full_feature_names": full})
+            for features, rows, full in requests]
+        return H.run_each(hooks, events, lambda todo: method(self, [requests[i] for i in todo]))
+    return get_online_features_many  # type: ignore[return-value]
+
+
 class FeatureStore:
     """Entry point of the SDK, shaped like Feast's.
 
     ``FeatureStore(repo_path)`` reads ``feature_store.yaml`` there; ``FeatureStore(config=...)``
-    takes a dict or a RepoConfig instead (handy in notebooks and tests).
+    takes a dict or a RepoConfig instead (handy in notebooks and tests). ``clock`` replaces the
+    wall clock (tests); ``hooks`` registers lifecycle hooks (docs/hooks.md), as ``add_hook``
+    does. Everything a call runs with is in ``context`` (a ``RuntimeContext``).
     """
 
     def __init__(self, repo_path: str | os.PathLike[str] = ".",
                  config: RepoConfig | dict[str, Any] | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 hooks: Iterable[Hook] | None = None) -> None:
         if config is None:
             self.config = load_config(repo_path)
         elif isinstance(config, dict):
@@ -70,9 +132,7 @@ class FeatureStore:
         self.repo_path: Path = self.config.repo_path
         self.project = self.config.project
         self.registry: RegistryStore = open_registry(self.config)
-        self._engine: OfflineEngine | None = None
-        self._online: OnlineStore | None = None
-        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(timezone.utc))
+        self.context = RuntimeContext(self.config, self.registry, clock or utc_now, H.hooks_of(hooks))
         self._serving: tuple[float, Snapshot] | None = None
         self._registry_error: RegistryError | None = None
         self._registry_read_at: float | None = None
@@ -82,16 +142,45 @@ class FeatureStore:
                                  self.config.cache.max_entries)
 
     @property
+    def clock(self) -> Callable[[], datetime]:
+        """The store's clock (aware UTC datetimes): the context's."""
+        return self.context.clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], datetime]) -> None:
+        self.context.clock = clock
+
+    @property
     def engine(self) -> OfflineEngine:
-        if self._engine is None:
-            self._engine = make_engine(self.config)
-        return self._engine
+        return self.context.engine
 
     @property
     def online_store(self) -> OnlineStore:
-        if self._online is None:
-            self._online = make_online_store(self.config)
-        return self._online
+        return self.context.online_store
+
+    @property
+    def _online(self) -> OnlineStore | None:
+        """The online store if opened (None: opened on next use; tests set it)."""
+        return self.context._online
+
+    @_online.setter
+    def _online(self, store: OnlineStore | None) -> None:
+        self.context._online = store
+
+    # --- hooks -------------------------------------------------------------------------------
+    @property
+    def hooks(self) -> tuple[Hook, ...]:
+        """The registered lifecycle hooks, in the order they run (docs/hooks.md)."""
+        return self.context.hooks
+
+    def add_hook(self, hook: Hook) -> None:
+        """Register ``hook`` (an object with ``before(event)`` and ``after(event, outcome)``,
+        docs/hooks.md) after those registered before; InvalidRequestError if it is not one."""
+        self.context.hooks = H.with_hook(self.context.hooks, hook)
+
+    def remove_hook(self, hook: Hook) -> None:
+        """Unregister ``hook`` (nothing happens if it is not registered)."""
+        self.context.hooks = tuple(h for h in self.context.hooks if h is not hook)
 
     def snapshot(self) -> Snapshot:
         """The registry's current definitions."""
@@ -153,16 +242,33 @@ class FeatureStore:
         version = self._serving[1].version if self._serving is not None else None
         return RegistryHealth(self._registry_read_at, self._registry_error, version)
 
+    def serving_snapshot(self) -> Snapshot:
+        """The definitions serving uses: the one registry cache of the serving path, re-read at
+        most every ``registry_cache_ttl_seconds`` (the last good snapshot while the registry
+        cannot be read; RegistryError before any was read). Caches of the front ends key
+        their entries on its ``version``."""
+        return self._serving_snapshot()
+
+    def readiness(self, was_ready: bool = False) -> Readiness:
+        """Whether this process may get serving traffic (what ``GET /ready`` answers,
+        docs/server.md#get-ready-and-get-health): the online store answers and holds every
+        online view's materialized data. ``was_ready``: the previous verdict, which keeps a
+        process ready on its last good definitions while the registry cannot be read."""
+        return readiness_svc.readiness(
+            self.context, fresh_snapshot=self._fresh_serving_snapshot,
+            serving_snapshot=self._serving_snapshot, health=self.registry_health,
+            was_ready=was_ready)
+
     # --- definitions -------------------------------------------------------------------------
     def plan(self, objects: Iterable[Any], partial: bool = True,
-             objects_to_delete: Iterable[Any] = ()) -> apply_svc.PlanResult:
+             objects_to_delete: Iterable[Any] = ()) -> PlanResult:
         """What ``apply(objects)`` would change, after checking every definition (nothing is
         written). Raises PlanError listing every problem at once."""
-        return apply_svc.plan(self.registry, self.project, self.repo_path, _definitions(objects),
-                              partial, _definitions(objects_to_delete))
+        return apply_svc.plan(self.context, _definitions(objects), partial=partial,
+                              delete=_definitions(objects_to_delete))
 
     def apply(self, objects: Any, partial: bool = True, objects_to_delete: Iterable[Any] = (),
-              force: bool = False) -> apply_svc.PlanResult:
+              force: bool = False) -> PlanResult:
         """Register definitions. ``partial=False`` makes the registry hold exactly ``objects``.
         Breaking schema changes are refused unless ``force``; a concurrent apply raises
         RegistryConflictError. Either way, a refused apply writes nothing. Sources may be listed
@@ -172,14 +278,49 @@ class FeatureStore:
         dropped is listed in ``cleanup_errors`` and dropped by a later apply."""
         if not isinstance(objects, (list, tuple, set)):
             objects = [objects]
-        if self._serving is not None:   # re-read on the next request (kept if unreadable)
-            self._serving = (float("-inf"), self._serving[1])
-        result = apply_svc.apply(self.registry, self.project, self.repo_path, _definitions(objects),
-                                 partial, _definitions(objects_to_delete), force,
-                                 online_store=lambda: self.online_store)
-        if result.dropped_tables:
-            self.cache.clear()   # records of retired tables are never read again
-        return result
+        return self._apply(_definitions(objects), partial=partial,
+                           delete=_definitions(objects_to_delete), force=force)
+
+    def _apply(self, objects: list[Any], *, partial: bool, delete: list[Any], force: bool,
+               problems: Sequence[str] = ()) -> PlanResult:
+        """The apply use case between its hook events; the serving cache follows it."""
+        def run() -> PlanResult:
+            if self._serving is not None:   # re-read on the next request (kept if unreadable)
+                self._serving = (float("-inf"), self._serving[1])
+            result = apply_svc.apply(self.context, objects, partial=partial, delete=delete,
+                                     force=force, extra_problems=problems)
+            if result.dropped_tables:
+                self.cache.clear()   # records of retired tables are never read again
+            return result
+        return self._fire(H.APPLY, {"objects": objects, "objects_to_delete": delete,
+                                    "partial": partial, "force": force}, run)
+
+    def load_repo(self) -> LoadedRepo:
+        """Every definition of the feature repo's Python files (what ``skewless plan/apply``
+        read), with the files that failed to import as ``problems`` (file, line, message);
+        docs/repository.md#which-files-plan-and-apply-import."""
+        return repo_svc.load_repo(self.repo_path)
+
+    def plan_repo(self, loaded: LoadedRepo) -> PlanResult:
+        """``plan`` of the repo as loaded (``load_repo``): the registry would hold exactly its
+        definitions; its load problems are reported with the definitions' (PlanError)."""
+        return apply_svc.plan(self.context, loaded.objects, partial=False,
+                              extra_problems=loaded.problems)
+
+    def apply_repo(self, loaded: LoadedRepo, force: bool = False) -> PlanResult:
+        """``apply`` of the repo as loaded (``load_repo``): the registry then holds exactly its
+        definitions (a definition deleted from the repo is deleted); refused, with nothing
+        written, if any file failed to load."""
+        return self._apply(loaded.objects, partial=False, delete=[], force=force,
+                           problems=loaded.problems)
+
+    def _fire(self, kind: str, request: dict[str, Any], call: Callable[[], _T]) -> _T:
+        """``call()`` between the hook events of ``kind`` (docs/hooks.md), or just ``call()``
+        with no hook registered."""
+        hooks = self.context.hooks
+        if not hooks:
+            return call()
+        return H.run(hooks, H.Event(kind, self.context.principal, request), call)
 
     def history(self, limit: int = 50) -> list[HistoryEntry]:
         """Past applies, newest first: version, time, user and what changed."""
@@ -221,57 +362,67 @@ class FeatureStore:
         datetime, a date or an ISO string; naive means UTC).
         """
         request = _features_or_service(features, feature_service)
-        return retrieve.get_historical_features(
-            self.engine, self.snapshot(), self.repo_path, entity_df, request,
-            self.config.entity_timestamp_column, full_feature_names,
-            to_utc(as_of, "as_of") if as_of is not None else None)
+        when = to_utc(as_of, "as_of") if as_of is not None else None
+        return self._fire(H.HISTORICAL_RETRIEVAL, {
+            "features": request, "entity_df": entity_df, "full_feature_names": full_feature_names,
+            "as_of": when}, lambda: retrieve.get_historical_features(
+                self.context, self.snapshot(), entity_df, request,
+                full_feature_names=full_feature_names, as_of=when))
 
     # --- online ------------------------------------------------------------------------------
     def materialize(self, start_date: TimeLike | None, end_date: TimeLike,
                     views: Sequence[str] | None = None,
                     on_rows: Callable[[str, int], None] | None = None,
-                    batch_rows: int = 100_000) -> list[materialize_svc.ViewReport]:
+                    batch_rows: int = 100_000) -> list[ViewReport]:
         """Write the latest row per entity with ``start_date <= event_ts <= end_date`` to the
         online store, only where newer than what is stored, ``batch_rows`` entities per write.
         Idempotent and resumable. Times: datetimes, dates or ISO strings such as
         ``"2025-01-01"`` or ``"now"`` (naive means UTC)."""
         start = to_utc(start_date, "start_date", self.clock) if start_date is not None else None
         end = to_utc(end_date, "end_date", self.clock)
-        return self._after_write(materialize_svc.materialize(
-            self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
-            start, end, self.clock(), incremental=False, on_rows=on_rows,
-            batch_rows=batch_rows, created_tolerance=self._created_tolerance))
+        return self._materialize(start, end, views, False, on_rows, batch_rows)
 
     def materialize_incremental(self, end_date: TimeLike | None = None,
                                 views: Sequence[str] | None = None,
                                 on_rows: Callable[[str, int], None] | None = None,
-                                batch_rows: int = 100_000) -> list[materialize_svc.ViewReport]:
+                                batch_rows: int = 100_000) -> list[ViewReport]:
         """Materialize what arrived since each view's watermark, up to ``end_date`` (default:
         now; a datetime, a date or an ISO string, naive means UTC), including late rows whose
         created timestamp is newer than the last run's."""
         end = to_utc(end_date, "end_date", self.clock) if end_date is not None else self.clock()
-        return self._after_write(materialize_svc.materialize(
-            self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
-            None, end, self.clock(), incremental=True, on_rows=on_rows,
-            batch_rows=batch_rows, created_tolerance=self._created_tolerance))
+        return self._materialize(None, end, views, True, on_rows, batch_rows)
+
+    def _materialize(self, start: datetime | None, end: datetime, views: Sequence[str] | None,
+                     incremental: bool, on_rows: Callable[[str, int], None] | None,
+                     batch_rows: int) -> list[ViewReport]:
+        return self._after_write(self._fire(H.MATERIALIZE, {
+            "views": views, "start": start, "end": end, "incremental": incremental},
+            lambda: materialize_svc.materialize(
+                self.context, self.snapshot(), views=views, start=start, end=end,
+                incremental=incremental, on_rows=on_rows, batch_rows=batch_rows)))
+
+    def check_materialize_window(self, start: datetime | None, end: datetime) -> None:
+        """MaterializationError if ``[start, end]`` cannot be materialized now (``end`` in the
+        future, or ``start`` after ``end``): what ``materialize`` checks first, for a caller
+        that wants to know before showing progress."""
+        materialize_svc.check_window(start, end, self.clock())
+
+    def online_views(self, names: Sequence[str] | None = None) -> list[FeatureView]:
+        """The online views named (default: every online view), as ``materialize`` and
+        ``rebuild_online`` select them: UnknownObjectError for an unknown name,
+        MaterializationError for a view with ``online=False``."""
+        return materialize_svc.online_views(self.snapshot(), names)
 
     def rebuild_online(self, views: Sequence[str] | None = None,
                        on_rows: Callable[[str, int], None] | None = None,
-                       batch_rows: int = 100_000) -> list[rebuild_svc.RebuildReport]:
+                       batch_rows: int = 100_000) -> list[RebuildReport]:
         """Disaster recovery: rebuild each online view's table from the offline store up to now
         in a staging table, swap it in (serving never sees a gap), set the watermark to now, catch
         up with what reached the offline store meanwhile and verify counts and a sample of values
         against the offline join. Holds each view's lease: raises LeaseHeldError, naming the
         holder, if another rebuild of one of them is running (docs/online.md, "Leases")."""
         return self._after_write(rebuild_svc.rebuild_online(
-            self.engine, self.online_store, self.registry, self.snapshot(), self.repo_path, views,
-            self.clock(), on_rows, self.config.entity_timestamp_column, batch_rows=batch_rows,
-            clock=self.clock, created_tolerance=self._created_tolerance))
-
-    @property
-    def _created_tolerance(self) -> timedelta:
-        """How far a created timestamp may be ahead of the clock (``created_timestamp_tolerance_seconds``)."""
-        return timedelta(seconds=self.config.created_timestamp_tolerance_seconds)
+            self.context, self.snapshot(), views=views, on_rows=on_rows, batch_rows=batch_rows))
 
     def _after_write(self, result: _T) -> _T:
         """Writes through this store are read back at once, hot-key cache or not (the services
@@ -279,13 +430,12 @@ class FeatureStore:
         self.cache.forget_hot()
         return result
 
-    def online_status(self) -> list[status_svc.ViewStatus]:
+    def online_status(self) -> list[ViewStatus]:
         """Per online view: entities stored, watermark and its age, last run."""
-        return status_svc.online_status(self.online_store, self.registry, self.snapshot(),
-                                        self.clock())
+        return status_svc.online_status(self.context, self.snapshot())
 
     def push(self, source_name: str, df: Any, to: str = "online_and_offline",
-             batch_id: str | None = None) -> push_svc.PushReport:
+             batch_id: str | None = None) -> PushReport:
         """Write rows (pandas, Arrow or a dict of columns) to the PushSource ``source_name``:
         the whole batch is validated first (a bad one is rejected with nothing written), then
         written offline (a new file in the batch source) and online (only if newer). ``to``:
@@ -300,15 +450,37 @@ class FeatureStore:
         registry as it is now, never against the serving cache (``registry_cache_ttl_seconds``):
         a batch shaped for a definition that was changed meanwhile is refused, not written
         (docs/online.md#push). Re-reading the registry costs about 0.5 ms."""
-        return self._after_write(push_svc.push(
-            self._fresh_serving_snapshot(), lambda: self.online_store, self.repo_path, source_name,
-            df, to, self.clock(), batch_id, self._created_tolerance))
+        return self._after_write(self._fire(H.PUSH, {
+            "source_name": source_name, "to": to, "batch_id": batch_id, "rows": df},
+            lambda: push_svc.push(self.context, self._fresh_serving_snapshot(), source_name, df,
+                                  to=to, batch_id=batch_id)))
 
+    def online_column_types(self, features: Sequence[str] | FeatureService | str,
+                            full_feature_names: bool = False) -> dict[str, str | None]:
+        """The declared type name (``"Float64"``, ``"Array(String)"``...) of each column of a
+        ``get_online_features`` answer, join keys first (None for a key no view declares),
+        from the serving plan (the one registry cache); UnknownObjectError or
+        InvalidRequestError as ``get_online_features`` would raise them."""
+        plan = self._online_plan(features, full_feature_names)
+        views = self._serving_snapshot().feature_views
+        types: dict[str, str | None] = {}
+        for v in plan.views:
+            view = views.get(v.view)
+            declared = {f.name: f.dtype for f in view.schema} if view is not None else {}
+            for k in v.join_keys:
+                if types.get(k) is None:
+                    types[k] = str(declared[k]) if k in declared else None
+        for v in plan.views:
+            for f in v.features:
+                types[f.output] = str(f.dtype)
+        return types
+
+    @_online_read_event
     def get_online_features(self, features: Sequence[str] | FeatureService | str | None = None,
                             entity_rows: Sequence[dict[str, Any]] | None = None,
                             full_feature_names: bool = False,
                             feature_service: FeatureService | str | None = None,
-                            ) -> online_svc.OnlineResponse:
+                            ) -> OnlineResponse:
         """Latest values for ``entity_rows`` (a list of dicts of join keys), with per-value
         status and event timestamp; TTL and defaults as in the offline join. ``features``:
         ``["view:feature", ...]``, or ``feature_service=`` a FeatureService (or its name).
@@ -323,6 +495,7 @@ class FeatureStore:
         return online_svc.get_online_features(self.cache, self._online_plan(request, full_feature_names),
                                               entity_rows, self.clock())
 
+    @_online_read_events
     def get_online_features_many(
             self, requests: Sequence[tuple[Sequence[str] | FeatureService | str, Sequence[dict[str, Any]], bool]]
     ) -> list[online_svc.OnlineResponse | SkewlessError]:

@@ -156,8 +156,8 @@ HOLDER = textwrap.dedent("""
         print(view, n, flush=True)
         sys.stdin.readline()   # blocks: the parent kills us here
 
-    rebuild.rebuild_online(fs.engine, fs.online_store, fs.registry, fs.snapshot(), fs.repo_path, ["v"],
-                           now, on_rows=on_rows, batch_rows=%d, lease_seconds=lease)
+    rebuild.rebuild_online(fs.context, fs.snapshot(), views=["v"], now=now, on_rows=on_rows,
+                           batch_rows=%d, lease_seconds=lease)
 """ % BATCH)
 
 

@@ -128,7 +128,7 @@ def test_concurrent_applies_never_lose_an_update(repo):
     a.apply([user, spend_view()])
     # Both read version 1, A commits first: B must get a conflict, not overwrite A.
     from skewless.services import apply as svc
-    plan_b = svc.plan(b.registry, b.project, repo, [pair, pair_view()])
+    plan_b = svc.plan(b.context, [pair, pair_view()])
     a.apply([spend_view(description="from A")])
     with pytest.raises(RegistryConflictError, match="expected version 1, found 2"):
         b.registry.commit(plan_b.target, plan_b.current.version, plan_b.changes, "b")

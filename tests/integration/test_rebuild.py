@@ -203,7 +203,7 @@ def test_serving_keeps_answering_during_a_rebuild(fs: FeatureStore) -> None:
     try:
         store.swap = swap  # type: ignore[method-assign]
         reports = rebuild_svc.rebuild_online(
-            fs.engine, store, fs.registry, fs.snapshot(), fs.repo_path, ["big"], fs.clock(),
+            fs.context, fs.snapshot(), views=["big"], now=fs.clock(),
             on_rows=lambda view, n: a_read_happens(), batch_rows=250)
     finally:
         stop.set()
@@ -242,8 +242,8 @@ def test_a_rebuild_failing_midway_leaves_the_live_table(fs: FeatureStore, clock:
             raise RuntimeError("the disk is full")
 
     with pytest.raises(RuntimeError):
-        rebuild_svc.rebuild_online(fs.engine, fs.online_store, fs.registry, fs.snapshot(),
-                                   fs.repo_path, ["big"], clock.now, on_rows=boom, batch_rows=500)
+        rebuild_svc.rebuild_online(fs.context, fs.snapshot(), views=["big"], now=clock.now,
+                                   on_rows=boom, batch_rows=500)
     clock.now = utc("2024-01-15 12:00")
     assert snapshot_of_serving(fs) == before
     assert staging_tables(fs) == set() and fs.registry.list_leases("fraud") == []

@@ -1,7 +1,7 @@
 """``skewless plan`` and ``skewless apply``: the repo's .py files are the source of truth.
 
-Both load every definition of the repo (``services.repo.load_repo``) and hand them, with the
-files' load errors, to ``services.apply`` with ``partial=False``: the registry ends up holding
+Both load every definition of the repo (``FeatureStore.load_repo``) and hand them, with the
+files' load errors, to ``FeatureStore.plan_repo`` / ``apply_repo``: the registry ends up holding
 exactly what the repo defines, and a definition deleted from the repo is deleted on apply.
 """
 
@@ -12,11 +12,9 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from skewless.cli._common import console, err_console, guarded, open_store, plural, repo_of
+from skewless.cli._common import console, err_console, guarded, open_store, plural
 from skewless.errors import InvalidRequestError
-from skewless.services import apply as apply_svc
-from skewless.services.repo import LoadedRepo, load_repo
-from skewless.store import FeatureStore
+from skewless.store import FeatureStore, LoadedRepo, PlanResult
 
 _LINE_STYLES = {"+ ": "green", "~ ": "yellow", "- ": "red", "    ! ": "bold red"}
 
@@ -26,7 +24,7 @@ def register(app: typer.Typer) -> None:
     app.command("apply")(apply)
 
 
-def render_plan(result: apply_svc.PlanResult) -> Text:
+def render_plan(result: PlanResult) -> Text:
     """``PlanResult.render()`` in colour: create green, update yellow, delete red, BREAKING and
     DESTRUCTIVE bold red; the summary line in bold."""
     lines = result.render().splitlines()
@@ -52,7 +50,7 @@ def render_plan(result: apply_svc.PlanResult) -> Text:
 def _load(ctx: typer.Context) -> tuple[FeatureStore, LoadedRepo]:
     store = open_store(ctx)  # reads feature_store.yaml first: a config error stops here
     with console.status("Loading definitions..."):
-        loaded = load_repo(repo_of(ctx))
+        loaded = store.load_repo()
     return store, loaded
 
 
@@ -76,8 +74,7 @@ def plan(ctx: typer.Context) -> None:
     """
     store, loaded = _load(ctx)
     with console.status("Checking definitions and sources..."):
-        result = apply_svc.plan(store.registry, store.project, store.repo_path, loaded.objects,
-                                partial=False, extra_problems=loaded.problems)
+        result = store.plan_repo(loaded)
     console.print(render_plan(result), soft_wrap=True)
     warning = _nothing_defined(loaded, store)
     if warning:
@@ -114,9 +111,7 @@ def apply(
                                   hint="check --repo points at your feature repo, or pass --force "
                                   "to delete everything")
     with console.status("Applying..."):
-        result = apply_svc.apply(store.registry, store.project, store.repo_path, loaded.objects,
-                                 partial=False, force=force, extra_problems=loaded.problems,
-                                 online_store=lambda: store.online_store)
+        result = store.apply_repo(loaded, force=force)
     console.print(render_plan(result), soft_wrap=True)
     for problem in result.cleanup_errors:
         err_console.print(Text.assemble(("warning: ", "bold yellow"), problem), soft_wrap=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Optional, TypeVar
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.progress import (BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn,
@@ -17,9 +17,7 @@ from rich.text import Text
 from skewless.cli._common import console, err_console, guarded, open_store, plural
 from skewless.cli.catalog import Cell, show_listing
 from skewless.errors import SkewlessError
-from skewless.services.materialize import ViewReport, check_window, online_views
-from skewless.services.online_status import ViewStatus
-from skewless.services.rebuild import RebuildReport, describe_key
+from skewless.store import RebuildReport, ViewReport, ViewStatus
 from skewless.times import to_utc
 
 R = TypeVar("R")
@@ -81,6 +79,11 @@ def fmt_age(age: timedelta | None) -> str:
         if len(parts) == 2:
             break
     return sign + " ".join(parts)
+
+
+def describe_key(entity: dict[str, Any]) -> str:
+    """An entity's join keys for humans: ``user_id=1001, merchant='m1'``."""
+    return ", ".join(f"{k}={v!r}" for k, v in entity.items())
 
 
 def fmt_rate(rows: int, seconds: float) -> str:
@@ -188,8 +191,8 @@ def materialize(
     store = open_store(ctx)
     start_ts = parse_time(start, "START", store.clock)
     end_ts = parse_time(end, "END", store.clock)
-    names = [v.name for v in online_views(store.snapshot(), _view_names(views))]
-    check_window(start_ts, end_ts, store.clock())  # before any progress display appears
+    names = [v.name for v in store.online_views(_view_names(views))]
+    store.check_materialize_window(start_ts, end_ts)  # before any progress display appears
     _run_materialize(names, False, lambda n, on_rows: store.materialize(
         start_ts, end_ts, views=[n], on_rows=on_rows))
 
@@ -209,8 +212,8 @@ def materialize_incremental(
     """
     store = open_store(ctx)
     end_ts = parse_time(end, "END", store.clock) if end is not None else store.clock()
-    names = [v.name for v in online_views(store.snapshot(), _view_names(views))]
-    check_window(None, end_ts, store.clock())  # before any progress display appears
+    names = [v.name for v in store.online_views(_view_names(views))]
+    store.check_materialize_window(None, end_ts)  # before any progress display appears
     _run_materialize(names, True, lambda n, on_rows: store.materialize_incremental(
         end_ts, views=[n], on_rows=on_rows))
 
@@ -252,7 +255,7 @@ def rebuild_online(ctx: typer.Context, views: ViewsOption = None) -> None:
     """
     store = open_store(ctx)
     snapshot = store.snapshot()
-    names = [v.name for v in online_views(snapshot, _view_names(views))]
+    names = [v.name for v in store.online_views(_view_names(views))]
     # The current record counts estimate the work, for a time-left figure (none when the store
     # cannot be read: rebuild-online moves a damaged store aside first).
     try:

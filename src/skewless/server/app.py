@@ -5,8 +5,12 @@ Routes (``docs/server.md`` documents each; ``GET /openapi.json`` is the full con
 - ``POST /get-online-features``: Feast's request and response, through
   ``FeatureStore.get_online_features`` so the SDK and the server behave identically.
 - ``POST /push``: rows to a push source, through ``FeatureStore.push``.
-- ``GET /health`` (liveness), ``GET /ready`` (readiness), ``GET /metrics`` (Prometheus),
-  ``GET /openapi.json`` and ``GET /docs``.
+- ``GET /health`` (liveness), ``GET /ready`` (readiness: ``FeatureStore.readiness``, rendered),
+  ``GET /metrics`` (Prometheus), ``GET /openapi.json`` and ``GET /docs``.
+
+The server calls ``FeatureStore`` only (never ``skewless.services``). Its feature-level
+metrics come from a lifecycle hook it registers on the store (``metrics.MetricsHook``,
+docs/hooks.md); the HTTP-level ones are counted here.
 
 Every error is a JSON body ``{"code", "message", "hint"}`` with the error's HTTP status
 (``SkewlessError.http_status``); a 500 only ever means a bug, and its body says so.
@@ -44,19 +48,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from skewless.errors import (OnlineStoreDamagedError, RegistryError, RequestTooLargeError, SkewlessError,
-                             UnknownObjectError)
-from skewless.online.codec import micros as to_micros
+from skewless.errors import RequestTooLargeError, SkewlessError, UnknownObjectError
 from skewless.server import metrics as M
 from skewless.server.columns import ColumnCache
 from skewless.server.openapi import DOCS_HTML, openapi_document
-from skewless.server.protocol import (OnlineRequest, dumps, encode_online_response, oldest_by_view, parse_online_request,
-                                      parse_push_request, served_by_view)
+from skewless.server.protocol import (OnlineRequest, dumps, encode_online_response, parse_online_request,
+                                      parse_push_request)
 from skewless.server.push import PushPreparer
 
 if TYPE_CHECKING:
-    from skewless.services.online import OnlineResponse
-    from skewless.store import FeatureStore
+    from skewless.store import FeatureStore, OnlineResponse
 
 log = logging.getLogger("skewless.server")
 
@@ -113,8 +114,9 @@ class FeatureServer:
 
     def __init__(self, store: FeatureStore) -> None:
         self.store = store
-        # the serving snapshot: the last good one while the registry cannot be read
-        self.columns = ColumnCache(store._serving_snapshot, store.config.registry_cache_ttl_seconds)
+        # both follow the store's serving snapshot (the last good one while the registry
+        # cannot be read): the serving path's one registry cache
+        self.columns = ColumnCache(store)
         self.push_prep = PushPreparer(store)
         self.push_lock = threading.Lock()
         self._degraded_until = 0.0
@@ -122,12 +124,21 @@ class FeatureServer:
         self._registry_seen: tuple[Any, Any] = (None, None)
         self._pending: list[tuple[OnlineRequest, asyncio.Future[OnlineResponse]]] = []
         self.tally = M.Tally()  # per-request metrics, written to prometheus-client once a second
+        # the feature-level metrics: a lifecycle hook on the store (one per store: a server
+        # built again over the same store takes over the counting)
+        self.metrics_hook = M.MetricsHook(self.tally, store.clock)
+        for hook in store.hooks:
+            if isinstance(hook, M.MetricsHook):
+                store.remove_hook(hook)
+        store.add_hook(self.metrics_hook)
         cache = getattr(store, "cache", None)
         self.cache_counters = M.CacheCounters(cache) if cache is not None else None
 
     # --- plumbing ----------------------------------------------------------------------------
     async def call(self, endpoint: str, fn: Callable[..., Awaitable[Reply]], *args: Any) -> Reply:
         t0 = time.perf_counter()
+        if self.metrics_hook.loop is None:   # the first request: the hook counts on this loop
+            self.metrics_hook.bind()
         try:
             reply = await fn(*args)
         except SkewlessError as e:
@@ -182,10 +193,7 @@ class FeatureServer:
         except UnknownObjectError as e:
             # an unknown name in "features" is a bad request; an unknown service is not found
             return (400 if req.features is not None else 404), dumps(e.to_dict()), JSON
-        read = resp.read_seconds or time.perf_counter() - t0
         tally = self.tally
-        if resp.store_error:
-            tally.inc(M.STORE_FALLBACKS)
         if self.cache_counters is not None:
             self.cache_counters.update(tally)
         self._note_registry()
@@ -196,11 +204,6 @@ class FeatureServer:
                                            resp.store_error)
         else:
             body = encode_online_response(resp.keys, resp.values, groups, types, resp.store_error)
-        tally.observe_each(M.READ_SECONDS, tuple({(g.view,): 0 for g in groups}), read)
-        for view, status, n in served_by_view(groups):
-            tally.inc(M.SERVED, (view, status), n)
-        for view, age in oldest_by_view(groups, to_micros(store.clock())):
-            tally.observe(M.STALENESS, (view,), max(age, 0.0))
         return 200, body, JSON
 
     def _read_together(self, req: OnlineRequest) -> asyncio.Future[OnlineResponse]:
@@ -263,8 +266,7 @@ class FeatureServer:
         def run() -> Any:
             with self.push_lock:  # one push at a time per process: each writes a file
                 return self.store.push(req.push_source_name, columns, to=req.to, batch_id=req.batch_id)
-        report = await run_in_threadpool(run)
-        self.tally.inc(M.PUSHED, (req.push_source_name, req.to), report.rows)
+        report = await run_in_threadpool(run)   # the rows are counted by the metrics hook
         return 200, dumps({"push_source_name": req.push_source_name, "to": req.to, "rows": report.rows,
                            "offline_rows": report.offline_rows, "online_records": report.online_records,
                            "seconds": report.seconds, "batch_id": report.batch_id,
@@ -324,80 +326,9 @@ class ServerApp:
 
 
 def readiness(store: FeatureStore, was_ready: bool = False) -> tuple[bool, dict[str, Any]]:
-    """Ready when the online store answers ``ping()``, holds what the registry recorded (its
-    identity is the one the views' coverage was recorded for: not a store restarted empty or
-    replaced) and every online view has a watermark there (was materialized at least once), so
-    a cold, empty store gets no traffic.
-
-    When the registry cannot be read (a full or read-only disk, a corrupt file) but serving
-    has a last good snapshot and this server was ready (``was_ready``: its previous probe
-    passed), it stays ready: it answers correctly for the definitions it holds. The body then
-    says ``"registry": "stale"``, how old the snapshot is and why the registry is unreadable
-    (docs/server.md#get-ready-and-get-health). Otherwise ``"registry": "ok"``."""
-    from skewless.services.materialize import online_views, watermarks
-    from skewless.registry.diff import materialization_signature
-    from skewless.services.online_status import store_mismatch
-    try:
-        store.online_store.ping()
-        identity = store.online_store.identity()
-    except SkewlessError as e:
-        return False, {"ready": False, "code": e.code, "message": e.message, "hint": e.hint,
-                       "online_store": "damaged" if isinstance(e, OnlineStoreDamagedError) else "unreachable"}
-    try:
-        snap = store._fresh_serving_snapshot()   # a registry lost since the last read is an error
-        views = [v.name for v in online_views(snap, None)]
-        lost = store_mismatch(identity, store.registry, snap)
-        marks = watermarks(store.registry, store.project, identity)
-    except RegistryError as e:
-        health = store.registry_health()
-        age = health.age()
-        stale = {"registry": "stale" if health.read_at is not None else "unreadable",
-                 "registry_version": health.version,
-                 "registry_snapshot_age_seconds": None if age is None else round(age, 3),
-                 "registry_error": e.to_dict()}
-        if was_ready and health.read_at is not None:
-            served = store._serving_snapshot()
-            return True, {"ready": True, "online_store": "ok",
-                          "views": [v.name for v in online_views(served, None)], "not_materialized": [],
-                          **stale, "message": f"serving the definitions read {age:.0f} s ago "
-                          f"(registry version {health.version}): {e.message}", "hint": e.hint}
-        return False, {"ready": False, "code": e.code, "message": e.message, "hint": e.hint,
-                       "online_store": "ok", **stale}
-    except SkewlessError as e:
-        return False, {"ready": False, "code": e.code, "message": e.message, "hint": e.hint,
-                       "online_store": "ok"}
-    if lost is not None:
-        return False, {"ready": False, "code": lost.code, "online_store": lost.code.removeprefix("online_store_"),
-                       "views": views, "not_materialized": list(lost.views),
-                       "message": lost.message, "hint": lost.hint, "registry": "ok"}
-    missing = [v for v in views if not (marks.get(v) or {}).get("end")]
-    if not views:
-        return False, {"ready": False, "code": "not_ready", "online_store": "ok", "views": [],
-                       "not_materialized": [],
-                       "message": f"project '{store.project}' has no online feature views registered",
-                       "hint": "run `skewless apply`, then `skewless materialize-incremental`",
-                       "registry": "ok"}
-    if missing:
-        # a view materialized in this store under an earlier definition (a field added since)
-        states = store.registry.list_state(store.project, "materialization")
-        def redefined(v: str) -> bool:
-            state = states.get(snap.online_key(v)) or {}
-            return (identity is not None and identity.id is not None
-                    and state.get("store") == identity.id and state.get("signature")
-                    != materialization_signature(snap, snap.feature_views[v]))
-        changed = [v for v in missing if redefined(v)]
-        never = [v for v in missing if v not in changed]
-        parts = ([f"{len(never)} of {len(views)} online view(s) never materialized: " + ", ".join(never)]
-                 if never else []) + ([
-            f"{len(changed)} online view(s) not materialized under their current definition (a "
-            "field was added since their last run; it is NOT_FOUND until the next run): "
-            + ", ".join(changed)] if changed else [])
-        return False, {"ready": False, "code": "not_ready", "online_store": "ok", "views": views,
-                       "not_materialized": missing, "message": "; ".join(parts),
-                       "hint": "run `skewless materialize-incremental` (or `skewless materialize START END`)",
-                       "registry": "ok"}
-    return True, {"ready": True, "online_store": "ok", "views": views, "not_materialized": [],
-                  "registry": "ok"}
+    """``GET /ready``'s verdict and body: ``FeatureStore.readiness`` (docs/server.md#get-ready-and-get-health)."""
+    verdict = store.readiness(was_ready)
+    return verdict.ready, verdict.report
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -449,7 +380,7 @@ def create_app(store: FeatureStore, tune_gc: bool = True) -> ServerApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:  # warm up: the store's client, the definitions; a store that is down is not fatal
             store.online_store.ping()
-            store._serving_snapshot()
+            store.serving_snapshot()
         except SkewlessError as e:
             log.warning("feature server starting while not ready: %s", e.message)
         if tune_gc:

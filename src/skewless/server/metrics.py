@@ -28,6 +28,11 @@ The routes' figures are added up in the worker (``Tally``) and written to these 
 most ``FLUSH_SECONDS`` later, and before the worker renders ``/metrics``: with several workers,
 ``/metrics`` may lag the other workers' last second of traffic. (Unknown paths, answered
 outside the routes, are counted directly.)
+
+The HTTP figures (requests, their status and duration, errors) are counted by the routes. The
+figures about features (reads per view, values served, staleness, fallbacks, pushed rows) come
+from ``MetricsHook``, a lifecycle hook (docs/hooks.md) the server registers on its store: they
+are counted wherever the store is called from, one event per request.
 """
 
 from __future__ import annotations
@@ -35,11 +40,18 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import threading
 from bisect import bisect_left
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
                                disable_created_metrics, generate_latest)
+
+from skewless.hooks import ONLINE_READ, PUSH, BaseHook, Event, Outcome
+from skewless.online.codec import micros as to_micros
+from skewless.server.protocol import oldest_by_view, served_by_view
 
 disable_created_metrics()  # no ``*_created`` series: they double the output and nobody graphs them
 
@@ -236,3 +248,55 @@ class Tally:
             for bucket, n in zip(child._buckets, h):
                 if n:
                     bucket.inc(n)
+
+
+class MetricsHook(BaseHook):
+    """The feature-level metrics, fed by the store's lifecycle events (docs/hooks.md): per
+    online read, its read time per view, the values served per view and status, the oldest
+    value's age per view and a fallback when the store did not answer; per push, the rows
+    accepted. Failed calls count nothing here (the routes count their errors).
+
+    Updates go to ``tally``, which belongs to the event loop's thread (``bind``): an event
+    fired in another thread (a read or push run in the thread pool) is handed to the loop, so
+    it is counted before the route answers."""
+
+    def __init__(self, tally: Tally, clock: Callable[[], datetime]) -> None:
+        self.tally = tally
+        self.clock = clock
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop_thread: int | None = None
+
+    def bind(self) -> None:
+        """Count on the running event loop's thread from now on."""
+        self.loop = asyncio.get_running_loop()
+        self.loop_thread = threading.get_ident()
+
+    def after(self, event: Event, outcome: Outcome) -> None:
+        if outcome.error is not None:
+            return
+        if event.kind == ONLINE_READ:
+            count = self._read
+        elif event.kind == PUSH:
+            count = self._pushed
+        else:
+            return
+        if self.loop is not None and threading.get_ident() != self.loop_thread:
+            self.loop.call_soon_threadsafe(count, event, outcome)
+        else:
+            count(event, outcome)
+
+    def _read(self, event: Event, outcome: Outcome) -> None:
+        resp, tally = outcome.result, self.tally
+        groups = resp.groups
+        if resp.store_error:
+            tally.inc(STORE_FALLBACKS)
+        tally.observe_each(READ_SECONDS, tuple({(g.view,): 0 for g in groups}),
+                           resp.read_seconds or outcome.seconds)
+        for view, status, n in served_by_view(groups):
+            tally.inc(SERVED, (view, status), n)
+        for view, age in oldest_by_view(groups, to_micros(self.clock())):
+            tally.observe(STALENESS, (view,), max(age, 0.0))
+
+    def _pushed(self, event: Event, outcome: Outcome) -> None:
+        request = event.request
+        self.tally.inc(PUSHED, (request["source_name"], request["to"]), outcome.result.rows)

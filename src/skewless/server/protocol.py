@@ -30,10 +30,10 @@ import orjson
 
 from skewless.kernels.batch import parse_iso_utc
 from skewless.errors import InvalidRequestError, UnknownObjectError, closest
-from skewless.services.online import check_entity_count
+from skewless.store import check_entity_count
 
 if TYPE_CHECKING:
-    from skewless.services.online import ColumnGroup
+    from skewless.store import ColumnGroup
 
 JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 EPOCH_ISO = "1970-01-01T00:00:00Z"  # Feast's event timestamp of a join-key column

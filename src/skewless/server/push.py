@@ -10,7 +10,6 @@ store's, so a push behaves the same through the SDK and the server.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,19 +31,22 @@ def _to_time(value: Any, column: str, row: int) -> Any:
 
 
 class PushPreparer:
-    def __init__(self, store: FeatureStore, ttl: float = 10.0) -> None:
+    """Converts the timestamp columns of a push request; which columns they are is taken from
+    the store's serving snapshot (the one registry cache of the serving path) and cached for
+    its version."""
+
+    def __init__(self, store: FeatureStore) -> None:
         self.store = store
-        self._ttl = ttl
-        self._columns: dict[str, tuple[float, frozenset[str]]] = {}
+        self._columns: dict[str, tuple[int, frozenset[str]]] = {}
 
     def timestamp_columns(self, source_name: str) -> frozenset[str]:
-        """Columns of a push to ``source_name`` that hold timestamps (cached ``ttl`` seconds)."""
-        now = time.monotonic()
+        """Columns of a push to ``source_name`` that hold timestamps."""
+        snapshot = self.store.serving_snapshot()
         hit = self._columns.get(source_name)
-        if hit is not None and now - hit[0] < self._ttl:
+        if hit is not None and hit[0] == snapshot.version:
             return hit[1]
         cols: set[str] = set()
-        for view in self.store.list_feature_views():
+        for view in snapshot.feature_views.values():
             push = getattr(view, "push_source", None)
             if push is None or push.name != source_name:
                 continue
@@ -56,7 +58,7 @@ class PushPreparer:
         found = frozenset(cols)
         if len(self._columns) > 1024:
             self._columns.clear()
-        self._columns[source_name] = (now, found)
+        self._columns[source_name] = (snapshot.version, found)
         return found
 
     def columns(self, req: PushRequest) -> dict[str, list[Any]]:

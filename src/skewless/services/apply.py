@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import getpass
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skewless.context import RuntimeContext
 from skewless.define import Entity, FeatureService, FeatureView
 from skewless.errors import BreakingChangeError, PlanError, SkewlessError, closest
 from skewless.kernels.source import ResolvedSource, check_view_source, resolve_source
-from skewless.online import OnlineStore
-from skewless.registry import Change, RegistryStore, Snapshot, diff, kind_of
+from skewless.registry import Change, Snapshot, diff, kind_of
 from skewless.services.materialize import STATE
 from skewless.services.push import check_push_sources
 
@@ -159,13 +159,15 @@ def validate(target: Snapshot, repo_path: str | Path, check_sources: bool = True
     return problems
 
 
-def plan(registry: RegistryStore, project: str, repo_path: str | Path, objects: Iterable[Any],
-         partial: bool = True, delete: Iterable[Any] = (), extra_problems: Iterable[str] = (),
+def plan(ctx: RuntimeContext, objects: Iterable[Any], *, partial: bool = True,
+         delete: Iterable[Any] = (), extra_problems: Iterable[str] = (),
          check_sources: bool = True) -> PlanResult:
-    """Validate and diff without writing anything. Raises PlanError listing every problem."""
-    current = registry.load(project)
+    """Validate ``objects`` against the context's registry (its project) and the repo's data,
+    and diff, without writing anything. ``extra_problems`` (e.g. the repo files that failed to
+    load) are reported first. Raises PlanError listing every problem."""
+    current = ctx.registry.load(ctx.project)
     target, problems = build_target(current, objects, partial, delete)
-    problems = list(extra_problems) + problems + validate(target, repo_path, check_sources)
+    problems = list(extra_problems) + problems + validate(target, ctx.repo_path, check_sources)
     if problems:
         raise PlanError(problems, hint="fix these definitions, then run `skewless plan` again")
     changes = diff(current, target)
@@ -197,16 +199,15 @@ def retired_tables(current: Snapshot, target: Snapshot) -> dict[str, str]:
             if name not in target.feature_views or target.online_key(name) != current.online_key(name)}
 
 
-def apply(registry: RegistryStore, project: str, repo_path: str | Path, objects: Iterable[Any],
-          partial: bool = True, delete: Iterable[Any] = (), force: bool = False,
-          extra_problems: Iterable[str] = (), user: str | None = None,
-          check_sources: bool = True,
-          online_store: Callable[[], OnlineStore] | None = None) -> PlanResult:
+def apply(ctx: RuntimeContext, objects: Iterable[Any], *, partial: bool = True,
+          delete: Iterable[Any] = (), force: bool = False, extra_problems: Iterable[str] = (),
+          user: str | None = None, check_sources: bool = True) -> PlanResult:
     """Plan, refuse breaking changes unless ``force``, then commit atomically with the version
     the plan was computed from (a concurrent apply makes this one fail with a conflict), then
-    drop the online tables it retired (module docstring; ``online_store`` is opened only when
-    there is one to drop; without it they stay listed for the next apply)."""
-    result = plan(registry, project, repo_path, objects, partial, delete, extra_problems, check_sources)
+    drop the online tables it retired (module docstring; the context's online store is opened
+    only when there is one to drop)."""
+    result = plan(ctx, objects, partial=partial, delete=delete, extra_problems=extra_problems,
+                  check_sources=check_sources)
     if result.breaking and not force:
         lines = []
         for c in result.breaking:
@@ -219,36 +220,31 @@ def apply(registry: RegistryStore, project: str, repo_path: str | Path, objects:
             "new definition a versioned name, or re-run with --force (force=True) if you mean it")
     if not result.changes:
         result.version = result.current.version
-        _drop_retired(registry, project, online_store, result)
+        _drop_retired(ctx, result)
         return result
     retired = retired_tables(result.current, result.target)
     state: dict[tuple[str, str], dict[str, Any] | None] = {}
     for key, table in retired.items():
         state[(STATE, key)] = None
         state[(RETIRED, table)] = {"view": key, "version": result.current.version + 1}
-    result.version = registry.commit(result.target, result.current.version, result.changes,
-                                     user or _user(), state)
-    _drop_retired(registry, project, online_store, result)
+    result.version = ctx.registry.commit(result.target, result.current.version, result.changes,
+                                         user or _user(), state)
+    _drop_retired(ctx, result)
     return result
 
 
 RETIRED = "online_retired"
 
 
-def _drop_retired(registry: RegistryStore, project: str, online_store: Callable[[], OnlineStore] | None,
-                  result: PlanResult) -> None:
-    """Drop every online table listed as retired; cross off those dropped, report the others."""
+def _drop_retired(ctx: RuntimeContext, result: PlanResult) -> None:
+    """Drop every online table listed as retired (opening the context's online store only
+    then); cross off those dropped, report the others."""
+    registry, project = ctx.registry, ctx.project
     pending = sorted(registry.list_state(project, RETIRED))
     if not pending:
         return
-    if online_store is None:
-        result.cleanup_errors.append(
-            f"retired online table(s) {pending} not dropped yet: no online store was given; "
-            "the next apply drops them")
-        return
     try:
-        store = online_store()
-        store.drop(pending)
+        ctx.online_store.drop(pending)
     except Exception as e:  # noqa: BLE001 - reported, and retried by the next apply
         reason = e.message if isinstance(e, SkewlessError) else f"{type(e).__name__}: {e}"
         result.cleanup_errors.append(

@@ -41,8 +41,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from skewless.context import RuntimeContext
 from skewless.define import FeatureView
-from skewless.engines.base import OfflineEngine
 from skewless.errors import MaterializationError, OnlineStoreError, SourceError, UnknownObjectError, closest
 from skewless.kernels.source import (CREATED_AHEAD_HINT, check_view_source, created_after, resolve_source,
                                      source_files)
@@ -55,7 +55,6 @@ from skewless.registry import RegistryStore, Snapshot
 from skewless.registry.diff import materialization_signature
 
 STATE = "materialization"
-DEFAULT_CREATED_TOLERANCE = timedelta(seconds=300)   # created_timestamp_tolerance_seconds
 _NO_CREATED_YET = datetime(1, 1, 1, tzinfo=timezone.utc)
 US = timedelta(microseconds=1)
 RowsCallback = Callable[[str, int], None]
@@ -281,25 +280,28 @@ def batch_records(batch: pa.RecordBatch, join_keys: Sequence[str], features: Seq
             for key, ev, cr, vals in zip(keys, event, created, rows)]
 
 
-def materialize(engine: OfflineEngine, store: OnlineStore, registry: RegistryStore, snapshot: Snapshot,
-                repo_path: str | Path, views: Sequence[str] | None, start: datetime | None,
-                end: datetime, now: datetime, incremental: bool = False,
+def materialize(ctx: RuntimeContext, snapshot: Snapshot, *, end: datetime,
+                start: datetime | None = None, views: Sequence[str] | None = None,
+                now: datetime | None = None, incremental: bool = False,
                 on_rows: RowsCallback | None = None, batch_rows: int = 100_000,
-                since: Coverage | None = None,
-                created_tolerance: timedelta = DEFAULT_CREATED_TOLERANCE) -> list[ViewReport]:
-    """Materialize ``views`` (default: every online view). An explicit window covers
-    ``start <= event_ts <= end``; an incremental run covers everything up to ``end``: every
-    hole in the view's coverage (whatever earlier runs left out) plus late rows (module
-    docstring). Coverage is recorded once all the view's rows are written. ``since`` (one
-    view only) replaces the recorded coverage as the run's starting point: ``rebuild-online``
-    catches up from what it built, not from what a concurrent run recorded meanwhile. A source
-    row created after ``now + created_tolerance`` fails the run before anything is written
-    (SourceError naming the view, the file, the rows); the created-time mark never passes
-    ``now``."""
+                since: Coverage | None = None) -> list[ViewReport]:
+    """Materialize ``views`` (default: every online view of ``snapshot``) with the context's
+    engine, online store and registry. An explicit window covers ``start <= event_ts <= end``;
+    an incremental run covers everything up to ``end``: every hole in the view's coverage
+    (whatever earlier runs left out) plus late rows (module docstring). Coverage is recorded
+    once all the view's rows are written. ``since`` (one view only) replaces the recorded
+    coverage as the run's starting point: ``rebuild-online`` catches up from what it built,
+    not from what a concurrent run recorded meanwhile. ``now`` defaults to the context's clock.
+    A source row created after ``now`` plus the context's created-timestamp tolerance fails
+    the run before anything is written (SourceError naming the view, the file, the rows); the
+    created-time mark never passes ``now``."""
+    engine, store, registry = ctx.engine, ctx.online_store, ctx.registry
+    repo_path = ctx.repo_path
+    now = ctx.now() if now is None else now
     start, end = check_window(start, end, now)
     reports = []
     selected = online_views(snapshot, views)
-    check_sources(snapshot, selected, repo_path, to_utc(now) + created_tolerance, end)
+    check_sources(snapshot, selected, repo_path, to_utc(now) + ctx.created_tolerance, end)
     for view in selected:
         t0 = time.perf_counter()
         key = snapshot.online_key(view.name)

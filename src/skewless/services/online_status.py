@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from skewless.online import OnlineStore, legacy_table_names
+from skewless.context import RuntimeContext
+from skewless.online import legacy_table_names
 from skewless.online.base import StoreIdentity
 from skewless.times import to_utc
 from skewless.registry import RegistryStore, Snapshot
@@ -48,10 +49,11 @@ def _time(state: dict[str, Any], key: str) -> datetime | None:
     return to_utc(datetime.fromisoformat(value)) if value else None
 
 
-def online_status(store: OnlineStore, registry: RegistryStore, snapshot: Snapshot,
-                  now: datetime) -> list[ViewStatus]:
-    """One status per online view, in registry order; ``now`` is the store's clock."""
-    now = to_utc(now)
+def online_status(ctx: RuntimeContext, snapshot: Snapshot) -> list[ViewStatus]:
+    """One status per online view of ``snapshot``, in registry order, from the context's online
+    store and registry; ages are taken at the context's clock."""
+    store, registry = ctx.online_store, ctx.registry
+    now = to_utc(ctx.now())
     out = []
     identity = store.identity()
     for view in online_views(snapshot, None):

@@ -43,7 +43,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -54,17 +54,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from skewless import types as T
+from skewless.context import RuntimeContext
 from skewless.define import FeatureView, FileSource, PushSource
 from skewless.define.source import is_glob
 from skewless.errors import (InvalidRequestError, OnlineStoreError, SkewlessError, SourceError,
                              UnknownObjectError, closest)
 from skewless.kernels.batch import UTC_MICROS, BadColumn, cast, columns_of, conform, show_rows
 from skewless.kernels.source import CREATED_AHEAD_HINT, resolve_source, values_after
-from skewless.online import OnlineStore
 from skewless.times import to_utc
 from skewless.plan.materialize import CREATED_TS, EVENT_TS
 from skewless.registry import Snapshot
-from skewless.services.materialize import DEFAULT_CREATED_TOLERANCE, batch_records
+from skewless.services.materialize import batch_records
 
 PUSH_TARGETS = ("online", "offline", "online_and_offline")
 
@@ -245,7 +245,7 @@ def _expected(batch: FileSource, views: Sequence[FeatureView], snapshot: Snapsho
 
 
 def _validate(push: PushSource, expected: list[_Column], data: Any, now: datetime,
-              created_tolerance: timedelta = DEFAULT_CREATED_TOLERANCE) -> pa.Table:
+              created_tolerance: timedelta) -> pa.Table:
     """The batch as a table of the files' columns and types; InvalidRequestError listing every
     problem when anything is wrong."""
     columns, n = columns_of(data)
@@ -468,15 +468,16 @@ def _given_columns(data: Any) -> set[str]:
     return {str(n) for n in names} if names is not None else set()
 
 
-def push(snapshot: Snapshot, online_store: Callable[[], OnlineStore], repo_path: str | Path,
-         source_name: str, data: Any, to: str, now: datetime, batch_id: str | None = None,
-         created_tolerance: timedelta = DEFAULT_CREATED_TOLERANCE) -> PushReport:
-    """Push ``data`` (pandas, Arrow or a dict of columns) to the push source ``source_name``:
-    validate it whole, write it offline (unless ``to="online"``), then online (unless
-    ``to="offline"``). ``online_store`` is only called when writing online. ``batch_id`` (else
-    a digest of the rows) makes the push idempotent: a retry lands its rows once. Created times
-    later than ``now + created_tolerance`` are refused with the rest of the batch."""
+def push(ctx: RuntimeContext, snapshot: Snapshot, source_name: str, data: Any, *,
+         to: str = "online_and_offline", batch_id: str | None = None) -> PushReport:
+    """Push ``data`` (pandas, Arrow or a dict of columns) to the push source ``source_name`` of
+    ``snapshot``: validate it whole, write it offline (unless ``to="online"``), then online
+    (unless ``to="offline"``; the context's online store is opened only then). ``batch_id``
+    (else a digest of the rows) makes the push idempotent: a retry lands its rows once. The
+    push time is the context's clock; created times later than it plus the context's
+    created-timestamp tolerance are refused with the rest of the batch."""
     t0 = time.perf_counter()
+    repo_path, now = ctx.repo_path, ctx.now()
     if batch_id is not None:
         batch_id = check_batch_id(batch_id)
     if to not in PUSH_TARGETS:
@@ -493,7 +494,7 @@ def push(snapshot: Snapshot, online_store: Callable[[], OnlineStore], repo_path:
             hint='push with to="offline"')
     target = push_target(push_src, repo_path)
     expected = _expected(push_src.batch_source, views, snapshot, target.schema)
-    table = _validate(push_src, expected, data, now, created_tolerance)
+    table = _validate(push_src, expected, data, now, ctx.created_tolerance)
     report = PushReport(source_name, to, table.num_rows, batch_id=batch_id)
     if table.num_rows == 0:
         report.seconds = time.perf_counter() - t0
@@ -513,7 +514,7 @@ def push(snapshot: Snapshot, online_store: Callable[[], OnlineStore], repo_path:
     if to != "offline" and online:
         rows = online_rows(table, push_src.batch_source, online, snapshot)
         try:
-            store = online_store()
+            store = ctx.online_store
             store.create(list(rows))
             store.write_batch(rows)
         except Exception as e:

@@ -42,33 +42,31 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from skewless import types as T
+from skewless.context import RuntimeContext
 from skewless.define import FeatureView
-from skewless.engines.base import OfflineEngine
-from skewless.errors import MaterializationError, SkewlessError
-from skewless.online import OnlineStore, legacy_table_names, staging_table
+from skewless.errors import SkewlessError
+from skewless.online import legacy_table_names, staging_table
 from skewless.online.codec import OLDEST, decode_key, from_micros, micros
 from skewless.times import to_utc
 from skewless.plan.materialize import materialize_request
 from skewless.plan.online import build_online_plan
-from skewless.registry import RegistryStore, Snapshot
+from skewless.registry import Snapshot
 from skewless.registry.lease import LEASE_SECONDS, Holding, held
 from skewless.services import online as online_svc
 from skewless.services import retrieve
 from skewless.registry.diff import materialization_signature
-from skewless.services.materialize import (DEFAULT_CREATED_TOLERANCE, STATE, Coverage, RowsCallback,
-                                           check_not_retired, batch_records, check_sources,
-                                           materialize, online_views)
+from skewless.services.materialize import (STATE, Coverage, RowsCallback, check_not_retired,
+                                           batch_records, check_sources, materialize, online_views)
 
 SAMPLE_SIZE = 100
 SETTLE_ROUNDS = 2   # extra catch-up + verification rounds when the sample differs (docs/online.md)
@@ -111,30 +109,28 @@ class RebuildReport:
         return self.count_ok and not self.mismatches
 
 
-def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: RegistryStore,
-                   snapshot: Snapshot, repo_path: str | Path, views: Sequence[str] | None,
-                   now: datetime, on_rows: RowsCallback | None = None,
-                   timestamp_column: str = "event_timestamp", sample_size: int = SAMPLE_SIZE,
-                   batch_rows: int = 100_000, clock: Callable[[], datetime] | None = None,
-                   lease_seconds: float = LEASE_SECONDS,
-                   created_tolerance: timedelta = DEFAULT_CREATED_TOLERANCE) -> list[RebuildReport]:
+def rebuild_online(ctx: RuntimeContext, snapshot: Snapshot, *, views: Sequence[str] | None = None,
+                   now: datetime | None = None, on_rows: RowsCallback | None = None,
+                   sample_size: int = SAMPLE_SIZE, batch_rows: int = 100_000,
+                   lease_seconds: float = LEASE_SECONDS) -> list[RebuildReport]:
     """Rebuild the online tables of ``views`` (default: every online view) from the offline
-    store as of ``now``, swap them in atomically, set the watermarks to ``now``, catch up with
-    what arrived meanwhile (up to ``clock()``, default ``now``) and verify.
-    ``timestamp_column`` names the entity-row timestamp of the verification join.
+    store as of ``now`` (default: the context's clock), swap them in atomically, set the
+    watermarks to ``now``, catch up with what arrived meanwhile (up to the context's clock,
+    never before ``now``) and verify against the offline join (entity rows timestamped in the
+    context's ``entity_timestamp_column``).
 
     Holds each view's lease (``lease_seconds``, renewed while it runs) for the whole run.
     Raises LeaseHeldError, before anything is touched, if another run holds one of them;
     LeaseLostError (nothing swapped in) if this run stalled so long that another took over.
     A store whose data cannot be read is first moved aside (the first report's ``set_aside``
     says where)."""
-    now = to_utc(now)
-    clock = clock or (lambda: now)
+    now = to_utc(ctx.now() if now is None else now)
+    online_store, registry = ctx.online_store, ctx.registry
     reports = []
     selected = online_views(snapshot, views)
     for view in selected:   # every source checked before any table is touched
         try:   # created times too: the catch-up would refuse them only after the swap
-            check_sources(snapshot, [view], repo_path, now + created_tolerance, now)
+            check_sources(snapshot, [view], ctx.repo_path, now + ctx.created_tolerance, now)
         except SkewlessError as e:
             _prefix(e, f"rebuild of feature view '{view.name}' failed and its online table was "
                        "left untouched (so was every other view's): ")
@@ -145,26 +141,23 @@ def rebuild_online(engine: OfflineEngine, online_store: OnlineStore, registry: R
             f"rebuild-online of feature view '{view.name}'", lease_seconds)) for view in selected}
         set_aside = online_store.set_aside_if_unreadable()
         for view in selected:
-            reports.append(_rebuild_view(engine, online_store, registry, snapshot, repo_path, view,
-                                         now, clock, holdings[view.name], on_rows, timestamp_column,
-                                         sample_size, batch_rows, set_aside, created_tolerance))
+            reports.append(_rebuild_view(ctx, snapshot, view, now, holdings[view.name], on_rows,
+                                         sample_size, batch_rows, set_aside))
             set_aside = None
     return reports
 
 
-def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryStore,
-                  snapshot: Snapshot, repo_path: str | Path, view: FeatureView, now: datetime,
-                  clock: Callable[[], datetime], holding: Holding, on_rows: RowsCallback | None,
-                  timestamp_column: str, sample_size: int, batch_rows: int,
-                  set_aside: str | None, created_tolerance: timedelta) -> RebuildReport:
+def _rebuild_view(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureView, now: datetime,
+                  holding: Holding, on_rows: RowsCallback | None, sample_size: int,
+                  batch_rows: int, set_aside: str | None) -> RebuildReport:
     t0 = time.perf_counter()
+    store, registry = ctx.online_store, ctx.registry
     key = snapshot.online_key(view.name)
     table = snapshot.online_table(view.name)
     check_not_retired(registry, snapshot, view.name, store, wrote=False, operation="rebuild")
     if holding.previous is not None:   # a run killed midway left its staging table
         store.drop([staging_table(snapshot.project, key, holding.previous.token)])
-    written, created_high = _build_and_swap(engine, store, snapshot, repo_path, view, now,
-                                            on_rows, batch_rows, holding)
+    written, created_high = _build_and_swap(ctx, snapshot, view, now, on_rows, batch_rows, holding)
     stored = store.count(table)
     prev = registry.get_state(snapshot.project, STATE, key) or {}
     identity = store.identity()   # claimed by the staging table's create
@@ -183,14 +176,12 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
         # catch up to the clock, then verify the sample at that time; a difference may be a row
         # that reached the offline store after the catch-up read it (a file landing, a push):
         # catch up again and verify again, so only a difference that stays is reported
-        until = max(to_utc(clock()), until)
-        (caught,) = materialize(engine, store, registry, snapshot, repo_path, [view.name], None,
-                                until, until, incremental=True, on_rows=on_rows,
-                                batch_rows=batch_rows, since=coverage,
-                                created_tolerance=created_tolerance)
+        until = max(to_utc(ctx.now()), until)
+        (caught,) = materialize(ctx, snapshot, views=[view.name], end=until, now=until,
+                                incremental=True, on_rows=on_rows, batch_rows=batch_rows,
+                                since=coverage)
         caught_up += caught.rows
-        mismatches = _verify_sample(engine, store, snapshot, repo_path, view, keys, until,
-                                    timestamp_column)
+        mismatches = _verify_sample(ctx, snapshot, view, keys, until)
         if not mismatches:
             break
     store.drop(legacy_table_names(snapshot.project, key))   # the view's tables before the upgrade
@@ -199,18 +190,18 @@ def _rebuild_view(engine: OfflineEngine, store: OnlineStore, registry: RegistryS
                          set_aside=set_aside)
 
 
-def _build_and_swap(engine: OfflineEngine, store: OnlineStore, snapshot: Snapshot,
-                    repo_path: str | Path, view: FeatureView, now: datetime,
+def _build_and_swap(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureView, now: datetime,
                     on_rows: RowsCallback | None, batch_rows: int,
                     holding: Holding) -> tuple[int, datetime | None]:
     """Materialize ``view`` up to ``now`` into this run's staging table, then swap it in if
     the run still holds its lease. Returns the rows written and the highest created timestamp
     seen. On failure the staging table is dropped and the live table is left as it was."""
+    engine, store = ctx.engine, ctx.online_store
     table = snapshot.online_table(view.name)
     staging = staging_table(snapshot.project, snapshot.online_key(view.name), holding.lease.token)
     written, created_high = 0, OLDEST
     try:
-        request = materialize_request(snapshot, view, repo_path, now)
+        request = materialize_request(snapshot, view, ctx.repo_path, now)
         store.create([staging])
         features = [f.output for f in request.features]
         for batch in engine.latest(request, batch_rows):
@@ -241,9 +232,8 @@ def _prefix(e: SkewlessError, text: str) -> None:
     e.args = (e.message if not e.hint else f"{e.message}\n  hint: {e.hint}",)
 
 
-def _verify_sample(engine: OfflineEngine, store: OnlineStore, snapshot: Snapshot,
-                   repo_path: str | Path, view: FeatureView, keys: list[bytes], now: datetime,
-                   timestamp_column: str) -> list[Mismatch]:
+def _verify_sample(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureView, keys: list[bytes],
+                   now: datetime) -> list[Mismatch]:
     """Serve the sampled entities at ``now`` and compare with the offline join at ``now``
     (entities whose stored record is newer than ``now`` are skipped)."""
     join_keys = snapshot.join_keys(view)
@@ -257,7 +247,7 @@ def _verify_sample(engine: OfflineEngine, store: OnlineStore, snapshot: Snapshot
     # Fail-closed views would raise on the first stale entity; the offline join reads them as null.
     plan = replace(plan, views=tuple(replace(v, on_missing="null") if v.on_missing == "fail" else v
                                      for v in plan.views))
-    response = online_svc.get_online_features(store, plan, entities, now)
+    response = online_svc.get_online_features(ctx.online_store, plan, entities, now)
     served = response.values
     # a record newer than ``now`` was written by a concurrent push: not the rebuild's to check
     newer = {i for stamps in response.event_micros.values() for i, us in enumerate(stamps)
@@ -269,10 +259,10 @@ def _verify_sample(engine: OfflineEngine, store: OnlineStore, snapshot: Snapshot
         values = [e[k] for e in entities]
         declared = by_name[k].dtype.to_arrow() if k in by_name else None
         columns[k] = pa.array(values, type=declared) if declared is not None else pa.array(values)
+    timestamp_column = ctx.timestamp_column
     columns[timestamp_column] = pa.array([now] * len(entities), type=pa.timestamp("us", tz="UTC"))
     offline = retrieve.get_historical_features(
-        engine, snapshot, repo_path, pa.table(columns), refs, timestamp_column,
-        full_feature_names=True).to_arrow()
+        ctx, snapshot, pa.table(columns), refs, full_feature_names=True).to_arrow()
 
     out = []
     for f in feats:
@@ -303,8 +293,4 @@ def _norm(value: Any, dtype: T.ValueType) -> Any:
     return value
 
 
-def describe_key(entity: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in entity.items())
-
-
-__all__ = ["Mismatch", "RebuildReport", "describe_key", "lease_name", "rebuild_online"]
+__all__ = ["Mismatch", "RebuildReport", "lease_name", "rebuild_online"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
+from skewless.context import RuntimeContext
 from skewless.define import FeatureService
-from skewless.engines.base import EntityInput, OfflineEngine, RetrievalJob, check_entity_input
+from skewless.engines.base import EntityInput, RetrievalJob, check_entity_input
 from skewless.errors import SkewlessError, SourceError
 from skewless.kernels.source import check_key_types, check_view_source, source_schema
 from skewless.plan.historical import build_plan, check_entity_schema
@@ -16,23 +16,24 @@ from skewless.registry import Snapshot
 
 
 def get_historical_features(
-    engine: OfflineEngine,
+    ctx: RuntimeContext,
     snapshot: Snapshot,
-    repo_path: str | Path,
     entity_df: Any,
     features: Sequence[str] | FeatureService | str,
-    timestamp_column: str,
+    *,
     full_feature_names: bool = False,
     as_of: datetime | None = None,
 ) -> RetrievalJob:
     """Validate everything up front (entity columns, key types, every source file by the one
-    conformance table of docs/types.md), then return the engine's lazy job. Errors name the
-    column, view or file at fault."""
+    conformance table of docs/types.md), then return the context's engine's lazy job. The
+    entity rows' timestamp column is the context's ``entity_timestamp_column``. Errors name
+    the column, view or file at fault."""
+    engine = ctx.engine
     entity = EntityInput.of(entity_df)
     check_entity_input(engine, entity)
     schema = engine.entity_schema(entity)
-    plan = build_plan(snapshot, features, repo_path, timestamp_column, full_feature_names, as_of,
-                      reserved=schema.names)
+    plan = build_plan(snapshot, features, ctx.repo_path, ctx.timestamp_column, full_feature_names,
+                      as_of, reserved=schema.names)
     check_entity_schema(plan, schema)
     problems: list[str] = []
     for v in plan.views:
