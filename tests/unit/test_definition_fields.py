@@ -7,15 +7,16 @@ and so does a field the plan or ``describe`` would leave out (``fallback`` once 
 from __future__ import annotations
 
 import inspect
-import re
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
-from skewless import Entity, FeatureService, FeatureView, Field, FileSource, PushSource
+from skewless import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource, PushSource
 from skewless.cli import catalog
 from skewless.cli._common import console
 from skewless.define._common import FrozenMixin
@@ -146,8 +147,9 @@ def test_the_field_list_is_the_init_signature(kind: type[FrozenMixin]) -> None:
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.__name__)
 def test_every_field_has_a_changed_value_here(kind: type) -> None:
-    assert set(CHANGED[kind]) == {f.param for f in kind.FIELDS}, (
-        f"{kind.__name__}: give CHANGED a value for {sorted({f.param for f in kind.FIELDS} - set(CHANGED[kind]))}")
+    params = {f.param for f in kind.FIELDS}
+    assert set(CHANGED[kind]) == params, (
+        f"{kind.__name__}: give CHANGED a value for {sorted(params - set(CHANGED[kind]))}")
 
 
 def test_the_base_registry_has_no_changes() -> None:
@@ -252,7 +254,8 @@ def test_a_view_spec_from_before_fallback_and_on_missing_gets_their_defaults() -
     for key in ("fallback", "on_missing", "online", "description", "owner", "tags", "ttl_seconds"):
         del spec[key]
     view = FeatureView.from_spec(spec)
-    assert (view.fallback, view.on_missing, view.online, view.ttl, view.tags) == ("cache", "null", True, None, {})
+    assert (view.fallback, view.on_missing, view.online, view.ttl, view.tags) == \
+        ("cache", "null", True, None, {})
     assert view.schema[0].default == b"\x00\xff" and view.schema[0].dtype == Bytes
 
 
@@ -285,3 +288,36 @@ def test_the_plan_docs_list_every_field() -> None:
     for k in KINDS:
         missing = {f.param for f in k.FIELDS} - listed.get(k.__name__, set())
         assert not missing, f"docs/plan-apply.md: {k.__name__} fields {sorted(missing)} are not in the table"
+
+
+# --- through FeatureStore.plan, on a real registry -------------------------------------------------
+
+@pytest.fixture
+def store(tmp_path: Path) -> FeatureStore:
+    """A repo whose registry holds the base registry (sources as real Parquet files)."""
+    (tmp_path / "feature_store.yaml").write_text("project: proj\nregistry: data/registry.db\n")
+    times = pd.to_datetime(["2024-01-01", "2024-01-02"])
+    # every column any changed definition reads (join keys, features, timestamps)
+    rows = pd.DataFrame({"user_id": [1, 2], "uid": [1, 2], "x": [1, 2], "y": [3, 4], "z": [1.0, 2.0],
+                         "amount": [1, 2], "ts": times, "t2": times, "created": times})
+    for path in ("data/v.parquet", "data/w.parquet", "data/events/0.parquet", "data/other/0.parquet"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        rows.to_parquet(tmp_path / path)
+    fs = FeatureStore(tmp_path)
+    fs.apply(_objects(registry({})))
+    return fs
+
+
+def _objects(snap: Snapshot) -> list[Any]:
+    return [obj for _, _, obj in snap.objects()]
+
+
+@pytest.mark.parametrize(("kind", "name"), FIELDS, ids=IDS)
+def test_a_changed_field_shows_in_feature_store_plan(store: FeatureStore, kind: type, name: str) -> None:
+    """``FeatureStore.plan`` (what ``skewless plan`` prints) on a registry file: the same lines
+    as the diff of the two snapshots, and never "No changes"."""
+    field = spec_of(kind, name)
+    target = registry_with(kind, field.param)
+    result = store.plan(_objects(target), partial=False)
+    assert not result.render().startswith("No changes"), f"{kind.__name__}.{name}: plan shows nothing"
+    assert result.render() == plan(store.snapshot(), target)

@@ -49,8 +49,8 @@ class Spec:
     without the key (written before the field existed) passes nothing, so ``__init__``'s default
     applies. ``diff``: the plan's reading of a change (``READINGS``); ``label``: the word the
     plan shows (default ``key``), ``shown`` what it shows of a spec value (e.g. seconds as a
-    timedelta). ``resets_online``: for a source's fields, whether a change
-    means other rows (a new, empty online table: ``registry.diff.online_reset``).
+    timedelta). ``resets_online``: for a source's fields, whether a change means other rows (a
+    new, empty online table: ``registry.diff.online_reset``).
     ``describe``: ``(row, label)`` of its row in ``skewless describe`` (rows sorted by ``row``;
     None: shown another way, e.g. as the title or a table); ``ls``: ``(column, heading)`` of its
     column in ``skewless ls`` (None: not listed).
