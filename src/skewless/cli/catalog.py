@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from typing import Annotated, Any, Optional
 
@@ -13,7 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from skewless.cli._common import console, fmt_tags, fmt_ttl, guarded, open_store
-from skewless.define import Entity, FeatureService, FeatureView
+from skewless.define import Entity, FeatureService, FeatureView, Field, FileSource, PushSource
+from skewless.define._common import FrozenMixin
 from skewless.errors import UnknownObjectError, closest
 from skewless.registry import Snapshot
 
@@ -73,21 +75,65 @@ def _text(cell: Cell) -> Text:
     return cell if isinstance(cell, Text) else Text(cell)
 
 
+# --- cells, derived from each kind's field list (define/_fields.py) ----------------------------
+
+Render = Callable[[Snapshot, Any], Cell]
+
+
+def _cell(value: Any) -> Cell:
+    """A field's value as a cell, by its type: text (``-`` when empty), yes/no, tags, a list."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return _dash(fmt_tags(value))
+    if isinstance(value, (tuple, list)):
+        return ", ".join(map(str, value))
+    return _dash("" if value is None else str(value))
+
+
+def _features(snap: Snapshot, v: FeatureView) -> tuple[Field, ...]:
+    return v.features_for(set(snap.join_keys(v)))
+
+
+# (kind, field) -> its cell in ``ls`` and ``describe``, where the value alone does not say it
+_CELLS: dict[tuple[type, str], Render] = {
+    (Entity, "name"): lambda snap, e: Text(e.name, style="bold"),
+    (FeatureView, "name"): lambda snap, v: Text(v.name, style="bold"),
+    (FeatureView, "schema"): lambda snap, v: str(len(_features(snap, v))),
+    (FeatureView, "source"): lambda snap, v: v.batch_source.path,
+    (FeatureView, "ttl"): lambda snap, v: fmt_ttl(v.ttl),
+    (FeatureService, "name"): lambda snap, s: Text(s.name, style="bold"),
+    (FeatureService, "projections"): lambda snap, s: "\n".join(
+        f"{v} (all {len(f)})" if whole else f"{v}[{', '.join(f)}]"
+        for v, f, whole in _service_features(snap, s)),
+}
+
+
+def _ls_columns(cls: type[FrozenMixin], *more: tuple[str, tuple[int, str]]) -> list[tuple[str, str]]:
+    """(field, heading) of each ``ls`` column of a kind (and of the columns ``more`` that are no
+    field: (name, (column, heading))), in column order."""
+    columns = sorted([(f.ls, f.name) for f in cls.FIELDS if f.ls] + [(at, name) for name, at in more])
+    return [(name, at[1]) for at, name in columns]
+
+
+def _field_cell(snap: Snapshot, obj: Any, name: str) -> Cell:
+    render = _CELLS.get((type(obj), name))
+    return render(snap, obj) if render else _cell(getattr(obj, name))
+
+
+def _show_kind(snap: Snapshot, title: str, cls: type[FrozenMixin], objects: list[Any]) -> None:
+    """One ``ls`` table: a column per field of the kind's field list that has an ``ls`` column."""
+    columns = _ls_columns(cls)
+    rows = [[_field_cell(snap, obj, name) for name, _ in columns] for obj in objects]
+    show_listing(f"{title} ({len(rows)})", tuple(h for _, h in columns), rows)
+
+
 def show_entities(snap: Snapshot) -> None:
-    rows: list[list[Cell]] = [
-        [Text(e.name, style="bold"), ", ".join(e.join_keys), _dash(e.description), _dash(e.owner),
-         _dash(fmt_tags(e.tags))] for e in snap.entities.values()]
-    show_listing(f"Entities ({len(rows)})", ("name", "join keys", "description", "owner", "tags"), rows)
+    _show_kind(snap, "Entities", Entity, list(snap.entities.values()))
 
 
 def show_views(snap: Snapshot) -> None:
-    rows: list[list[Cell]] = []
-    for v in snap.feature_views.values():
-        n = len(v.features_for(set(snap.join_keys(v))))
-        rows.append([Text(v.name, style="bold"), ", ".join(v.entities), str(n), fmt_ttl(v.ttl),
-                     v.batch_source.path, _dash(v.description), _dash(v.owner), _dash(fmt_tags(v.tags))])
-    show_listing(f"Feature views ({len(rows)})", ("name", "entities", "features", "ttl", "source",
-                                                  "description", "owner", "tags"), rows)
+    _show_kind(snap, "Feature views", FeatureView, list(snap.feature_views.values()))
 
 
 def _service_features(snap: Snapshot, svc: FeatureService) -> list[tuple[str, list[str], bool]]:
@@ -98,21 +144,14 @@ def _service_features(snap: Snapshot, svc: FeatureService) -> list[tuple[str, li
         if p.features is not None:
             out.append((p.view_name, list(p.features), False))
         elif view is not None:
-            out.append((p.view_name, [f.name for f in view.features_for(set(snap.join_keys(view)))], True))
+            out.append((p.view_name, [f.name for f in _features(snap, view)], True))
         else:
             out.append((p.view_name, [], True))
     return out
 
 
 def show_services(snap: Snapshot) -> None:
-    rows: list[list[Cell]] = []
-    for s in snap.feature_services.values():
-        parts = [f"{v} (all {len(f)})" if whole else f"{v}[{', '.join(f)}]"
-                 for v, f, whole in _service_features(snap, s)]
-        rows.append([Text(s.name, style="bold"), "\n".join(parts), _dash(s.description),
-                     _dash(s.owner), _dash(fmt_tags(s.tags))])
-    show_listing(f"Feature services ({len(rows)})",
-                 ("name", "features", "description", "owner", "tags"), rows)
+    _show_kind(snap, "Feature services", FeatureService, list(snap.feature_services.values()))
 
 
 @guarded
@@ -148,61 +187,92 @@ def _props(rows: list[tuple[str, Cell]]) -> Table:
     return t
 
 
+Rows = list[tuple[str, Cell]]
+
+
+def _label(cls: type[FrozenMixin], name: str) -> str:
+    spec = next(f for f in cls.FIELDS if f.name == name)
+    return spec.describe[1] if spec.describe else name
+
+
+def _entities_rows(snap: Snapshot, v: FeatureView) -> Rows:
+    """A view's entities (each with its join keys), then its join-key columns."""
+    return [(_label(FeatureView, "entities"),
+             ", ".join(f"{e} ({', '.join(snap.entities[e].join_keys)})" if e in snap.entities else e
+                       for e in v.entities)),
+            (_label(Entity, "join_keys"), ", ".join(snap.join_keys(v)))]
+
+
+def _source_rows(snap: Snapshot, v: FeatureView) -> Rows:
+    """The rows of a view's source: the batch source's fields and the push source's, in the
+    rows their field lists give. A source's name and description are shown in its first row."""
+    src, push = v.batch_source, v.push_source
+    about = f" - {src.description}" if src.description else ""
+    cells: dict[str, Cell] = {
+        "path": f"{src.path} (name {src.name}){about}",
+        "timestamp_field": src.timestamp_field,
+        "created_timestamp_column": _dash(src.created_timestamp_column or ""),
+        "field_mapping": _dash(", ".join(f"{a} -> {b}" for a, b in src.field_mapping.items())),
+        "name": (f"{push.name} (push writes into {push.push_dir})"
+                 + (f" - {push.description}" if push.description else "")) if push else "-",
+    }
+    rows = [(f.describe, cells[f.name]) for cls in (FileSource, PushSource) for f in cls.FIELDS
+            if f.describe]
+    return [(label, cell) for (_, label), cell in sorted(rows, key=lambda r: r[0][0])]
+
+
+# (kind, field) -> its ``describe`` rows, where it takes more than one
+_DESCRIBE_ROWS: dict[tuple[type, str], Callable[[Snapshot, Any], Rows]] = {
+    (FeatureView, "entities"): _entities_rows,
+    (FeatureView, "source"): _source_rows,
+}
+
+
+def _describe_rows(snap: Snapshot, obj: FrozenMixin) -> Rows:
+    """The property rows of ``describe`` for one definition, from its kind's field list."""
+    cls = type(obj)
+    rows: Rows = []
+    for f in sorted((f for f in cls.FIELDS if f.describe), key=lambda f: f.describe or (0, "")):
+        render = _DESCRIBE_ROWS.get((cls, f.name))
+        label = f.describe[1] if f.describe else f.name
+        rows.extend(render(snap, obj) if render else [(label, _field_cell(snap, obj, f.name))])
+    return rows
+
+
 def describe_entity(snap: Snapshot, e: Entity) -> None:
     used = [v.name for v in snap.feature_views.values() if e.name in v.entities]
     console.print(Text(f"Entity {e.name}", style="bold underline"))
-    console.print(_props([
-        ("join keys", ", ".join(e.join_keys)),
-        ("description", _dash(e.description)),
-        ("owner", _dash(e.owner)),
-        ("tags", _dash(fmt_tags(e.tags))),
-        ("used by views", _dash(", ".join(used))),
-    ]))
+    console.print(_props([*_describe_rows(snap, e), ("used by views", _dash(", ".join(used)))]))
+
+
+def _field_cells(v: FeatureView, keys: tuple[str, ...], f: Field) -> dict[str, Cell]:
+    role = "join key" if f.name in keys else "feature"
+    default = "-" if f.default is None else repr(f.default)
+    if f.default is not None and v.on_missing != "default" and role == "feature":
+        default += f" (unused: on_missing={v.on_missing})"
+    return {"name": Text(f.name, style="bold" if role == "feature" else "dim"), "dtype": str(f.dtype),
+            "role": role, "default": default, "description": _dash(f.description),
+            "tags": _dash(fmt_tags(f.tags))}
 
 
 def describe_view(snap: Snapshot, v: FeatureView) -> None:
     keys = snap.join_keys(v)
-    src = v.batch_source
-    push = v.push_source
     services = [s.name for s in snap.feature_services.values()
                 if any(p.view_name == v.name for p in s.projections)]
     console.print(Text(f"Feature view {v.name}", style="bold underline"))
-    console.print(_props([
-        ("description", _dash(v.description)),
-        ("entities", ", ".join(f"{e} ({', '.join(snap.entities[e].join_keys)})"
-                               if e in snap.entities else e for e in v.entities)),
-        ("join keys", ", ".join(keys)),
-        ("source", f"{src.path} (name {src.name})"),
-        ("push source", f"{push.name} (push writes into {push.push_dir})" if push else "-"),
-        ("timestamp field", src.timestamp_field),
-        ("created timestamp", _dash(src.created_timestamp_column or "")),
-        ("field mapping", _dash(", ".join(f"{a} -> {b}" for a, b in src.field_mapping.items()))),
-        ("ttl", fmt_ttl(v.ttl)),
-        ("on missing", v.on_missing),
-        ("online", "yes" if v.online else "no"),
-        ("owner", _dash(v.owner)),
-        ("tags", _dash(fmt_tags(v.tags))),
-        ("used by services", _dash(", ".join(services))),
-    ]))
+    console.print(_props([*_describe_rows(snap, v), ("used by services", _dash(", ".join(services)))]))
+    # the field table: Field's ``ls`` columns, with each field's role (join key or feature)
+    columns = _ls_columns(Field, ("role", (2, "role")))
     rows: list[list[Cell]] = []
     for f in v.schema:
-        role = "join key" if f.name in keys else "feature"
-        default = "-" if f.default is None else repr(f.default)
-        if f.default is not None and v.on_missing != "default" and role == "feature":
-            default += f" (unused: on_missing={v.on_missing})"
-        rows.append([Text(f.name, style="bold" if role == "feature" else "dim"), str(f.dtype), role,
-                     default, _dash(f.description), _dash(fmt_tags(f.tags))])
-    show_listing(f"Fields ({len(v.features_for(set(keys)))} features)",
-                 ("name", "type", "role", "default", "description", "tags"), rows)
+        cells = _field_cells(v, keys, f)
+        rows.append([cells[name] for name, _ in columns])
+    show_listing(f"Fields ({len(_features(snap, v))} features)", tuple(h for _, h in columns), rows)
 
 
 def describe_service(snap: Snapshot, s: FeatureService) -> None:
     console.print(Text(f"Feature service {s.name}", style="bold underline"))
-    console.print(_props([
-        ("description", _dash(s.description)),
-        ("owner", _dash(s.owner)),
-        ("tags", _dash(fmt_tags(s.tags))),
-    ]))
+    console.print(_props(_describe_rows(snap, s)))
     rows: list[list[Cell]] = []
     for vname, feats, whole in _service_features(snap, s):
         view = snap.feature_views.get(vname)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
+from skewless.define._fields import Spec, init_args, to_spec
 from skewless.errors import DefinitionError
+
+D = TypeVar("D", bound="FrozenMixin")
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -46,7 +49,17 @@ def check_str(kind: str, name: str, field: str, value: Any) -> str:
 
 
 class FrozenMixin:
-    """Definitions are values: immutable after construction, hashable by their spec."""
+    """Definitions are values: immutable after construction, hashable by their spec.
+
+    Each subclass lists its fields once in ``FIELDS`` (``define/_fields.py``); its spec (the
+    registry's stored form, by which definitions compare) is read from that list, and built back
+    from it. ``TYPE_TAG`` names the kind inside a spec where several kinds share a slot (sources).
+    ``KIND`` is the word errors use.
+    """
+
+    FIELDS: ClassVar[tuple[Spec, ...]] = ()
+    TYPE_TAG: ClassVar[str | None] = None
+    KIND: ClassVar[str] = "definition"
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable; build a new one instead")
@@ -55,7 +68,14 @@ class FrozenMixin:
         object.__setattr__(self, key, value)
 
     def to_spec(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The definition as the registry stores it: JSON-able, one key per field."""
+        return to_spec(self, self.FIELDS, self.TYPE_TAG)
+
+    @classmethod
+    def from_spec(cls: type[D], spec: dict[str, Any]) -> D:
+        """The definition a stored spec describes; a key missing from an older spec gets the
+        parameter's default."""
+        return cls(**init_args(cls.KIND, cls.FIELDS, spec, cls.TYPE_TAG))
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.to_spec() == other.to_spec()  # type: ignore[attr-defined]

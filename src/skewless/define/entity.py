@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from skewless.define._common import FrozenMixin, check_name, check_str, check_tags
+from skewless.define._fields import BREAKING, IDENTITY, Spec, as_dict, as_list
 from skewless.errors import DefinitionError
 
 
@@ -21,6 +21,16 @@ class Entity(FrozenMixin):
     description: str
     owner: str
     tags: dict[str, str]
+
+    KIND = "entity"
+    FIELDS = (
+        Spec("name", diff=IDENTITY, ls=(0, "name")),
+        Spec("join_keys", dump=as_list, diff=BREAKING, label="join keys",
+             describe=(0, "join keys"), ls=(1, "join keys")),
+        Spec("description", describe=(1, "description"), ls=(2, "description")),
+        Spec("owner", describe=(2, "owner"), ls=(3, "owner")),
+        Spec("tags", dump=as_dict, describe=(3, "tags"), ls=(4, "tags")),
+    )
 
     def __init__(
         self,
@@ -54,19 +64,6 @@ class Entity(FrozenMixin):
         if len(self.join_keys) != 1:
             raise DefinitionError(f"entity '{self.name}' has composite join keys {list(self.join_keys)}")
         return self.join_keys[0]
-
-    def to_spec(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "join_keys": list(self.join_keys),
-            "description": self.description,
-            "owner": self.owner,
-            "tags": dict(self.tags),
-        }
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> Entity:
-        return cls(**spec)
 
     def __repr__(self) -> str:
         return f"Entity(name={self.name!r}, join_keys={list(self.join_keys)!r})"

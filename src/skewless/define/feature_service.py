@@ -6,8 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from skewless.define._common import FrozenMixin, check_name, check_str, check_tags
+from skewless.define._fields import IDENTITY, Spec, as_dict, specs_of
 from skewless.define.feature_view import FeatureView, FeatureViewProjection
 from skewless.errors import DefinitionError
+
+
+def _projections(specs: list[dict[str, Any]]) -> list[FeatureViewProjection]:
+    return [FeatureViewProjection(p["view"], p["features"]) for p in specs]
 
 
 class FeatureService(FrozenMixin):
@@ -18,6 +23,16 @@ class FeatureService(FrozenMixin):
     description: str
     owner: str
     tags: dict[str, str]
+
+    KIND = "feature service"
+    FIELDS = (
+        Spec("name", diff=IDENTITY, ls=(0, "name")),
+        Spec("projections", key="features", param="features", dump=specs_of, load=_projections,
+             ls=(1, "features")),
+        Spec("description", describe=(0, "description"), ls=(2, "description")),
+        Spec("owner", describe=(1, "owner"), ls=(3, "owner")),
+        Spec("tags", dump=as_dict, describe=(2, "tags"), ls=(4, "tags")),
+    )
 
     def __init__(
         self,
@@ -51,25 +66,6 @@ class FeatureService(FrozenMixin):
         self._set("description", check_str("feature service", name, "description", description))
         self._set("owner", check_str("feature service", name, "owner", owner))
         self._set("tags", check_tags("feature service", name, tags))
-
-    def to_spec(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "features": [p.to_spec() for p in self.projections],
-            "description": self.description,
-            "owner": self.owner,
-            "tags": dict(self.tags),
-        }
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> FeatureService:
-        return cls(
-            name=spec["name"],
-            features=[FeatureViewProjection(p["view"], p["features"]) for p in spec["features"]],
-            description=spec.get("description", ""),
-            owner=spec.get("owner", ""),
-            tags=spec.get("tags") or {},
-        )
 
     def __repr__(self) -> str:
         return f"FeatureService(name={self.name!r}, features={list(self.projections)!r})"

@@ -7,6 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 from skewless.define._common import FrozenMixin, check_name, check_str, check_tags
+from skewless.define._fields import (BREAKING, IDENTITY, SCHEMA, SOURCE, Spec, as_dict, as_list, spec_of,
+                                     specs_of)
 from skewless.define.entity import Entity
 from skewless.define.field import Field
 from skewless.define.source import FileSource, PushSource, Source, offline_source, source_from_spec
@@ -26,6 +28,18 @@ def _ttl(name: str, ttl: Any) -> timedelta | None:
     if ttl < timedelta(0):
         raise DefinitionError(f"feature view '{name}': ttl {ttl} is negative")
     return ttl if ttl > timedelta(0) else None
+
+
+def _ttl_seconds(ttl: timedelta | None) -> float | None:
+    return ttl.total_seconds() if ttl else None
+
+
+def _ttl_from_seconds(seconds: float | None) -> timedelta | None:
+    return timedelta(seconds=seconds) if seconds else None
+
+
+def _schema_from_specs(specs: list[dict[str, Any]]) -> list[Field]:
+    return [Field.from_spec(f) for f in specs]
 
 
 class FeatureView(FrozenMixin):
@@ -57,6 +71,23 @@ class FeatureView(FrozenMixin):
     tags: dict[str, str]
     on_missing: str
     fallback: str
+
+    KIND = "feature view"
+    FIELDS = (
+        Spec("name", diff=IDENTITY, ls=(0, "name")),
+        Spec("entities", dump=as_list, diff=BREAKING, describe=(1, "entities"), ls=(1, "entities")),
+        Spec("schema", dump=specs_of, load=_schema_from_specs, diff=SCHEMA, ls=(2, "features")),
+        Spec("source", dump=spec_of, load=source_from_spec, diff=SOURCE, describe=(3, "source"),
+             ls=(4, "source")),
+        Spec("ttl", key="ttl_seconds", dump=_ttl_seconds, load=_ttl_from_seconds, label="ttl",
+             shown=_ttl_from_seconds, describe=(4, "ttl"), ls=(3, "ttl")),
+        Spec("online", describe=(7, "online")),
+        Spec("description", describe=(0, "description"), ls=(5, "description")),
+        Spec("owner", describe=(8, "owner"), ls=(6, "owner")),
+        Spec("tags", dump=as_dict, describe=(9, "tags"), ls=(7, "tags")),
+        Spec("on_missing", describe=(5, "on missing")),
+        Spec("fallback", describe=(6, "fallback")),
+    )
 
     def __init__(
         self,
@@ -155,37 +186,6 @@ class FeatureView(FrozenMixin):
         if isinstance(features, str):
             features = [features]
         return FeatureViewProjection(self, list(features))
-
-    def to_spec(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "entities": list(self.entities),
-            "schema": [f.to_spec() for f in self.schema],
-            "source": self.source.to_spec(),
-            "ttl_seconds": self.ttl.total_seconds() if self.ttl else None,
-            "online": self.online,
-            "description": self.description,
-            "owner": self.owner,
-            "tags": dict(self.tags),
-            "on_missing": self.on_missing,
-            "fallback": self.fallback,
-        }
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> FeatureView:
-        return cls(
-            name=spec["name"],
-            entities=spec["entities"],
-            schema=[Field.from_spec(f) for f in spec["schema"]],
-            source=source_from_spec(spec["source"]),
-            ttl=timedelta(seconds=spec["ttl_seconds"]) if spec.get("ttl_seconds") else None,
-            online=spec.get("online", True),
-            description=spec.get("description", ""),
-            owner=spec.get("owner", ""),
-            tags=spec.get("tags") or {},
-            on_missing=spec.get("on_missing", "null"),
-            fallback=spec.get("fallback", "cache"),
-        )
 
     def __repr__(self) -> str:
         return f"FeatureView(name={self.name!r}, entities={list(self.entities)!r}, fields={self.field_names!r})"

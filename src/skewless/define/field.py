@@ -6,7 +6,23 @@ from typing import Any
 
 from skewless import types as T
 from skewless.define._common import FrozenMixin, check_name, check_str, check_tags
+from skewless.define._fields import IDENTITY, PART, Spec, as_dict
 from skewless.errors import DefinitionError
+
+
+def _dump_default(value: Any) -> Any:
+    """A default as JSON: bytes as ``{"__bytes__": hex}``."""
+    return {"__bytes__": value.hex()} if isinstance(value, bytes) else value
+
+
+def _load_default(value: Any) -> Any:
+    if isinstance(value, dict) and "__bytes__" in value:
+        return bytes.fromhex(value["__bytes__"])
+    return value
+
+
+def _dtype_name(dtype: T.ValueType) -> str:
+    return dtype.name
 
 
 class Field(FrozenMixin):
@@ -21,6 +37,17 @@ class Field(FrozenMixin):
     description: str
     tags: dict[str, str]
     default: Any
+
+    KIND = "field"
+    # ``ls``: the columns of a view's field table in ``skewless describe`` (column 2 is the
+    # field's role there: join key or feature).
+    FIELDS = (
+        Spec("name", diff=IDENTITY, ls=(0, "name")),
+        Spec("dtype", dump=_dtype_name, load=T.from_name, diff=PART, ls=(1, "type")),
+        Spec("description", ls=(4, "description")),
+        Spec("tags", dump=as_dict, ls=(5, "tags")),
+        Spec("default", dump=_dump_default, load=_load_default, ls=(3, "default")),
+    )
 
     def __init__(
         self,
@@ -46,27 +73,6 @@ class Field(FrozenMixin):
                 hint=f"give a default of type {dtype.name}, or None",
             )
         self._set("default", default)
-
-    def to_spec(self) -> dict[str, Any]:
-        default = self.default
-        if isinstance(default, bytes):
-            default = {"__bytes__": default.hex()}
-        return {
-            "name": self.name,
-            "dtype": self.dtype.name,
-            "description": self.description,
-            "tags": dict(self.tags),
-            "default": default,
-        }
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> Field:
-        spec = dict(spec)
-        spec["dtype"] = T.from_name(spec["dtype"])
-        d = spec.get("default")
-        if isinstance(d, dict) and "__bytes__" in d:
-            spec["default"] = bytes.fromhex(d["__bytes__"])
-        return cls(**spec)
 
     def __repr__(self) -> str:
         extra = f", default={self.default!r}" if self.default is not None else ""

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from skewless.define._common import FrozenMixin, check_name, check_str
+from skewless.define._fields import PART, Spec, as_dict, spec_of
 from skewless.errors import DefinitionError
 
 
@@ -35,6 +36,21 @@ class FileSource(FrozenMixin):
     field_mapping: dict[str, str]
     name: str
     description: str
+
+    KIND = "FileSource"
+    TYPE_TAG = "file"
+    # ``resets_online``: the fields that say which rows the source holds; another value means
+    # the stored online records may not fit (``registry.diff.online_reset``). ``describe``: rows
+    # of the view's ``skewless describe`` (the name and description are shown in the "source"
+    # row; the push source's row is 1).
+    FIELDS = (
+        Spec("name"),
+        Spec("path", resets_online=True, describe=(0, "source")),
+        Spec("timestamp_field", resets_online=True, describe=(2, "timestamp field")),
+        Spec("created_timestamp_column", resets_online=True, describe=(3, "created timestamp")),
+        Spec("field_mapping", dump=as_dict, resets_online=True, describe=(4, "field mapping")),
+        Spec("description"),
+    )
 
     def __init__(
         self,
@@ -103,22 +119,6 @@ class FileSource(FrozenMixin):
             if dst == name:
                 return src
         return name
-
-    def to_spec(self) -> dict[str, Any]:
-        return {
-            "type": "file",
-            "name": self.name,
-            "path": self.path,
-            "timestamp_field": self.timestamp_field,
-            "created_timestamp_column": self.created_timestamp_column,
-            "field_mapping": dict(self.field_mapping),
-            "description": self.description,
-        }
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> FileSource:
-        spec = {k: v for k, v in spec.items() if k != "type"}
-        return cls(**spec)
 
     def __repr__(self) -> str:
         return f"FileSource(name={self.name!r}, path={self.path!r})"
@@ -194,6 +194,14 @@ class PushSource(FrozenMixin):
     batch_source: FileSource
     description: str
 
+    KIND = "PushSource"
+    TYPE_TAG = "push"
+    FIELDS = (
+        Spec("name", describe=(1, "push source")),
+        Spec("batch_source", dump=spec_of, load=FileSource.from_spec, diff=PART),
+        Spec("description"),
+    )
+
     def __init__(self, name: str, batch_source: FileSource, description: str = "") -> None:
         check_name("PushSource", name)
         label = f"PushSource '{name}'"
@@ -210,19 +218,6 @@ class PushSource(FrozenMixin):
     def push_dir(self) -> str:
         """The directory pushed files are written to (relative paths: to the feature repo)."""
         return push_directory(self.batch_source, f"PushSource '{self.name}'")
-
-    def to_spec(self) -> dict[str, Any]:
-        return {
-            "type": "push",
-            "name": self.name,
-            "batch_source": self.batch_source.to_spec(),
-            "description": self.description,
-        }
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> PushSource:
-        return cls(spec["name"], FileSource.from_spec(spec["batch_source"]),
-                   spec.get("description", ""))
 
     def __repr__(self) -> str:
         return f"PushSource(name={self.name!r}, batch_source={self.batch_source!r})"

@@ -1,10 +1,10 @@
 """Compare two snapshots: what ``plan`` shows and what ``apply`` refuses.
 
-Every difference is read from the definitions' own description, their spec (``to_spec()``: the
-one serialisation the registry stores and compares definitions by), key by key. A key this
-module has no special reading for is still reported (``key: old -> new``), so a field added to
-a definition can never be left out of the plan. A few keys get a finer reading: a view's schema
-(field by field), its entities, its source (and push source), an entity's join keys.
+Every difference is read from the definitions' field lists (``FIELDS``, ``define/_fields.py``),
+the same lists their serialisation is built from: each field names its reading. Most are shown
+as ``label: old -> new``; a view's schema is read field by field, its source as the batch
+source's fields then the push source's, and a change of a view's entities or an entity's join
+keys is breaking. A field added to a definition is in its field list, so it is in the plan.
 
 Schema evolution: adding a field is safe. Removing, renaming or retyping a field, or changing a
 view's entities or an entity's join keys, is breaking: models trained on the old definition
@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from skewless.define import Entity, FeatureView
+from skewless.define import FeatureView, Field, FileSource, PushSource
+from skewless.define._common import FrozenMixin
+from skewless.define._fields import BREAKING, SCHEMA, SOURCE, VALUE, Spec
+from skewless.define.source import Source, offline_source
 from skewless.errors import SkewlessError
 from skewless.registry.snapshot import KINDS, Snapshot
 
@@ -51,14 +53,10 @@ class Change:
 
 # --- showing values --------------------------------------------------------------------------
 
-_LABELS = {"ttl_seconds": "ttl", "features": "features"}   # spec key -> the word users write
-
-
-def _show(key: str, value: Any) -> str:
+def _show(spec: Spec, value: Any) -> str:
     if value is None:
         return "none"
-    if key == "ttl_seconds":
-        value = timedelta(seconds=value)
+    value = spec.shown(value)
     if isinstance(value, timedelta):
         if value.days and not value.seconds and not value.microseconds:
             return f"{value.days} day" + ("s" if value.days != 1 else "")
@@ -66,33 +64,40 @@ def _show(key: str, value: Any) -> str:
     return repr(value)
 
 
-def spec_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    """``key: old -> new`` for every spec key whose value differs (nested specs of sources by
-    their own keys, ``source.path: ...``)."""
-    out: list[str] = []
-    for key in [*old, *(k for k in new if k not in old)]:
-        a, b = old.get(key), new.get(key)
+# --- per kind: every field of the kind's field list, through its reading ------------------------
+
+def field_changes(old: FrozenMixin, new: FrozenMixin, details: list[str], breaking: list[str],
+                  prefix: str = "") -> None:
+    """Every field of ``old`` / ``new`` (one definition kind) whose spec value differs, shown
+    through the field's reading (``define/_fields.py``): ``label: old -> new`` in ``details``,
+    ``label changed old -> new`` in ``breaking``, a view's schema and source field by field.
+    The object's name and the parts an enclosing reading shows are skipped."""
+    for spec in type(old).FIELDS:
+        a, b = spec.value(old), spec.value(new)
         if a == b:
             continue
-        label = prefix + _LABELS.get(key, key)
-        if key == "batch_source" and isinstance(a, dict) and isinstance(b, dict):
-            out.extend(spec_changes(a, b, label + "."))
-        else:
-            out.append(f"{label}: {_show(key, a)} -> {_show(key, b)}")
-    return out
+        if spec.diff == VALUE:
+            details.append(f"{prefix}{spec.label}: {_show(spec, a)} -> {_show(spec, b)}")
+        elif spec.diff == BREAKING:
+            breaking.append(f"{prefix}{spec.label} changed {a} -> {b}")
+        elif spec.diff == SCHEMA:
+            _schema(getattr(old, spec.name), getattr(new, spec.name), details, breaking)
+        elif spec.diff == SOURCE:
+            _source(getattr(old, spec.name), getattr(new, spec.name), details, breaking)
 
 
-# --- per kind -----------------------------------------------------------------------------------
-
-def _schema(old: list[dict[str, Any]], new: list[dict[str, Any]], details: list[str],
+def _schema(old: tuple[Field, ...], new: tuple[Field, ...], details: list[str],
             breaking: list[str]) -> None:
-    old_f = {f["name"]: f for f in old}
-    new_f = {f["name"]: f for f in new}
+    """A view's schema, field by field: added (safe); removed, renamed (a removed field and an
+    added one of the same type) or retyped (breaking); each kept field's other changes."""
+    old_f = {f.name: f for f in old}
+    new_f = {f.name: f for f in new}
     removed = [n for n in old_f if n not in new_f]
     added = [n for n in new_f if n not in old_f]
     renamed: set[str] = set()
     for r in removed:
-        twin = next((a for a in added if a not in renamed and new_f[a]["dtype"] == old_f[r]["dtype"]), None)
+        twin = next((a for a in added if a not in renamed and new_f[a].dtype.name == old_f[r].dtype.name),
+                    None)
         if twin is not None and len(removed) == len(added):
             breaking.append(f"field '{r}' renamed to '{twin}'")
             renamed.add(twin)
@@ -100,80 +105,38 @@ def _schema(old: list[dict[str, Any]], new: list[dict[str, Any]], details: list[
             breaking.append(f"field '{r}' removed")
     for a in added:
         if a not in renamed:
-            details.append(f"field '{a}' added ({new_f[a]['dtype']})")
+            details.append(f"field '{a}' added ({new_f[a].dtype.name})")
     for n in [n for n in old_f if n in new_f]:
-        a_spec, b_spec = old_f[n], new_f[n]
-        if a_spec["dtype"] != b_spec["dtype"]:
-            breaking.append(f"field '{n}' retyped {a_spec['dtype']} -> {b_spec['dtype']}")
-        rest = spec_changes({k: v for k, v in a_spec.items() if k != "dtype"},
-                            {k: v for k, v in b_spec.items() if k != "dtype"}, f"field '{n}' ")
-        details.extend(rest)
+        a_field, b_field = old_f[n], new_f[n]
+        if a_field.dtype.name != b_field.dtype.name:
+            breaking.append(f"field '{n}' retyped {a_field.dtype.name} -> {b_field.dtype.name}")
+        field_changes(a_field, b_field, details, breaking, f"field '{n}' ")
     if [n for n in old_f if n in new_f] != [n for n in new_f if n in old_f]:
         details.append(f"field order: {list(old_f)} -> {list(new_f)}")
 
 
-def _source(old: dict[str, Any], new: dict[str, Any], details: list[str]) -> None:
+def _source(old: Source, new: Source, details: list[str], breaking: list[str]) -> None:
     """A source's changes: those of the batch source (where history is read), then those of
     the push source in front of it, if any."""
-    def parts(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        if spec.get("type") == "push":
-            return spec["batch_source"], {k: v for k, v in spec.items() if k != "batch_source"}
-        return spec, None
-    a_batch, a_push = parts(old)
-    b_batch, b_push = parts(new)
-    details.extend(spec_changes(a_batch, b_batch, "source."))
+    field_changes(offline_source(old), offline_source(new), details, breaking, "source.")
+    a_push = old if isinstance(old, PushSource) else None
+    b_push = new if isinstance(new, PushSource) else None
     if a_push is None or b_push is None:
-        if a_push != b_push:
+        if a_push is not b_push:
             details.append(f"push source: {_push_name(a_push)} -> {_push_name(b_push)}")
     else:
-        details.extend(spec_changes(a_push, b_push, "push source."))
+        field_changes(a_push, b_push, details, breaking, "push source.")
 
 
-def _push_name(spec: dict[str, Any] | None) -> str:
-    return "none" if spec is None else repr(spec["name"])
+def _push_name(push: PushSource | None) -> str:
+    return "none" if push is None else repr(push.name)
 
 
-def _view_changes(old: FeatureView, new: FeatureView) -> tuple[list[str], list[str]]:
+def _changes(old: FrozenMixin, new: FrozenMixin) -> tuple[list[str], list[str]]:
     details: list[str] = []
     breaking: list[str] = []
-    a, b = old.to_spec(), new.to_spec()
-    special: dict[str, Callable[[Any, Any], None]] = {
-        "schema": lambda x, y: _schema(x, y, details, breaking),
-        "entities": lambda x, y: breaking.append(f"entities changed {x} -> {y}"),
-        "source": lambda x, y: _source(x, y, details),
-    }
-    _by_key(a, b, special, details)
+    field_changes(old, new, details, breaking)
     return details, breaking
-
-
-def _entity_changes(old: Entity, new: Entity) -> tuple[list[str], list[str]]:
-    details: list[str] = []
-    breaking: list[str] = []
-    special: dict[str, Callable[[Any, Any], None]] = {
-        "join_keys": lambda x, y: breaking.append(f"join keys changed {x} -> {y}")}
-    _by_key(old.to_spec(), new.to_spec(), special, details)
-    return details, breaking
-
-
-def _by_key(a: dict[str, Any], b: dict[str, Any], special: dict[str, Callable[[Any, Any], None]],
-            details: list[str]) -> None:
-    """Every differing key of two specs: through its special reading, else as ``key: a -> b``."""
-    for key in [*a, *(k for k in b if k not in a)]:
-        x, y = a.get(key), b.get(key)
-        if x == y:
-            continue
-        if key in special:
-            special[key](x, y)
-        else:
-            details.extend(spec_changes({key: x}, {key: y}))
-
-
-def _changes(kind: str, old: Any, new: Any) -> tuple[list[str], list[str]]:
-    if kind == "feature_view":
-        return _view_changes(old, new)
-    if kind == "entity":
-        return _entity_changes(old, new)
-    return spec_changes(old.to_spec(), new.to_spec()), []
 
 
 # --- online identity ----------------------------------------------------------------------------
@@ -185,11 +148,15 @@ def _join_keys(snapshot: Snapshot, view: FeatureView) -> tuple[str, ...] | None:
         return None
 
 
+_KEEPS_ROWS = frozenset(f.key for f in FileSource.FIELDS if not f.resets_online)
+
+
 def _batch_identity(view: FeatureView) -> dict[str, Any]:
-    """What the offline history of a view is read from (a source's name and description do
-    not change which rows it holds)."""
+    """What the offline history of a view is read from: its batch source's spec without the
+    fields that do not change which rows it holds (``resets_online=False``: name,
+    description). Part of ``materialization_signature``, so its shape is fixed."""
     spec = view.batch_source.to_spec()
-    return {k: v for k, v in spec.items() if k not in ("name", "description")}
+    return {k: v for k, v in spec.items() if k not in _KEEPS_ROWS}
 
 
 def online_reset(old_snap: Snapshot, old: FeatureView, new_snap: Snapshot, new: FeatureView) -> str | None:
@@ -243,7 +210,7 @@ def diff(old: Snapshot, new: Snapshot) -> list[Change]:
             details: list[str] = []
             breaking: list[str] = []
             if a[name] != b[name]:
-                details, breaking = _changes(kind, a[name], b[name])
+                details, breaking = _changes(a[name], b[name])
             destructive: list[str] = []
             if kind == "feature_view":
                 why = online_reset(old, a[name], new, b[name])
