@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from skewless.config import RepoConfig
 from skewless.engines import OfflineEngine, make_engine
 from skewless.online import OnlineStore, make_online_store
+from skewless.online.cached import CachedStore
 from skewless.registry import RegistryStore
 
 if TYPE_CHECKING:
@@ -53,6 +54,11 @@ class RuntimeContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("skewless"))
     _engine: OfflineEngine | None = field(default=None, repr=False)
     _online: OnlineStore | None = field(default=None, repr=False)
+    _cached: CachedStore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._cached = CachedStore(self._open_online, self.config.cache.ttl_seconds,
+                                   self.config.cache.max_entries)
 
     @property
     def project(self) -> str:
@@ -71,11 +77,29 @@ class RuntimeContext:
         return self._engine
 
     @property
-    def online_store(self) -> OnlineStore:
-        """The online store of ``online_store`` (opened on first use)."""
+    def online_store(self) -> CachedStore:
+        """The online store of ``online_store`` (opened on first use) behind the in-process
+        hot-key and fallback cache (``cache`` in feature_store.yaml): every use case reads
+        and writes through it, so a write, a swap or a drop keeps the cache true without
+        anyone driving it by hand (``skewless.online.cached``)."""
+        return self._cached
+
+    @property
+    def raw_online_store(self) -> OnlineStore:
+        """The online store itself, without the cache: for reads that must see what the
+        store holds (``rebuild-online``'s verification)."""
+        return self._open_online()
+
+    def _open_online(self) -> OnlineStore:
         if self._online is None:
             self._online = make_online_store(self.config)
         return self._online
+
+    def use_online_store(self, store: OnlineStore | None) -> None:
+        """Serve from ``store`` (None: open the configured one on next use); the cache
+        forgets everything it held for the previous one."""
+        self._online = store
+        self._cached.reopen()
 
     @property
     def created_tolerance(self) -> timedelta:

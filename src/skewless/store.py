@@ -137,9 +137,9 @@ class FeatureStore:
         self._registry_error: RegistryError | None = None
         self._registry_read_at: float | None = None
         self._online_plans: dict[Any, OnlinePlan] = {}
-        # the online store as serving reads it: behind the hot-key and fallback cache
-        self.cache = CachedStore(lambda: self.online_store, self.config.cache.ttl_seconds,
-                                 self.config.cache.max_entries)
+        # the online store as the use cases read and write it: behind the hot-key and
+        # fallback cache, which writes, swaps and drops through it keep true
+        self.cache: CachedStore = self.context.online_store
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -156,7 +156,9 @@ class FeatureStore:
 
     @property
     def online_store(self) -> OnlineStore:
-        return self.context.online_store
+        """The configured online store itself (the use cases go through ``cache``, its
+        cached front)."""
+        return self.context.raw_online_store
 
     @property
     def _online(self) -> OnlineStore | None:
@@ -165,7 +167,7 @@ class FeatureStore:
 
     @_online.setter
     def _online(self, store: OnlineStore | None) -> None:
-        self.context._online = store
+        self.context.use_online_store(store)
 
     # --- hooks -------------------------------------------------------------------------------
     @property
@@ -289,8 +291,6 @@ class FeatureStore:
                 self._serving = (float("-inf"), self._serving[1])
             result = apply_svc.apply(self.context, objects, partial=partial, delete=delete,
                                      force=force, extra_problems=problems)
-            if result.dropped_tables:
-                self.cache.clear()   # records of retired tables are never read again
             return result
         return self._fire(H.APPLY, {"objects": objects, "objects_to_delete": delete,
                                     "partial": partial, "force": force}, run)
@@ -395,11 +395,11 @@ class FeatureStore:
     def _materialize(self, start: datetime | None, end: datetime, views: Sequence[str] | None,
                      incremental: bool, on_rows: Callable[[str, int], None] | None,
                      batch_rows: int) -> list[ViewReport]:
-        return self._after_write(self._fire(H.MATERIALIZE, {
+        return self._fire(H.MATERIALIZE, {
             "views": views, "start": start, "end": end, "incremental": incremental},
             lambda: materialize_svc.materialize(
                 self.context, self.snapshot(), views=views, start=start, end=end,
-                incremental=incremental, on_rows=on_rows, batch_rows=batch_rows)))
+                incremental=incremental, on_rows=on_rows, batch_rows=batch_rows))
 
     def check_materialize_window(self, start: datetime | None, end: datetime) -> None:
         """MaterializationError if ``[start, end]`` cannot be materialized now (``end`` in the
@@ -421,14 +421,8 @@ class FeatureStore:
         up with what reached the offline store meanwhile and verify counts and a sample of values
         against the offline join. Holds each view's lease: raises LeaseHeldError, naming the
         holder, if another rebuild of one of them is running (docs/online.md, "Leases")."""
-        return self._after_write(rebuild_svc.rebuild_online(
-            self.context, self.snapshot(), views=views, on_rows=on_rows, batch_rows=batch_rows))
-
-    def _after_write(self, result: _T) -> _T:
-        """Writes through this store are read back at once, hot-key cache or not (the services
-        write to the wrapped store, around the cache: it forgets its hot keys here)."""
-        self.cache.forget_hot()
-        return result
+        return rebuild_svc.rebuild_online(
+            self.context, self.snapshot(), views=views, on_rows=on_rows, batch_rows=batch_rows)
 
     def online_status(self) -> list[ViewStatus]:
         """Per online view: entities stored, watermark and its age, last run."""
@@ -450,10 +444,10 @@ class FeatureStore:
         registry as it is now, never against the serving cache (``registry_cache_ttl_seconds``):
         a batch shaped for a definition that was changed meanwhile is refused, not written
         (docs/online.md#push). Re-reading the registry costs about 0.5 ms."""
-        return self._after_write(self._fire(H.PUSH, {
+        return self._fire(H.PUSH, {
             "source_name": source_name, "to": to, "batch_id": batch_id, "rows": df},
             lambda: push_svc.push(self.context, self._fresh_serving_snapshot(), source_name, df,
-                                  to=to, batch_id=batch_id)))
+                                  to=to, batch_id=batch_id))
 
     def online_column_types(self, features: Sequence[str] | FeatureService | str,
                             full_feature_names: bool = False) -> dict[str, str | None]:

@@ -34,7 +34,22 @@ def test_the_context_holds_what_the_calls_run_with(repo: Path) -> None:
     assert ctx._online is None and ctx._engine is None          # opened on first use
     fs.apply([user, spend_view()])
     assert ctx._engine is None                                  # apply needs no engine
-    assert fs.online_store is ctx.online_store and fs.engine is ctx.engine
+    assert fs.online_store is ctx.raw_online_store and fs.engine is ctx.engine
+    assert fs.cache is ctx.online_store and ctx.online_store.store is fs.online_store
+
+
+def test_writes_through_the_context_keep_the_hot_key_cache_true(repo: Path) -> None:
+    """Materialize and push write through the cached front (``ctx.online_store``): a value
+    read into the hot-key cache is never served after a write replaced it, with nothing
+    clearing the cache by hand."""
+    fs = FeatureStore(repo, config={"project": "fraud", "registry": "data/registry.db",
+                                    "cache": {"ttl_seconds": 3600}}, clock=lambda: NOW)
+    fs.apply([user, spend_view()])
+    fs.materialize(None, datetime(2024, 1, 16, tzinfo=timezone.utc))
+    first = fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}]).to_dict()
+    assert first["amount"] == [120.0]
+    fs.materialize(None, datetime(2024, 1, 21, tzinfo=timezone.utc))
+    assert fs.get_online_features(["user_spend:amount"], [{"user_id": "u1"}]).to_dict()["amount"] == [135.0]
 
 
 def test_readiness_is_a_verdict_of_the_store(repo: Path) -> None:

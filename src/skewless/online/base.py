@@ -90,8 +90,13 @@ def coverage_holds(recorded: str | None, identity: StoreIdentity | None, writes:
 
 
 class OnlineStore(Protocol):
-    name: str
-    capabilities: OnlineCapabilities
+    @property
+    def name(self) -> str:
+        """The backend's name (its config ``type``)."""
+
+    @property
+    def capabilities(self) -> OnlineCapabilities:
+        """What the store can do (``skewless.backends``, docs/backends.md)."""
 
     def create(self, tables: Sequence[str]) -> None:
         """Create tables that do not exist yet (idempotent). A store without an identity claims

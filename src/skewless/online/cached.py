@@ -153,6 +153,13 @@ class CachedStore:
         """Drop every hot-key entry (after writes that went to the wrapped store directly)."""
         self.cache.forget_hot()
 
+    def reopen(self) -> None:
+        """Forget the store opened (when it was given as a function, it is opened again on
+        next use) and everything cached from it."""
+        if self._open is not None:
+            self._store = None
+        self.cache.clear()
+
     def clear(self) -> None:
         """Forget everything cached."""
         self.cache.clear()

@@ -247,7 +247,7 @@ def _verify_sample(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureView, k
     # Fail-closed views would raise on the first stale entity; the offline join reads them as null.
     plan = replace(plan, views=tuple(replace(v, on_missing="null") if v.on_missing == "fail" else v
                                      for v in plan.views))
-    response = online_svc.get_online_features(ctx.online_store, plan, entities, now)
+    response = online_svc.get_online_features(ctx.raw_online_store, plan, entities, now)
     served = response.values
     # a record newer than ``now`` was written by a concurrent push: not the rebuild's to check
     newer = {i for stamps in response.event_micros.values() for i, us in enumerate(stamps)
