@@ -114,7 +114,7 @@ UNDECLARED = notyet("the backend does not declare it")
 def capability(capabilities: Any, name: str) -> Capability:
     """The value of capability ``name`` in a capabilities value (a field left ``False`` by an
     older plugin counts as ``UNDECLARED``)."""
-    value = getattr(capabilities, name)
+    value = getattr(capabilities, name, None)   # no capabilities value: none declared
     if value is True:
         return True
     return value if isinstance(value, Gap) else UNDECLARED
@@ -194,6 +194,11 @@ def _load(kind: Kind, point: EntryPoint) -> Backend[Any]:
     except ImportError as e:
         raise ConfigError(f"{GROUPS[kind][2]} '{point.name}' cannot be loaded: {e}",
                           hint=f"check the {where} and that its dependencies are installed") from None
+    except Exception as e:  # noqa: BLE001 - a bug in the plugin (or a wrong attribute): name it
+        raise ConfigError(f"{GROUPS[kind][2]} '{point.name}' cannot be loaded: "
+                          f"{type(e).__name__}: {e}",
+                          hint=f"the {where} failed to import; fix that package or uninstall "
+                          "it") from e
     if not isinstance(value, Backend) or value.kind != kind or value.name != point.name:
         raise ConfigError(f"{GROUPS[kind][2]} '{point.name}': {where} is not a skewless "
                           f"Backend of kind {kind} named {point.name!r}",

@@ -69,3 +69,39 @@ def test_serving_several_workers_needs_a_shared_store(tmp_path: Path) -> None:
     assert "online store 'memory' cannot take --workers 2: shared is not supported, by design" \
         in result.output, result.output
     assert "sqlite" in result.output   # what to use instead
+
+
+def test_a_backend_declaring_no_capabilities_lacks_them_all() -> None:
+    """``Backend(...)`` without ``capabilities`` (its default, None) declares none: a call
+    needing one is refused with the gap, not an AttributeError."""
+    with pytest.raises(UnsupportedError) as e:
+        require("online_store", "mine", None, "shared", "--workers 2")
+    assert e.value.message == ("online store 'mine' cannot take --workers 2: shared is not "
+                               "implemented yet (the backend does not declare it)")
+
+
+@pytest.mark.parametrize("source, value, error", [
+    ("raise RuntimeError('boom at import')\n", "BACKEND", "RuntimeError: boom at import"),
+    ("def f(:\n", "BACKEND", "SyntaxError"),
+    ("X = 1\n", "NOPE", "AttributeError"),
+])
+def test_a_plugin_that_fails_to_load_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              source: str, value: str, error: str) -> None:
+    """Whatever a plugin's module raises when it is loaded (not only ImportError), the config
+    error names the backend and its entry point."""
+    from importlib.metadata import EntryPoint, EntryPoints
+
+    from skewless.errors import ConfigError
+
+    (tmp_path / "broken_plugin_mod.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    point = EntryPoint("broken", f"broken_plugin_mod:{value}", "skewless.online_stores")
+    monkeypatch.setattr(backends, "_entry_points", lambda kind: EntryPoints(
+        [point] if kind == "online_store" else []))
+    monkeypatch.setattr(backends, "_LOADED", {})
+    monkeypatch.delitem(__import__("sys").modules, "broken_plugin_mod", raising=False)
+    with pytest.raises(ConfigError) as e:
+        backends.lookup("online_store", "broken")
+    assert e.value.message.startswith("online store 'broken' cannot be loaded: ")
+    assert error in e.value.message
+    assert f"broken = broken_plugin_mod:{value}" in (e.value.hint or "")
