@@ -105,3 +105,24 @@ def test_a_plugin_that_fails_to_load_is_named(tmp_path: Path, monkeypatch: pytes
     assert e.value.message.startswith("online store 'broken' cannot be loaded: ")
     assert error in e.value.message
     assert f"broken = broken_plugin_mod:{value}" in (e.value.hint or "")
+
+
+def test_rebuild_online_needs_an_atomic_swap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``atomic_swap`` is read: a store declaring it as a gap is refused by rebuild-online
+    before anything runs, as docs/backends.md says of every capability a call needs."""
+    from skewless.online import OnlineCapabilities
+
+    (tmp_path / "data").mkdir()
+    pd.DataFrame({"user_id": [1], "ts": [pd.Timestamp("2025-01-01")], "x": [1]}).to_parquet(
+        tmp_path / "data/s.parquet")
+    fs = FeatureStore(tmp_path, config={"project": "p", "online_store": {"type": "memory"}})
+    user = Entity("user", join_keys=["user_id"])
+    fs.apply([user, FeatureView("v", entities=[user], schema=[Field("x", Int64)],
+                                source=FileSource("data/s.parquet", "ts"))])
+    monkeypatch.setattr(type(fs.online_store), "capabilities",
+                        OnlineCapabilities(atomic_swap=never("it has no swap")), raising=False)
+    with pytest.raises(UnsupportedError) as e:
+        fs.rebuild_online()
+    assert e.value.message.startswith("online store 'memory' cannot take rebuild-online")
+    assert "atomic_swap is not supported, by design (it has no swap)" in e.value.message
+    assert fs.online_status()[0].entities == 0
