@@ -126,3 +126,50 @@ def test_rebuild_online_needs_an_atomic_swap(tmp_path: Path, monkeypatch: pytest
     assert e.value.message.startswith("online store 'memory' cannot take rebuild-online")
     assert "atomic_swap is not supported, by design (it has no swap)" in e.value.message
     assert fs.online_status()[0].entities == 0
+
+
+_BAD_BACKENDS = '''
+from typing import Literal
+from pydantic import BaseModel
+from skewless.backends import Backend, BackendSettings
+
+class Plain(BaseModel):
+    path: str = "x"
+
+class Other(BackendSettings):
+    type: Literal["other"] = "other"
+
+PLAIN = Backend("online_store", "bad", Plain, lambda c, s: None)
+WRONG_TYPE = Backend("online_store", "bad", Other, lambda c, s: None)
+WRONG_NAME = Backend("online_store", "other", Other, lambda c, s: None)
+'''
+
+
+@pytest.mark.parametrize("attr, error", [
+    ("PLAIN", "its settings model <class 'bad_backends_mod.Plain'> is not a "
+              "skewless.backends.BackendSettings"),
+    ("WRONG_TYPE", "its settings model Other's type does not take 'bad' "
+                   "(declare type: Literal['bad'] = 'bad')"),
+    ("WRONG_NAME", "is not a skewless Backend of kind online_store named 'bad' (it is a Backend "
+                   "of kind online_store named 'other')"),
+])
+def test_a_malformed_plugin_is_blamed_not_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     attr: str, error: str) -> None:
+    """A plugin's own mistakes are reported as the plugin's when it is loaded, never as a bad
+    value in the user's feature_store.yaml ("Input should be 'other'")."""
+    from importlib.metadata import EntryPoint, EntryPoints
+
+    from skewless.config import config_from_dict
+    from skewless.errors import ConfigError
+
+    (tmp_path / "bad_backends_mod.py").write_text(_BAD_BACKENDS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    point = EntryPoint("bad", f"bad_backends_mod:{attr}", "skewless.online_stores")
+    real = backends._entry_points
+    monkeypatch.setattr(backends, "_entry_points", lambda kind: EntryPoints(
+        [*real(kind), point] if kind == "online_store" else list(real(kind))))
+    monkeypatch.setattr(backends, "_LOADED", {})
+    with pytest.raises(ConfigError) as e:
+        config_from_dict({"project": "p", "online_store": {"type": "bad"}}, tmp_path)
+    assert error in e.value.message, e.value.message
+    assert "bad = bad_backends_mod:" in e.value.message
