@@ -273,8 +273,9 @@ def registry_backend(target: str) -> Backend[Any]:
     if backend is not None:
         return backend
     known = [n for n in names("registry_store") if n != DEFAULT_REGISTRY]
-    if scheme in PLANNED_REGISTRIES:
-        raise ConfigError(f"registry '{scheme}://...': the {PLANNED_REGISTRIES[scheme]} registry "
+    planned = scheme.split("+", 1)[0]   # SQLAlchemy's driver suffix: postgresql+psycopg (Feast's)
+    if planned in PLANNED_REGISTRIES:
+        raise ConfigError(f"registry '{scheme}://...': the {PLANNED_REGISTRIES[planned]} registry "
                           "store is not implemented yet",
                           hint="use a file path meanwhile, such as registry: data/registry.db")
     raise ConfigError(f"registry scheme '{scheme}://' is unknown; known schemes: "

@@ -72,8 +72,10 @@ def test_a_registry_url_reaches_the_store_of_its_scheme(tmp_path: Path) -> None:
     assert registry.path == tmp_path.resolve() / "data/reg.db"
 
 
-def test_postgresql_is_not_implemented_yet(tmp_path: Path) -> None:
-    cfg = config_from_dict({"project": "p", "registry": "postgresql://u@h/db"}, tmp_path, environ={})
+@pytest.mark.parametrize("url", ["postgresql://u@h/db", "postgresql+psycopg://u:p@h:5432/db"])
+def test_postgresql_is_not_implemented_yet(tmp_path: Path, url: str) -> None:
+    """Also in the SQLAlchemy spelling Feast's SQL registry documents (driver after a +)."""
+    cfg = config_from_dict({"project": "p", "registry": url}, tmp_path, environ={})
     with pytest.raises(ConfigError) as e:
         open_registry(cfg)
     assert "PostgreSQL registry store is not implemented yet" in e.value.message
