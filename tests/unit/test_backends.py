@@ -173,3 +173,15 @@ def test_a_malformed_plugin_is_blamed_not_the_config(tmp_path: Path, monkeypatch
         config_from_dict({"project": "p", "online_store": {"type": "bad"}}, tmp_path)
     assert error in e.value.message, e.value.message
     assert "bad = bad_backends_mod:" in e.value.message
+
+
+def test_an_online_store_claims_only_what_it_declares() -> None:
+    """As for engines: ``OnlineCapabilities()`` declares nothing, so a plugin that says nothing
+    about being shared is not run by several server workers (each would hold its own data)."""
+    from skewless.online import OnlineCapabilities
+
+    caps = OnlineCapabilities()
+    for name in ("atomic_swap", "persistent", "shared"):
+        assert capability(caps, name) == backends.UNDECLARED
+    with pytest.raises(UnsupportedError, match="shared is not implemented yet"):
+        require("online_store", "mine", caps, "shared", "--workers 2")
