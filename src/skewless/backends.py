@@ -30,7 +30,7 @@ from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from skewless.errors import ConfigError, SkewlessError, UnsupportedError
 
@@ -114,7 +114,7 @@ UNDECLARED = notyet("the backend does not declare it")
 def capability(capabilities: Any, name: str) -> Capability:
     """The value of capability ``name`` in a capabilities value (a field left ``False`` by an
     older plugin counts as ``UNDECLARED``)."""
-    value = getattr(capabilities, name)
+    value = getattr(capabilities, name, None)   # no capabilities value: none declared
     if value is True:
         return True
     return value if isinstance(value, Gap) else UNDECLARED
@@ -194,12 +194,39 @@ def _load(kind: Kind, point: EntryPoint) -> Backend[Any]:
     except ImportError as e:
         raise ConfigError(f"{GROUPS[kind][2]} '{point.name}' cannot be loaded: {e}",
                           hint=f"check the {where} and that its dependencies are installed") from None
+    except Exception as e:  # noqa: BLE001 - a bug in the plugin (or a wrong attribute): name it
+        raise ConfigError(f"{GROUPS[kind][2]} '{point.name}' cannot be loaded: "
+                          f"{type(e).__name__}: {e}",
+                          hint=f"the {where} failed to import; fix that package or uninstall "
+                          "it") from e
     if not isinstance(value, Backend) or value.kind != kind or value.name != point.name:
+        got = (f"Backend of kind {value.kind} named {value.name!r}" if isinstance(value, Backend)
+               else type(value).__name__)
         raise ConfigError(f"{GROUPS[kind][2]} '{point.name}': {where} is not a skewless "
-                          f"Backend of kind {kind} named {point.name!r}",
+                          f"Backend of kind {kind} named {point.name!r} (it is a {got})",
                           hint="it must point at a skewless.backends.Backend value "
                           "(docs/backends.md)")
+    if kind != "registry_store":
+        _check_settings(kind, point.name, value.settings, where)
     return value
+
+
+def _check_settings(kind: Kind, name: str, settings: Any, where: str) -> None:
+    """A backend's settings model must be a ``BackendSettings`` whose ``type`` takes the
+    backend's name: otherwise every config naming it would be refused as the user's mistake."""
+    problem = None
+    if not (isinstance(settings, type) and issubclass(settings, BackendSettings)):
+        problem = f"its settings model {settings!r} is not a skewless.backends.BackendSettings"
+    else:
+        try:
+            annotation: Any = settings.model_fields["type"].annotation
+            TypeAdapter(annotation).validate_python(name)
+        except ValidationError:
+            problem = (f"its settings model {settings.__name__}'s type does not take "
+                       f"{name!r} (declare type: Literal[{name!r}] = {name!r})")
+    if problem is not None:
+        raise ConfigError(f"{GROUPS[kind][2]} '{name}': {where}: {problem}",
+                          hint="a bug in that package (docs/backends.md, \"Adding a backend\")")
 
 
 def get(kind: Kind, name: str) -> Backend[Any] | None:
@@ -246,8 +273,9 @@ def registry_backend(target: str) -> Backend[Any]:
     if backend is not None:
         return backend
     known = [n for n in names("registry_store") if n != DEFAULT_REGISTRY]
-    if scheme in PLANNED_REGISTRIES:
-        raise ConfigError(f"registry '{scheme}://...': the {PLANNED_REGISTRIES[scheme]} registry "
+    planned = scheme.split("+", 1)[0]   # SQLAlchemy's driver suffix: postgresql+psycopg (Feast's)
+    if planned in PLANNED_REGISTRIES:
+        raise ConfigError(f"registry '{scheme}://...': the {PLANNED_REGISTRIES[planned]} registry "
                           "store is not implemented yet",
                           hint="use a file path meanwhile, such as registry: data/registry.db")
     raise ConfigError(f"registry scheme '{scheme}://' is unknown; known schemes: "

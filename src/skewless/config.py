@@ -238,6 +238,10 @@ def _report(errors: list[Any], problems: _Problems, data: dict[str, Any]) -> Con
                 problems.add(loc, f"unknown key '{where}'; valid keys here: {', '.join(valid)}")
         elif e["type"] == "value_error":
             problems.add(loc, f"'{where}': {e['ctx']['error']}")
+        elif e["type"] == "model_type" and loc[0] in SECTIONS and len(loc) == 1:
+            # not "instance of BackendSettings": a class name the user never wrote
+            problems.add(loc, f"'{where}': Input should be a valid dictionary or object to extract "
+                         "fields from" + (f", got {e['input']!r}" if var else ""))
         else:
             problems.add(loc, f"'{where}': {e['msg']}" + (f", got {e['input']!r}" if var else ""))
         section_type = (loc[0], "type")

@@ -26,8 +26,8 @@ Events (``Event.kind``) and what ``Event.request`` holds:
 - ``apply``: ``objects``, ``objects_to_delete``, ``partial``, ``force``. Result: the
   ``PlanResult``.
 
-**Refusing.** A before-hook refuses the call by raising a ``SkewlessError`` (e.g.
-``PermissionDeniedError``): nothing then runs, the caller gets that error (the feature server
+**Refusing.** A before-hook refuses the call by raising a ``SkewlessError`` (a
+subclass of your own, with its ``http_status`` and ``code``: docs/hooks.md): nothing then runs, the caller gets that error (the feature server
 answers with its HTTP status), and every hook's after event receives it as ``outcome.error``.
 Any other exception from a hook is a bug in the hook and propagates as it is.
 
@@ -42,6 +42,7 @@ no per-row work.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -105,6 +106,16 @@ def check_hook(hook: Any) -> Hook:
         raise InvalidRequestError(
             f"{hook!r} is not a hook: a hook has methods before(event) and after(event, outcome)",
             hint="subclass skewless.hooks.BaseHook and override what you need (docs/hooks.md)")
+    if isinstance(hook, type):   # its methods would be called unbound, failing on first use
+        raise InvalidRequestError(f"{hook!r} is a class, not a hook",
+                                  hint=f"register an instance: {hook.__name__}()")
+    for method in ("before", "after"):
+        if inspect.iscoroutinefunction(getattr(hook, method)):
+            # called without being awaited: its body never runs, so a refusal would be lost
+            raise InvalidRequestError(
+                f"{hook!r}: {method} is a coroutine function (async def); hooks are called "
+                "synchronously, so it would never run",
+                hint=f"define {method} with a plain def (docs/hooks.md)")
     return hook  # type: ignore[no-any-return]
 
 
@@ -188,6 +199,9 @@ def run_each(hooks: Sequence[Hook], events: Sequence[Event],
 
 def hooks_of(hooks: Iterable[Any] | None) -> tuple[Hook, ...]:
     """The hooks given to ``FeatureStore(hooks=...)``, checked."""
+    if hooks is not None and hasattr(hooks, "before"):   # one hook, not a list of them
+        raise InvalidRequestError(f"hooks= takes a list of hooks, got the hook {hooks!r}",
+                                  hint=f"write hooks=[{type(hooks).__name__}(...)]")
     return tuple(check_hook(h) for h in hooks or ())
 
 

@@ -219,3 +219,21 @@ def test_a_before_hook_bug_propagates(hook_repo: Path) -> None:
     fs = open_store(applied(hook_repo), hooks=[Buggy()])
     with pytest.raises(KeyError):
         CALLS[H.ONLINE_READ](fs)
+
+
+def test_what_cannot_run_as_a_hook_is_refused_when_registered(hook_repo: Path) -> None:
+    """An ``async def before`` would be called without being awaited: its body, and so its
+    refusal, would never run. A hook class (not an instance) would fail on the first call. Both
+    are refused when registered, as is one hook given where a list is expected."""
+    class AsyncRefuser(BaseHook):
+        async def before(self, event: Event) -> None:   # type: ignore[override]
+            raise SkewlessError("no")
+
+    fs = open_store(applied(hook_repo))
+    with pytest.raises(InvalidRequestError, match="before is a coroutine function"):
+        fs.add_hook(AsyncRefuser())
+    with pytest.raises(InvalidRequestError, match="is a class, not a hook"):
+        fs.add_hook(Recorder)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequestError, match="hooks= takes a list of hooks"):
+        FeatureStore(hook_repo, hooks=Recorder())  # type: ignore[arg-type]
+    assert fs.hooks == ()

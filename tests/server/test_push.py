@@ -177,3 +177,31 @@ def test_http_batch_id(push_repo, push_server):
         assert client.push("events_push", df, batch_id="c-1")["duplicate"] is False
         assert client.push("events_push", df, batch_id="c-1")["duplicate"] is True
     assert _rows_of(push_repo, "u23") == 1
+
+
+def test_a_push_source_applied_elsewhere_takes_epoch_seconds_at_once(tmp_path: Path) -> None:
+    """The push checks the registry as it is now; so does the reading of its timestamp
+    columns: a source another process applied within registry_cache_ttl_seconds of the
+    server's last registry read takes epoch seconds at once, as it did before the serving
+    path had one registry cache."""
+    from starlette.testclient import TestClient
+
+    from skewless.server import create_app
+
+    repo = make_repo(tmp_path / "repo", project="srvpush2")
+    (repo / "data/events").mkdir(parents=True)
+    pq.write_table(pa.table({
+        "user_id": pa.array(["u1"]), "ts": pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)],
+                                                     type=pa.timestamp("us", tz="UTC")),
+        "amount": pa.array([1.0]), "n": pa.array([1], type=pa.int64()),
+        "last_seen": pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)], type=pa.timestamp("us", tz="UTC")),
+    }), repo / "data/events/part-0.parquet")
+    store = FeatureStore(repo)
+    with TestClient(create_app(store, tune_gc=False)) as client:
+        assert client.get("/ready").status_code in (200, 503)   # the serving snapshot is read
+        FeatureStore(repo).apply(push_definitions())            # another process applies
+        r = client.post("/push", json={"push_source_name": "events_push", "df": {
+            "user_id": ["u7"], "ts": [1709337600], "amount": [7.0], "n": [7],
+            "last_seen": [1709337600]}})
+        assert r.status_code == 200, r.text
+        assert r.json()["online_records"] == {"user_events": 1}

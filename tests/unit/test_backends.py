@@ -69,3 +69,119 @@ def test_serving_several_workers_needs_a_shared_store(tmp_path: Path) -> None:
     assert "online store 'memory' cannot take --workers 2: shared is not supported, by design" \
         in result.output, result.output
     assert "sqlite" in result.output   # what to use instead
+
+
+def test_a_backend_declaring_no_capabilities_lacks_them_all() -> None:
+    """``Backend(...)`` without ``capabilities`` (its default, None) declares none: a call
+    needing one is refused with the gap, not an AttributeError."""
+    with pytest.raises(UnsupportedError) as e:
+        require("online_store", "mine", None, "shared", "--workers 2")
+    assert e.value.message == ("online store 'mine' cannot take --workers 2: shared is not "
+                               "implemented yet (the backend does not declare it)")
+
+
+@pytest.mark.parametrize("source, value, error", [
+    ("raise RuntimeError('boom at import')\n", "BACKEND", "RuntimeError: boom at import"),
+    ("def f(:\n", "BACKEND", "SyntaxError"),
+    ("X = 1\n", "NOPE", "AttributeError"),
+])
+def test_a_plugin_that_fails_to_load_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              source: str, value: str, error: str) -> None:
+    """Whatever a plugin's module raises when it is loaded (not only ImportError), the config
+    error names the backend and its entry point."""
+    from importlib.metadata import EntryPoint, EntryPoints
+
+    from skewless.errors import ConfigError
+
+    (tmp_path / "broken_plugin_mod.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    point = EntryPoint("broken", f"broken_plugin_mod:{value}", "skewless.online_stores")
+    monkeypatch.setattr(backends, "_entry_points", lambda kind: EntryPoints(
+        [point] if kind == "online_store" else []))
+    monkeypatch.setattr(backends, "_LOADED", {})
+    monkeypatch.delitem(__import__("sys").modules, "broken_plugin_mod", raising=False)
+    with pytest.raises(ConfigError) as e:
+        backends.lookup("online_store", "broken")
+    assert e.value.message.startswith("online store 'broken' cannot be loaded: ")
+    assert error in e.value.message
+    assert f"broken = broken_plugin_mod:{value}" in (e.value.hint or "")
+
+
+def test_rebuild_online_needs_an_atomic_swap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``atomic_swap`` is read: a store declaring it as a gap is refused by rebuild-online
+    before anything runs, as docs/backends.md says of every capability a call needs."""
+    from skewless.online import OnlineCapabilities
+
+    (tmp_path / "data").mkdir()
+    pd.DataFrame({"user_id": [1], "ts": [pd.Timestamp("2025-01-01")], "x": [1]}).to_parquet(
+        tmp_path / "data/s.parquet")
+    fs = FeatureStore(tmp_path, config={"project": "p", "online_store": {"type": "memory"}})
+    user = Entity("user", join_keys=["user_id"])
+    fs.apply([user, FeatureView("v", entities=[user], schema=[Field("x", Int64)],
+                                source=FileSource("data/s.parquet", "ts"))])
+    monkeypatch.setattr(type(fs.online_store), "capabilities",
+                        OnlineCapabilities(atomic_swap=never("it has no swap")), raising=False)
+    with pytest.raises(UnsupportedError) as e:
+        fs.rebuild_online()
+    assert e.value.message.startswith("online store 'memory' cannot take rebuild-online")
+    assert "atomic_swap is not supported, by design (it has no swap)" in e.value.message
+    assert fs.online_status()[0].entities == 0
+
+
+_BAD_BACKENDS = '''
+from typing import Literal
+from pydantic import BaseModel
+from skewless.backends import Backend, BackendSettings
+
+class Plain(BaseModel):
+    path: str = "x"
+
+class Other(BackendSettings):
+    type: Literal["other"] = "other"
+
+PLAIN = Backend("online_store", "bad", Plain, lambda c, s: None)
+WRONG_TYPE = Backend("online_store", "bad", Other, lambda c, s: None)
+WRONG_NAME = Backend("online_store", "other", Other, lambda c, s: None)
+'''
+
+
+@pytest.mark.parametrize("attr, error", [
+    ("PLAIN", "its settings model <class 'bad_backends_mod.Plain'> is not a "
+              "skewless.backends.BackendSettings"),
+    ("WRONG_TYPE", "its settings model Other's type does not take 'bad' "
+                   "(declare type: Literal['bad'] = 'bad')"),
+    ("WRONG_NAME", "is not a skewless Backend of kind online_store named 'bad' (it is a Backend "
+                   "of kind online_store named 'other')"),
+])
+def test_a_malformed_plugin_is_blamed_not_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     attr: str, error: str) -> None:
+    """A plugin's own mistakes are reported as the plugin's when it is loaded, never as a bad
+    value in the user's feature_store.yaml ("Input should be 'other'")."""
+    from importlib.metadata import EntryPoint, EntryPoints
+
+    from skewless.config import config_from_dict
+    from skewless.errors import ConfigError
+
+    (tmp_path / "bad_backends_mod.py").write_text(_BAD_BACKENDS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    point = EntryPoint("bad", f"bad_backends_mod:{attr}", "skewless.online_stores")
+    real = backends._entry_points
+    monkeypatch.setattr(backends, "_entry_points", lambda kind: EntryPoints(
+        [*real(kind), point] if kind == "online_store" else list(real(kind))))
+    monkeypatch.setattr(backends, "_LOADED", {})
+    with pytest.raises(ConfigError) as e:
+        config_from_dict({"project": "p", "online_store": {"type": "bad"}}, tmp_path)
+    assert error in e.value.message, e.value.message
+    assert "bad = bad_backends_mod:" in e.value.message
+
+
+def test_an_online_store_claims_only_what_it_declares() -> None:
+    """As for engines: ``OnlineCapabilities()`` declares nothing, so a plugin that says nothing
+    about being shared is not run by several server workers (each would hold its own data)."""
+    from skewless.online import OnlineCapabilities
+
+    caps = OnlineCapabilities()
+    for name in ("atomic_swap", "persistent", "shared"):
+        assert capability(caps, name) == backends.UNDECLARED
+    with pytest.raises(UnsupportedError, match="shared is not implemented yet"):
+        require("online_store", "mine", caps, "shared", "--workers 2")

@@ -68,3 +68,17 @@ def test_unknown_env_override_is_an_error(tmp_path):
 def test_project_name_validated():
     with pytest.raises(ConfigError, match="project"):
         config_from_dict({"project": "has space"}, environ={})
+
+
+@pytest.mark.parametrize("text, environ, expected", [
+    ("project: p\nonline_store: [1]\n", {},
+     "'online_store': Input should be a valid dictionary or object to extract fields from"),
+    ("project: p\n", {"SKEWLESS_OFFLINE_STORE": "duckdb"},
+     "environment variable SKEWLESS_OFFLINE_STORE: 'offline_store': Input should be a valid "
+     "dictionary or object to extract fields from, got 'duckdb'"),
+])
+def test_a_backend_section_that_is_not_a_mapping(tmp_path, text, environ, expected):
+    """Said as before backends had settings models of their own: no internal class name."""
+    with pytest.raises(ConfigError) as e:
+        load_config(_write(tmp_path, text), environ=environ)
+    assert expected in e.value.message and "BackendSettings" not in e.value.message

@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
-from skewless.backends import Capability
+from skewless.backends import UNDECLARED, Capability
 from skewless.online.codec import Record
 
 
@@ -37,10 +37,12 @@ class OnlineCapabilities:
     the reason), read by ``skewless.backends.require`` and by the conformance suites, which
     run a test needing a capability only on the stores that have it (docs/backends.md)."""
 
-    atomic_swap: Capability = True   # rebuild-online can swap tables without a gap
-    persistent: Capability = True    # survives the process (memory: no)
-    shared: Capability = True        # several processes (or FeatureStore objects) see the
-                                     # same data, identity and leases
+    # Undeclared is a gap, as for engines (``engines.Capabilities``): a store claims only
+    # what it declares (``OnlineCapabilities()`` must not claim to be shared by processes).
+    atomic_swap: Capability = UNDECLARED   # rebuild-online can swap tables without a gap
+    persistent: Capability = UNDECLARED    # survives the process (memory: no)
+    shared: Capability = UNDECLARED        # several processes (or FeatureStore objects) see
+                                           # the same data, identity and leases
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,12 @@ class PushPreparer:
         hit = self._columns.get(source_name)
         if hit is not None and hit[0] == snapshot.version:
             return hit[1]
+        if not any(getattr(getattr(v, "push_source", None), "name", None) == source_name
+                   for v in snapshot.feature_views.values()):
+            # a source applied since the serving snapshot was read (up to
+            # registry_cache_ttl_seconds ago): the push itself checks the registry as it is
+            # now, so its timestamp columns are read from there too
+            snapshot = self.store.snapshot()
         cols: set[str] = set()
         for view in snapshot.feature_views.values():
             push = getattr(view, "push_source", None)

@@ -52,6 +52,7 @@ import numpy as np
 import pyarrow as pa
 
 from skewless import types as T
+from skewless.backends import require
 from skewless.context import RuntimeContext
 from skewless.define import FeatureView
 from skewless.errors import SkewlessError
@@ -126,6 +127,8 @@ def rebuild_online(ctx: RuntimeContext, snapshot: Snapshot, *, views: Sequence[s
     says where)."""
     now = to_utc(ctx.now() if now is None else now)
     online_store, registry = ctx.online_store, ctx.registry
+    require("online_store", online_store.name, online_store.capabilities, "atomic_swap",
+            "rebuild-online (it swaps each rebuilt table in atomically)")
     reports = []
     selected = online_views(snapshot, views)
     for view in selected:   # every source checked before any table is touched
