@@ -165,7 +165,18 @@ class Backend(Generic[T]):
     description: str = ""
 
     def make(self, config: RepoConfig, settings: Any) -> T:
-        return self.factory(config, settings)
+        """The engine or store, from its factory. A factory failing with anything but a
+        SkewlessError (a plugin's bug, or a library error it let through) is a ConfigError
+        naming the backend, so the user knows which package to look at."""
+        try:
+            return self.factory(config, settings)
+        except SkewlessError:
+            raise
+        except Exception as e:  # noqa: BLE001 - name the backend that failed, keep the cause
+            raise ConfigError(
+                f"{GROUPS[self.kind][2]} '{self.name}' failed to start: {type(e).__name__}: {e}",
+                hint=f"its factory ({getattr(self.factory, '__module__', '?')}) raised; check "
+                "its settings, or report it to that package (docs/backends.md)") from e
 
 
 _LOADED: dict[tuple[str, str], Backend[Any]] = {}

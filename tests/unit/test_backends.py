@@ -185,3 +185,42 @@ def test_an_online_store_claims_only_what_it_declares() -> None:
         assert capability(caps, name) == backends.UNDECLARED
     with pytest.raises(UnsupportedError, match="shared is not implemented yet"):
         require("online_store", "mine", caps, "shared", "--workers 2")
+
+
+_FAILING_FACTORY = '''
+from typing import Literal
+from skewless.backends import Backend, BackendSettings
+from skewless.online import OnlineCapabilities
+
+class Settings(BackendSettings):
+    type: Literal["boom"] = "boom"
+
+def _make(config, settings):
+    raise RuntimeError("cannot reach the cluster")
+
+BACKEND = Backend("online_store", "boom", Settings, _make, OnlineCapabilities())
+'''
+
+
+def test_a_factory_that_fails_names_its_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plugin's factory raising a plain exception at first use is a ConfigError naming the
+    backend and its module, not a bare traceback."""
+    from importlib.metadata import EntryPoint, EntryPoints
+
+    from skewless import FeatureStore
+    from skewless.errors import ConfigError
+
+    (tmp_path / "boom_backend_mod.py").write_text(_FAILING_FACTORY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    point = EntryPoint("boom", "boom_backend_mod:BACKEND", "skewless.online_stores")
+    real = backends._entry_points
+    monkeypatch.setattr(backends, "_entry_points", lambda kind: EntryPoints(
+        [*real(kind), point] if kind == "online_store" else list(real(kind))))
+    monkeypatch.setattr(backends, "_LOADED", {})
+    fs = FeatureStore(tmp_path, config={"project": "p", "online_store": {"type": "boom"}})
+    with pytest.raises(ConfigError) as e:
+        fs.online_store
+    assert e.value.message == ("online store 'boom' failed to start: RuntimeError: cannot reach "
+                               "the cluster")
+    assert "boom_backend_mod" in (e.value.hint or "")
+    assert isinstance(e.value.__cause__, RuntimeError)
