@@ -4,8 +4,9 @@ What the queries compute is fixed by the plan (``plan/historical.py``, ``plan/ma
 and by the visibility rule (``plan/visibility.py``); this module only spells it. What differs
 between SQL engines is a ``Dialect``: a small value listing the spellings (identifier quoting,
 type names, timestamp casts, parameters and infinities, intervals, the (time, created) pair,
-file readers, temporary tables, the join and aggregate keywords). An engine picks its entry of
-``DIALECTS``; a new SQL engine adds an entry, never a copy of the builder.
+file readers, temporary tables, the join and aggregate keywords). A built-in engine picks its
+entry of ``DIALECTS``; an engine of another package builds its own ``Dialect`` and passes it to
+``compile_plan`` / ``compile_latest`` (docs/architecture.md): never a copy of the builder.
 
 Translation of the rules:
 

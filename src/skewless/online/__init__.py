@@ -7,7 +7,7 @@ from typing import cast
 
 from skewless import backends
 from skewless.config import RepoConfig
-from skewless.online.base import OnlineCapabilities, OnlineStore
+from skewless.online.base import OnlineCapabilities, OnlineStore, StoreIdentity
 from skewless.online.codec import Record
 
 
@@ -46,5 +46,5 @@ def make_online_store(config: RepoConfig) -> OnlineStore:
     return cast(OnlineStore, backends.lookup("online_store", opts.type).make(config, opts))
 
 
-__all__ = ["OnlineCapabilities", "OnlineStore", "Record", "legacy_table_names", "make_online_store",
-           "staging_table", "table_name"]
+__all__ = ["OnlineCapabilities", "OnlineStore", "Record", "StoreIdentity", "legacy_table_names",
+           "make_online_store", "staging_table", "table_name"]

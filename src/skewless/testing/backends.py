@@ -3,8 +3,11 @@
 A backend names its value in ``Backend.testing`` (``"module:attribute"``, imported by the tests
 only); the suites (``tests/conformance``, ``tests/integration``) build their matrices from every
 installed backend (``skewless.backends.names``) and read this value for how to configure it and
-which tests it is known to fail. A backend whose ``testing`` is None runs with its default
-settings and no gaps. See docs/backends.md, "Testing a backend".
+which tests it is known to fail. A backend whose ``testing`` is None gets ``NO_TESTING``: its
+settings model's defaults, no gaps, and none of the optional fields below, so the tests that
+need one (``unreachable``, ``lose_data``, ``forget_identity``, ``sql_over_parquet``) are
+skipped for it, each with a reason naming what is missing. See docs/backends.md, "Testing a
+backend", for which suite reads which field.
 
 Tests that need a capability the backend declares as a gap (``OnlineCapabilities.shared``: a
 second process sees the same store) are skipped for it, with the gap's reason; ``gaps`` here are
@@ -34,7 +37,10 @@ REDIS_URL = os.environ.get("SKEWLESS_TEST_REDIS", "127.0.0.1:6379")
 
 @dataclass(frozen=True)
 class BackendTesting:
-    """What the conformance suites need to know to run one backend.
+    """What the conformance suites need to know to run one backend. Every field has a default
+    (``NO_TESTING`` is all defaults); a test that cannot run without ``unreachable``,
+    ``lose_data``, ``forget_identity`` or ``sql_over_parquet`` is skipped when it is None, with a
+    reason naming the field.
 
     - ``settings()``: the keys of its config section in tests, besides ``type`` (paths are
       relative to the test's repo);
