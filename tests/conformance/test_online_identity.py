@@ -37,9 +37,15 @@ N = 50
 user = Entity("user", join_keys=["user_id"])
 
 
-def test_every_online_store_says_how_it_loses_its_data() -> None:
-    missing = [name for name, (_, testing) in ONLINE_STORES.items()
-               if testing.lose_data is None or testing.forget_identity is None]
+SHIPPED = {"memory", "sqlite", "redis", "dictstore"}   # the online stores this repository ships
+
+
+def test_every_shipped_online_store_says_how_it_loses_its_data() -> None:
+    """Another installed store without ``lose_data`` / ``forget_identity`` has these tests
+    skipped, with the reason (docs/backends.md, "Testing a backend"); ours never do."""
+    assert SHIPPED <= set(ONLINE_STORES), sorted(ONLINE_STORES)
+    missing = [name for name in sorted(SHIPPED) if ONLINE_STORES[name][1].lose_data is None
+               or ONLINE_STORES[name][1].forget_identity is None]
     assert not missing, f"no lose_data / forget_identity in the testing of {missing}"
 
 
@@ -51,12 +57,14 @@ class Case:
 
     def lose_data(self) -> None:
         lose = self.run.testing.lose_data
-        assert lose is not None, f"online store '{self.run.store}': its testing declares no lose_data"
+        if lose is None:
+            pytest.skip(f"online store '{self.run.store}': its testing declares no lose_data")
         lose(self.fs, self.ctx)
 
     def forget(self, fs: FeatureStore) -> None:
         forget = self.run.testing.forget_identity
-        assert forget is not None, f"online store '{self.run.store}': its testing declares no forget_identity"
+        if forget is None:
+            pytest.skip(f"online store '{self.run.store}': its testing declares no forget_identity")
         forget(fs)
 
     def reopen(self) -> FeatureStore:
