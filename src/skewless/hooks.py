@@ -25,6 +25,8 @@ Events (``Event.kind``) and what ``Event.request`` holds:
   ``PushReport``.
 - ``apply``: ``objects``, ``objects_to_delete``, ``partial``, ``force``. Result: the
   ``PlanResult``.
+- ``rebuild_online``: ``views`` (None: every online view). Result: the list of
+  ``RebuildReport``.
 
 **Refusing.** A before-hook refuses the call by raising a ``SkewlessError`` (a
 subclass of your own, with its ``http_status`` and ``code``: docs/hooks.md): nothing then runs, the caller gets that error (the feature server
@@ -57,7 +59,8 @@ HISTORICAL_RETRIEVAL = "historical_retrieval"
 MATERIALIZE = "materialize"
 PUSH = "push"
 APPLY = "apply"
-EVENTS = (ONLINE_READ, HISTORICAL_RETRIEVAL, MATERIALIZE, PUSH, APPLY)
+REBUILD_ONLINE = "rebuild_online"
+EVENTS = (ONLINE_READ, HISTORICAL_RETRIEVAL, MATERIALIZE, PUSH, APPLY, REBUILD_ONLINE)
 
 _R = TypeVar("_R")
 
@@ -206,5 +209,6 @@ def hooks_of(hooks: Iterable[Any] | None) -> tuple[Hook, ...]:
 
 
 __all__ = ["APPLY", "BaseHook", "EVENTS", "Event", "HISTORICAL_RETRIEVAL", "Hook", "MATERIALIZE",
+           "REBUILD_ONLINE",
            "ONLINE_READ", "Outcome", "PUSH", "after", "before", "check_hook", "hooks_of", "run",
            "run_each", "with_hook"]

@@ -421,8 +421,8 @@ class FeatureStore:
         up with what reached the offline store meanwhile and verify counts and a sample of values
         against the offline join. Holds each view's lease: raises LeaseHeldError, naming the
         holder, if another rebuild of one of them is running (docs/online.md, "Leases")."""
-        return rebuild_svc.rebuild_online(
-            self.context, self.snapshot(), views=views, on_rows=on_rows, batch_rows=batch_rows)
+        return self._fire(H.REBUILD_ONLINE, {"views": views}, lambda: rebuild_svc.rebuild_online(
+            self.context, self.snapshot(), views=views, on_rows=on_rows, batch_rows=batch_rows))
 
     def online_status(self) -> list[ViewStatus]:
         """Per online view: entities stored, watermark and its age, last run."""

@@ -18,7 +18,7 @@ from skewless import hooks as H
 from skewless.engines import RetrievalJob
 from skewless.errors import InvalidRequestError
 from skewless.hooks import BaseHook, Event, Outcome
-from skewless.store import OnlineResponse, PlanResult, PushReport, ViewReport
+from skewless.store import OnlineResponse, PlanResult, PushReport, RebuildReport, ViewReport
 from skewless.types import Float64
 
 from .conftest import spend_view, user, write_data
@@ -95,20 +95,22 @@ CALLS = {
     H.HISTORICAL_RETRIEVAL: lambda fs: fs.get_historical_features(
         pd.DataFrame({"user_id": ["u1"], "event_timestamp": [pd.Timestamp("2024-02-01", tz="UTC")]}), SPEND),
     H.PUSH: lambda fs: fs.push("events_push", push_rows()),
+    H.REBUILD_ONLINE: lambda fs: fs.rebuild_online(),
 }
 RESULTS = {H.APPLY: PlanResult, H.MATERIALIZE: list, H.ONLINE_READ: OnlineResponse,
-           H.HISTORICAL_RETRIEVAL: RetrievalJob, H.PUSH: PushReport}
+           H.HISTORICAL_RETRIEVAL: RetrievalJob, H.PUSH: PushReport, H.REBUILD_ONLINE: list}
 REQUEST_KEYS = {H.APPLY: {"objects", "objects_to_delete", "partial", "force"},
                 H.MATERIALIZE: {"views", "start", "end", "incremental"},
                 H.ONLINE_READ: {"features", "entity_rows", "full_feature_names"},
                 H.HISTORICAL_RETRIEVAL: {"features", "entity_df", "full_feature_names", "as_of"},
-                H.PUSH: {"source_name", "to", "batch_id", "rows"}}
+                H.PUSH: {"source_name", "to", "batch_id", "rows"},
+                H.REBUILD_ONLINE: {"views"}}
 
 
 def test_every_event_fires_before_and_after_with_its_result(hook_repo: Path) -> None:
     recorder = Recorder()
     fs = open_store(hook_repo, hooks=[recorder])
-    for kind in (H.APPLY, H.MATERIALIZE, H.ONLINE_READ, H.HISTORICAL_RETRIEVAL, H.PUSH):
+    for kind in (H.APPLY, H.MATERIALIZE, H.ONLINE_READ, H.HISTORICAL_RETRIEVAL, H.PUSH, H.REBUILD_ONLINE):
         recorder.seen.clear()
         CALLS[kind](fs)
         (b, kind_b, event), (a, kind_a, outcome) = recorder.seen
@@ -117,6 +119,7 @@ def test_every_event_fires_before_and_after_with_its_result(hook_repo: Path) -> 
         assert isinstance(outcome.result, RESULTS[kind]) and outcome.error is None
         assert outcome.seconds >= 0
     assert all(isinstance(r, ViewReport) for r in CALLS[H.MATERIALIZE](fs))
+    assert all(isinstance(r, RebuildReport) for r in CALLS[H.REBUILD_ONLINE](fs))
 
 
 def test_the_after_event_gets_the_error(hook_repo: Path) -> None:
