@@ -29,16 +29,20 @@ def push_definitions() -> list:
     return [user, view]
 
 
+def events_repo(path: Path, project: str) -> Path:
+    """A repo whose push source's batch folder holds one row of user u1."""
+    repo = make_repo(path, project=project)
+    (repo / "data/events").mkdir(parents=True)
+    at = pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)], type=pa.timestamp("us", tz="UTC"))
+    pq.write_table(pa.table({"user_id": pa.array(["u1"]), "ts": at, "amount": pa.array([1.0]),
+                             "n": pa.array([1], type=pa.int64()), "last_seen": at}),
+                   repo / "data/events/part-0.parquet")
+    return repo
+
+
 @pytest.fixture(scope="module")
 def push_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = make_repo(tmp_path_factory.mktemp("push") / "repo", project="srvpush")
-    (repo / "data/events").mkdir(parents=True)
-    pq.write_table(pa.table({
-        "user_id": pa.array(["u1"]), "ts": pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)],
-                                                     type=pa.timestamp("us", tz="UTC")),
-        "amount": pa.array([1.0]), "n": pa.array([1], type=pa.int64()),
-        "last_seen": pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)], type=pa.timestamp("us", tz="UTC")),
-    }), repo / "data/events/part-0.parquet")
+    repo = events_repo(tmp_path_factory.mktemp("push") / "repo", "srvpush")
     fs = FeatureStore(repo)
     fs.apply(push_definitions())
     fs.materialize_incremental()
@@ -188,14 +192,7 @@ def test_a_push_source_applied_elsewhere_takes_epoch_seconds_at_once(tmp_path: P
 
     from skewless.server import create_app
 
-    repo = make_repo(tmp_path / "repo", project="srvpush2")
-    (repo / "data/events").mkdir(parents=True)
-    pq.write_table(pa.table({
-        "user_id": pa.array(["u1"]), "ts": pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)],
-                                                     type=pa.timestamp("us", tz="UTC")),
-        "amount": pa.array([1.0]), "n": pa.array([1], type=pa.int64()),
-        "last_seen": pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)], type=pa.timestamp("us", tz="UTC")),
-    }), repo / "data/events/part-0.parquet")
+    repo = events_repo(tmp_path / "repo", "srvpush2")
     store = FeatureStore(repo)
     with TestClient(create_app(store, tune_gc=False)) as client:
         assert client.get("/ready").status_code in (200, 503)   # the serving snapshot is read

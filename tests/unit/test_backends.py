@@ -15,14 +15,21 @@ from skewless.errors import UnsupportedError
 from skewless.types import Int64
 
 
-def test_sql_entity_df_on_an_engine_without_it_is_refused_before_running(tmp_path: Path) -> None:
-    (tmp_path / "data").mkdir()
+def one_view_store(repo: Path, **config: object) -> FeatureStore:
+    """A store over ``repo`` with view ``v`` (one Int64 feature ``x`` of entity ``user``)
+    applied; ``config``: the backend sections to use."""
+    (repo / "data").mkdir()
     pd.DataFrame({"user_id": [1], "ts": [pd.Timestamp("2025-01-01")], "x": [1]}).to_parquet(
-        tmp_path / "data/s.parquet")
-    fs = FeatureStore(tmp_path, config={"project": "p", "offline_store": {"type": "reference"}})
+        repo / "data/s.parquet")
+    fs = FeatureStore(repo, config={"project": "p", **config})
     user = Entity("user", join_keys=["user_id"])
     fs.apply([user, FeatureView("v", entities=[user], schema=[Field("x", Int64)],
                                 source=FileSource("data/s.parquet", "ts"))])
+    return fs
+
+
+def test_sql_entity_df_on_an_engine_without_it_is_refused_before_running(tmp_path: Path) -> None:
+    fs = one_view_store(tmp_path, offline_store={"type": "reference"})
     with pytest.raises(UnsupportedError) as e:
         fs.get_historical_features("SELECT 1 AS user_id", ["v:x"])
     assert e.value.message.startswith("offline engine 'reference' cannot take entity_df as a SQL "
@@ -112,13 +119,7 @@ def test_rebuild_online_needs_an_atomic_swap(tmp_path: Path, monkeypatch: pytest
     before anything runs, as docs/backends.md says of every capability a call needs."""
     from skewless.online import OnlineCapabilities
 
-    (tmp_path / "data").mkdir()
-    pd.DataFrame({"user_id": [1], "ts": [pd.Timestamp("2025-01-01")], "x": [1]}).to_parquet(
-        tmp_path / "data/s.parquet")
-    fs = FeatureStore(tmp_path, config={"project": "p", "online_store": {"type": "memory"}})
-    user = Entity("user", join_keys=["user_id"])
-    fs.apply([user, FeatureView("v", entities=[user], schema=[Field("x", Int64)],
-                                source=FileSource("data/s.parquet", "ts"))])
+    fs = one_view_store(tmp_path, online_store={"type": "memory"})
     monkeypatch.setattr(type(fs.online_store), "capabilities",
                         OnlineCapabilities(atomic_swap=never("it has no swap")), raising=False)
     with pytest.raises(UnsupportedError) as e:
