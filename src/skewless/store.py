@@ -14,7 +14,6 @@ import os
 from collections.abc import Iterable, Sequence
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +25,7 @@ from skewless.define import Entity, FeatureService, FeatureView
 from skewless.engines import OfflineEngine, RetrievalJob
 from skewless.errors import InvalidRequestError, RegistryError, SkewlessError
 from skewless.hooks import Hook
-from skewless.registry import HistoryEntry, RegistryStore, Snapshot, open_registry
+from skewless.registry import HistoryEntry, RegistryHealth, RegistryStore, Snapshot, open_registry
 from skewless.online import OnlineStore
 from skewless.online.cached import CachedStore
 from skewless.plan.online import OnlinePlan, build_online_plan
@@ -53,24 +52,6 @@ from skewless.services.repo import LoadedRepo
 
 
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class RegistryHealth:
-    """The serving definitions' source: see ``FeatureStore.registry_health``."""
-
-    read_at: float | None          # Unix time of the last good registry read
-    error: RegistryError | None    # the last read's failure, if it failed
-    version: int | None            # registry version served
-
-    @property
-    def stale(self) -> bool:
-        """Serving uses the last good snapshot: the registry cannot be read now."""
-        return self.error is not None and self.read_at is not None
-
-    def age(self, now: float | None = None) -> float | None:
-        """Seconds since the snapshot served was read (None before the first read)."""
-        return None if self.read_at is None else max((now or time.time()) - self.read_at, 0.0)
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])

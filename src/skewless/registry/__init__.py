@@ -8,6 +8,7 @@ from skewless.backends import RegistryTarget, registry_backend
 from skewless.config import RepoConfig
 from skewless.registry.base import HistoryEntry, RegistryStore
 from skewless.registry.diff import Change, diff
+from skewless.registry.health import RegistryHealth
 from skewless.registry.snapshot import Snapshot, kind_of
 from skewless.registry.sqlite_store import SqliteRegistryStore
 
@@ -22,5 +23,5 @@ def open_registry(config: RepoConfig) -> RegistryStore:
     return cast(RegistryStore, backend.make(config, RegistryTarget(target=config.registry)))
 
 
-__all__ = ["Change", "HistoryEntry", "RegistryStore", "Snapshot", "SqliteRegistryStore",
+__all__ = ["Change", "HistoryEntry", "RegistryHealth", "RegistryStore", "Snapshot", "SqliteRegistryStore",
            "diff", "kind_of", "open_registry"]

@@ -17,18 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from skewless.context import RuntimeContext
 from skewless.errors import OnlineStoreDamagedError, RegistryError, SkewlessError
 from skewless.online.base import StoreIdentity
-from skewless.registry import Snapshot
+from skewless.registry import RegistryHealth, Snapshot
 from skewless.registry.diff import materialization_signature
 from skewless.services.materialize import STATE, online_views, watermarks
 from skewless.services.online_status import store_mismatch
 
-if TYPE_CHECKING:
-    from skewless.store import RegistryHealth
 
 
 @dataclass(frozen=True)
