@@ -185,6 +185,9 @@ def materialize(
 ) -> None:
     """Write each entity's latest row with START <= event time <= END to the online store.
 
+    With a source's availability_delay, the window is of landing times (event time + delay):
+    only rows usable by END are written.
+
     A row is written only if newer than the stored one, so runs are idempotent and may overlap
     or arrive in any order. Each view's watermark advances to END once all its rows are written.
     """

@@ -79,7 +79,7 @@ def field_changes(old: FrozenMixin, new: FrozenMixin, details: list[str], breaki
         if spec.diff == VALUE:
             details.append(f"{prefix}{spec.label}: {_show(spec, a)} -> {_show(spec, b)}")
         elif spec.diff == BREAKING:
-            breaking.append(f"{prefix}{spec.label} changed {a} -> {b}")
+            breaking.append(f"{prefix}{spec.label} changed {_show(spec, a)} -> {_show(spec, b)}")
         elif spec.diff == SCHEMA:
             _schema(getattr(old, spec.name), getattr(new, spec.name), details, breaking)
         elif spec.diff == SOURCE:

@@ -1,7 +1,8 @@
 """``online-status``: per online view, what the online store holds and how fresh it is.
 
-The watermark is coverage (docs/online.md): "materialized up to t" means every source row with
-an event time up to t is in the online store. Event-time intervals covered by explicit windows
+The watermark is coverage (docs/online.md): "materialized up to t" means every source row usable
+by t (``event_ts + availability_delay <= t``; its event time up to t without a delay) is in the
+online store. Intervals covered by explicit windows
 that do not join the covered prefix are listed apart (``covered``): the holes between them are
 what the next ``materialize-incremental`` fills.
 """
@@ -26,8 +27,8 @@ class ViewStatus:
     view: str
     table: str
     entities: int                  # records in the online table
-    materialized: bool             # some event-time interval is covered
-    watermark: datetime | None     # covered from the beginning up to this event time
+    materialized: bool             # some interval is covered
+    watermark: datetime | None     # covered from the beginning up to this time: every row usable by then
     age: timedelta | None          # how far the watermark is behind the clock
     last_run: datetime | None      # when the last materialize or rebuild finished
     last_run_rows: int | None      # rows that run wrote
