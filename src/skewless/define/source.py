@@ -33,7 +33,7 @@ def _delay(label: str, delay: Any) -> timedelta | None:
             "event time")
     if delay < timedelta(0):
         raise DefinitionError(
-            f"{label}: availability_delay {given!r} is negative; a row cannot land before its "
+            f"{label}: availability_delay {given if delay is not given else '-' + str(-delay)} is negative; a row cannot land before its "
             "event time", hint="give how long after its event time a row lands (>= 0)")
     return delay if delay > timedelta(0) else None
 
