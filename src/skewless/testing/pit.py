@@ -307,7 +307,7 @@ class Scenario:
         ties = [r for r in candidates if r.ts == best.ts]
         if best.ts == t:
             traits.add("label_at_event_ts")
-        if delay and best.ts + delay == t:
+        if delay and best.ts is not None and best.ts + delay == t:
             traits.add("label_at_landing_time")
         if view.ttl is not None and best.ts == t - view.ttl:
             traits.add("ttl_edge_inclusive")
