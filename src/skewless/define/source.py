@@ -32,8 +32,9 @@ def _delay(label: str, delay: Any) -> timedelta | None:
             hint="e.g. availability_delay=timedelta(hours=6): rows land 6 hours after their "
             "event time")
     if delay < timedelta(0):
+        shown = given if delay is not given else f"-{-delay}"
         raise DefinitionError(
-            f"{label}: availability_delay {given if delay is not given else '-' + str(-delay)} is negative; a row cannot land before its "
+            f"{label}: availability_delay {shown} is negative; a row cannot land before its "
             "event time", hint="give how long after its event time a row lands (>= 0)")
     return delay if delay > timedelta(0) else None
 

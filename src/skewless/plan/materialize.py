@@ -6,13 +6,15 @@ landing at ``event_ts + availability_delay`` (the source's delay, 0 when none;
 ``plan/visibility.py``): so ``start - delay <= event_ts <= end - delay``, the event-time bounds
 the request carries. A run up to ``end`` therefore writes only rows already usable at ``end``,
 and "materialized up to t" means every source row usable by t is in the online store
-(docs/online.md, "Availability delay"). Incremental runs
-add ``created_after``: rows whose created timestamp is at or after the previous run's high-water
-mark count too, whatever their event time (late data: an old event written recently is not
-lost), as long as they had landed by ``end``. "At or after": a row written after the last run may share
-the high-water mark's created time when created times are coarse (seconds, days); reading a
-row twice is harmless, since the store keeps only newer rows. The latest row is the greatest (event_ts, created_ts), exactly
-the order of the offline join; the online store keeps a row only if it is newer still.
+(docs/online.md, "Availability delay").
+
+Incremental runs add ``created_after``: rows whose created timestamp is at or after the
+previous run's high-water mark count too, whatever their event time (late data: an old event
+written recently is not lost), as long as they had landed by ``end``. "At or after": a row
+written after the last run may share the high-water mark's created time when created times are
+coarse (seconds, days); reading a row twice is harmless, since the store keeps only newer rows.
+The latest row is the greatest (event_ts, created_ts), exactly the order of the offline join;
+the online store keeps a row only if it is newer still.
 """
 
 from __future__ import annotations

@@ -80,9 +80,10 @@ def _ts(value: str | None) -> datetime | None:
 @dataclass(frozen=True)
 class Coverage:
     """What a view's online table holds for sure: every source row whose landing time (event
-    time plus the source's availability delay) is in one of ``intervals`` (sorted, disjoint), except rows created at or after ``created_high``
-    (None: any row with a created time may be late), in the online store whose identity is
-    ``store``, once it counts ``writes`` writes (``StoreIdentity.writes``)."""
+    time plus the source's availability delay) is in one of ``intervals`` (sorted, disjoint),
+    except rows created at or after ``created_high`` (None: any row with a created time may be
+    late), in the online store whose identity is ``store``, once it counts ``writes`` writes
+    (``StoreIdentity.writes``)."""
 
     signature: str
     intervals: tuple[Interval, ...] = ()

@@ -13,8 +13,8 @@ view's lease (``rebuild-online:<online key>``, docs/online.md "Leases"):
    ``materialize`` whose online write landed in the old table before the swap wrote offline
    first, so this run reads it back;
 5. verify: the new table held one record per entity that has a source row usable at ``now``
-   (``event_ts + availability_delay <= now``), and, on a random sample of entities, serving answers exactly what the offline join
-   answers at the catch-up's time (values, nulls, defaults and TTL); a sampled record newer
+   (``event_ts + availability_delay <= now``), and, on a random sample of entities, serving
+   answers exactly what the offline join answers at the catch-up's time (values, nulls, defaults and TTL); a sampled record newer
    than that time was written by a concurrent push and is not the rebuild's to check. A
    difference may be a row that reached the offline store just after the catch-up read it: up
    to ``SETTLE_ROUNDS`` times, the run catches up again and verifies again, so only a

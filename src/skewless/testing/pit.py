@@ -19,8 +19,8 @@ composite keys, their source Parquet files (single file, multi-file glob, plain 
 hive-partitioned directory), and an entity_df whose labels sit on the edges that matter --
 exactly at a feature's event time, exactly at ``ts + ttl`` and one microsecond past it, exactly
 when a row lands (``ts + availability_delay``, for sources that declare one) and one microsecond
-either side, before an entity's first row, on unknown entities. Sources hold duplicate event times resolved by the
-created timestamp, null created timestamps, full duplicates (always exact copies: the contract
+either side, before an entity's first row, on unknown entities. Sources hold duplicate event
+times resolved by the created timestamp, null created timestamps, full duplicates (always exact copies: the contract
 leaves the winner among conflicting full duplicates unspecified), null values, and event times
 in naive (= UTC) and zoned columns.
 
