@@ -68,7 +68,8 @@ def test_changing_the_delay_is_breaking_and_starts_the_online_table_over(push: b
     old, new = _snap(None, push), _snap(SIX, push)
     (change,) = diff(old, new)
     assert change.breaking == ["source.availability_delay changed none -> 6:00:00"]
-    assert change.destructive and "another source" in change.destructive[0]
+    assert change.destructive and "(availability delay none -> 6:00:00: records chosen under the " \
+        "old delay)" in change.destructive[0]
     sig = materialization_signature
     assert sig(old, old.feature_views["v"]) != sig(new, new.feature_views["v"])
     (back,) = diff(new, _snap(timedelta(hours=3), push))
