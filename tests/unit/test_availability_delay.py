@@ -112,3 +112,16 @@ def test_a_materialization_window_is_of_landing_times(tmp_path: Path) -> None:
     plain = _snap(None)
     req = materialize_request(plain, plain.feature_views["v"], tmp_path, end, None)
     assert (req.start, req.end) == (None, end)
+
+
+def test_online_status_counts_the_delay_in_staleness() -> None:
+    """The newest row a watermark covers is at most ``watermark - delay`` old: every record is
+    outside the ttl once age + delay passes it."""
+    from skewless.services.online_status import ViewStatus
+
+    def status(age: timedelta, delay: timedelta | None) -> ViewStatus:
+        return ViewStatus("v", "t", 1, True, datetime(2024, 1, 1, tzinfo=UTC), age, None, None,
+                          timedelta(days=1), availability_delay=delay)
+    assert not status(timedelta(hours=20), None).all_outside_ttl
+    assert status(timedelta(hours=20), SIX).all_outside_ttl
+    assert not status(timedelta(hours=18), SIX).all_outside_ttl

@@ -38,6 +38,16 @@ class ViewStatus:
     # coverage recorded for another online store (or for this one before it lost its data),
     # which does not count: the store id it was recorded for ("" for one recorded before ids)
     other_store: str | None = None
+    availability_delay: timedelta | None = None   # the source's: rows land that long after
+                                                  # their event time
+
+    @property
+    def all_outside_ttl(self) -> bool:
+        """Whether every stored record is older than the ttl now: the newest row the watermark
+        covers has an event time of at most ``watermark - availability_delay``, so that holds
+        once ``age + availability_delay > ttl``."""
+        return (self.age is not None and self.ttl is not None
+                and self.age + (self.availability_delay or timedelta(0)) > self.ttl)
 
     @property
     def holes(self) -> bool:
@@ -73,7 +83,8 @@ def online_status(ctx: RuntimeContext, snapshot: Snapshot) -> list[ViewStatus]:
             materialized=bool(coverage.intervals), watermark=watermark,
             age=now - watermark if watermark is not None else None,
             last_run=_time(state, "at"), last_run_rows=state.get("rows"), ttl=view.ttl,
-            covered=coverage.intervals, other_store=other))
+            covered=coverage.intervals, other_store=other,
+            availability_delay=view.batch_source.availability_delay))
     return out
 
 
