@@ -29,7 +29,8 @@ that lands exactly at t (``PRESENT``) and one that lands 1us after t (not served
 earlier row, or ``NOT_FOUND``). ``sequence=True`` draws two runs of
 ``materialize_incremental``: the rows known at t1 are materialized, then the rest land -- new rows,
 and late rows (an older event time, a created time after t1) -- and a second run at t2 must
-again equal the offline join at t2.
+again equal the offline join at t2 (rows in the source at t1 whose availability delay makes them
+usable only between the runs come online with the second).
 
 What a row "known at t1" is follows the created-timestamp contract: a row whose created time is
 after t1 was written after t1. Rows without a created time (or views without a created column)
@@ -483,6 +484,12 @@ def online_scenarios(draw: Callable[..., Any], sequence: bool = False, max_views
                 status, row = expected_status(v, rows, keys, t2)
                 if status == PRESENT and row in late:
                     injected.add("late_row_wins")
+            if v.availability_delay is not None:   # in the source at t1, usable only later
+                for keys in {r.keys for r in known}:
+                    status, row = expected_status(v, rows, keys, t2)
+                    if (status == PRESENT and row is not None and row in known and row.ts is not None
+                            and t1 < row.ts + v.availability_delay <= t2):
+                        injected.add("landed_between_runs")
         views.append(dataclasses.replace(v, rows=tuple(rows)))
         rows_at_t1.append(tuple(known))
     base = dataclasses.replace(base, views=tuple(views))
