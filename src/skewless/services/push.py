@@ -36,7 +36,7 @@ decide what a batch must hold. In order:
 "Availability delay"): a push is the rows' arrival, and like every row of the source a pushed row
 is usable only from ``event_ts + availability_delay``. Step 2 writes every row offline at once
 (training data sees each from its availability time); step 3 writes online only the rows
-already usable at the push time. The others (``PushReport.pending_rows``) reach the online store
+already usable once the offline file has landed (the clock read again then). The others (``PushReport.pending_rows``) reach the online store
 with the first ``materialize`` / ``materialize-incremental`` whose end is at or after their
 availability time: it lies after the push time, so after every view's watermark. Serving thus
 never holds a row the offline join would not see yet, and never loses the row before it. With
@@ -549,7 +549,11 @@ def push(ctx: RuntimeContext, snapshot: Snapshot, source_name: str, data: Any, *
             report.duplicate = True
             table = _already_pushed(path, report.batch_id, digest, table, source_name)
     if to != "offline" and online:
-        usable = _usable(table, push_src.batch_source, now)   # (the stored rows of a retry)
+        # Usable by the clock read once the file has landed: a materialization that listed the
+        # batch files before it could only have covered rows landing before that instant, so
+        # a row it skipped and this push holds back cannot exist (docs/online.md).
+        written_at = max(now, to_utc(ctx.now())) if report.offline_file else now
+        usable = _usable(table, push_src.batch_source, written_at)   # (the stored rows of a retry)
         if usable is not None:
             table = table.filter(usable)
             report.pending_rows = report.rows - table.num_rows
