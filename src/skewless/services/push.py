@@ -36,9 +36,10 @@ decide what a batch must hold. In order:
 "Availability delay"): a push is the rows' arrival, and like every row of the source a pushed row
 is usable only from ``event_ts + availability_delay``. Step 2 writes every row offline at once
 (training data sees each from its availability time); step 3 writes online only the rows
-already usable once the offline file has landed (the clock read again then). The others (``PushReport.pending_rows``) reach the online store
-with the first ``materialize`` / ``materialize-incremental`` whose end is at or after their
-availability time: it lies after the push time, so after every view's watermark. Serving thus
+already usable once the offline file has landed (the clock read again then). The others
+(``PushReport.pending_rows``) reach the online store with the first ``materialize`` /
+``materialize-incremental`` whose end is at or after their availability time: it lies after
+that instant, so after every view's watermark. Serving thus
 never holds a row the offline join would not see yet, and never loses the row before it. With
 ``to="online"`` such rows would land nowhere: the batch is refused.
 
@@ -472,12 +473,10 @@ def online_rows(table: pa.Table, batch: FileSource, views: Sequence[FeatureView]
 
 # --- the use case ------------------------------------------------------------------------------
 
-def _usable(table: pa.Table, batch: FileSource, now: datetime) -> pa.Array | None:
+def _usable(table: pa.Table, batch: FileSource, now: datetime) -> pa.Array:
     """Per row of ``table`` (file columns), whether it is usable at ``now``: ``event_ts +
-    availability_delay <= now`` (``plan/visibility.py``). None when the source has no delay
-    (every row is: event times after the push time are refused by validation)."""
-    if not batch.availability_delay:
-        return None
+    availability_delay <= now`` (``plan/visibility.py``). Without a delay every row is (event
+    times after the push time are refused by validation)."""
     newest = Visibility.of(None, batch.availability_delay).available_until(now)
     event = cast(table.column(batch.timestamp_field).combine_chunks(), UTC_MICROS)
     return pc.less_equal(event, pa.scalar(newest, type=UTC_MICROS))
@@ -520,8 +519,9 @@ def push(ctx: RuntimeContext, snapshot: Snapshot, source_name: str, data: Any, *
     target = push_target(push_src, repo_path)
     expected = _expected(push_src.batch_source, views, snapshot, target.schema)
     table = _validate(push_src, expected, data, now, ctx.created_tolerance)
-    usable = _usable(table, push_src.batch_source, now)
-    if to == "online" and usable is not None and not pc.all(usable).as_py():
+    delayed = push_src.batch_source.availability_delay is not None
+    usable = _usable(table, push_src.batch_source, now) if delayed and to == "online" else None
+    if usable is not None and not pc.all(usable).as_py():
         rows = pc.indices_nonzero(pc.invert(usable)).to_pylist()
         delay = push_src.batch_source.availability_delay
         raise InvalidRequestError(
@@ -548,15 +548,14 @@ def push(ctx: RuntimeContext, snapshot: Snapshot, source_name: str, data: Any, *
         else:   # a retry: the rows are offline already; redo the online write from them
             report.duplicate = True
             table = _already_pushed(path, report.batch_id, digest, table, source_name)
-    if to != "offline" and online:
+    if to != "offline" and online and delayed:
         # Usable by the clock read once the file has landed: a materialization that listed the
         # batch files before it could only have covered rows landing before that instant, so
         # a row it skipped and this push holds back cannot exist (docs/online.md).
         written_at = max(now, to_utc(ctx.now())) if report.offline_file else now
-        usable = _usable(table, push_src.batch_source, written_at)   # (the stored rows of a retry)
-        if usable is not None:
-            table = table.filter(usable)
-            report.pending_rows = report.rows - table.num_rows
+        # (on a retry, ``table`` holds the stored rows)
+        table = table.filter(_usable(table, push_src.batch_source, written_at))
+        report.pending_rows = report.rows - table.num_rows
     if to != "offline" and online and table.num_rows:
         rows = online_rows(table, push_src.batch_source, online, snapshot)
         try:
