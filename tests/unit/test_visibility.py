@@ -52,3 +52,11 @@ def test_the_datetime_forms_and_a_views_bounds():
     for source in (batch, PushSource("p", batch_source=batch)):   # a push source: its batch source's
         view = FeatureView("v", [user], [Field("x", Float64)], source, ttl=timedelta(days=1))
         assert view_visibility(view) == Visibility.of(timedelta(days=1), timedelta(hours=6))
+
+
+def test_a_window_from_year_one_less_a_delay_stays_representable():
+    from datetime import datetime, timezone
+
+    start = datetime(1, 1, 1, 3, tzinfo=timezone.utc)
+    assert Visibility.of(None, timedelta(hours=6)).available_until(start) == \
+        datetime.min.replace(tzinfo=timezone.utc)

@@ -66,8 +66,12 @@ class Visibility:
     def available_until(self, t: datetime) -> datetime:
         """``newest_us`` on datetimes: the newest event time whose rows have landed by ``t``
         (a materialization up to ``t`` reads event times up to this; a push at ``t`` writes
-        online the rows up to this)."""
-        return t - timedelta(microseconds=self.delay_us)
+        online the rows up to this). Clamped to the earliest datetime (a window starting at
+        year 1)."""
+        try:
+            return t - timedelta(microseconds=self.delay_us)
+        except OverflowError:
+            return datetime.min.replace(tzinfo=t.tzinfo)
 
     def available_at(self, event: datetime) -> datetime:
         """When a row of event time ``event`` becomes usable: ``event + availability_delay``."""
