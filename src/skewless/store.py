@@ -371,7 +371,9 @@ class FeatureStore:
         """Write the latest row per entity with ``start_date <= event_ts <= end_date`` to the
         online store, only where newer than what is stored, ``batch_rows`` entities per write.
         Idempotent and resumable. Times: datetimes, dates or ISO strings such as
-        ``"2025-01-01"`` or ``"now"`` (naive means UTC)."""
+        ``"2025-01-01"`` or ``"now"`` (naive means UTC). With a source's
+        ``availability_delay`` the window is of landing times (``event_ts + delay``): only rows
+        usable by ``end_date`` are written (docs/online.md, "Availability delay")."""
         start = to_utc(start_date, "start_date", self.clock) if start_date is not None else None
         end = to_utc(end_date, "end_date", self.clock)
         return self._materialize(start, end, views, False, on_rows, batch_rows)
@@ -382,7 +384,8 @@ class FeatureStore:
                                 batch_rows: int = 100_000) -> list[ViewReport]:
         """Materialize what arrived since each view's watermark, up to ``end_date`` (default:
         now; a datetime, a date or an ISO string, naive means UTC), including late rows whose
-        created timestamp is newer than the last run's."""
+        created timestamp is newer than the last run's. Only rows usable by ``end_date`` (event
+        time plus the source's ``availability_delay``) are written."""
         end = to_utc(end_date, "end_date", self.clock) if end_date is not None else self.clock()
         return self._materialize(None, end, views, True, on_rows, batch_rows)
 

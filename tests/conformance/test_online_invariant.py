@@ -23,12 +23,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 
-from skewless import Entity, FeatureStore, FeatureView, Field, FileSource
+from skewless import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource
+from skewless.errors import InvalidRequestError
 from skewless.online import table_name
 from skewless.testing.online import (
     NOT_FOUND,
@@ -53,6 +55,7 @@ PROPERTY = settings(max_examples=EXAMPLES, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 UTC = timezone.utc
 US = timedelta(microseconds=1)
+HOUR = timedelta(hours=1)
 
 
 def _available(name: str) -> None:
@@ -138,7 +141,9 @@ REQUIRED_TRAITS = {
     "status:PRESENT", "status:NOT_FOUND", "status:OUTSIDE_TTL", "ttl_edge_present",
     "ttl_outside_by_1us", "created_tiebreak", "null_created_tie", "null_value_present",
     "default_served", "future_row_ignored", "composite_key", "key:int", "key:str", "ttl_edge",
-    "late_row", "late_row_wins", *(f"mode:{m}" for m in ("incremental", "full", "twice", "two_windows")),
+    "late_row", "late_row_wins", "landing_edge", "landing_edge_present", "not_landed_ignored",
+    "landed_between_runs",
+    *(f"mode:{m}" for m in ("incremental", "full", "twice", "two_windows")),
 }
 
 
@@ -240,3 +245,118 @@ def test_ttl_edges_by_hand(run: Run, tmp_path: Path) -> None:
     later = store.get_online_features(["users:x"], [{"user_id": 1}, {"user_id": 3}])
     assert later.statuses["x"] == [OUTSIDE_TTL, PRESENT]
     assert later.to_dict()["x"] == [-1.0, 3.0]
+
+
+# --- availability delay: a daily batch, and pushes before rows land (every store and engine) ------
+
+DAY = timedelta(days=1)
+D3 = datetime(2024, 1, 3, tzinfo=UTC)      # the third day's batch: events at midnight
+LANDS = timedelta(hours=6)                  # ... landing at 06:00
+
+
+def _day_file(repo: Path, day: datetime, value: float) -> None:
+    """The daily batch of ``day``: one row per user, event time midnight."""
+    pq.write_table(pa.table({"user_id": pa.array([1, 2], pa.int64()),
+                             "ts": pa.array([day, day], pa.timestamp("us", "UTC")),
+                             "spend": [value, value + 100]}),
+                   repo / "data" / "daily" / f"{day:%Y-%m-%d}.parquet")
+
+
+def _at(store: FeatureStore, view: str, users: list[int], t: datetime) -> tuple[list[Any], list[Any]]:
+    """(served, trained) values of ``view:spend`` for ``users`` at ``t``."""
+    served = store.get_online_features([f"{view}:spend"], [{"user_id": u} for u in users],
+                                       full_feature_names=True).to_dict()[f"{view}__spend"]
+    trained = store.get_historical_features(
+        pa.table({"user_id": pa.array(users, pa.int64()),
+                  "event_timestamp": pa.array([t] * len(users), pa.timestamp("us", "UTC"))}),
+        [f"{view}:spend"], full_feature_names=True).to_arrow().column(f"{view}__spend").to_pylist()
+    return served, trained
+
+
+@pytest.mark.parametrize("run", _run_params("test_daily_batch_availability_delay"), indirect=True)
+def test_daily_batch_availability_delay(run: Run, tmp_path: Path) -> None:
+    """A daily batch of midnight events lands at 06:00. At 03:00 serving cannot have the day's
+    row yet; without the delay, training data for a label at 03:00 takes it anyway (the batch
+    looks fresher in training than it was in serving). With ``availability_delay=6h``, training
+    and serving agree at every time, on the landing edge to the microsecond, even when a file
+    is in the source before its declared landing time."""
+    (tmp_path / "data" / "daily").mkdir(parents=True)
+    _day_file(tmp_path, D3 - 2 * DAY, 1.0)
+    _day_file(tmp_path, D3 - DAY, 2.0)
+    now = [D3 + timedelta(hours=3)]
+    store = FeatureStore(tmp_path, config=run.config(), clock=lambda: now[0])
+    user = Entity("user", join_keys=["user_id"])
+    naive = FeatureView("naive", entities=[user], schema=[Field("spend", Float64)],
+                        source=FileSource("data/daily", "ts", name="daily_naive"))
+    daily = FeatureView("daily", entities=[user], schema=[Field("spend", Float64)],
+                        source=FileSource("data/daily", "ts", availability_delay=LANDS))
+    store.apply([user, naive, daily])
+    run.tables = [table_name(run.project, "naive"), table_name(run.project, "daily")]
+
+    # 03:00 on day 3: what serving had (the day-3 batch has not landed)
+    store.materialize_incremental(now[0])
+    served_naive_0300, _ = _at(store, "naive", [1, 2], now[0])
+    served_daily_0300, _ = _at(store, "daily", [1, 2], now[0])
+    assert served_naive_0300 == served_daily_0300 == [2.0, 102.0]
+
+    # 06:00: the batch lands; later, training data is built for a label at 03:00 on day 3
+    _day_file(tmp_path, D3, 3.0)
+    now[0] = D3 + DAY
+    _, trained_naive = _at(store, "naive", [1, 2], D3 + timedelta(hours=3))
+    _, trained_daily = _at(store, "daily", [1, 2], D3 + timedelta(hours=3))
+    assert trained_naive == [3.0, 103.0] != served_naive_0300    # the skew without the delay
+    assert trained_daily == served_daily_0300 == [2.0, 102.0]    # equal with it
+
+    # With the delay, serving at t equals training at t once materialized up to t, even though
+    # the day-3 file is in the source before 06:00: on the landing edge, 1us either side.
+    fresh = FeatureView("fresh", entities=[user], schema=[Field("spend", Float64)],
+                        source=FileSource("data/daily", "ts", availability_delay=LANDS))
+    store.apply([user, naive, daily, fresh])
+    run.tables.append(table_name(run.project, "fresh"))
+    for t in (D3 + timedelta(hours=3), D3 + LANDS - US, D3 + LANDS, D3 + LANDS + US, D3 + DAY):
+        now[0] = t
+        store.materialize_incremental(t, views=["fresh"])
+        served, trained = _at(store, "fresh", [1, 2, 3], t)
+        assert served == trained == ([3.0, 103.0, None] if t >= D3 + LANDS else [2.0, 102.0, None]), t
+        got = store.get_online_features(["fresh:spend"], [{"user_id": 1}])
+        assert got.event_timestamps["spend"] == [D3 if t >= D3 + LANDS else D3 - DAY]
+    status = {s.view: s for s in store.online_status()}["fresh"]
+    assert status.watermark == D3 + DAY   # every row usable by then is online
+
+
+@pytest.mark.parametrize("run", _run_params("test_push_before_rows_land"), indirect=True)
+def test_push_before_rows_land(run: Run, tmp_path: Path) -> None:
+    """A push is the rows' arrival; a row is usable from ``event_ts + availability_delay``. The
+    push writes every row offline, online only those usable at the push time; the rest come
+    online with the first materialization at or after their landing time. Online equals
+    offline at the push time and after that materialization."""
+    (tmp_path / "data" / "events").mkdir(parents=True)
+    ts = pa.timestamp("us", "UTC")
+    pq.write_table(pa.table({"user_id": pa.array([9], pa.int64()), "ts": pa.array([T - DAY], ts),
+                             "spend": [9.0]}), tmp_path / "data" / "events" / "seed.parquet")
+    now = [T]
+    store = FeatureStore(tmp_path, config=run.config(), clock=lambda: now[0])
+    user = Entity("user", join_keys=["user_id"])
+    push = PushSource("events_push", batch_source=FileSource("data/events", "ts",
+                                                              availability_delay=LANDS))
+    view = FeatureView("pushed", entities=[user], schema=[Field("spend", Float64)], source=push)
+    store.apply([user, view])
+    run.tables = [table_name(run.project, "pushed")]
+    store.materialize_incremental(T)
+    batch = {"user_id": [1, 1, 2], "ts": [T - timedelta(hours=7), T - HOUR, T - 2 * HOUR],
+             "spend": [1.0, 11.0, 2.0]}
+
+    # to="online" would write rows not usable yet nowhere: refused, nothing written
+    with pytest.raises(InvalidRequestError, match=r"not usable yet .* rows? \[1, 2\]") as err:
+        store.push("events_push", pd.DataFrame(batch), to="online")
+    assert "online_and_offline" in (err.value.hint or "")
+    assert _at(store, "pushed", [1, 2], T)[0] == [None, None]
+
+    report = store.push("events_push", pd.DataFrame(batch))
+    assert (report.offline_rows, report.pending_rows, report.online_records) == (3, 2, {"pushed": 1})
+    for t in (T, T + 4 * HOUR - US):   # user 1: its 7h-old row; user 2: nothing landed yet
+        now[0] = t
+        assert _at(store, "pushed", [1, 2, 9], t) == ([1.0, None, 9.0], [1.0, None, 9.0]), t
+    now[0] = T + 5 * HOUR                # both pending rows have landed; a run brings them online
+    store.materialize_incremental(now[0])
+    assert _at(store, "pushed", [1, 2, 9], now[0]) == ([11.0, 2.0, 9.0], [11.0, 2.0, 9.0])

@@ -118,6 +118,7 @@ REQUIRED_TRAITS = {
     "label_at_event_ts", "future_by_1us_ignored", "ttl_edge_inclusive", "ttl_expired_by_1us",
     "label_before_first_row", "unknown_entity", "null_label_key", "null_label_ts",
     "as_of_dropped_row", "default_served",
+    "availability_delay", "label_at_landing_time", "not_landed_by_1us_ignored",
     # data and request
     "null_created_ts", "null_event_ts", "field_defaults", "field_mapping", "full_feature_names",
     "composite_key", "several_views", "views_with_different_entities", "key:int", "key:str",

@@ -447,3 +447,29 @@ def pc_to_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """A float column as its text (``120.0`` -> ``"x120.0"``): the rewritten source of a retype."""
     return pa.chunked_array([pa.array([None if v is None else f"x{v}" for v in column.to_pylist()],
                                       pa.string())])
+
+
+def test_a_delayed_push_decides_usability_once_its_file_has_landed(live_repo: Path) -> None:
+    """A row landing between the push's validation and its offline write being done is written
+    online by the push: a materialization listing the files before that instant ran up to an
+    earlier end, so no row can fall between the two (docs/online.md, "Availability delay")."""
+    landed = NOW + timedelta(seconds=2)
+
+    def clock() -> datetime:   # the clock moves once the pushed file is in the directory
+        return landed if any((live_repo / LIVE).glob("push-*.parquet")) else NOW
+    fs = FeatureStore(live_repo, config={"project": "fraud", "registry": "data/registry.db",
+                                         "online_store": {"type": "sqlite"}}, clock=clock)
+    view = live_view(source=live_source(availability_delay=timedelta(hours=1)))
+    fs.apply([user, view])
+    rows = pd.DataFrame({"user_id": ["u7", "u8"],
+                         "ts": [NOW - timedelta(hours=1) + timedelta(seconds=1),    # lands in between
+                                NOW - timedelta(hours=1) + timedelta(seconds=3)],   # lands later
+                         "amount": [7.0, 8.0], "n_txn": [7, 8]})
+    report = fs.push("spend_push", rows)
+    assert (report.pending_rows, report.online_records) == (1, {"live_spend": 1})
+    got = fs.get_online_features(["live_spend:amount"], [{"user_id": "u7"}, {"user_id": "u8"}])
+    assert got.to_dict()["amount"] == [7.0, None]
+    offline = fs.get_historical_features(
+        pd.DataFrame({"user_id": ["u7", "u8"], "event_timestamp": [landed, landed]}),
+        ["live_spend:amount"]).to_df()
+    assert [None if pd.isna(v) else v for v in offline.amount] == [7.0, None]

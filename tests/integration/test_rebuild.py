@@ -289,3 +289,37 @@ def test_verification_of_a_fail_closed_view_with_stale_values(fs: FeatureStore) 
     with pytest.raises(SkewlessError, match="on_missing='fail'"):
         fs.get_online_features(SPEND, [{"user_id": "u1"}])
     assert fs.get_online_features(SPEND, [{"user_id": "u2"}]).to_dict()["amount"] == [89.0]
+
+
+def test_rebuild_of_a_delayed_view_holds_only_rows_landed_by_then(repo: Path, online: str,
+                                                                  clock: Clock) -> None:
+    """availability_delay=6h: the rebuild writes the rows usable at its time (event time + 6h
+    <= now), records the watermark at now (every row landed by then is covered), verifies
+    against the offline join; a row landing later comes with the next incremental run."""
+    now = utc("2024-01-15 12:00")
+    clock.now = now
+    (repo / "data" / "daily").mkdir()
+    pd.DataFrame({"user_id": ["d1", "d1", "d2", "d3"],
+                  "ts": [now - timedelta(days=1), now - timedelta(hours=6), now - timedelta(hours=7),
+                         now - timedelta(hours=5)],
+                  "score": [1.0, 2.0, 3.0, 4.0]}).to_parquet(repo / "data" / "daily" / "a.parquet")
+    fs = FeatureStore(repo, config={"project": "fraud", "registry": "data/registry.db",
+                                    "online_store": {"type": online}}, clock=clock)
+    daily = FeatureView("daily", entities=[user], schema=[Field("score", Float64)],
+                        source=FileSource("data/daily", "ts", availability_delay=timedelta(hours=6)))
+    fs.apply([user, daily])
+    (report,) = fs.rebuild_online()
+    assert report.ok and report.mismatches == [] and (report.entities, report.stored) == (2, 2)
+    rows = [{"user_id": u} for u in ("d1", "d2", "d3")]
+    got = serve(fs, ["daily:score"], rows)
+    assert got["score"] == [2.0, 3.0, None] and got["score__status"] == [PRESENT, PRESENT, NOT_FOUND]
+    (status,) = fs.online_status()
+    assert status.watermark == now and status.entities == 2
+    assert fs.readiness().ready
+
+    clock.now = now + timedelta(hours=1)   # d3's row (event now - 5h) landed at now + 1h
+    fs.materialize_incremental()
+    assert serve(fs, ["daily:score"], rows)["score"] == [2.0, 3.0, 4.0]
+    offline = fs.get_historical_features(pd.DataFrame(rows).assign(event_timestamp=clock.now),
+                                         ["daily:score"]).to_df()
+    assert list(offline.score) == [2.0, 3.0, 4.0]

@@ -50,7 +50,7 @@ CHANGED: dict[type, dict[str, Any]] = {
             "default": 7},
     FileSource: {"name": "other_name", "path": "data/w.parquet", "timestamp_field": "t2",
                  "created_timestamp_column": "created", "field_mapping": {"amount": "x"},
-                 "description": "daily dump"},
+                 "description": "daily dump", "availability_delay": timedelta(hours=6)},
     PushSource: {"name": "q_push", "batch_source": FileSource("data/other", "ts"),
                  "description": "pushed by the app"},
     FeatureView: {"name": "w", "entities": ["merchant"], "schema": [Field("x", Int64), Field("y", Int64)],

@@ -108,6 +108,8 @@ VARIANTS: dict[type, dict[str, tuple[Callable[[], Snapshot], str]]] = {
         "field_mapping": (lambda: file_source(field_mapping={"a": "x"}), "source.field_mapping: {} -> {'a': 'x'}"),
         "name": (lambda: file_source(name="other"), "source.name: 'v' -> 'other'"),
         "description": (lambda: file_source(description="d"), "source.description: '' -> 'd'"),
+        "availability_delay": (lambda: file_source(availability_delay=timedelta(hours=6)),
+                               "source.availability_delay changed none -> 6:00:00"),
     },
     PushSource: {
         "name": (lambda: with_view(pushed(PushSource("q_push", PUSH.batch_source))),
@@ -173,6 +175,7 @@ def test_deleting_a_view_is_destructive_in_the_plan() -> None:
     (lambda: with_view(fv(schema=[Field("x", Float64)])), "field 'x' retyped Int64 -> Float64"),
     (lambda: with_view(fv(schema=[Field("z", Int64)])), "field 'x' removed or renamed"),
     (lambda: with_view(fv(source=FileSource("data/w.parquet", "ts"))), "another source"),
+    (lambda: file_source(availability_delay=timedelta(hours=6)), "availability delay none -> 6:00:00"),
     (lambda: snapshot(entities=[Entity("user", join_keys=["uid"])]), "join keys ['user_id'] -> ['uid']"),
 ])
 def test_changes_that_reset_the_online_table_are_destructive(build: Callable[[], Snapshot], why: str) -> None:

@@ -20,7 +20,7 @@ from skewless.plan.materialize import MaterializeRequest
 GOLDEN = Path(__file__).parent.parent / "golden"
 
 
-def _view(name, created, ttl, default, keys=("user_id",), is_dir=False):
+def _view(name, created, ttl, default, keys=("user_id",), is_dir=False, delay=None):
     loc = f"/repo/data/{name}" + ("" if is_dir else ".parquet")
     src = ResolvedSource(loc, () if is_dir else (loc,), is_dir, False)
     return ViewRequest(
@@ -28,7 +28,8 @@ def _view(name, created, ttl, default, keys=("user_id",), is_dir=False):
         join_keys=keys, source_keys=tuple(f"src_{k}" for k in keys), ttl=ttl,
         use_default=default is not None,
         features=(FeatureColumn("amount", "amount", "amount", T.Float64, default),
-                  FeatureColumn("n", "n_raw", f"{name}__n", T.Int64, None)))
+                  FeatureColumn("n", "n_raw", f"{name}__n", T.Int64, None)),
+        availability_delay=delay)
 
 
 CASES = {
@@ -38,6 +39,13 @@ CASES = {
     "two_views_composite_as_of": HistoricalPlan(
         (_view("spend", "created_ts", timedelta(hours=1), None),
          _view("pair", None, None, None, keys=("user_id", "merchant_id"), is_dir=True)),
+        "event_timestamp", as_of=datetime(2024, 3, 1, tzinfo=timezone.utc)),
+    # availability delay: the probe is the label's time less the delay; the ttl bound is not
+    "delayed_created_ttl": HistoricalPlan(
+        (_view("daily", "created_ts", timedelta(days=2), None, delay=timedelta(hours=6)),),
+        "event_timestamp"),
+    "delayed_no_created_as_of": HistoricalPlan(
+        (_view("daily", None, None, 0.5, delay=timedelta(hours=6, microseconds=1)),),
         "event_timestamp", as_of=datetime(2024, 3, 1, tzinfo=timezone.utc)),
 }
 

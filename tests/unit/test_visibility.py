@@ -33,3 +33,30 @@ def test_as_of_cuts_on_the_created_time_else_the_event_time():
 def test_durations_in_microseconds():
     assert duration_micros(timedelta(days=1, seconds=2, microseconds=3)) == 86_402_000_003
     assert duration_micros(None) is None
+
+
+def test_the_datetime_forms_and_a_views_bounds():
+    from datetime import datetime, timezone
+
+    from skewless import Entity, FeatureView, Field, FileSource, PushSource
+    from skewless.plan.visibility import view_visibility
+    from skewless.types import Float64
+
+    t = datetime(2024, 1, 3, 6, tzinfo=timezone.utc)
+    v = Visibility.of(None, timedelta(hours=6))
+    assert v.available_until(t) == datetime(2024, 1, 3, tzinfo=timezone.utc)
+    assert v.available_at(datetime(2024, 1, 3, tzinfo=timezone.utc)) == t
+    assert Visibility.of(None).available_until(t) == t
+    user = Entity("user")
+    batch = FileSource("data/events", "ts", availability_delay=timedelta(hours=6))
+    for source in (batch, PushSource("p", batch_source=batch)):   # a push source: its batch source's
+        view = FeatureView("v", [user], [Field("x", Float64)], source, ttl=timedelta(days=1))
+        assert view_visibility(view) == Visibility.of(timedelta(days=1), timedelta(hours=6))
+
+
+def test_a_window_from_year_one_less_a_delay_stays_representable():
+    from datetime import datetime, timezone
+
+    start = datetime(1, 1, 1, 3, tzinfo=timezone.utc)
+    assert Visibility.of(None, timedelta(hours=6)).available_until(start) == \
+        datetime.min.replace(tzinfo=timezone.utc)

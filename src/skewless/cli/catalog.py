@@ -100,7 +100,8 @@ _CELLS: dict[tuple[type, str], Render] = {
     (Entity, "name"): lambda snap, e: Text(e.name, style="bold"),
     (FeatureView, "name"): lambda snap, v: Text(v.name, style="bold"),
     (FeatureView, "schema"): lambda snap, v: str(len(_features(snap, v))),
-    (FeatureView, "source"): lambda snap, v: v.batch_source.path,
+    (FeatureView, "source"): lambda snap, v: v.batch_source.path + (
+        f" (+{fmt_ttl(v.batch_source.availability_delay)})" if v.batch_source.availability_delay else ""),
     (FeatureView, "ttl"): lambda snap, v: fmt_ttl(v.ttl),
     (FeatureService, "name"): lambda snap, s: Text(s.name, style="bold"),
     (FeatureService, "projections"): lambda snap, s: "\n".join(
@@ -213,6 +214,8 @@ def _source_rows(snap: Snapshot, v: FeatureView) -> Rows:
         "timestamp_field": src.timestamp_field,
         "created_timestamp_column": _dash(src.created_timestamp_column or ""),
         "field_mapping": _dash(", ".join(f"{a} -> {b}" for a, b in src.field_mapping.items())),
+        "availability_delay": (f"{fmt_ttl(src.availability_delay)} (a row is usable that long "
+                               "after its event time)") if src.availability_delay else "-",
         "name": (f"{push.name} (push writes into {push.push_dir})"
                  + (f" - {push.description}" if push.description else "")) if push else "-",
     }

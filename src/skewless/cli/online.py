@@ -185,6 +185,9 @@ def materialize(
 ) -> None:
     """Write each entity's latest row with START <= event time <= END to the online store.
 
+    With a source's availability_delay, the window is of landing times (event time + delay):
+    only rows usable by END are written.
+
     A row is written only if newer than the stored one, so runs are idempotent and may overlap
     or arrive in any order. Each view's watermark advances to END once all its rows are written.
     """
@@ -326,8 +329,7 @@ def online_status(ctx: typer.Context) -> None:
         return
     rows: list[list[Cell]] = []
     for s in statuses:
-        stale = s.age is not None and s.ttl is not None and s.age > s.ttl
-        age = Text(fmt_age(s.age), style="yellow" if stale else "")
+        age = Text(fmt_age(s.age), style="yellow" if s.all_outside_ttl else "")
         rows.append([Text(s.view, style="bold"), f"{s.entities:,}", _coverage_cell(s),
                      age, _short(s.last_run)])
     show_listing(f"Online store ({store.online_store.name}), {fmt_time(store.clock())}; times in UTC",
@@ -354,6 +356,6 @@ def online_status(ctx: typer.Context) -> None:
     if any(s.holes or (s.materialized and s.watermark is None) for s in statuses):
         console.print("Some views are covered only in windows (yellow): rows outside them are not "
                       "online yet; `skewless materialize-incremental` fills the holes.")
-    if any(s.age is not None and s.ttl is not None and s.age > s.ttl for s in statuses):
-        console.print("An age past the view's ttl (yellow) means every served value of it is "
-                      "OUTSIDE_TTL until the next run.")
+    if any(s.all_outside_ttl for s in statuses):
+        console.print("An age past the view's ttl (less its source's availability delay; yellow) "
+                      "means every served value of it is OUTSIDE_TTL until the next run.")

@@ -53,7 +53,9 @@ class Spec:
     new, empty online table: ``registry.diff.online_reset``).
     ``describe``: ``(row, label)`` of its row in ``skewless describe`` (rows sorted by ``row``;
     None: shown another way, e.g. as the title or a table); ``ls``: ``(column, heading)`` of its
-    column in ``skewless ls`` (None: not listed).
+    column in ``skewless ls`` (None: not listed). ``optional``: a spec value of None is left out
+    of the stored spec (a field added after specs were stored: a definition that does not use
+    it is stored, compared and digested exactly as before the field existed).
     """
 
     name: str
@@ -67,6 +69,7 @@ class Spec:
     resets_online: bool = False
     describe: tuple[int, str] | None = None
     ls: tuple[int, str] | None = None
+    optional: bool = False
 
     def __post_init__(self) -> None:
         if self.diff not in READINGS:
@@ -102,7 +105,10 @@ def to_spec(obj: Any, fields: tuple[Spec, ...], type_tag: str | None = None) -> 
     spec: dict[str, Any] = {"type": type_tag} if type_tag else {}
     for f in fields:
         value = getattr(obj, f.name)
-        spec[f.key] = value if f.dump is _same else f.dump(value)
+        value = value if f.dump is _same else f.dump(value)
+        if value is None and f.optional:
+            continue
+        spec[f.key] = value
     return spec
 
 

@@ -46,7 +46,8 @@ class FeatureView(FrozenMixin):
     """Features of one entity (or entity combination) with their history in ``source``.
 
     Point-in-time rule: for a label at time t, a feature takes the value of the latest source row
-    with ``t - ttl <= event_ts <= t`` (no lower bound when ``ttl`` is None or 0). When no row
+    with ``t - ttl <= event_ts <= t`` (no lower bound when ``ttl`` is None or 0) that had landed
+    by t (``event_ts + availability_delay <= t``, the source's delay, 0 when none). When no row
     qualifies, ``on_missing`` decides: ``"null"``, the field's ``"default"``, or ``"fail"``
     (online serving errors out instead of serving a missing or stale value).
 

@@ -3,14 +3,48 @@
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 import posixpath
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from skewless.define._common import FrozenMixin, check_name, check_str
-from skewless.define._fields import PART, Spec, as_dict, spec_of
+from skewless.define._fields import BREAKING, PART, Spec, as_dict, spec_of
 from skewless.errors import DefinitionError
+
+
+def _delay(label: str, delay: Any) -> timedelta | None:
+    """``availability_delay`` as a timedelta (None: no delay); DefinitionError naming the
+    source for anything but a non-negative, finite timedelta or number of seconds."""
+    if delay is None:
+        return None
+    given = delay
+    if isinstance(delay, (int, float)) and not isinstance(delay, bool):
+        if not math.isfinite(delay):
+            raise DefinitionError(f"{label}: availability_delay {delay!r} is not a finite number "
+                                  "of seconds", hint="e.g. availability_delay=timedelta(hours=6)")
+        delay = timedelta(seconds=delay)
+    if not isinstance(delay, timedelta):
+        raise DefinitionError(
+            f"{label}: availability_delay must be a timedelta (or seconds), got {delay!r}",
+            hint="e.g. availability_delay=timedelta(hours=6): rows land 6 hours after their "
+            "event time")
+    if delay < timedelta(0):
+        shown = given if delay is not given else f"-{-delay}"
+        raise DefinitionError(
+            f"{label}: availability_delay {shown} is negative; a row cannot land before its "
+            "event time", hint="give how long after its event time a row lands (>= 0)")
+    return delay if delay > timedelta(0) else None
+
+
+def _delay_seconds(delay: timedelta | None) -> float | None:
+    return delay.total_seconds() if delay else None
+
+
+def _delay_from_seconds(seconds: float | None) -> timedelta | None:
+    return timedelta(seconds=seconds) if seconds else None
 
 
 class FileSource(FrozenMixin):
@@ -36,6 +70,7 @@ class FileSource(FrozenMixin):
     field_mapping: dict[str, str]
     name: str
     description: str
+    availability_delay: timedelta | None   # None: rows are usable at their event time
 
     KIND = "FileSource"
     TYPE_TAG = "file"
@@ -50,6 +85,12 @@ class FileSource(FrozenMixin):
         Spec("created_timestamp_column", resets_online=True, describe=(3, "created timestamp")),
         Spec("field_mapping", dump=as_dict, resets_online=True, describe=(4, "field mapping")),
         Spec("description"),
+        # Which rows count at a time, so served and training values: a change is breaking, and
+        # the online table starts over (its records were chosen under the old delay).
+        Spec("availability_delay", key="availability_delay_seconds", dump=_delay_seconds,
+             load=_delay_from_seconds, diff=BREAKING, label="availability_delay",
+             shown=_delay_from_seconds, resets_online=True, describe=(5, "availability delay"),
+             optional=True),
     )
 
     def __init__(
@@ -60,6 +101,7 @@ class FileSource(FrozenMixin):
         field_mapping: Mapping[str, str] | None = None,
         name: str | None = None,
         description: str = "",
+        availability_delay: timedelta | int | float | None = None,
         *,
         file_format: str | object | None = None,
         event_timestamp_column: str | None = None,
@@ -112,6 +154,7 @@ class FileSource(FrozenMixin):
         self._set("field_mapping", mapping)
         self._set("name", name)
         self._set("description", description or "")
+        self._set("availability_delay", _delay(label, availability_delay))
 
     def source_column(self, name: str) -> str:
         """The source column that feeds feature / key ``name`` (inverse of field_mapping)."""
@@ -121,7 +164,8 @@ class FileSource(FrozenMixin):
         return name
 
     def __repr__(self) -> str:
-        return f"FileSource(name={self.name!r}, path={self.path!r})"
+        delay = f", availability_delay={self.availability_delay!r}" if self.availability_delay else ""
+        return f"FileSource(name={self.name!r}, path={self.path!r}{delay})"
 
 
 def _check_feast_only(path: str, file_format: object, tags: object, owner: object,

@@ -6,7 +6,7 @@ It is the oracle of the conformance suite: every other engine must return exactl
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -151,13 +151,15 @@ class ReferenceEngine:
     @staticmethod
     def _latest(rows: list[dict[str, Any]], key: tuple[Any, ...], t: datetime,
                 view: ViewRequest) -> dict[str, Any] | None:
-        """The source row for entity ``key`` known at ``t``: the latest event time within the
-        TTL, ties broken by the latest created time."""
+        """The source row for entity ``key`` known at ``t``: among the rows that had landed by
+        ``t`` (``ts + availability_delay <= t``), the latest event time within the TTL, ties
+        broken by the latest created time."""
         if any(k is None for k in key):
             return None
         best = None
+        delay = view.availability_delay or timedelta(0)
         for row in rows:
-            if row["key"] != key or row["ts"] is None or row["ts"] > t:
+            if row["key"] != key or row["ts"] is None or row["ts"] + delay > t:
                 continue
             if view.ttl is not None and row["ts"] < t - view.ttl:
                 continue

@@ -6,7 +6,8 @@ translate a ``HistoricalPlan``; they never reinterpret the rules (``docs/point-i
 which rows count at a time, TTL, ``as_of`` and availability, is ``plan/visibility.py``):
 
   for each entity row r and view V, take the source row f with the same join keys,
-  ``r.ts - V.ttl <= f.ts <= r.ts`` (no lower bound without ttl), the greatest ``f.ts``, ties
+  ``r.ts - V.ttl <= f.ts <= r.ts - delay`` (no lower bound without ttl; ``delay``: the source's
+  ``availability_delay``, 0 when none), the greatest ``f.ts``, ties
   broken by the greatest created timestamp (a null created timestamp is the oldest). With
   ``as_of``, only rows known by then count (``created <= as_of``, or ``f.ts <= as_of`` when
   the source has no created timestamp). No row: the field default if ``on_missing="default"``,
@@ -55,8 +56,8 @@ class ViewRequest:
     ttl: timedelta | None
     use_default: bool
     features: tuple[FeatureColumn, ...]
-    # how long after its event time a source row lands (DESIGN section 2); not declarable yet:
-    # None until sources carry it, and the one field the engines will read it from
+    # how long after its event time a source row lands (``FileSource.availability_delay``;
+    # None: usable at once): the one field the engines read it from
     availability_delay: timedelta | None = None
 
     @property
@@ -113,6 +114,7 @@ def build_plan(
             ttl=view.ttl,
             use_default=view.on_missing == "default",
             features=tuple(cols),
+            availability_delay=src.availability_delay,
         ))
     clash = sorted(set(all_outputs) & set(reserved))
     if clash:

@@ -20,7 +20,7 @@ from skewless.errors import InvalidRequestError, SkewlessError
 from skewless.kernels.source import resolve_source, source_schema
 from skewless.online.codec import needs_restore
 from skewless.plan.refs import output_names, parse_refs
-from skewless.plan.visibility import Visibility
+from skewless.plan.visibility import Visibility, view_visibility
 from skewless.registry import Snapshot
 
 
@@ -112,7 +112,7 @@ def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureServi
         views.append(OnlineView(
             view.name, snapshot.online_table(view.name), jk,
             _key_types(view, jk, repo_path),
-            Visibility.of(view.ttl), view.on_missing, tuple(cols), view.fallback == "cache"))
+            view_visibility(view), view.on_missing, tuple(cols), view.fallback == "cache"))
         keys.extend(k for k in jk if k not in keys)
     clash = set(outputs) & set(keys)
     if clash:

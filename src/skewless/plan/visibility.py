@@ -3,9 +3,12 @@
 A source row (offline) or a stored record (online) with event time ``ts`` and created time
 ``created`` is *visible* at time ``t`` (a label's time offline, the request time online) when
 
-- it had landed by ``t``: ``ts + availability_delay <= t``. The delay is 0 until sources can
-  declare one (docs/point-in-time.md; DESIGN section 2); this module is where it goes, so the
-  engines and the online path pick it up together;
+- it had landed by ``t``: ``ts + availability_delay <= t``, the source's declared delay
+  (``FileSource(availability_delay=...)``, 0 when none; docs/point-in-time.md, "Availability
+  delay"). Offline the engines compare with ``newest_us``; online, every write path stores only
+  rows already usable at its time (``available_until``: materialization up to ``end``, a push
+  at its push time), so a stored record is usable at any later request time and the online
+  store never holds a row the offline join would not see yet;
 - it is not too old: ``t - ttl <= ts`` (no lower bound when the view has no ttl);
 - with ``as_of``, it was known by then: ``created <= as_of``, or ``ts <= as_of`` when the source
   has no created timestamp (``known_column``).
@@ -24,7 +27,11 @@ compares in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from skewless.define import FeatureView
 
 
 def duration_micros(td: timedelta | None) -> int | None:
@@ -56,10 +63,31 @@ class Visibility:
         """The newest event time visible at ``t_us`` (inclusive): landed by then."""
         return t_us - self.delay_us
 
+    def available_until(self, t: datetime) -> datetime:
+        """``newest_us`` on datetimes: the newest event time whose rows have landed by ``t``
+        (a materialization up to ``t`` reads event times up to this; a push at ``t`` writes
+        online the rows up to this). Clamped to the earliest datetime (a window starting at
+        year 1)."""
+        try:
+            return t - timedelta(microseconds=self.delay_us)
+        except OverflowError:
+            return datetime.min.replace(tzinfo=t.tzinfo)
+
+    def available_at(self, event: datetime) -> datetime:
+        """When a row of event time ``event`` becomes usable: ``event + availability_delay``."""
+        return event + timedelta(microseconds=self.delay_us)
+
     def visible(self, event_us: int, t_us: int) -> bool:
         """The whole rule for one row (the ``as_of`` cut aside): what the bounds above say."""
         oldest = self.oldest_us(t_us)
         return (oldest is None or oldest <= event_us) and event_us <= self.newest_us(t_us)
+
+
+def view_visibility(view: FeatureView) -> Visibility:
+    """The bounds of ``view``'s rows: its ttl, and its source's availability delay (a push
+    source's: its batch source's). What every path (offline plan, online plan, materialization,
+    push, aggregations) reads."""
+    return Visibility.of(view.ttl, view.batch_source.availability_delay)
 
 
 def known_column(timestamp_column: str, created_column: str | None) -> str:

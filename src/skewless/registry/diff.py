@@ -79,7 +79,7 @@ def field_changes(old: FrozenMixin, new: FrozenMixin, details: list[str], breaki
         if spec.diff == VALUE:
             details.append(f"{prefix}{spec.label}: {_show(spec, a)} -> {_show(spec, b)}")
         elif spec.diff == BREAKING:
-            breaking.append(f"{prefix}{spec.label} changed {a} -> {b}")
+            breaking.append(f"{prefix}{spec.label} changed {_show(spec, a)} -> {_show(spec, b)}")
         elif spec.diff == SCHEMA:
             _schema(getattr(old, spec.name), getattr(new, spec.name), details, breaking)
         elif spec.diff == SOURCE:
@@ -149,6 +149,7 @@ def _join_keys(snapshot: Snapshot, view: FeatureView) -> tuple[str, ...] | None:
 
 
 _KEEPS_ROWS = frozenset(f.key for f in FileSource.FIELDS if not f.resets_online)
+_DELAY = next(f for f in FileSource.FIELDS if f.name == "availability_delay")
 
 
 def _batch_identity(view: FeatureView) -> dict[str, Any]:
@@ -173,7 +174,11 @@ def online_reset(old_snap: Snapshot, old: FeatureView, new_snap: Snapshot, new: 
     for k in sorted(keys):
         if old_types.get(k) != new_types.get(k):
             return f"join key '{k}' type {old_types.get(k)} -> {new_types.get(k)}"
-    if _batch_identity(old) != _batch_identity(new):
+    a, b = _batch_identity(old), _batch_identity(new)
+    if a != b:
+        if {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)} == {_DELAY.key}:
+            return (f"availability delay {_show(_DELAY, a.get(_DELAY.key))} -> "
+                    f"{_show(_DELAY, b.get(_DELAY.key))}: records chosen under the old delay")
         return "another source"
     for name, dtype in old_types.items():
         if name in keys:

@@ -270,7 +270,7 @@ class FeatureServer:
         return 200, dumps({"push_source_name": req.push_source_name, "to": req.to, "rows": report.rows,
                            "offline_rows": report.offline_rows, "online_records": report.online_records,
                            "seconds": report.seconds, "batch_id": report.batch_id,
-                           "duplicate": report.duplicate}), JSON
+                           "duplicate": report.duplicate, "pending_rows": report.pending_rows}), JSON
 
     async def health(self, receive: Receive) -> Reply:
         return 200, b'{"status":"ok"}', JSON

@@ -136,6 +136,11 @@ SCHEMAS: dict[str, Any] = {
             "duplicate": {"type": "boolean",
                           "description": "The batch was already offline (a retry): not written "
                                          "again; the online write was redone."},
+            "pending_rows": {"type": "integer",
+                             "description": "Rows not usable yet at the push time (event time + "
+                                            "the source's availability_delay is later): written "
+                                            "offline only; a materialization at or after their "
+                                            "availability time brings them online."},
         },
     },
     "Health": {"type": "object", "required": ["status"],

@@ -6,10 +6,12 @@ so a run killed midway is simply repeated. Coverage lives in the registry's stat
 from the definitions, keyed by the view's online table generation (``Snapshot.online_key``):
 a re-created or force-changed view starts with none (docs/online.md).
 
-**A watermark means coverage.** Each view's state records the event-time intervals whose source
-rows are all in the online store (``covered``), and the created-time mark below which no row is
-late. "Materialized up to t" (the watermark, ``end``) means every source row with an event time
-up to t is covered: the first interval starts at the beginning and reaches t. An explicit window
+**A watermark means coverage.** Each view's state records the intervals of landing time
+(``event_ts + availability_delay``: the event time itself when the source declares no delay,
+``plan/visibility.py``) whose source rows are all in the online store (``covered``), and the
+created-time mark below which no row is late. "Materialized up to t" (the watermark, ``end``)
+means every source row usable by t (landed by t) is covered, and no row that lands later is
+written: the first interval starts at the beginning and reaches t. An explicit window
 ``materialize(start, end)`` adds ``[start, end]``; it moves the watermark only if it joins the
 covered prefix. An incremental run up to ``end`` fills every hole before ``end`` (one window
 per hole, from the beginning when nothing is covered) and, when the source has a created
@@ -51,6 +53,7 @@ from skewless.online.base import StoreIdentity, coverage_holds
 from skewless.online.codec import OLDEST, Record, encode_key, from_micros, micros
 from skewless.times import to_utc
 from skewless.plan.materialize import CREATED_TS, EVENT_TS, materialize_request
+from skewless.plan.visibility import view_visibility
 from skewless.registry import RegistryStore, Snapshot
 from skewless.registry.diff import materialization_signature
 
@@ -76,10 +79,11 @@ def _ts(value: str | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class Coverage:
-    """What a view's online table holds for sure: every source row whose event time is in one
-    of ``intervals`` (sorted, disjoint), except rows created at or after ``created_high``
-    (None: any row with a created time may be late), in the online store whose identity is
-    ``store``, once it counts ``writes`` writes (``StoreIdentity.writes``)."""
+    """What a view's online table holds for sure: every source row whose landing time (event
+    time plus the source's availability delay) is in one of ``intervals`` (sorted, disjoint),
+    except rows created at or after ``created_high`` (None: any row with a created time may be
+    late), in the online store whose identity is ``store``, once it counts ``writes`` writes
+    (``StoreIdentity.writes``)."""
 
     signature: str
     intervals: tuple[Interval, ...] = ()
@@ -102,13 +106,13 @@ class Coverage:
 
     @property
     def watermark(self) -> datetime | None:
-        """Covered from the beginning up to this event time (None: the beginning is not)."""
+        """Covered from the beginning up to this landing time (None: the beginning is not)."""
         if self.intervals and self.intervals[0][0] is None:
             return self.intervals[0][1]
         return None
 
     def holes(self, end: datetime) -> list[Interval]:
-        """The event-time intervals up to ``end`` not covered, in order."""
+        """The landing-time intervals up to ``end`` not covered, in order."""
         out: list[Interval] = []
         cursor: datetime | None = None     # the first instant not covered yet; None: the beginning
         for a, b in self.intervals:        # sorted, disjoint and never adjacent (``_merge``)
@@ -210,24 +214,26 @@ def check_sources(snapshot: Snapshot, views: Sequence[FeatureView], repo_path: s
     view, the file, the column and a bad row; the online store and the watermarks stay as they
     were, for every view of the run. With ``created_limit`` (the clock plus
     ``created_timestamp_tolerance_seconds``), a created time later than it, in a row the run
-    reads (event time at most ``end``), is such a problem too
+    reads (landed by ``end``), is such a problem too
     (docs/online.md#created-times-ahead-of-the-clock)."""
     problems: list[str] = []
     ahead: list[str] = []   # created times ahead of the clock (not a type problem)
     for view in views:
         resolved = resolve_source(view.batch_source, repo_path)
+        # the newest event time the run reads: what has landed by ``end``
+        last = view_visibility(view).available_until(end) if end is not None else None
         found = check_view_source(view, snapshot.join_keys(view), resolved)
         problems.extend(found)
         created = view.batch_source.created_timestamp_column
         if created and created_limit is not None and not found:
             for sf in source_files(resolved, view.name):
-                late = created_after(sf, created, created_limit, view.batch_source.timestamp_field, end)
+                late = created_after(sf, created, created_limit, view.batch_source.timestamp_field, last)
                 if late is not None:
                     ahead.append(
                         f"feature view '{view.name}': {sf.path}: column '{created}': {late.count} "
                         f"row(s) created after {created_limit.isoformat()} (the clock plus "
                         f"created_timestamp_tolerance_seconds), among the rows with an event time up "
-                        f"to {end.isoformat() if end else 'any'}; first: row {late.row}, {late.value}")
+                        f"to {last.isoformat() if last else 'any'}; first: row {late.row}, {late.value}")
     if problems or ahead:
         names = ", ".join(f"'{v.name}'" for v in views)
         what = " and ".join(
@@ -286,7 +292,9 @@ def materialize(ctx: RuntimeContext, snapshot: Snapshot, *, end: datetime,
                 on_rows: RowsCallback | None = None, batch_rows: int = 100_000,
                 since: Coverage | None = None) -> list[ViewReport]:
     """Materialize ``views`` (default: every online view of ``snapshot``) with the context's
-    engine, online store and registry. An explicit window covers ``start <= event_ts <= end``;
+    engine, online store and registry. An explicit window covers the rows landing in
+    ``[start, end]`` (``start <= event_ts + availability_delay <= end``; ``event_ts`` itself
+    without a delay);
     an incremental run covers everything up to ``end``: every hole in the view's coverage
     (whatever earlier runs left out) plus late rows (module docstring). Coverage is recorded
     once all the view's rows are written. ``since`` (one view only) replaces the recorded

@@ -1,7 +1,8 @@
 """``online-status``: per online view, what the online store holds and how fresh it is.
 
-The watermark is coverage (docs/online.md): "materialized up to t" means every source row with
-an event time up to t is in the online store. Event-time intervals covered by explicit windows
+The watermark is coverage (docs/online.md): "materialized up to t" means every source row usable
+by t (``event_ts + availability_delay <= t``; its event time up to t without a delay) is in the
+online store. Intervals covered by explicit windows
 that do not join the covered prefix are listed apart (``covered``): the holes between them are
 what the next ``materialize-incremental`` fills.
 """
@@ -26,8 +27,8 @@ class ViewStatus:
     view: str
     table: str
     entities: int                  # records in the online table
-    materialized: bool             # some event-time interval is covered
-    watermark: datetime | None     # covered from the beginning up to this event time
+    materialized: bool             # some interval is covered
+    watermark: datetime | None     # covered from the beginning up to this time: every row usable by then
     age: timedelta | None          # how far the watermark is behind the clock
     last_run: datetime | None      # when the last materialize or rebuild finished
     last_run_rows: int | None      # rows that run wrote
@@ -37,6 +38,16 @@ class ViewStatus:
     # coverage recorded for another online store (or for this one before it lost its data),
     # which does not count: the store id it was recorded for ("" for one recorded before ids)
     other_store: str | None = None
+    availability_delay: timedelta | None = None   # the source's: rows land that long after
+                                                  # their event time
+
+    @property
+    def all_outside_ttl(self) -> bool:
+        """Whether every stored record is older than the ttl now: the newest row the watermark
+        covers has an event time of at most ``watermark - availability_delay``, so that holds
+        once ``age + availability_delay > ttl``."""
+        return (self.age is not None and self.ttl is not None
+                and self.age + (self.availability_delay or timedelta(0)) > self.ttl)
 
     @property
     def holes(self) -> bool:
@@ -72,7 +83,8 @@ def online_status(ctx: RuntimeContext, snapshot: Snapshot) -> list[ViewStatus]:
             materialized=bool(coverage.intervals), watermark=watermark,
             age=now - watermark if watermark is not None else None,
             last_run=_time(state, "at"), last_run_rows=state.get("rows"), ttl=view.ttl,
-            covered=coverage.intervals, other_store=other))
+            covered=coverage.intervals, other_store=other,
+            availability_delay=view.batch_source.availability_delay))
     return out
 
 

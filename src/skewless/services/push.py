@@ -26,10 +26,22 @@ decide what a batch must hold. In order:
    once; the online write is redone from that file, which "only if newer" makes harmless.
    A ``batch_id`` already used for other rows is refused with nothing written.
 3. **Online** (``to`` "online" or "online_and_offline"): per online view fed by the source,
-   the latest row per entity (greatest event time, then created time), written only if newer
+   among the rows already usable at the push time (see "Availability delay" below), the latest
+   row per entity (greatest event time, then created time), written only if newer
    than what is stored, with the materializer's own record building (``batch_records``). If
    this fails after the offline write landed, the OnlineStoreError says the rows are safe
    offline and how to bring them online.
+
+**Availability delay** (``FileSource(availability_delay=...)`` on the batch source; docs/online.md,
+"Availability delay"): a push is the rows' arrival, and like every row of the source a pushed row
+is usable only from ``event_ts + availability_delay``. Step 2 writes every row offline at once
+(training data sees each from its availability time); step 3 writes online only the rows
+already usable once the offline file has landed (the clock read again then). The others
+(``PushReport.pending_rows``) reach the online store with the first ``materialize`` /
+``materialize-incremental`` whose end is at or after their availability time: it lies after
+that instant, so after every view's watermark. Serving thus
+never holds a row the offline join would not see yet, and never loses the row before it. With
+``to="online"`` such rows would land nowhere: the batch is refused.
 
 ``to="online"`` skips the offline write: such rows are not in the offline history, so
 ``rebuild-online`` drops them and training data never sees them. Use it only for values that
@@ -63,6 +75,7 @@ from skewless.kernels.batch import UTC_MICROS, BadColumn, cast, columns_of, conf
 from skewless.kernels.source import CREATED_AHEAD_HINT, resolve_source, values_after
 from skewless.times import to_utc
 from skewless.plan.materialize import CREATED_TS, EVENT_TS
+from skewless.plan.visibility import Visibility
 from skewless.registry import Snapshot
 from skewless.services.materialize import batch_records
 
@@ -82,6 +95,8 @@ class PushReport:
     seconds: float = 0.0
     batch_id: str | None = None                # the caller's, or derived from the content
     duplicate: bool = False                    # the batch was already offline: not written again
+    pending_rows: int = 0                      # rows not usable yet (availability delay): offline
+                                               # only, online with a later materialization
 
 
 # --- finding push sources -------------------------------------------------------------------------
@@ -458,6 +473,15 @@ def online_rows(table: pa.Table, batch: FileSource, views: Sequence[FeatureView]
 
 # --- the use case ------------------------------------------------------------------------------
 
+def _usable(table: pa.Table, batch: FileSource, now: datetime) -> pa.Array:
+    """Per row of ``table`` (file columns), whether it is usable at ``now``: ``event_ts +
+    availability_delay <= now`` (``plan/visibility.py``). Without a delay every row is (event
+    times after the push time are refused by validation)."""
+    newest = Visibility.of(None, batch.availability_delay).available_until(now)
+    event = cast(table.column(batch.timestamp_field).combine_chunks(), UTC_MICROS)
+    return pc.less_equal(event, pa.scalar(newest, type=UTC_MICROS))
+
+
 def _given_columns(data: Any) -> set[str]:
     """The column names the caller sent (a frame, a table or a dict of columns)."""
     names = getattr(data, "column_names", None)
@@ -495,6 +519,19 @@ def push(ctx: RuntimeContext, snapshot: Snapshot, source_name: str, data: Any, *
     target = push_target(push_src, repo_path)
     expected = _expected(push_src.batch_source, views, snapshot, target.schema)
     table = _validate(push_src, expected, data, now, ctx.created_tolerance)
+    delayed = push_src.batch_source.availability_delay is not None
+    usable = _usable(table, push_src.batch_source, now) if delayed and to == "online" else None
+    if usable is not None and not pc.all(usable).as_py():
+        rows = pc.indices_nonzero(pc.invert(usable)).to_pylist()
+        delay = push_src.batch_source.availability_delay
+        raise InvalidRequestError(
+            f"push to '{source_name}' rejected ({table.num_rows} rows); nothing was written:\n  - "
+            f"column '{push_src.batch_source.timestamp_field}': not usable yet at the push time "
+            f"{now.isoformat()} (event time + availability_delay {delay} is later) in "
+            f"{show_rows(rows)}; with to='online' they would be written nowhere",
+            hint='push with to="online_and_offline": they land offline now and online with the '
+            "first materialization at or after their availability time (docs/online.md, "
+            '"Availability delay")')
     report = PushReport(source_name, to, table.num_rows, batch_id=batch_id)
     if table.num_rows == 0:
         report.seconds = time.perf_counter() - t0
@@ -511,7 +548,15 @@ def push(ctx: RuntimeContext, snapshot: Snapshot, source_name: str, data: Any, *
         else:   # a retry: the rows are offline already; redo the online write from them
             report.duplicate = True
             table = _already_pushed(path, report.batch_id, digest, table, source_name)
-    if to != "offline" and online:
+    if to != "offline" and online and delayed:
+        # Usable by the clock read once the file has landed: a materialization that listed the
+        # batch files before it could only have covered rows landing before that instant, so
+        # a row it skipped and this push holds back cannot exist (docs/online.md).
+        written_at = max(now, to_utc(ctx.now())) if report.offline_file else now
+        # (on a retry, ``table`` holds the stored rows)
+        table = table.filter(_usable(table, push_src.batch_source, written_at))
+        report.pending_rows = report.rows - table.num_rows
+    if to != "offline" and online and table.num_rows:
         rows = online_rows(table, push_src.batch_source, online, snapshot)
         try:
             store = ctx.online_store

@@ -12,9 +12,9 @@ view's lease (``rebuild-online:<online key>``, docs/online.md "Leases"):
    reached the offline store during the rebuild (rows after ``now``, late rows): a push or a
    ``materialize`` whose online write landed in the old table before the swap wrote offline
    first, so this run reads it back;
-5. verify: the new table held one record per entity that has a source row at or before
-   ``now``, and, on a random sample of entities, serving answers exactly what the offline join
-   answers at the catch-up's time (values, nulls, defaults and TTL); a sampled record newer
+5. verify: the new table held one record per entity that has a source row usable at ``now``
+   (``event_ts + availability_delay <= now``), and, on a random sample of entities, serving
+   answers exactly what the offline join answers at the catch-up's time (values, nulls, defaults and TTL); a sampled record newer
    than that time was written by a concurrent push and is not the rebuild's to check. A
    difference may be a row that reached the offline store just after the catch-up read it: up
    to ``SETTLE_ROUNDS`` times, the run catches up again and verifies again, so only a
@@ -252,9 +252,11 @@ def _verify_sample(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureView, k
                                      for v in plan.views))
     response = online_svc.get_online_features(ctx.raw_online_store, plan, entities, now)
     served = response.values
-    # a record newer than ``now`` was written by a concurrent push: not the rebuild's to check
+    # a record not usable yet at ``now`` (newer than ``now`` less the availability delay) was
+    # written by a concurrent push after ``now``: not the rebuild's to check
+    newest = plan.views[0].visibility.newest_us(micros(now))
     newer = {i for stamps in response.event_micros.values() for i, us in enumerate(stamps)
-             if us is not None and us > micros(now)}
+             if us is not None and us > newest}
 
     by_name = {f.name: f for f in view.schema}
     columns: dict[str, pa.Array] = {}

@@ -21,12 +21,16 @@ like a built-in, and an installed one also joins skewless's own conformance suit
 ``online_scenarios()`` reuses the point-in-time generator (``skewless.testing.pit``: late and
 duplicate rows, created-time ties, null values and keys, int, string and composite keys, several
 views, every source layout) and adds the online side: a serving time t anchored on the edges
-(an event time, 1us either side, ``ts + ttl`` and 1us either side), and for every view with a
-TTL two entities placed on its edge -- latest row exactly at ``t - ttl`` (``PRESENT``) and one
-microsecond earlier (``OUTSIDE_TTL``). ``sequence=True`` draws two runs of
+(an event time, 1us either side, ``ts + ttl`` and 1us either side, ``ts + availability_delay``
+and 1us either side), and for every view with a TTL two entities placed on its edge -- latest row
+exactly at ``t - ttl`` (``PRESENT``) and one microsecond earlier (``OUTSIDE_TTL``) -- and for
+every view whose source declares an availability delay two entities on the landing edge: a row
+that lands exactly at t (``PRESENT``) and one that lands 1us after t (not served: its entity's
+earlier row, or ``NOT_FOUND``). ``sequence=True`` draws two runs of
 ``materialize_incremental``: the rows known at t1 are materialized, then the rest land -- new rows,
 and late rows (an older event time, a created time after t1) -- and a second run at t2 must
-again equal the offline join at t2.
+again equal the offline join at t2 (rows in the source at t1 whose availability delay makes them
+usable only between the runs come online with the second).
 
 What a row "known at t1" is follows the created-timestamp contract: a row whose created time is
 after t1 was written after t1. Rows without a created time (or views without a created column)
@@ -79,6 +83,8 @@ MODES = ("incremental", "full", "twice", "two_windows")
 
 # Keys only the injected TTL-edge entities use (never drawn by the point-in-time generator).
 EDGE_KEYS: dict[str, tuple[Any, Any]] = {"int": (100, 101), "str": ("ttl_in", "ttl_out")}
+# Keys of the injected landing-edge entities (availability delay): landed at t, 1us too late.
+LANDING_KEYS: dict[str, tuple[Any, Any]] = {"int": (102, 103), "str": ("landed", "not_landed")}
 
 
 class InvariantMismatch(AssertionError):
@@ -139,8 +145,10 @@ class OnlineScenario:
 def expected_status(view: ViewSpec, rows: Sequence[SourceRow], keys: tuple[Any, ...], t: datetime
                     ) -> tuple[str, SourceRow | None]:
     """The status online must report for entity ``keys`` of ``view`` at ``t`` once every row of
-    ``rows`` up to t is materialized, and the row that decides it (None when NOT_FOUND)."""
-    mine = [r for r in rows if r.keys == keys and r.ts is not None and r.ts <= t]
+    ``rows`` usable at t (``ts + availability_delay <= t``) is materialized, and the row that
+    decides it (None when NOT_FOUND)."""
+    delay = view.availability_delay or timedelta(0)
+    mine = [r for r in rows if r.keys == keys and r.ts is not None and r.ts + delay <= t]
     if any(k is None for k in keys) or not mine:
         return NOT_FOUND, None
     latest = max(mine, key=lambda r: (r.ts, r.created or _OLDEST))
@@ -165,7 +173,8 @@ def _as_served(value: Any, dtype: Any) -> Any:
 
 def _explain(view: ViewSpec, rows: Sequence[SourceRow], keys: tuple[Any, ...], feature: str) -> str:
     j = [f.name for f in view.features].index(feature)
-    lines = [f"  view '{view.name}' ttl={view.ttl} on_missing={view.on_missing} "
+    lines = [f"  view '{view.name}' ttl={view.ttl} availability_delay={view.availability_delay} "
+             f"on_missing={view.on_missing} "
              f"created_column={view.created_column}; its rows for {dict(zip(view.join_keys, keys))}:"]
     mine = sorted((r for r in rows if r.keys == keys), key=lambda r: (r.ts or _OLDEST, r.created or _OLDEST))
     for r in mine:
@@ -254,6 +263,12 @@ def _traits(view: ViewSpec, rows: Sequence[SourceRow], keys: tuple[Any, ...], t:
             out.add("null_created_tie")
     if any(r.keys == keys and r.ts is not None and r.ts > t for r in rows):
         out.add("future_row_ignored")
+    delay = view.availability_delay
+    if delay is not None:
+        if status == PRESENT and row.ts + delay == t:
+            out.add("landing_edge_present")
+        if any(r.keys == keys and r.ts is not None and r.ts <= t < r.ts + delay for r in rows):
+            out.add("not_landed_ignored")
     return out
 
 
@@ -345,6 +360,9 @@ def _anchor(draw: Callable[..., Any], views: Sequence[ViewSpec]) -> datetime:
         deltas = [timedelta(0), -US, US, timedelta(minutes=30)]
         if v.ttl is not None:
             deltas += [v.ttl, v.ttl, v.ttl + US, v.ttl - US]
+        if v.availability_delay is not None:
+            d = v.availability_delay
+            deltas += [d, d, d + US, d - US]
         return r.ts + draw(st.sampled_from(deltas))  # type: ignore[no-any-return]
     if mode == "after_all":
         return BASE + 13 * HOUR + draw(st.sampled_from([timedelta(0), timedelta(days=2)]))
@@ -366,6 +384,26 @@ def _edge_rows(view: ViewSpec, t: datetime) -> list[SourceRow]:
     if _fits(edge, view.ts_type):
         rows.append(SourceRow(ins, edge, None, values, 0))
     rows.append(SourceRow(outs, _floor(edge - US, view.ts_type), None, values, 0))
+    return rows
+
+
+def _landing_rows(view: ViewSpec, t: datetime) -> list[SourceRow]:
+    """Two entities on the view's landing edge at ``t`` (availability delay): each has an old
+    row, then one that lands exactly at ``t`` (served) or at the next representable instant
+    after ``t`` (not served yet: the old row is)."""
+    if view.availability_delay is None:
+        return []
+    ins = tuple(LANDING_KEYS[KEY_KINDS[k]][0] for k in view.join_keys)
+    outs = tuple(LANDING_KEYS[KEY_KINDS[k]][1] for k in view.join_keys)
+    values = tuple(_value(f.source_type, f.dtype) for f in view.features)
+    old = tuple(None for _ in view.features)
+    edge = t - view.availability_delay
+    early = _floor(edge - HOUR, view.ts_type)
+    rows = [SourceRow(ins, early, None, old, 0), SourceRow(outs, early, None, old, 0)]
+    if _fits(edge, view.ts_type):
+        rows.append(SourceRow(ins, edge, None, values, 0))
+    later = _floor(edge, view.ts_type) + _quantum(view.ts_type)
+    rows.append(SourceRow(outs, later, None, values, 0))
     return rows
 
 
@@ -428,6 +466,10 @@ def online_scenarios(draw: Callable[..., Any], sequence: bool = False, max_views
         edge = _edge_rows(v, final)
         if edge:
             injected.add("ttl_edge")
+        landing = _landing_rows(v, final)
+        if landing:
+            injected.add("landing_edge")
+        edge += landing
         if t2 is None:
             rows = [*v.rows, *edge]
             known = rows
@@ -442,6 +484,12 @@ def online_scenarios(draw: Callable[..., Any], sequence: bool = False, max_views
                 status, row = expected_status(v, rows, keys, t2)
                 if status == PRESENT and row in late:
                     injected.add("late_row_wins")
+            if v.availability_delay is not None:   # in the source at t1, usable only later
+                for keys in {r.keys for r in known}:
+                    status, row = expected_status(v, rows, keys, t2)
+                    if (status == PRESENT and row is not None and row in known and row.ts is not None
+                            and t1 < row.ts + v.availability_delay <= t2):
+                        injected.add("landed_between_runs")
         views.append(dataclasses.replace(v, rows=tuple(rows)))
         rows_at_t1.append(tuple(known))
     base = dataclasses.replace(base, views=tuple(views))

@@ -17,9 +17,10 @@ entry point group (docs/backends.md)::
 ``scenarios()`` draws a whole feature repo: one to three feature views over int, string and
 composite keys, their source Parquet files (single file, multi-file glob, plain or
 hive-partitioned directory), and an entity_df whose labels sit on the edges that matter --
-exactly at a feature's event time, exactly at ``ts + ttl`` and one microsecond past it, before an
-entity's first row, on unknown entities. Sources hold duplicate event times resolved by the
-created timestamp, null created timestamps, full duplicates (always exact copies: the contract
+exactly at a feature's event time, exactly at ``ts + ttl`` and one microsecond past it, exactly
+when a row lands (``ts + availability_delay``, for sources that declare one) and one microsecond
+either side, before an entity's first row, on unknown entities. Sources hold duplicate event
+times resolved by the created timestamp, null created timestamps, full duplicates (always exact copies: the contract
 leaves the winner among conflicting full duplicates unspecified), null values, and event times
 in naive (= UTC) and zoned columns.
 
@@ -99,6 +100,8 @@ ENTITY_TIME_TYPES = (
 )
 AS_OF_ZONES = (None, "UTC", "Europe/Paris", "Asia/Kolkata")  # None: a naive datetime (= UTC)
 TTLS = (HOUR, timedelta(minutes=90), timedelta(days=1), 3 * HOUR + 7 * US, US)
+# availability delays: as long as a ttl (then nothing is ever visible), shorter, longer, odd
+DELAYS = (HOUR, timedelta(minutes=90), 6 * HOUR, 2 * HOUR + 3 * US, US)
 
 
 # --- the scenario ------------------------------------------------------------------------------
@@ -148,6 +151,7 @@ class ViewSpec:
     flavour: str               # Parquet writer: "arrow", "int96" (Spark's legacy timestamps) or
                                # "plain" (no stored Arrow schema: no zones, no dictionaries)
     rows: tuple[SourceRow, ...]
+    availability_delay: timedelta | None = None   # the source's: a row counts from ts + delay
 
     @property
     def join_keys(self) -> tuple[str, ...]:
@@ -211,7 +215,8 @@ class Scenario:
                 on_missing=v.on_missing,
                 source=FileSource(path, timestamp_field=v.ts_column,
                                   created_timestamp_column=v.created_column,
-                                  field_mapping=mapping or None, name=f"{v.name}_source")))
+                                  field_mapping=mapping or None, name=f"{v.name}_source",
+                                  availability_delay=v.availability_delay)))
         return objects
 
     def entity_table(self) -> pa.Table:
@@ -281,10 +286,14 @@ class Scenario:
         if t < min(r.ts for r in mine if r.ts is not None):
             traits.add("label_before_first_row")
         in_window = []
+        delay = view.availability_delay or timedelta(0)
         for r in mine:
             assert r.ts is not None
             if r.ts > t:
                 traits.add("future_row_ignored" if r.ts > t + US else "future_by_1us_ignored")
+            elif r.ts + delay > t:   # not landed yet at t
+                traits.add("not_landed_by_1us_ignored" if r.ts + delay == t + US
+                           else "not_landed_ignored")
             elif view.ttl is not None and r.ts < t - view.ttl:
                 traits.add("ttl_expired_by_1us" if r.ts == t - view.ttl - US else "ttl_expired")
             else:
@@ -298,6 +307,8 @@ class Scenario:
         ties = [r for r in candidates if r.ts == best.ts]
         if best.ts == t:
             traits.add("label_at_event_ts")
+        if delay and best.ts is not None and best.ts + delay == t:
+            traits.add("label_at_landing_time")
         if view.ttl is not None and best.ts == t - view.ttl:
             traits.add("ttl_edge_inclusive")
         if len({r.created for r in ties}) > 1:
@@ -357,6 +368,8 @@ class Scenario:
             out.add("as_of_with_created" if any(v.created_column for v in self.views)
                     else "as_of_without_created")
         for v in self.views:
+            if v.availability_delay is not None:
+                out.add("availability_delay")
             if v.on_missing == "default" and any(f.default is not None for f in v.features):
                 out.add("field_defaults")
             if v.created_column and any(r.created is None and r.ts is not None for r in v.rows):
@@ -527,7 +540,8 @@ def _view(draw: Callable[..., Any], i: int, full_feature_names: bool, max_rows: 
         declare_keys=draw(st.booleans()), layout=layout, partition_by=partition_by,
         n_files=n_files, column_orders=orders, extra_column=extra_column,
         absolute_path=draw(st.integers(0, 4)) == 0,
-        flavour=draw(st.sampled_from(["arrow", "arrow", "int96", "plain"])), rows=tuple(rows))
+        flavour=draw(st.sampled_from(["arrow", "arrow", "int96", "plain"])), rows=tuple(rows),
+        availability_delay=draw(st.sampled_from([None, None, *DELAYS])))
 
 
 def _resolve_conflicts(rows: list[SourceRow]) -> list[SourceRow]:
@@ -562,6 +576,9 @@ def _label(draw: Callable[..., Any], views: Sequence[ViewSpec], entity_keys: Seq
         ttl = views[i].ttl
         if ttl is not None:
             deltas += [ttl, ttl, ttl + US, ttl + US, ttl - US]
+        delay = views[i].availability_delay
+        if delay is not None:   # when the row lands, and 1us either side
+            deltas += [delay, delay, delay - US, delay + US]
         ts = row.ts + draw(st.sampled_from(deltas))
         keys = dict(zip(views[i].join_keys, row.keys))
     elif mode == "before_all":
