@@ -424,7 +424,9 @@ class FeatureStore:
         A push writes the offline store, the source of truth, so it is checked against the
         registry as it is now, never against the serving cache (``registry_cache_ttl_seconds``):
         a batch shaped for a definition that was changed meanwhile is refused, not written
-        (docs/online.md#push). Re-reading the registry costs about 0.5 ms."""
+        (docs/online.md#push). Re-reading the registry costs about 0.5 ms. Feast's
+        ``PushMode`` (``skewless.data_source``) is accepted for ``to``."""
+        to = getattr(to, "value", to)
         return self._fire(H.PUSH, {
             "source_name": source_name, "to": to, "batch_id": batch_id, "rows": df},
             lambda: push_svc.push(self.context, self._fresh_serving_snapshot(), source_name, df,
@@ -445,6 +447,9 @@ class FeatureStore:
             for k in v.join_keys:
                 if types.get(k) is None:
                     types[k] = str(declared[k]) if k in declared else None
+        if plan.on_demand is not None:
+            types.update({name: str(plan.on_demand.dtypes[name]) for _, name in plan.on_demand.columns})
+            return types
         for v in plan.views:
             for f in v.features:
                 types[f.output] = str(f.dtype)
@@ -504,9 +509,9 @@ class FeatureStore:
 def _definitions(objects: Iterable[Any]) -> list[Any]:
     """The definitions to register: a source in the list (Feast registers data sources on their
     own) is left out, since it is registered with the views that read it."""
-    from skewless.define import FileSource, PushSource
+    from skewless.define import FileSource, PushSource, RequestSource
 
-    return [o for o in objects if not isinstance(o, (FileSource, PushSource))]
+    return [o for o in objects if not isinstance(o, (FileSource, PushSource, RequestSource))]
 
 
 def _features_or_service(features: Sequence[str] | FeatureService | str | None,

@@ -131,16 +131,30 @@ class RetrievalJob:
 
     def __init__(self, plan: HistoricalPlan, entity: EntityInput,
                  compute: Callable[[ProgressCallback | None], pa.Table],
-                 write_parquet: Callable[[str, ProgressCallback | None], None] | None = None) -> None:
+                 write_parquet: Callable[[str, ProgressCallback | None], None] | None = None,
+                 feature_columns: list[str] | None = None) -> None:
         self.plan = plan
         self._entity = entity
         self._compute = compute
         self._write_parquet = write_parquet
+        self._feature_columns = feature_columns
         self.progress: ProgressCallback | None = None
 
     @property
     def feature_columns(self) -> list[str]:
-        return self.plan.output_columns
+        """The requested feature columns, in request order (``feature_columns`` when the job
+        adds columns its plan does not list: on-demand views)."""
+        return self._feature_columns if self._feature_columns is not None else self.plan.output_columns
+
+    def on_demand(self, finish: Callable[[pa.Table, pa.Table | None], pa.Table],
+                  columns: list[str]) -> RetrievalJob:
+        """This job with ``finish(features, entity table)`` applied to its feature table (the
+        on-demand views' runner): the result's feature columns are ``columns``; written to
+        Parquet from memory."""
+        entity = self._entity
+        return RetrievalJob(self.plan, entity,
+                            lambda progress: finish(self._compute(progress), entity.table),
+                            None, columns)
 
     def _features(self) -> pa.Table:
         table = self._compute(self.progress)
