@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from skewless.define._common import FrozenMixin, check_name, check_str, check_tags
-from skewless.define._fields import IDENTITY, SCHEMA, Spec, as_dict, specs_of
+from skewless.define._fields import IDENTITY, PART, SCHEMA, Spec, as_dict, specs_of
 from skewless.define.feature_view import FeatureView, FeatureViewProjection, _schema_from_specs
 from skewless.define.field import Field
 from skewless.errors import DefinitionError
@@ -54,8 +54,8 @@ class RequestSource(FrozenMixin):
     TYPE_TAG = "request"
     FIELDS = (
         Spec("name", diff=IDENTITY),
-        Spec("schema", dump=specs_of, load=_schema_from_specs, diff=SCHEMA),
-        Spec("description"),
+        Spec("schema", dump=specs_of, load=_schema_from_specs, diff=PART),
+        Spec("description", diff=PART),
     )
 
     def __init__(self, name: str, schema: Sequence[Field], description: str = "") -> None:
