@@ -138,7 +138,7 @@ REQUIRED_TRAITS = {
     "status:PRESENT", "status:NOT_FOUND", "status:OUTSIDE_TTL", "ttl_edge_present",
     "ttl_outside_by_1us", "created_tiebreak", "null_created_tie", "null_value_present",
     "default_served", "future_row_ignored", "composite_key", "key:int", "key:str", "ttl_edge",
-    "late_row", "late_row_wins", *(f"mode:{m}" for m in ("incremental", "full", "twice", "two_windows")),
+    "late_row", "late_row_wins", "on_demand", *(f"mode:{m}" for m in ("incremental", "full", "twice", "two_windows")),
 }
 
 

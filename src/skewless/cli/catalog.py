@@ -307,7 +307,7 @@ def describe_on_demand(snap: Snapshot, v: OnDemandFeatureView) -> None:
     columns = _ls_columns(Field)
     rows: list[list[Cell]] = []
     for f in v.schema:
-        cells = {"name": Text(f.name, style="bold"), "dtype": str(f.dtype),
+        cells: dict[str, Cell] = {"name": Text(f.name, style="bold"), "dtype": str(f.dtype),
                  "default": "-" if f.default is None else repr(f.default),
                  "description": _dash(f.description), "tags": _dash(fmt_tags(f.tags))}
         rows.append([cells[name] for name, _ in columns])

@@ -86,10 +86,13 @@ def _outputs(t: Transform, out: Any, rows: int) -> dict[str, pa.Array]:
                                  f"'{feature}' but got {rows}",
                                  hint="return one value per input row, in the input order")
         target = dtype.to_arrow()
+        if rows == 0:   # no value to convert (pandas types an empty column float64)
+            result[col] = pa.array([], type=target)
+            continue
         try:
             result[col] = conform(values, target)
         except (BadColumn, IncompatibleType) as e:
-            where = f" at {show_rows(e.rows)}" if isinstance(e, BadColumn) else ""
+            where = f" at {show_rows(e.rows)}" if isinstance(e, BadColumn) and e.rows else ""
             raise TransformError(
                 f"{label}: column '{feature}' {e}{where}; it is declared {type_name(target)}",
                 hint="return values of the declared type, or declare the type the function "
@@ -122,7 +125,7 @@ def request_arrays(request: OnDemandRequest, column: Callable[[str], Any | None]
         try:
             out[name] = conform(values, dtype.to_arrow())
         except (BadColumn, IncompatibleType) as e:
-            rows = f" at {show_rows(e.rows)}" if isinstance(e, BadColumn) else ""
+            rows = f" at {show_rows(e.rows)}" if isinstance(e, BadColumn) and e.rows else ""
             raise InvalidRequestError(
                 f"{where}: request field '{name}' (read by on-demand feature view '{view}', "
                 f"declared {dtype.name}) {e}{rows}",
