@@ -14,11 +14,12 @@ the function is a TransformError naming the view and the column.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 import pyarrow as pa
 
+from skewless import types as T
 from skewless.engines.base import pandas_types_mapper
 from skewless.errors import InvalidRequestError, TransformError
 from skewless.kernels.batch import BadColumn, IncompatibleType, conform, show_rows, type_name
@@ -27,16 +28,31 @@ from skewless.plan.on_demand import OnDemandRequest, Transform
 BATCH_ROWS = 65_536   # offline rows per call of a function: bounds its memory, not its semantics
 
 
-def run_transform(t: Transform, inputs: Mapping[str, pa.Array], request: Mapping[str, pa.Array],
-                  rows: int) -> dict[str, pa.Array]:
-    """``t``'s outputs (working column -> array of the declared type) for ``rows`` rows, from
-    its base inputs (working column -> array) and the request fields (name -> typed array)."""
-    arrays = {name: inputs[col] for name, col in t.inputs}
-    arrays.update({name: request[name] for name, _ in t.request})
+Column: TypeAlias = "pa.Array | list[Any]"   # a typed Arrow array, or the Python values of its ``to_pylist``
+
+
+def _pylist(values: Column) -> list[Any]:
+    return list(values) if isinstance(values, list) else values.to_pylist()  # type: ignore[no-any-return]
+
+
+def _arrow(values: Column, dtype: T.ValueType) -> pa.Array:
+    return values if isinstance(values, pa.Array) else pa.array(values, type=dtype.to_arrow())
+
+
+def run_transform(t: Transform, inputs: Mapping[str, Column], request: Mapping[str, Column],
+                  rows: int) -> dict[str, Column]:
+    """``t``'s outputs (working column -> values of the declared type) for ``rows`` rows, from
+    its base inputs (working column -> values) and the request fields (name -> values). A
+    column is an Arrow array of the declared type, or a list of exactly the Python values its
+    ``to_pylist`` gives (the online read serves those: docs/online.md), so both paths hand the
+    function the same values."""
     fn = t.function.function()
     if t.mode == "python":
-        data: Any = {name: a.to_pylist() for name, a in arrays.items()}
+        data: Any = {name: _pylist(inputs[col]) for name, col, _ in t.inputs}
+        data.update({name: _pylist(request[name]) for name, _ in t.request})
     else:
+        arrays = {name: _arrow(inputs[col], dtype) for name, col, dtype in t.inputs}
+        arrays.update({name: _arrow(request[name], dtype) for name, dtype in t.request})
         data = (pa.table(arrays).to_pandas(types_mapper=pandas_types_mapper) if arrays
                 else pd.DataFrame(index=range(rows)))
     try:
@@ -50,7 +66,24 @@ def run_transform(t: Transform, inputs: Mapping[str, pa.Array], request: Mapping
     return _outputs(t, out, rows)
 
 
-def _outputs(t: Transform, out: Any, rows: int) -> dict[str, pa.Array]:
+_PLAIN: dict[str, type] = {"Float64": float, "Int64": int, "String": str, "Bool": bool}
+_INT64 = (-2 ** 63, 2 ** 63)
+
+
+def fit(values: Any, dtype: T.ValueType) -> Column:
+    """``values`` as a column of ``dtype`` by the one conformance table (``kernels/batch.conform``);
+    a list whose values all are exactly the declared type's Python type (float for Float64, int
+    within 64 bits for Int64, str, bool) or None is returned as it is: the values conform would
+    give. Raises BadColumn / IncompatibleType as conform does."""
+    plain = _PLAIN.get(dtype.name)
+    if plain is not None and type(values) is list:
+        if all(v is None or type(v) is plain for v in values) and (
+                plain is not int or all(v is None or _INT64[0] <= v < _INT64[1] for v in values)):
+            return values
+    return conform(values, dtype.to_arrow())
+
+
+def _outputs(t: Transform, out: Any, rows: int) -> dict[str, Column]:
     label = f"on-demand feature view '{t.view}'"
     if t.mode == "pandas":
         if not isinstance(out, pd.DataFrame):
@@ -68,7 +101,7 @@ def _outputs(t: Transform, out: Any, rows: int) -> dict[str, pa.Array]:
                                  hint="return {'output_field': [value per row], ...}")
         columns, got = out, [str(c) for c in out]
         n = -1
-    result: dict[str, pa.Array] = {}
+    result: dict[str, Column] = {}
     for feature, col, dtype in t.outputs:
         if feature not in columns:
             from skewless.errors import closest
@@ -90,7 +123,7 @@ def _outputs(t: Transform, out: Any, rows: int) -> dict[str, pa.Array]:
             result[col] = pa.array([], type=target)
             continue
         try:
-            result[col] = conform(values, target)
+            result[col] = fit(values, dtype)
         except (BadColumn, IncompatibleType) as e:
             where = f" at {show_rows(e.rows)}" if isinstance(e, BadColumn) and e.rows else ""
             raise TransformError(
@@ -100,22 +133,21 @@ def _outputs(t: Transform, out: Any, rows: int) -> dict[str, pa.Array]:
     return result
 
 
-def run_all(request: OnDemandRequest, base: Mapping[str, pa.Array],
-            request_columns: Mapping[str, pa.Array], rows: int) -> dict[str, pa.Array]:
-    """Every transform of ``request`` over one batch: the base columns and the transforms'
-    outputs, by working column."""
-    columns = dict(base)
+def run_all(request: OnDemandRequest, base: Mapping[str, Column],
+            request_columns: Mapping[str, Column], rows: int) -> dict[str, Column]:
+    """Every transform of ``request`` over one batch: the transforms' outputs, by working column."""
+    columns: dict[str, Column] = {}
     for t in request.transforms:
         columns.update(run_transform(t, base, request_columns, rows))
     return columns
 
 
 def request_arrays(request: OnDemandRequest, column: Callable[[str], Any | None], where: str,
-                   fix: str) -> dict[str, pa.Array]:
+                   fix: str) -> dict[str, Column]:
     """The request fields as arrays of their declared types; ``column(name)`` gives the values
     given for a field (None: not given). InvalidRequestError names the field, the view reading
     it and the rows that do not convert."""
-    out: dict[str, pa.Array] = {}
+    out: dict[str, Column] = {}
     for name, (dtype, view) in request.request_fields.items():
         values = column(name)
         if values is None:
@@ -123,7 +155,7 @@ def request_arrays(request: OnDemandRequest, column: Callable[[str], Any | None]
                 f"{where} has no request field '{name}' needed by on-demand feature view '{view}'",
                 hint=fix.format(name=name))
         try:
-            out[name] = conform(values, dtype.to_arrow())
+            out[name] = fit(values, dtype)
         except (BadColumn, IncompatibleType) as e:
             rows = f" at {show_rows(e.rows)}" if isinstance(e, BadColumn) and e.rows else ""
             raise InvalidRequestError(
@@ -148,20 +180,21 @@ def offline(request: OnDemandRequest, features: pa.Table, entity: pa.Table | Non
         size = min(BATCH_ROWS, rows - start)
         base = {name: features.column(name).slice(start, size).combine_chunks()
                 for name in features.column_names}
-        batch_req = {name: a.slice(start, size) for name, a in req.items()}
+        batch_req = {name: a[start:start + size] for name, a in req.items()}
         cols = run_all(request, base, batch_req, size)
-        parts.append(pa.table({out: cols[col] for col, out in request.columns}))
+        parts.append(pa.table({out: base[col] if col in base else _arrow(cols[col], request.dtypes[out])
+                               for col, out in request.columns}))
     if len(parts) == 1:
         return parts[0]
     return pa.concat_tables(parts)
 
 
-def online(request: OnDemandRequest, values: Mapping[str, Sequence[Any]],
-           dtypes: Mapping[str, Any], entity_rows: Sequence[Mapping[str, Any]]
-           ) -> dict[str, list[Any]]:
+def online(request: OnDemandRequest, values: Mapping[str, list[Any]],
+           entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     """The result columns (name -> values, request order) of one online answer: ``values``
-    are the base read's columns (working names) with their declared types ``dtypes``, and the
-    request fields come from ``entity_rows``."""
+    are the base read's columns (working names), the Python values the read serves (those of
+    the offline join's ``to_pylist``: the online invariant), and the request fields come from
+    ``entity_rows``."""
     rows = len(entity_rows)
 
     def column(name: str) -> list[Any] | None:
@@ -172,12 +205,8 @@ def online(request: OnDemandRequest, values: Mapping[str, Sequence[Any]],
     req = request_arrays(request, column, "the request",
                          "send '{name}' with every entity row (it is a request field, read "
                          "with the join keys)")
-    base = {}
-    for name, vals in values.items():
-        dtype = dtypes.get(name)
-        base[name] = pa.array(vals, type=dtype.to_arrow()) if dtype is not None else pa.array(vals)
-    cols = run_all(request, base, req, rows)
+    cols = run_all(request, values, req, rows)   # type: ignore[arg-type]
     out: dict[str, list[Any]] = {}
     for col, name in request.columns:
-        out[name] = list(values[col]) if col in values else cols[col].to_pylist()
+        out[name] = values[col] if col in values else _pylist(cols[col])   # type: ignore[assignment]
     return out

@@ -30,14 +30,14 @@ from skewless.registry.snapshot import Snapshot
 
 @dataclass(frozen=True)
 class Transform:
-    """One on-demand view's run: ``inputs`` are (name the function sees, base column),
+    """One on-demand view's run: ``inputs`` are (name the function sees, base column, type),
     ``request`` the request fields it reads (name, declared type), ``outputs`` its declared
     outputs (feature, working column, type), all computed on every run."""
 
     view: str
     function: UserFunction
     mode: str
-    inputs: tuple[tuple[str, str], ...]
+    inputs: tuple[tuple[str, str, T.ValueType], ...]
     request: tuple[tuple[str, T.ValueType], ...]
     outputs: tuple[tuple[str, str, T.ValueType], ...]
 
@@ -146,7 +146,7 @@ def resolve_on_demand(snapshot: Snapshot, features: Sequence[str] | FeatureServi
 
 def _transform(snapshot: Snapshot, odfv: OnDemandFeatureView, base: list[str],
                request_fields: dict[str, tuple[T.ValueType, str]]) -> Transform:
-    inputs: list[tuple[str, str]] = []
+    inputs: list[tuple[str, str, T.ValueType]] = []
     for proj in odfv.view_sources:
         view = snapshot.feature_views.get(proj.view_name)
         if view is None:
@@ -155,11 +155,12 @@ def _transform(snapshot: Snapshot, odfv: OnDemandFeatureView, base: list[str],
                 "which is not registered", hint="apply the view, or remove it from the sources")
         feats = proj.features if proj.features is not None else [
             f.name for f in view.features_for(set(snapshot.join_keys(view)))]
+        types = {field.name: field.dtype for field in view.schema}
         for f in feats:
             ref = f"{view.name}:{f}"
             if ref not in base:
                 base.append(ref)
-            inputs.append((f, working(view.name, f)))
+            inputs.append((f, working(view.name, f), types[f]))
     request: list[tuple[str, T.ValueType]] = []
     for src in odfv.request_sources:
         for field in src.schema:

@@ -339,7 +339,7 @@ def _on_demand(plan: OnlinePlan, request: OnDemandRequest, entity_rows: Sequence
     through the one runner (``kernels/on_demand.online``), then the requested columns in
     request order. An on-demand value is PRESENT, or NOT_FOUND where it is null; it has no
     event time."""
-    out = on_demand_kernel.online(request, values, plan.dtypes, entity_rows)
+    out = on_demand_kernel.online(request, values, entity_rows)
     by_column = {col: g for g in groups for col in g.outputs}
     final: list[ColumnGroup] = []
     for col, name in request.columns:
