@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from skewless import hooks as H
 from skewless.config import RepoConfig, config_from_dict, load_config
 from skewless.context import RuntimeContext, utc_now
-from skewless.define import Entity, FeatureService, FeatureView
+from skewless.define import Entity, FeatureService, FeatureView, OnDemandFeatureView
 from skewless.engines import OfflineEngine, RetrievalJob
 from skewless.errors import InvalidRequestError, RegistryError, SkewlessError
 from skewless.hooks import Hook
@@ -324,6 +324,12 @@ class FeatureStore:
 
     def get_feature_service(self, name: str) -> FeatureService:
         return self.snapshot().get("feature_service", name)  # type: ignore[no-any-return]
+
+    def list_on_demand_feature_views(self) -> list[OnDemandFeatureView]:
+        return list(self.snapshot().on_demand_feature_views.values())
+
+    def get_on_demand_feature_view(self, name: str) -> OnDemandFeatureView:
+        return self.snapshot().get("on_demand_feature_view", name)  # type: ignore[no-any-return]
 
     # --- training data -----------------------------------------------------------------------
     def get_historical_features(

@@ -346,3 +346,22 @@ def test_negative_zero_survives_materialization(tmp_path: Path) -> None:
     fs.materialize(None, now)
     served = fs.get_online_features(["v:v"], [{"k": 1}]).to_dict()["v"][0]
     assert math.copysign(1.0, served) == -1.0
+
+
+def test_a_sql_entity_df_keeps_its_columns(od_store: FeatureStore, labels: pd.DataFrame) -> None:
+    """entity_df as a SQL query (engines that take one): request fields are read from the rows
+    the query gives, and the entity columns come back before the features."""
+    if od_store.context.engine.name != "duckdb":
+        pytest.skip("entity_df as SQL: DuckDB only")
+    frame = labels_with_request(labels)
+    path = od_store.repo_path / "labels.parquet"
+    frame.to_parquet(path, index=False)
+    out = od_store.get_historical_features(f"SELECT * FROM read_parquet('{path}')",
+                                           ["spend_py:ratio", "user_spend:amount"]).to_df()
+    want = od_store.get_historical_features(frame, ["spend_py:ratio", "user_spend:amount"]).to_df()
+    assert list(out.columns) == list(want.columns)
+    key = ["user_id", "event_timestamp"]
+    got_sorted = out.sort_values(key).reset_index(drop=True)
+    want_sorted = want.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_series_equal(got_sorted.ratio, want_sorted.ratio)
+    pd.testing.assert_series_equal(got_sorted.amount, want_sorted.amount)

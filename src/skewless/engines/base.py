@@ -151,10 +151,16 @@ class RetrievalJob:
         """This job with ``finish(features, entity table)`` applied to its feature table (the
         on-demand views' runner): the result's feature columns are ``columns``; written to
         Parquet from memory."""
-        entity = self._entity
-        return RetrievalJob(self.plan, entity,
-                            lambda progress: finish(self._compute(progress), entity.table),
-                            None, columns)
+        entity, base_columns = self._entity, set(self.plan.output_columns)
+
+        def compute(progress: ProgressCallback | None) -> pa.Table:
+            features = self._compute(progress)
+            out = finish(features, entity.table)
+            if entity.table is None:   # SQL entity_df: the engine returned the entity columns too
+                for i, name in enumerate(c for c in features.column_names if c not in base_columns):
+                    out = out.add_column(i, name, features.column(name))
+            return out
+        return RetrievalJob(self.plan, entity, compute, None, columns)
 
     def _features(self) -> pa.Table:
         table = self._compute(self.progress)
