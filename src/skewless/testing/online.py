@@ -247,21 +247,32 @@ def echo_python(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
     mean the function saw equal values of equal Python types. A float zero is shown unsigned,
     as the plain invariant compares values with ``==`` (DuckDB's materialization drops the
     sign of -0.0: tests/integration/test_on_demand.py, the strict xfail)."""
+    def unsigned(v: Any) -> Any:
+        if type(v) is float:
+            return v + 0.0
+        return [unsigned(x) for x in v] if type(v) is list else v
+
     names = sorted(inputs)
     rows = len(inputs[names[0]]) if names else 0
-    return {"echo": [repr(tuple((k, inputs[k][i] + 0.0 if type(inputs[k][i]) is float else inputs[k][i])
-                                for k in names)) for i in range(rows)],
+    return {"echo": [repr(tuple((k, unsigned(inputs[k][i])) for k in names)) for i in range(rows)],
             "bumped": [None if inputs["bump"][i] is None else inputs["bump"][i] + 1 for i in range(rows)]}
 
 
 def echo_pandas(inputs: Any) -> Any:
     """``echo_python`` in pandas mode: each row's values with the frame's dtypes."""
+    import numpy as np
     import pandas as pd
 
+    def unsigned(v: Any) -> Any:   # zeros unsigned, as in echo_python
+        if isinstance(v, (float, np.floating)):
+            return v + 0.0
+        if isinstance(v, np.ndarray):
+            return v + 0.0 if v.dtype.kind == "f" else [unsigned(x) for x in v]
+        return [unsigned(x) for x in v] if isinstance(v, (list, tuple)) else v
+
     cols = sorted(inputs.columns)
-    floats = [c for c in cols if str(inputs[c].dtype).startswith("float")]
-    inputs = inputs.assign(**{c: inputs[c] + 0.0 for c in floats})   # unsigned zeros, as above
-    text = [repr(tuple(zip(cols, map(repr, row)))) for row in inputs[cols].itertuples(index=False)]
+    text = [repr(tuple(zip(cols, (repr(unsigned(v)) for v in row))))
+            for row in inputs[cols].itertuples(index=False)]
     return pd.DataFrame({"echo": text, "dtypes": [repr([str(inputs[c].dtype) for c in cols])] * len(inputs)})
 
 
