@@ -287,8 +287,11 @@ def describe_view(snap: Snapshot, v: FeatureView) -> None:
     keys = snap.join_keys(v)
     services = [s.name for s in snap.feature_services.values()
                 if any(p.view_name == v.name for p in s.projections)]
+    on_demand = [o.name for o in snap.on_demand_feature_views.values()
+                 if any(p.view_name == v.name for p in o.view_sources)]
     console.print(Text(f"Feature view {v.name}", style="bold underline"))
-    console.print(_props([*_describe_rows(snap, v), ("used by services", _dash(", ".join(services)))]))
+    console.print(_props([*_describe_rows(snap, v), ("used by services", _dash(", ".join(services))),
+                          *([("read by on-demand views", ", ".join(on_demand))] if on_demand else [])]))
     # the field table: Field's ``ls`` columns, with each field's role (join key or feature)
     columns = _ls_columns(Field, ("role", (2, "role")))
     rows: list[list[Cell]] = []

@@ -419,8 +419,7 @@ def on_demand_feature_view(
     Feast's ``entities`` is accepted and ignored (the entities are those of the source views);
     ``write_to_online_store=True`` and ``singleton=True`` are refused with what to write
     instead."""
-    if feast_only.pop("entities", None) is not None:
-        pass   # Feast lets an ODFV name entities; its sources' views already say them
+    feast_only.pop("entities", None)   # Feast lets an ODFV name entities; its source views say them
     if feast_only.get("write_to_online_store"):
         raise DefinitionError("on_demand_feature_view: write_to_online_store=True is not supported",
                               hint="skewless computes on-demand features at read time on both paths; "

@@ -69,11 +69,11 @@ def _items(snapshot: Snapshot, features: Sequence[str] | FeatureService | str
            ) -> list[tuple[str, list[str] | None]] | None:
     """(view or on-demand view name, features or None for all) per requested group, in request
     order; None when nothing on-demand is requested (the caller's plain path answers it)."""
-    if isinstance(features, str) and ":" not in features:
-        features = snapshot.get("feature_service", features)
     odfvs = snapshot.on_demand_feature_views
     if not odfvs:
-        return None
+        return None   # the plain path, untouched
+    if isinstance(features, str) and ":" not in features:
+        features = snapshot.get("feature_service", features)
     items: list[tuple[str, list[str] | None]] = []
     if isinstance(features, FeatureService):
         items = [(p.view_name, None if p.features is None else list(p.features)) for p in features.projections]
