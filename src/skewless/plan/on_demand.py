@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from skewless import types as T
-from skewless.define import FeatureService, FeatureViewProjection, OnDemandFeatureView
+from skewless.define import FeatureService, FeatureView, FeatureViewProjection, OnDemandFeatureView
 from skewless.define.on_demand import UserFunction
 from skewless.errors import InvalidRequestError, UnknownObjectError, closest
 from skewless.registry.snapshot import Snapshot
@@ -58,6 +58,13 @@ class OnDemandRequest:
     @property
     def output_names(self) -> list[str]:
         return [out for _, out in self.columns]
+
+
+def view_features(snapshot: Snapshot, view: FeatureView) -> dict[str, T.ValueType]:
+    """The features a view serves (name -> type), as an on-demand view reads them: the one
+    place that says what "all features of a view" are for on-demand inputs (a view computing
+    features another way, e.g. windowed aggregations, lists them here)."""
+    return {f.name: f.dtype for f in view.features_for(set(snapshot.join_keys(view)))}
 
 
 def working(view: str, feature: str) -> str:
@@ -104,8 +111,7 @@ def resolve_on_demand(snapshot: Snapshot, features: Sequence[str] | FeatureServi
         if name in odfvs:
             known = odfvs[name].field_names
         elif name in snapshot.feature_views:
-            view = snapshot.feature_views[name]
-            known = [f.name for f in view.features_for(set(snapshot.join_keys(view)))]
+            known = list(view_features(snapshot, snapshot.feature_views[name]))
         else:
             raise UnknownObjectError(
                 f"unknown feature view '{name}'; {closest(name, [*snapshot.feature_views, *odfvs])}",
@@ -131,7 +137,8 @@ def resolve_on_demand(snapshot: Snapshot, features: Sequence[str] | FeatureServi
     dtypes: dict[str, T.ValueType] = {}
     owner: dict[str, str] = {}
     for name, feats in groups.items():
-        fields = {f.name: f for f in (odfvs[name].schema if name in odfvs else snapshot.feature_views[name].schema)}
+        types = ({f.name: f.dtype for f in odfvs[name].schema} if name in odfvs
+                 else view_features(snapshot, snapshot.feature_views[name]))
         for f in feats:
             out = working(name, f) if full_feature_names else f
             if out in owner:
@@ -140,7 +147,7 @@ def resolve_on_demand(snapshot: Snapshot, features: Sequence[str] | FeatureServi
                     hint="pass full_feature_names=True to get 'view__feature' column names")
             owner[out] = name
             columns.append((working(name, f), out))
-            dtypes[out] = fields[f].dtype
+            dtypes[out] = types[f]
     return OnDemandRequest(tuple(base), tuple(transforms), tuple(columns), dtypes, request_fields)
 
 
@@ -153,9 +160,8 @@ def _transform(snapshot: Snapshot, odfv: OnDemandFeatureView, base: list[str],
             raise UnknownObjectError(
                 f"on-demand feature view '{odfv.name}' reads feature view '{proj.view_name}', "
                 "which is not registered", hint="apply the view, or remove it from the sources")
-        feats = proj.features if proj.features is not None else [
-            f.name for f in view.features_for(set(snapshot.join_keys(view)))]
-        types = {field.name: field.dtype for field in view.schema}
+        types = view_features(snapshot, view)
+        feats = proj.features if proj.features is not None else list(types)
         for f in feats:
             ref = f"{view.name}:{f}"
             if ref not in base:
@@ -188,10 +194,9 @@ def check_on_demand_sources(target: Snapshot) -> list[str]:
                                     f"{other}; {closest(src.view_name, target.feature_views)}")
                     continue
                 try:
-                    keys = set(target.join_keys(view))
+                    known = list(view_features(target, view))
                 except UnknownObjectError:
                     continue   # reported with the view
-                known = [f.name for f in view.features_for(keys)]
                 names = src.features if src.features is not None else known
                 where = f"feature view '{view.name}'"
             else:
