@@ -365,3 +365,18 @@ def test_a_sql_entity_df_keeps_its_columns(od_store: FeatureStore, labels: pd.Da
     want_sorted = want.sort_values(key).reset_index(drop=True)
     pd.testing.assert_series_equal(got_sorted.ratio, want_sorted.ratio)
     pd.testing.assert_series_equal(got_sorted.amount, want_sorted.amount)
+
+
+def test_a_stored_function_whose_module_is_missing_here_is_named(store: FeatureStore, labels: pd.DataFrame) -> None:
+    """A process without a module the function imports (the server's environment) names the
+    view and the module, and says what to install."""
+    from skewless.define.on_demand import UserFunction
+
+    spec = {**spend_py.udf.spec, "imports": {"np": "no_such_module_xyz"}}
+    view = OnDemandFeatureView("needs_np", [spend_view()[["amount", "n_txn"]], txn],
+                               list(spend_py.schema), UserFunction(spec), mode="python")
+    store.apply([view])
+    with pytest.raises(TransformError, match=r"on-demand feature view 'needs_np': on-demand function "
+                       r"'spend_py' imports 'no_such_module_xyz' as 'np'") as e:
+        store.get_historical_features(labels_with_request(labels), ["needs_np:ratio"]).to_df()
+    assert "install the package" in (e.value.hint or "")

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from skewless import types as T
 from skewless.engines.base import pandas_types_mapper
-from skewless.errors import InvalidRequestError, TransformError
+from skewless.errors import InvalidRequestError, SkewlessError, TransformError
 from skewless.kernels.batch import BadColumn, IncompatibleType, conform, show_rows, type_name
 from skewless.plan.on_demand import OnDemandRequest, Transform
 
@@ -46,7 +46,10 @@ def run_transform(t: Transform, inputs: Mapping[str, Column], request: Mapping[s
     column is an Arrow array of the declared type, or a list of exactly the Python values its
     ``to_pylist`` gives (the online read serves those: docs/online.md), so both paths hand the
     function the same values."""
-    fn = t.function.function()
+    try:
+        fn = t.function.function()
+    except SkewlessError as e:   # the stored text does not load here (a module not installed)
+        raise TransformError(f"on-demand feature view '{t.view}': {e.message}", hint=e.hint) from e
     if t.mode == "python":
         data: Any = {name: _pylist(inputs[col]) for name, col, _ in t.inputs}
         data.update({name: _pylist(request[name]) for name, _ in t.request})
