@@ -81,7 +81,8 @@ def fit(values: Any, dtype: T.ValueType) -> Column:
     plain = _PLAIN.get(dtype.name)
     if plain is not None and type(values) is list:
         if all(v is None or type(v) is plain for v in values) and (
-                plain is not int or all(v is None or _INT64[0] <= v < _INT64[1] for v in values)):
+                plain is not int or all(v is None or _INT64[0] <= v < _INT64[1] for v in values)) and (
+                plain is not float or all(v == v for v in values)):   # NaN: conform makes it null
             return values
     return conform(values, dtype.to_arrow())
 
