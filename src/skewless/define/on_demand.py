@@ -36,7 +36,7 @@ from skewless.define._common import FrozenMixin, check_name, check_str, check_ta
 from skewless.define._fields import IDENTITY, PART, SCHEMA, Spec, as_dict, specs_of
 from skewless.define.feature_view import FeatureView, FeatureViewProjection, _schema_from_specs
 from skewless.define.field import Field
-from skewless.errors import DefinitionError
+from skewless.errors import DefinitionError, closest
 
 MODES = ("pandas", "python")
 
@@ -394,7 +394,6 @@ class OnDemandFeatureView(FrozenMixin):
         proj = FeatureViewProjection(self.name, list(features))
         unknown = [f for f in proj.features or [] if f not in self.field_names]
         if unknown:
-            from skewless.errors import closest
             raise DefinitionError(f"on-demand feature view '{self.name}' has no feature "
                                   f"{unknown[0]!r}; {closest(unknown[0], self.field_names)}")
         return proj

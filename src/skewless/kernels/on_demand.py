@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from skewless import types as T
 from skewless.engines.base import pandas_types_mapper
-from skewless.errors import InvalidRequestError, SkewlessError, TransformError
+from skewless.errors import InvalidRequestError, SkewlessError, TransformError, closest
 from skewless.kernels.batch import BadColumn, IncompatibleType, conform, show_rows, type_name
 from skewless.plan.on_demand import OnDemandRequest, Transform
 
@@ -108,7 +108,6 @@ def _outputs(t: Transform, out: Any, rows: int) -> dict[str, Column]:
     result: dict[str, Column] = {}
     for feature, col, dtype in t.outputs:
         if feature not in columns:
-            from skewless.errors import closest
             raise TransformError(f"{label}: its function returned no column '{feature}' "
                                  f"(it returned {got}); {closest(feature, got)}",
                                  hint="return every field of the view's schema")
