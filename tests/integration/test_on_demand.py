@@ -209,6 +209,10 @@ def test_a_misbehaving_function_is_named_on_both_paths(store: FeatureStore, labe
     store.apply([OnDemandFeatureView("broken", [spend_view()], [Field("out", Float64)], fn, mode=mode)])
     with pytest.raises(TransformError, match=message) as off:
         store.get_historical_features(labels, ["broken:out"]).to_df()
+    target = store.repo_path / "training" / "broken.parquet"
+    with pytest.raises(TransformError, match=message):   # nothing half-written
+        store.get_historical_features(labels, ["broken:out"]).to_parquet(target)
+    assert not target.exists() and not any(target.parent.glob("*"))
     fs = _online_store(store, datetime(2024, 2, 1, tzinfo=UTC))
     with pytest.raises(TransformError, match=message) as on:
         fs.get_online_features(["broken:out"], [{"user_id": "u1"}, {"user_id": "u2"}])
