@@ -13,10 +13,11 @@ by hand::
         -e 's/^from feast.types import/from skewless.types import/' \
         examples/feast_quickstart.py > /tmp/quickstart.py && python /tmp/quickstart.py [REPO_DIR]
 
-Left out: Feast's on-demand feature views (``transformed_conv_rate``) and the services that use
-them, because skewless has no ``on_demand_feature_view`` yet (issue 13); and the push source
-(``driver_stats_push_source``): Feast pushes into the single Parquet file of the batch source,
-while a skewless PushSource needs a directory to add one file per push (docs/online.md).
+Left out here: Feast's on-demand feature views (``transformed_conv_rate``), the services that
+use them and the push source (``driver_stats_push_source``), since this file keeps Feast's
+single Parquet file, into which Feast pushes, while a skewless PushSource needs a directory to
+add one file per push (docs/online.md). ``examples/feast_template/`` is the whole template with
+all of them (docs/feast-template.md).
 The data is generated with pandas as Feast users do: float64 columns declared Float32, int64
 declared Int64 (docs/configuration.md, "Coming from Feast").
 """

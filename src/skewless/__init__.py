@@ -1,6 +1,7 @@
 """skewless: a feature store with no training-serving skew by construction."""
 
-from skewless.define import Entity, FeatureService, FeatureView, Field, FileSource, PushSource
+from skewless.define import (Entity, FeatureService, FeatureView, Field, FileSource, OnDemandFeatureView,
+                             PushSource, RequestSource, on_demand_feature_view)
 from skewless.client import FeatureClient
 from skewless.errors import SkewlessError
 from skewless.store import FeatureStore
@@ -8,4 +9,5 @@ from skewless.store import FeatureStore
 __version__ = "0.1.0"
 
 __all__ = ["Entity", "FeatureClient", "FeatureService", "FeatureStore", "FeatureView", "Field",
-           "FileSource", "PushSource", "SkewlessError", "__version__"]
+           "FileSource", "OnDemandFeatureView", "PushSource", "RequestSource", "SkewlessError",
+           "__version__", "on_demand_feature_view"]

@@ -276,6 +276,7 @@ class FeatureClient:
         """As ``FeatureStore.push``: rows to the push source ``source_name``, to the offline
         store, the online store or both (offline first). Idempotent: retrying the same batch
         (same rows, or the same ``batch_id``) after a timeout lands its rows once."""
+        to = getattr(to, "value", to)   # Feast's PushMode
         body: dict[str, Any] = {"push_source_name": source_name, "df": _push_columns(df), "to": to}
         if batch_id is not None:
             body["batch_id"] = batch_id

@@ -66,6 +66,15 @@ class RequestTooLargeError(InvalidRequestError):
     code = "request_too_large"
 
 
+class TransformError(SkewlessError):
+    """An on-demand feature view's function raised, or returned a result that does not fit its
+    schema (a missing column, a value of another type, another number of rows). The message
+    names the view and the column; the function's own exception is the ``__cause__``."""
+
+    http_status = 500
+    code = "transform_failed"
+
+
 class SourceError(SkewlessError):
     """A data source is missing, unreadable or does not match its declared schema."""
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from skewless import hooks as H
 from skewless.config import RepoConfig, config_from_dict, load_config
 from skewless.context import RuntimeContext, utc_now
-from skewless.define import Entity, FeatureService, FeatureView
+from skewless.define import Entity, FeatureService, FeatureView, OnDemandFeatureView
 from skewless.engines import OfflineEngine, RetrievalJob
 from skewless.errors import InvalidRequestError, RegistryError, SkewlessError
 from skewless.hooks import Hook
@@ -338,6 +338,12 @@ class FeatureStore:
     def get_feature_service(self, name: str) -> FeatureService:
         return self.snapshot().get("feature_service", name)  # type: ignore[no-any-return]
 
+    def list_on_demand_feature_views(self) -> list[OnDemandFeatureView]:
+        return list(self.snapshot().on_demand_feature_views.values())
+
+    def get_on_demand_feature_view(self, name: str) -> OnDemandFeatureView:
+        return self.snapshot().get("on_demand_feature_view", name)  # type: ignore[no-any-return]
+
     # --- training data -----------------------------------------------------------------------
     def get_historical_features(
         self,
@@ -440,7 +446,9 @@ class FeatureStore:
         A push writes the offline store, the source of truth, so it is checked against the
         registry as it is now, never against the serving cache (``registry_cache_ttl_seconds``):
         a batch shaped for a definition that was changed meanwhile is refused, not written
-        (docs/online.md#push). Re-reading the registry costs about 0.5 ms."""
+        (docs/online.md#push). Re-reading the registry costs about 0.5 ms. Feast's
+        ``PushMode`` (``skewless.data_source``) is accepted for ``to``."""
+        to = getattr(to, "value", to)
         return self._fire(H.PUSH, {
             "source_name": source_name, "to": to, "batch_id": batch_id, "rows": df},
             lambda: push_svc.push(self.context, self._fresh_serving_snapshot(), source_name, df,
@@ -461,6 +469,9 @@ class FeatureStore:
             for k in v.join_keys:
                 if types.get(k) is None:
                     types[k] = str(declared[k]) if k in declared else None
+        if plan.on_demand is not None:
+            types.update({name: str(plan.on_demand.dtypes[name]) for _, name in plan.on_demand.columns})
+            return types
         for v in plan.views:
             for f in v.features:
                 types[f.output] = str(f.dtype)
@@ -520,9 +531,9 @@ class FeatureStore:
 def _definitions(objects: Iterable[Any]) -> list[Any]:
     """The definitions to register: a source in the list (Feast registers data sources on their
     own) is left out, since it is registered with the views that read it."""
-    from skewless.define import FileSource, PushSource
+    from skewless.define import FileSource, PushSource, RequestSource
 
-    return [o for o in objects if not isinstance(o, (FileSource, PushSource))]
+    return [o for o in objects if not isinstance(o, (FileSource, PushSource, RequestSource))]
 
 
 def _features_or_service(features: Sequence[str] | FeatureService | str | None,

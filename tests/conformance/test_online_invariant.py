@@ -142,7 +142,7 @@ REQUIRED_TRAITS = {
     "ttl_outside_by_1us", "created_tiebreak", "null_created_tie", "null_value_present",
     "default_served", "future_row_ignored", "composite_key", "key:int", "key:str", "ttl_edge",
     "late_row", "late_row_wins", "landing_edge", "landing_edge_present", "not_landed_ignored",
-    "landed_between_runs",
+    "landed_between_runs", "on_demand",
     *(f"mode:{m}" for m in ("incremental", "full", "twice", "two_windows")),
 }
 

@@ -20,6 +20,7 @@ loader. Bash lines are run one by one:
 
 from __future__ import annotations
 
+import linecache
 import os
 import re
 import shlex
@@ -146,6 +147,9 @@ class Session:
         here = os.getcwd()
         os.chdir(self.cwd)
         try:
+            # the block's text is its source, as a notebook registers a cell's: functions
+            # defined in it have source text (an on-demand view stores it, docs/on-demand.md)
+            linecache.cache[str(block)] = (len(block.text), None, block.text.splitlines(True), str(block))
             exec(compile(block.text, str(block), "exec"), self.namespace)  # noqa: S102
         finally:
             os.chdir(here)

@@ -16,7 +16,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from skewless import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource, PushSource
+from skewless import (Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource,
+                      OnDemandFeatureView, PushSource, RequestSource)
 from skewless.cli import catalog
 from skewless.cli._common import console
 from skewless.define._common import FrozenMixin
@@ -27,8 +28,19 @@ from skewless.registry.diff import materialization_signature
 from skewless.services.apply import PlanResult
 from skewless.types import Bytes, Float64, Int64
 
-KINDS: list[type[FrozenMixin]] = [Entity, Field, FileSource, PushSource, FeatureView, FeatureService]
-TOP_LEVEL = (Entity, FeatureView, FeatureService)   # the registry's kinds; the rest live in a view
+KINDS: list[type[FrozenMixin]] = [Entity, Field, FileSource, PushSource, FeatureView, FeatureService,
+                                  RequestSource, OnDemandFeatureView]
+TOP_LEVEL = (Entity, FeatureView, FeatureService, OnDemandFeatureView)   # the registry's kinds
+
+
+def plus_one(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """The base on-demand view's function (module level: stored as its text)."""
+    return {"o": [None if x is None else x + 1.0 for x in inputs["x"]]}
+
+
+def times_two(inputs: pd.DataFrame) -> pd.DataFrame:
+    """The changed on-demand view's function."""
+    return pd.DataFrame({"o": inputs["x"] * 2.0, "o2": inputs["x"] * 3.0})
 
 # --- one registry, and one way to build it with a single field of one definition changed -------
 
@@ -40,6 +52,9 @@ BASE: dict[type, dict[str, Any]] = {
     PushSource: {"name": "p_push"},   # batch_source: below
     FeatureView: {"name": "v", "entities": ["user"]},   # schema, source: below
     FeatureService: {"name": "s"},   # features: below
+    RequestSource: {"name": "req", "schema": [Field("r", Int64)]},
+    OnDemandFeatureView: {"name": "od", "schema": [Field("o", Float64)], "udf": plus_one,
+                          "mode": "python"},   # sources: below
 }
 
 # kind -> field -> another value (every other field keeps its BASE value)
@@ -59,6 +74,12 @@ CHANGED: dict[type, dict[str, Any]] = {
                   "tags": {"team": "risk"}, "on_missing": "default", "fallback": "none"},
     FeatureService: {"name": "t", "features": "projection", "description": "fraud model",
                      "owner": "me@example.com", "tags": {"stage": "prod"}},
+    RequestSource: {"name": "req2", "schema": [Field("r", Int64), Field("r2", Float64)],
+                    "description": "sent by the app"},
+    OnDemandFeatureView: {"name": "od2", "sources": "projection",
+                          "schema": [Field("o", Float64), Field("o2", Float64)], "udf": times_two,
+                          "mode": "pandas", "description": "scaled", "owner": "me@example.com",
+                          "tags": {"team": "risk"}},
 }
 
 
@@ -82,8 +103,13 @@ def registry(changed: dict[type, dict[str, Any]]) -> Snapshot:
     svc_args = dict(changed.get(FeatureService, {}))
     features = [view[["x"]]] if svc_args.pop("features", None) == "projection" else [view]
     service = FeatureService(**{**BASE[FeatureService], **svc_args, "features": features})
+    od_args = dict(changed.get(OnDemandFeatureView, {}))
+    sources = [view[["x"]] if od_args.pop("sources", None) == "projection" else view,
+               make(RequestSource, changed)]
+    odfv = OnDemandFeatureView(**{**BASE[OnDemandFeatureView], **od_args, "sources": sources})
     return Snapshot("proj", 1, {user.name: user, "merchant": merchant},
-                    {view.name: view, pushed.name: pushed}, {service.name: service})
+                    {view.name: view, pushed.name: pushed}, {service.name: service},
+                    {odfv.name: odfv})
 
 
 def registry_with(kind: type, field: str) -> Snapshot:
@@ -98,6 +124,10 @@ def subject(snap: Snapshot, kind: type) -> Any:
         return next(iter(snap.feature_services.values()))
     if kind is PushSource:
         return snap.feature_views["p"].source
+    if kind is OnDemandFeatureView:
+        return next(iter(snap.on_demand_feature_views.values()))
+    if kind is RequestSource:
+        return next(iter(snap.on_demand_feature_views.values())).request_sources[0]
     view = next(v for n, v in snap.feature_views.items() if n != "p")
     return {FeatureView: view, FileSource: view.source, Field: view.schema[0]}[kind]
 
@@ -109,8 +139,11 @@ def describe(snap: Snapshot, kind: type) -> str:
         obj = next(v for n, v in snap.feature_views.items() if n != "p")
     elif kind is PushSource:
         obj = snap.feature_views["p"]
+    elif kind is RequestSource:
+        obj = next(iter(snap.on_demand_feature_views.values()))
     show = {Entity: catalog.describe_entity, FeatureView: catalog.describe_view,
-            FeatureService: catalog.describe_service}[type(obj)]
+            FeatureService: catalog.describe_service,
+            OnDemandFeatureView: catalog.describe_on_demand}[type(obj)]
     with console.capture() as out:
         show(snap, obj)
     return out.get()

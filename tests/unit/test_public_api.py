@@ -7,7 +7,8 @@ import skewless.types as T
 def test_all_is_pinned() -> None:
     assert sorted(skewless.__all__) == sorted([
         "Entity", "FeatureClient", "FeatureService", "FeatureStore", "FeatureView", "Field",
-        "FileSource", "PushSource", "SkewlessError", "__version__",
+        "FileSource", "OnDemandFeatureView", "PushSource", "RequestSource", "SkewlessError",
+        "__version__", "on_demand_feature_view",
     ])
     for name in skewless.__all__:
         assert hasattr(skewless, name)

@@ -14,7 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from skewless.cli._common import console, fmt_tags, fmt_ttl, guarded, open_store
-from skewless.define import Entity, FeatureService, FeatureView, Field, FileSource, PushSource
+from skewless.define import (Entity, FeatureService, FeatureView, Field, FileSource, FeatureViewProjection,
+                             OnDemandFeatureView, PushSource, RequestSource)
 from skewless.define._common import FrozenMixin
 from skewless.errors import UnknownObjectError, closest
 from skewless.registry import Snapshot
@@ -23,6 +24,7 @@ from skewless.registry import Snapshot
 class Kind(str, Enum):
     entities = "entities"
     views = "views"
+    on_demand = "on-demand"
     services = "services"
 
 
@@ -103,11 +105,28 @@ _CELLS: dict[tuple[type, str], Render] = {
     (FeatureView, "source"): lambda snap, v: v.batch_source.path + (
         f" (+{fmt_ttl(v.batch_source.availability_delay)})" if v.batch_source.availability_delay else ""),
     (FeatureView, "ttl"): lambda snap, v: fmt_ttl(v.ttl),
+    (OnDemandFeatureView, "name"): lambda snap, v: Text(v.name, style="bold"),
+    (OnDemandFeatureView, "schema"): lambda snap, v: str(len(v.schema)),
+    (OnDemandFeatureView, "sources"): lambda snap, v: "\n".join(_on_demand_sources(v)),
+    (OnDemandFeatureView, "udf"): lambda snap, v: repr(v.udf),
     (FeatureService, "name"): lambda snap, s: Text(s.name, style="bold"),
     (FeatureService, "projections"): lambda snap, s: "\n".join(
         f"{v} (all {len(f)})" if whole else f"{v}[{', '.join(f)}]"
         for v, f, whole in _service_features(snap, s)),
 }
+
+
+def _on_demand_sources(v: OnDemandFeatureView) -> list[str]:
+    """Each source of an on-demand view: ``view[a, b]`` / ``view (all)``, ``request name[a: Int64]``."""
+    out = []
+    for src in v.sources:
+        if isinstance(src, RequestSource):
+            out.append(f"request {src.name}[" + ", ".join(f"{f.name}: {f.dtype}" for f in src.schema) + "]"
+                       + (f" - {src.description}" if src.description else ""))
+        elif isinstance(src, FeatureViewProjection):
+            out.append(f"{src.view_name} (all)" if src.features is None
+                       else f"{src.view_name}[{', '.join(src.features)}]")
+    return out
 
 
 def _ls_columns(cls: type[FrozenMixin], *more: tuple[str, tuple[int, str]]) -> list[tuple[str, str]]:
@@ -137,15 +156,23 @@ def show_views(snap: Snapshot) -> None:
     _show_kind(snap, "Feature views", FeatureView, list(snap.feature_views.values()))
 
 
+def show_on_demand(snap: Snapshot) -> None:
+    _show_kind(snap, "On-demand feature views", OnDemandFeatureView,
+               list(snap.on_demand_feature_views.values()))
+
+
 def _service_features(snap: Snapshot, svc: FeatureService) -> list[tuple[str, list[str], bool]]:
     """(view, features, whole view?) for each projection of ``svc``."""
     out = []
     for p in svc.projections:
         view = snap.feature_views.get(p.view_name)
+        odfv = snap.on_demand_feature_views.get(p.view_name)
         if p.features is not None:
             out.append((p.view_name, list(p.features), False))
         elif view is not None:
             out.append((p.view_name, [f.name for f in _features(snap, view)], True))
+        elif odfv is not None:
+            out.append((p.view_name, odfv.field_names, True))
         else:
             out.append((p.view_name, [], True))
     return out
@@ -161,13 +188,14 @@ def ls(
     kind: Annotated[Optional[Kind], typer.Argument(
         help="What to list (default: everything).", show_default=False)] = None,
 ) -> None:
-    """List registered entities, feature views and feature services."""
+    """List registered entities, feature views, on-demand feature views and feature services."""
     store = open_store(ctx)
     snap = store.snapshot()
     if snap.version == 0:
         console.print(f"Project '{store.project}' has nothing registered yet: run `skewless apply`.")
         return
-    shows = {Kind.entities: show_entities, Kind.views: show_views, Kind.services: show_services}
+    shows = {Kind.entities: show_entities, Kind.views: show_views, Kind.on_demand: show_on_demand,
+             Kind.services: show_services}
     for k, show in shows.items():
         if kind is None or kind == k:
             show(snap)
@@ -262,8 +290,11 @@ def describe_view(snap: Snapshot, v: FeatureView) -> None:
     keys = snap.join_keys(v)
     services = [s.name for s in snap.feature_services.values()
                 if any(p.view_name == v.name for p in s.projections)]
+    on_demand = [o.name for o in snap.on_demand_feature_views.values()
+                 if any(p.view_name == v.name for p in o.view_sources)]
     console.print(Text(f"Feature view {v.name}", style="bold underline"))
-    console.print(_props([*_describe_rows(snap, v), ("used by services", _dash(", ".join(services)))]))
+    console.print(_props([*_describe_rows(snap, v), ("used by services", _dash(", ".join(services))),
+                          *([("read by on-demand views", ", ".join(on_demand))] if on_demand else [])]))
     # the field table: Field's ``ls`` columns, with each field's role (join key or feature)
     columns = _ls_columns(Field, ("role", (2, "role")))
     rows: list[list[Cell]] = []
@@ -273,12 +304,32 @@ def describe_view(snap: Snapshot, v: FeatureView) -> None:
     show_listing(f"Fields ({len(_features(snap, v))} features)", tuple(h for _, h in columns), rows)
 
 
+def describe_on_demand(snap: Snapshot, v: OnDemandFeatureView) -> None:
+    """An on-demand view: its properties, its output fields, then the stored function's text."""
+    services = [s.name for s in snap.feature_services.values()
+                if any(p.view_name == v.name for p in s.projections)]
+    console.print(Text(f"On-demand feature view {v.name}", style="bold underline"))
+    console.print(_props([*_describe_rows(snap, v), ("used by services", _dash(", ".join(services)))]))
+    columns = _ls_columns(Field)
+    rows: list[list[Cell]] = []
+    for f in v.schema:
+        cells: dict[str, Cell] = {"name": Text(f.name, style="bold"), "dtype": str(f.dtype),
+                 "default": "-" if f.default is None else repr(f.default),
+                 "description": _dash(f.description), "tags": _dash(fmt_tags(f.tags))}
+        rows.append([cells[name] for name, _ in columns])
+    show_listing(f"Fields ({len(v.schema)} features)", tuple(h for _, h in columns), rows)
+    console.print(Text("Function (as stored; docs/on-demand.md)", style="bold cyan"))
+    bound = [f"{k} = import {t}" for k, t in v.udf.spec["imports"].items()] + \
+        [f"{k} = {c!r}" for k, c in v.udf.spec["constants"].items()]
+    console.print(Text("\n".join([*bound, v.udf.spec["source"].rstrip()])), markup=False)
+
+
 def describe_service(snap: Snapshot, s: FeatureService) -> None:
     console.print(Text(f"Feature service {s.name}", style="bold underline"))
     console.print(_props(_describe_rows(snap, s)))
     rows: list[list[Cell]] = []
     for vname, feats, whole in _service_features(snap, s):
-        view = snap.feature_views.get(vname)
+        view = snap.feature_views.get(vname) or snap.on_demand_feature_views.get(vname)
         fields = {f.name: f for f in view.schema} if view else {}
         for fname in feats:
             f = fields.get(fname)
@@ -312,6 +363,8 @@ def describe(
             describe_entity(snap, obj)
         elif isinstance(obj, FeatureView):
             describe_view(snap, obj)
+        elif isinstance(obj, OnDemandFeatureView):
+            describe_on_demand(snap, obj)
         else:
             describe_service(snap, obj)
 

@@ -4,9 +4,11 @@ from skewless.define.entity import Entity
 from skewless.define.feature_service import FeatureService
 from skewless.define.feature_view import ON_MISSING, FeatureView, FeatureViewProjection
 from skewless.define.field import Field
+from skewless.define.on_demand import OnDemandFeatureView, RequestSource, on_demand_feature_view
 from skewless.define.source import FileSource, PushSource, Source, offline_source
 
-Definition = Entity | FeatureView | FeatureService
+Definition = Entity | FeatureView | FeatureService | OnDemandFeatureView
 
 __all__ = ["Entity", "Field", "FileSource", "PushSource", "Source", "offline_source", "FeatureView",
-           "FeatureViewProjection", "FeatureService", "ON_MISSING", "Definition"]
+           "FeatureViewProjection", "FeatureService", "ON_MISSING", "Definition",
+           "OnDemandFeatureView", "RequestSource", "on_demand_feature_view"]

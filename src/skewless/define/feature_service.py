@@ -8,6 +8,7 @@ from typing import Any
 from skewless.define._common import FrozenMixin, check_name, check_str, check_tags
 from skewless.define._fields import IDENTITY, Spec, as_dict, specs_of
 from skewless.define.feature_view import FeatureView, FeatureViewProjection
+from skewless.define.on_demand import OnDemandFeatureView
 from skewless.errors import DefinitionError
 
 
@@ -16,7 +17,8 @@ def _projections(specs: list[dict[str, Any]]) -> list[FeatureViewProjection]:
 
 
 class FeatureService(FrozenMixin):
-    """The features of one model: whole views and projections ``view[["a", "b"]]``."""
+    """The features of one model: whole views (feature views and on-demand feature views)
+    and projections ``view[["a", "b"]]``."""
 
     name: str
     projections: tuple[FeatureViewProjection, ...]
@@ -37,7 +39,7 @@ class FeatureService(FrozenMixin):
     def __init__(
         self,
         name: str,
-        features: Sequence[FeatureView | FeatureViewProjection],
+        features: Sequence[FeatureView | OnDemandFeatureView | FeatureViewProjection],
         description: str = "",
         owner: str = "",
         tags: dict[str, str] | None = None,
@@ -47,6 +49,8 @@ class FeatureService(FrozenMixin):
         for item in features or []:
             if isinstance(item, FeatureView):
                 projs.append(FeatureViewProjection(item, None))
+            elif isinstance(item, OnDemandFeatureView):
+                projs.append(FeatureViewProjection(item.name, None))
             elif isinstance(item, FeatureViewProjection):
                 projs.append(item)
             else:

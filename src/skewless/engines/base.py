@@ -131,16 +131,36 @@ class RetrievalJob:
 
     def __init__(self, plan: HistoricalPlan, entity: EntityInput,
                  compute: Callable[[ProgressCallback | None], pa.Table],
-                 write_parquet: Callable[[str, ProgressCallback | None], None] | None = None) -> None:
+                 write_parquet: Callable[[str, ProgressCallback | None], None] | None = None,
+                 feature_columns: list[str] | None = None) -> None:
         self.plan = plan
         self._entity = entity
         self._compute = compute
         self._write_parquet = write_parquet
+        self._feature_columns = feature_columns
         self.progress: ProgressCallback | None = None
 
     @property
     def feature_columns(self) -> list[str]:
-        return self.plan.output_columns
+        """The requested feature columns, in request order (``feature_columns`` when the job
+        adds columns its plan does not list: on-demand views)."""
+        return self._feature_columns if self._feature_columns is not None else self.plan.output_columns
+
+    def on_demand(self, finish: Callable[[pa.Table, pa.Table | None], pa.Table],
+                  columns: list[str]) -> RetrievalJob:
+        """This job with ``finish(features, entity table)`` applied to its feature table (the
+        on-demand views' runner): the result's feature columns are ``columns``; written to
+        Parquet from memory."""
+        entity, base_columns = self._entity, set(self.plan.output_columns)
+
+        def compute(progress: ProgressCallback | None) -> pa.Table:
+            features = self._compute(progress)
+            out = finish(features, entity.table)
+            if entity.table is None:   # SQL entity_df: the engine returned the entity columns too
+                for i, name in enumerate(c for c in features.column_names if c not in base_columns):
+                    out = out.add_column(i, name, features.column(name))
+            return out
+        return RetrievalJob(self.plan, entity, compute, None, columns)
 
     def _features(self) -> pa.Table:
         table = self._compute(self.progress)

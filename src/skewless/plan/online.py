@@ -8,7 +8,7 @@ registry version)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from skewless.define import FeatureService, FeatureView
 from skewless.errors import InvalidRequestError, SkewlessError
 from skewless.kernels.source import resolve_source, source_schema
 from skewless.online.codec import needs_restore
+from skewless.plan.on_demand import OnDemandRequest, resolve_on_demand
 from skewless.plan.refs import output_names, parse_refs
 from skewless.plan.visibility import Visibility, view_visibility
 from skewless.registry import Snapshot
@@ -64,6 +65,9 @@ class OnlineView:
 class OnlinePlan:
     views: tuple[OnlineView, ...]
     join_keys: tuple[str, ...]   # every key column, in first-use order
+    # the request's on-demand views (plan/on_demand.py): ``views`` then read their inputs under
+    # working names, and the answer is finished by kernels/on_demand.online
+    on_demand: OnDemandRequest | None = None
     fallback_tables: frozenset[str] = field(init=False)   # views served from the cache when the store is down
     dtypes: dict[str, T.ValueType | None] = field(init=False, compare=False)  # declared type per output
 
@@ -97,6 +101,15 @@ def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureServi
     read from the source when the view does not declare them (None: unknown, not checked).
     Raises UnknownObjectError / InvalidRequestError as ``parse_refs`` and ``output_names`` do,
     and InvalidRequestError when a feature's column would clash with a join key."""
+    on_demand = resolve_on_demand(snapshot, features, full_feature_names)
+    if on_demand is not None:
+        base = (build_online_plan(snapshot, list(on_demand.base_refs), True, repo_path)
+                if on_demand.base_refs else OnlinePlan((), ()))
+        clash = set(on_demand.output_names) & set(base.join_keys)
+        if clash:
+            raise InvalidRequestError(f"feature name(s) {sorted(clash)} clash with join keys",
+                                      hint="pass full_feature_names=True")
+        return replace(base, on_demand=on_demand)
     views: list[OnlineView] = []
     keys: list[str] = []
     groups = parse_refs(snapshot, features)

@@ -6,18 +6,20 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from skewless.define import Entity, FeatureService, FeatureView
+from skewless.define import Entity, FeatureService, FeatureView, OnDemandFeatureView
 from skewless.errors import UnknownObjectError, closest
 from skewless.online import table_name
 
-KINDS: dict[str, Any] = {"entity": Entity, "feature_view": FeatureView, "feature_service": FeatureService}
+KINDS: dict[str, Any] = {"entity": Entity, "feature_view": FeatureView,
+                         "on_demand_feature_view": OnDemandFeatureView, "feature_service": FeatureService}
 
 
 def kind_of(obj: object) -> str:
     for kind, cls in KINDS.items():
         if isinstance(obj, cls):
             return kind
-    raise TypeError(f"{obj!r} is not a skewless definition (Entity, FeatureView, FeatureService)")
+    raise TypeError(f"{obj!r} is not a skewless definition (Entity, FeatureView, "
+                    "OnDemandFeatureView, FeatureService)")
 
 
 @dataclass
@@ -37,10 +39,12 @@ class Snapshot:
     entities: dict[str, Entity] = field(default_factory=dict)
     feature_views: dict[str, FeatureView] = field(default_factory=dict)
     feature_services: dict[str, FeatureService] = field(default_factory=dict)
+    on_demand_feature_views: dict[str, OnDemandFeatureView] = field(default_factory=dict)
     generations: dict[str, int] = field(default_factory=dict)
 
     def table(self, kind: str) -> dict[str, Any]:
         tables: dict[str, dict[str, Any]] = {"entity": self.entities, "feature_view": self.feature_views,
+                                             "on_demand_feature_view": self.on_demand_feature_views,
                                              "feature_service": self.feature_services}
         return tables[kind]
 
@@ -49,7 +53,8 @@ class Snapshot:
 
     def copy(self) -> Snapshot:
         return Snapshot(self.project, self.version, dict(self.entities), dict(self.feature_views),
-                        dict(self.feature_services), dict(self.generations))
+                        dict(self.feature_services), dict(self.on_demand_feature_views),
+                        dict(self.generations))
 
     def online_key(self, view: str) -> str:
         """The identity of view ``view``'s online state in its current generation: the view

@@ -28,6 +28,11 @@ def _error(description: str) -> dict[str, Any]:
 
 _KEY_VALUE = {"anyOf": [{"type": "integer", "format": "int64"}, {"type": "string"}],
               "description": "A join-key value: an integer or a string, as the view declares it."}
+_ENTITY_VALUE = {"anyOf": [{"type": "integer", "format": "int64"}, {"type": "string"},
+                           {"type": "number"}, {"type": "boolean"}, {"type": "null"}],
+                 "description": "A join-key value (an integer or a string, as the view declares "
+                                "it), or the value of a request field an on-demand view reads "
+                                "(its declared type: docs/on-demand.md)."}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -55,9 +60,10 @@ SCHEMAS: dict[str, Any] = {
             "feature_service": {"type": "string", "minLength": 1,
                                 "description": "A feature service name, instead of features."},
             "entities": {"type": "object", "minProperties": 1,
-                         "additionalProperties": {"type": "array", "items": _KEY_VALUE},
-                         "description": "Each join key to its values, one per entity row; every "
-                                        "array has the same length."},
+                         "additionalProperties": {"type": "array", "items": _ENTITY_VALUE},
+                         "description": "Each join key (and each request field of the on-demand "
+                                        "views requested) to its values, one per entity row; "
+                                        "every array has the same length."},
             "full_feature_names": {"type": "boolean", "default": False,
                                    "description": "Name feature columns 'view__feature'."},
         },
@@ -204,13 +210,17 @@ def openapi_document() -> dict[str, Any]:
                     "200": _json(_ref("GetOnlineFeaturesResponse"), "One result per column.",
                                  _GET_RESPONSE_EXAMPLE),
                     "400": _error("Malformed JSON, a wrong shape, an unknown feature (code "
-                                  "not_found), a join key missing or of the wrong type."),
+                                  "not_found), a join key or request field missing or of the "
+                                  "wrong type."),
                     "404": _error("Unknown feature service (code not_found)."),
                     "413": _error("The body is over 64 MiB, or the request has more entity rows "
                                   "than serving.max_entities_per_request (code request_too_large)."),
                     "503": _error("The online store did not answer (online_store_unavailable), or "
                                   "a view declared on_missing='fail' has no fresh value "
                                   "(feature_unavailable)."),
+                    "500": _error("An on-demand view's function raised or returned a result that "
+                                  "does not fit its schema (code transform_failed; the message "
+                                  "names the view and the column)."),
                 },
             }},
             "/push": {"post": {

@@ -29,6 +29,7 @@ from skewless.context import RuntimeContext
 from skewless.define import Entity, FeatureService, FeatureView
 from skewless.errors import BreakingChangeError, PlanError, SkewlessError, closest
 from skewless.kernels.source import ResolvedSource, check_view_source, resolve_source
+from skewless.plan.on_demand import check_on_demand_sources
 from skewless.registry import Change, Snapshot, diff, kind_of
 from skewless.services.materialize import STATE
 from skewless.services.push import check_push_sources
@@ -144,12 +145,13 @@ def validate(target: Snapshot, repo_path: str | Path, check_sources: bool = True
             except SkewlessError as e:
                 problems.append(f"feature view '{view.name}': {e.message}")
     problems.extend(check_push_sources(target, repo_path, check_sources))
+    problems.extend(check_on_demand_sources(target))
     for svc in target.feature_services.values():
         for p in svc.projections:
-            pview = target.feature_views.get(p.view_name)
+            pview = target.feature_views.get(p.view_name) or target.on_demand_feature_views.get(p.view_name)
             if pview is None:
                 problems.append(f"feature service '{svc.name}': feature view '{p.view_name}' is unknown; "
-                                f"{closest(p.view_name, target.feature_views)}")
+                                f"{closest(p.view_name, [*target.feature_views, *target.on_demand_feature_views])}")
                 continue
             known = pview.field_names
             for f in p.features or []:

@@ -27,6 +27,8 @@ from skewless.online import OnlineStore
 from skewless.online.cached import GONE, Answer, CachedStore
 from skewless.online.codec import (KEY_INT_RANGE, Record, encode_key, from_micros, key_int_fits, micros,
                                    restore)
+from skewless.kernels import on_demand as on_demand_kernel
+from skewless.plan.on_demand import OnDemandRequest
 from skewless.plan.online import OnlinePlan, OnlineView
 
 PRESENT, NOT_FOUND, OUTSIDE_TTL, UNAVAILABLE = "PRESENT", "NOT_FOUND", "OUTSIDE_TTL", "UNAVAILABLE"
@@ -324,7 +326,31 @@ def assemble(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]], answer:
             _assemble(view, recs, row_status, row_stamp, values, groups)
         if cached is not None:
             _mark_cached(cached[view.table], groups[first_group:])
+    if plan.on_demand is not None:
+        return _on_demand(plan, plan.on_demand, entity_rows, keys, values, groups, store_error,
+                          read_seconds)
     return OnlineResponse(keys, values, groups, store_error, read_seconds, plan.dtypes)
+
+
+def _on_demand(plan: OnlinePlan, request: OnDemandRequest, entity_rows: Sequence[Mapping[str, Any]],
+               keys: dict[str, list[Any]], values: dict[str, list[Any]], groups: list[ColumnGroup],
+               store_error: str | None, read_seconds: float) -> OnlineResponse:
+    """The answer of a request naming on-demand views: the read's columns (working names) run
+    through the one runner (``kernels/on_demand.online``), then the requested columns in
+    request order. An on-demand value is PRESENT, or NOT_FOUND where it is null; it has no
+    event time."""
+    out = on_demand_kernel.online(request, values, entity_rows)
+    by_column = {col: g for g in groups for col in g.outputs}
+    final: list[ColumnGroup] = []
+    for col, name in request.columns:
+        g = by_column.get(col)
+        if g is not None:
+            final.append(ColumnGroup(g.view, (name,), g.statuses, g.event_micros))
+        else:
+            view = col.split("__", 1)[0]
+            final.append(ColumnGroup(view, (name,), [NOT_FOUND if v is None else PRESENT for v in out[name]],
+                                     [None] * len(entity_rows)))
+    return OnlineResponse(keys, out, final, store_error, read_seconds, request.dtypes)  # type: ignore[arg-type]
 
 
 def _extractor(view: OnlineView, layout: tuple[str, ...]

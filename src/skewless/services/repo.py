@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skewless.define import Entity, FeatureService, FeatureView
+from skewless.define import Entity, FeatureService, FeatureView, OnDemandFeatureView
 from skewless.errors import SkewlessError
 
 _SKIP_DIRS = {"data", "__pycache__", "node_modules", "build", "dist", "site-packages"}
@@ -68,7 +68,7 @@ def load_repo(repo_path: str | Path) -> LoadedRepo:
                 loaded.problems.append(f"{_where(file, e, repo)}: {type(e).__name__}: {e}")
                 continue
             for var, value in vars(module).items():
-                if isinstance(value, (Entity, FeatureView, FeatureService)) and id(value) not in seen:
+                if isinstance(value, (Entity, FeatureView, OnDemandFeatureView, FeatureService)) and id(value) not in seen:
                     seen.add(id(value))
                     where = f"{file.relative_to(repo)} (variable `{var}`)"
                     key = (_kind(value), value.name)
@@ -87,7 +87,7 @@ def load_repo(repo_path: str | Path) -> LoadedRepo:
 
 def _kind(obj: Any) -> str:
     return "entity" if isinstance(obj, Entity) else "feature view" if isinstance(obj, FeatureView) \
-        else "feature service"
+        else "on-demand feature view" if isinstance(obj, OnDemandFeatureView) else "feature service"
 
 
 def _duplicate(first: tuple[Any, str], obj: Any, where: str) -> str | None:

@@ -70,7 +70,7 @@ from skewless.testing.pit import (
 
 __all__ = [
     "InvariantMismatch", "OnlineScenario", "check_invariant", "check_scenario", "expected_status",
-    "online_scenarios", "open_store", "store_contents",
+    "online_scenarios", "open_store", "store_contents", "on_demand_definitions", "check_on_demand",
 ]
 
 UTC = timezone.utc
@@ -241,7 +241,96 @@ def check_invariant(store: FeatureStore, scenario: OnlineScenario, t: datetime,
         more = f"\n... and {len(problems) - 6} more" if len(problems) > 6 else ""
         raise InvariantMismatch(f"{where}: online differs from offline in {len(problems)} cell(s):\n"
                                 f"{shown}{more}")
+    if scenario.views and ECHO_PYTHON in store.snapshot().on_demand_feature_views:
+        traits |= check_on_demand(store, scenario, t, entity_df, where)
     return traits
+
+
+# --- on-demand views: the function sees the same values on both paths ---------------------------
+
+ECHO_PYTHON, ECHO_PANDAS, ECHO_REQUEST = "conformance_echo_py", "conformance_echo_pd", "conformance_request"
+
+
+def echo_python(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Every input of a row (and the request value), as text: equal texts online and offline
+    mean the function saw equal values of equal Python types. A float zero is shown unsigned,
+    as the plain invariant compares values with ``==`` (DuckDB's materialization drops the
+    sign of -0.0: tests/integration/test_on_demand.py, the strict xfail)."""
+    def unsigned(v: Any) -> Any:
+        if type(v) is float:
+            return v + 0.0
+        return [unsigned(x) for x in v] if type(v) is list else v
+
+    names = sorted(inputs)
+    rows = len(inputs[names[0]]) if names else 0
+    return {"echo": [repr(tuple((k, unsigned(inputs[k][i])) for k in names)) for i in range(rows)],
+            "bumped": [None if inputs["bump"][i] is None else inputs["bump"][i] + 1 for i in range(rows)]}
+
+
+def echo_pandas(inputs: Any) -> Any:
+    """``echo_python`` in pandas mode: each row's values with the frame's dtypes."""
+    import numpy as np
+    import pandas as pd
+
+    def unsigned(v: Any) -> Any:   # zeros unsigned, as in echo_python
+        if isinstance(v, (float, np.floating)):
+            return v + 0.0
+        if isinstance(v, np.ndarray):
+            return v + 0.0 if v.dtype.kind == "f" else [unsigned(x) for x in v]
+        return [unsigned(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+    cols = sorted(inputs.columns)
+    text = [repr(tuple(zip(cols, (repr(unsigned(v)) for v in row))))
+            for row in inputs[cols].itertuples(index=False)]
+    return pd.DataFrame({"echo": text, "dtypes": [repr([str(inputs[c].dtype) for c in cols])] * len(inputs)})
+
+
+def on_demand_definitions(scenario: OnlineScenario) -> list[Any]:
+    """Two on-demand views over every generated view's features (a feature name used by two
+    views is read from the first only) and a request field ``bump``: ``echo_python`` and
+    ``echo_pandas``. ``open_store`` applies them; ``check_invariant`` reads them."""
+    from skewless import Field, OnDemandFeatureView, RequestSource
+    from skewless.define import FeatureViewProjection
+    from skewless.types import Int64, String
+
+    seen: set[str] = set()
+    sources: list[Any] = []
+    for v in scenario.views:
+        mine = [f.name for f in v.features if f.name not in seen and f.name != "bump"]
+        seen.update(mine)
+        if mine:
+            sources.append(FeatureViewProjection(v.name, mine))
+    request = RequestSource(ECHO_REQUEST, [Field("bump", Int64)])
+    return [
+        OnDemandFeatureView(ECHO_PYTHON, [*sources, request],
+                            [Field("echo", String), Field("bumped", Int64)], echo_python, mode="python"),
+        OnDemandFeatureView(ECHO_PANDAS, [*sources, request],
+                            [Field("echo", String), Field("dtypes", String)], echo_pandas, mode="pandas"),
+    ]
+
+
+def check_on_demand(store: FeatureStore, scenario: OnlineScenario, t: datetime, entity_df: pa.Table,
+                    where: str) -> set[str]:
+    """Online at ``t`` == offline at ``t`` for the on-demand views of ``on_demand_definitions``:
+    the text of every input the function saw, in python and pandas mode, and the request value
+    (``bump``, with a null) read from the entity rows online and from entity_df offline."""
+    refs = [f"{ECHO_PYTHON}:echo", f"{ECHO_PYTHON}:bumped", f"{ECHO_PANDAS}:echo", f"{ECHO_PANDAS}:dtypes"]
+    n = entity_df.num_rows
+    bumps = [None if i % 3 == 2 else i * 7 - 5 for i in range(n)]
+    rows = [{**{k: entity_df.column(k)[i].as_py() for k in scenario.entity_keys}, "bump": b}
+            for i, b in enumerate(bumps)]
+    got = store.get_online_features(refs, rows, full_feature_names=True).to_dict()
+    offline = store.get_historical_features(entity_df.append_column("bump", pa.array(bumps, pa.int64())),
+                                            refs, full_feature_names=True).to_arrow()
+    for ref in refs:
+        col = ref.replace(":", "__")
+        want = offline.column(col).to_pylist()
+        if got[col] != want:
+            i = next(j for j, (a, b) in enumerate(zip(got[col], want)) if a != b)
+            raise InvariantMismatch(
+                f"{where}: on-demand column '{col}' differs online and offline for entity row "
+                f"{rows[i]}:\n  online:  {got[col][i]!r}\n  offline: {want[i]!r}")
+    return {"on_demand"}
 
 
 def _traits(view: ViewSpec, rows: Sequence[SourceRow], keys: tuple[Any, ...], t: datetime,
@@ -281,7 +370,7 @@ def open_store(scenario: OnlineScenario, repo: str | Path, offline_store: dict[s
     """Write the rows known at t1, apply the definitions and yield a store on ``clock``."""
     defs = scenario.scenario_at(1).definitions(repo)
     store = FeatureStore(repo, config=scenario.config(offline_store, online_store, project), clock=clock)
-    store.apply(defs)
+    store.apply([*defs, *on_demand_definitions(scenario)])
     try:
         yield store
     finally:
