@@ -541,8 +541,10 @@ def _late_rows(draw: Callable[..., Any], view: ViewSpec, known: Sequence[SourceR
 
 @st.composite
 def online_scenarios(draw: Callable[..., Any], sequence: bool = False, max_views: int = 3,
-                     max_rows: int = 20) -> OnlineScenario:
-    """A random feature repo, the serving time(s) and the entities to check (module docstring)."""
+                     max_rows: int = 20, modes: Sequence[str] = MODES) -> OnlineScenario:
+    """A random feature repo, the serving time(s) and the entities to check (module docstring).
+    ``modes``: how the (first) run may materialize (a subset of ``MODES``; a sequence always
+    runs incrementally)."""
     base: Scenario = draw(scenarios(max_views=max_views, max_rows=max_rows, max_labels=0))
     t1 = _anchor(draw, base.views)
     t2 = None
@@ -593,7 +595,7 @@ def online_scenarios(draw: Callable[..., Any], sequence: bool = False, max_views
     for _ in range(draw(st.integers(0, 2))):
         entity_rows.append(tuple(draw(st.sampled_from(UNKNOWN_KEYS[KEY_KINDS[k]]))
                                  for k in base.entity_keys))
-    mode = "incremental" if sequence else draw(st.sampled_from(MODES))
+    mode = "incremental" if sequence else draw(st.sampled_from(tuple(modes)))
     split = None
     if mode == "two_windows":
         split = min(_anchor(draw, base.views), t1)
