@@ -60,6 +60,7 @@ from skewless.define.source import is_glob
 from skewless.errors import (InvalidRequestError, OnlineStoreError, SkewlessError, SourceError,
                              UnknownObjectError, closest)
 from skewless.kernels.batch import UTC_MICROS, BadColumn, cast, columns_of, conform, show_rows
+from skewless.kernels.compaction import was_compacted
 from skewless.kernels.source import CREATED_AHEAD_HINT, resolve_source, values_after
 from skewless.times import to_utc
 from skewless.plan.materialize import CREATED_TS, EVENT_TS
@@ -364,8 +365,8 @@ def write_file(table: pa.Table, directory: Path, now: datetime, batch_id: str | 
     if batch_id is None:
         batch_id = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}"
     final = pushed_file(directory, batch_id)
-    if final.exists():
-        return final, False
+    if final.exists() or was_compacted(directory, final.name) is not None:
+        return final, False   # already pushed (and maybe merged into a compacted file since)
     tmp = directory / f".{final.name}.{uuid.uuid4().hex}.tmp"
     if digest is not None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), _CONTENT_KEY: digest.encode()})
@@ -397,7 +398,18 @@ def write_file(table: pa.Table, directory: Path, now: datetime, batch_id: str | 
 
 def _already_pushed(path: Path, batch_id: str, digest: str, table: pa.Table, source: str) -> pa.Table:
     """The rows of an earlier push of ``batch_id`` (for the online write of a retry), after
-    checking they are the rows pushed now; InvalidRequestError when the id was used for others."""
+    checking they are the rows pushed now; InvalidRequestError when the id was used for others.
+    A file compacted away since (docs/streams.md) is checked by the digest its marker keeps."""
+    if not path.exists():
+        had_digest = was_compacted(path.parent, path.name)
+        if had_digest is not None:
+            if had_digest and had_digest != digest:
+                raise InvalidRequestError(
+                    f"push to '{source}': batch_id {batch_id!r} was already pushed with other "
+                    f"rows (since compacted: {path.name}); nothing was written",
+                    hint="a batch id names one batch: give new rows a new batch_id (or none: it "
+                    "is then derived from the rows)")
+            return table
     try:
         stored = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as e:
