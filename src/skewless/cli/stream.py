@@ -3,7 +3,6 @@ source's small files): docs/streams.md."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import time
@@ -97,9 +96,10 @@ def ingest(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stats = worker.run(max_entries=max_entries)
-    console.print(f"ingested {plural(stats.ingested, 'entry')} in {plural(stats.batches, 'batch')}"
+    n, b = stats.ingested, stats.batches
+    console.print(f"ingested {n:,} entr{'y' if n == 1 else 'ies'} in {b:,} batch{'' if b == 1 else 'es'}"
                   f" ({stats.dead} dead-lettered, {stats.duplicates} duplicate, "
-                  f"{stats.redelivered} redelivered batch(es)); pid {os.getpid()}")
+                  f"{stats.redelivered} redelivered batch(es))", soft_wrap=True)
 
 
 @guarded
