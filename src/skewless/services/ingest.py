@@ -117,7 +117,8 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600))
         self.last_event = Gauge(
             "skewless_stream_last_event_timestamp_seconds",
-            "Greatest event time ingested (unix seconds).", ["push_source"], registry=r)
+            "Greatest event time ingested (unix seconds).", ["push_source"], registry=r,
+            multiprocess_mode="max")
         self.entries = Counter(
             "skewless_stream_entries_total",
             "Stream entries handled, by outcome (ingested, dead_letter, duplicate).",
