@@ -10,7 +10,7 @@ Two measurements, each side by side with a raw baseline in the same run:
    (offline Parquet file written atomically and fsynced, then the SQLite online write), then
    ``get_online_features`` of that entity until it answers the pushed value; timed from before
    the push to the answer. Raw baseline: the same row written by hand, ``pyarrow.parquet``
-   write + fsync + link of one file, then one SQLite ``INSERT`` + commit and ``SELECT`` back.
+   write + fsync + link of one file + fsync of the folder, then one SQLite ``INSERT`` + commit and ``SELECT`` back.
    Interleaved with it: ``push(to="online")`` (no offline file) against the raw SQLite write
    and read alone, which shows how much of the figure is the disk's fsync.
 2. **Redis Stream event -> servable at a sustained rate** (target p99 <= 250 ms at 5,000
@@ -136,6 +136,9 @@ def bench_push(store: Any, root: Path, n: int) -> dict[str, Any]:
             os.fsync(fh.fileno())
         os.link(tmp, raw_dir / f"{i}.parquet")
         tmp.unlink()
+        dfd = os.open(raw_dir, os.O_RDONLY)     # the link made durable, as push does
+        os.fsync(dfd)
+        os.close(dfd)
         t1 = time.perf_counter()
         con.execute("INSERT OR REPLACE INTO t VALUES (?, ?, ?)", (f"p{i}", int(ts.timestamp() * 1e6), float(i)))
         assert con.execute("SELECT v FROM t WHERE k = ?", (f"p{i}",)).fetchone()[0] == float(i)
@@ -286,7 +289,7 @@ def main() -> None:
         print("\n1. push -> readable online, in-process, 1-row batches (ms)")
         rows = [[name, v["n"], f"{v['p50']:.2f}", f"{v['p95']:.2f}", f"{v['p99']:.2f}", f"{v['max']:.2f}"]
                 for name, v in (("skewless push (online_and_offline) + read", push["skewless"]),
-                                ("raw parquet write+fsync+link, sqlite write+read", push["raw"]),
+                                ("raw parquet write+fsync+link+fsync dir, sqlite write+read", push["raw"]),
                                 ("skewless push (to=online) + read", push["skewless_online_only"]),
                                 ("raw sqlite write+read", push["raw_online_only"]))]
         print(format_table(["method", "n", "p50", "p95", "p99", "max"], rows))

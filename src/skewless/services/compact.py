@@ -136,9 +136,15 @@ def _settle(directory: Path, now: float, grace: float, report: CompactReport) ->
             # entry is no longer needed (the markers stay, for retried pushes)
             del merged[name]
             changed = True
-    for n in os.listdir(directory):   # temp files of a crashed run
+    for n in os.listdir(directory):   # temp files of a crashed run (a crashed push's: once old)
         if n.startswith(".compact-") and n.endswith(".tmp"):
             (directory / n).unlink(missing_ok=True)
+        elif n.startswith(".push-") and n.endswith(".tmp"):
+            try:
+                if time.time() - (directory / n).stat().st_mtime >= max(grace, 3600.0):
+                    (directory / n).unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
     if changed:
         write_manifest(directory, merged)
         fsync_dir(directory)
