@@ -228,3 +228,27 @@ def test_one_compaction_per_folder_at_a_time(sq: FeatureStore, live_repo: Path) 
         with pytest.raises(LeaseHeldError, match="another compaction"):
             sq.compact("spend_push")
     assert pq.read_table(live_repo / LIVE / "push-b0000.parquet").num_rows == 2
+
+
+def test_a_repo_path_with_dot_dot_reads_the_same_rows(sq: FeatureStore, live_repo: Path) -> None:
+    total = BASE_ROWS + push_n(sq, 3)
+    sq.compact("spend_push")          # switched, replaced files kept (grace)
+    odd = live_repo / "data" / ".."
+    resolved = resolve_source(live_view().batch_source, odd)
+    with duckdb.connect() as con:
+        n = con.execute(f"SELECT count(*) FROM read_parquet({list(resolved.files)!r})").fetchone()[0]
+    assert n == total
+
+
+def test_a_glob_batch_source_is_refused_with_nothing_written(live_repo: Path) -> None:
+    from skewless.errors import SourceError
+
+    from .test_push import live_source
+    store = make_store(live_repo, Clock(NOW))
+    store.apply([user, live_view(source=live_source(path=f"{LIVE}/*.parquet"))])
+    store.push("spend_push", pd.DataFrame({"user_id": ["a"], "ts": [pd.Timestamp("2024-02-20")],
+                                           "amount": [1.0], "n_txn": [1]}))
+    before = sorted(os.listdir(live_repo / LIVE))
+    with pytest.raises(SourceError, match="glob.*compaction needs a directory batch source"):
+        store.compact("spend_push")
+    assert sorted(os.listdir(live_repo / LIVE)) == before

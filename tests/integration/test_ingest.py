@@ -19,13 +19,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyarrow.parquet as pq
 import pytest
 
 from skewless import FeatureStore
 from skewless.services.ingest import BatchDone, StreamIngest, StreamSpec
 from skewless.testing.processes import reaped
-from skewless.testing.redis_server import RedisServer, redis_server, require_redis_server_binary
+from skewless.testing.redis_server import RedisServer, free_port, redis_server, require_redis_server_binary
 
 from .conftest import user
 from .test_push import LIVE, count_view, live_repo, live_view  # noqa: F401 - fixture
@@ -288,9 +289,17 @@ def test_sigterm_stops_the_cli_consumer_cleanly(fs: FeatureStore, live_repo: Pat
     r = client(server)
     for i in range(3):
         r.xadd(KEY, event(f"t{i}", float(i)))
-    cmd = CONSUMER + ["--stream", f"redis://127.0.0.1:{server.port}/0", "--repo", str(live_repo)]
+    port = free_port()
+    cmd = CONSUMER + ["--stream", f"redis://127.0.0.1:{server.port}/0", "--repo", str(live_repo),
+                      "--metrics-port", str(port)]
     with reaped(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) as proc:
         wait_until(lambda: offline_rows(live_repo) == 9 and pending(r) == 0, "the 3 entries", proc)
+        # the freshness histogram on the consumer's own /metrics port
+        labels = '{push_source="spend_push"}'
+        wait_until(lambda: f"skewless_stream_freshness_seconds_count{labels} 3.0"
+                   in httpx.get(f"http://127.0.0.1:{port}/metrics").text, "the metrics", proc)
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert 'skewless_stream_entries_total{outcome="ingested",push_source="spend_push"} 3.0' in text
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err

@@ -82,15 +82,14 @@ def live_files(directory: Path, files: Iterable[str]) -> list[str]:
     merged = read_manifest(directory)
     if not merged:
         return files
-    listed = {os.path.basename(f) for f in files
-              if os.path.dirname(os.path.abspath(f)) == str(directory.absolute())}
+    top = os.path.abspath(directory)
+    listed = {os.path.basename(f) for f in files if os.path.dirname(os.path.abspath(f)) == top}
     drop: set[str] = set()
     for name, entry in merged.items():
         if name in listed:
             drop.update(entry.get("replaces", ()))
     if not drop:
         return files
-    top = str(directory.absolute())
     return [f for f in files
             if not (os.path.dirname(os.path.abspath(f)) == top and os.path.basename(f) in drop)]
 

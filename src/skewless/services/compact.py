@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from skewless.context import RuntimeContext
+from skewless.define.source import is_glob
 from skewless.errors import LeaseHeldError, SourceError
 from skewless.kernels.compaction import (META_DIR, MARKERS, fsync_dir, live_files, marker,
                                          read_manifest, write_manifest)
@@ -212,6 +213,12 @@ def compact(ctx: RuntimeContext, snapshot: Snapshot, source_name: str, *,
     (another compaction of the folder runs)."""
     t0 = time.perf_counter()
     push, _ = find_push_source(snapshot, source_name)
+    if is_glob(push.batch_source.path):
+        raise SourceError(
+            f"push source '{source_name}': its batch source is a glob ({push.batch_source.path}); "
+            "compaction needs a directory batch source (a merged file must be read in place of "
+            "the files it replaces, and a glob may not match its name)",
+            hint="point the push source's FileSource at the directory itself")
     directory = _push_dir(push, ctx.repo_path)
     if not directory.is_dir():
         raise SourceError(f"push source '{source_name}': batch directory {directory} does not exist",
