@@ -313,3 +313,19 @@ def wait_until(cond: Any, what: str, proc: subprocess.Popen[str] | None = None, 
             pytest.fail(f"the consumer ended before {what}: {proc.communicate()}")
         assert time.monotonic() < end, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+def test_with_the_servers_multiprocess_dir_the_metrics_reach_the_servers_registry(tmp_path: Path) -> None:
+    """docs/streams.md, "Metrics": a consumer run with the server's PROMETHEUS_MULTIPROC_DIR
+    writes its metrics there, where the server's MultiProcessCollector sums them."""
+    from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+    child = ("from skewless.services.ingest import Metrics\n"
+             "m = Metrics(); m.freshness.labels('orders').observe(0.2); m.freshness.labels('orders').observe(0.3)\n"
+             "m.last_event.labels('orders').set(1700000000.5)\n")
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", child], env=env, check=True, timeout=120)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(tmp_path))
+    text = generate_latest(registry).decode()
+    assert 'skewless_stream_freshness_seconds_count{push_source="orders"} 2.0' in text
+    assert 'skewless_stream_last_event_timestamp_seconds{push_source="orders"} 1.7000000005e+09' in text
