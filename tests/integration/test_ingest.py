@@ -329,3 +329,18 @@ def test_with_the_servers_multiprocess_dir_the_metrics_reach_the_servers_registr
     text = generate_latest(registry).decode()
     assert 'skewless_stream_freshness_seconds_count{push_source="orders"} 2.0' in text
     assert 'skewless_stream_last_event_timestamp_seconds{push_source="orders"} 1.7000000005e+09' in text
+
+
+def test_pending_entries_deleted_from_the_stream_are_acknowledged(fs: FeatureStore, live_repo: Path,
+                                                                  server: RedisServer) -> None:
+    r = client(server)
+    r.xgroup_create(KEY, "g", id="0", mkstream=True)
+    ids = [r.xadd(KEY, event(f"x{i}", float(i))) for i in range(3)]
+    r.xreadgroup("g", "c1", {KEY: ">"}, count=10)      # c1's batch in flight, then c1 dies
+    r.xdel(KEY, ids[1])                                # trimmed meanwhile
+    logs: list[str] = []
+    w = StreamIngest(fs, "spend_push", spec(server), log=logs.append)
+    w.recover()
+    assert w.stats.ingested == 2 and pending(r) == 0
+    assert online(fs, ["x0", "x1", "x2"]) == [0.0, None, 2.0]
+    assert any("deleted from the stream" in m for m in logs)
