@@ -399,10 +399,10 @@ class StreamIngest:
             if report is None:
                 return False
             servable = time.time()
-            if events is None:
-                events = cast(pa.array(cols[self._ts_push]), UTC_MICROS)
-            seconds = events.cast(pa.int64()).to_numpy(zero_copy_only=False) / 1e6
-            self._observe(servable, seconds)
+            seconds = np.array([], dtype=float)
+            if events is not None:   # else push converted them (it accepted the batch): not metered
+                seconds = events.cast(pa.int64()).to_numpy(zero_copy_only=False) / 1e6
+                self._observe(servable, seconds)
             if report.duplicate:
                 self.stats.redelivered += 1
                 self.metrics.redelivered.labels(self.source).inc()
@@ -444,7 +444,7 @@ class StreamIngest:
             try:
                 return self.store.push(self.source, cols, batch_id=batch_id)
             except InvalidRequestError:
-                raise   # the rows were checked one by one: a definition changed meanwhile
+                raise   # a bad entry: the caller finds it and dead-letters it
             except SkewlessError as e:
                 if not (e.retryable or isinstance(e, OnlineStoreError)):
                     raise
