@@ -407,3 +407,21 @@ def test_a_redelivered_batch_whose_file_was_compacted_away_lands_once(
         assert again.process(entries[k:k + 4])
     assert again.stats.redelivered == 3 and offline_rows(live_repo) == 6 + 12
     assert online(fs, ["c0", "c11"]) == [0.0, 11.0]
+
+
+def test_the_cli_consumer_compacts_as_it_goes(fs: FeatureStore, live_repo: Path, server: RedisServer) -> None:
+    from skewless.kernels.source import dataset, resolve_source
+    r = client(server)
+    for i in range(6):
+        r.xadd(KEY, event(f"q{i}", float(i)))
+    cmd = CONSUMER + ["--stream", f"redis://127.0.0.1:{server.port}/0#{KEY}", "--repo", str(live_repo),
+                      "--batch-size", "2", "--max-entries", "6", "--compact-every", "0.001"]
+    cmd.remove("--key")
+    cmd.remove(KEY)                       # the key comes from the URL's fragment
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "ingested 6 entries in 3 batches" in proc.stdout
+    assert "compacted" in proc.stderr and list((live_repo / LIVE).glob("compact-*.parquet"))
+    resolved = resolve_source(live_view().batch_source, live_repo)
+    assert dataset(resolved).count_rows() == 6 + 6   # every row once, replaced files still there
+    assert online(fs, ["q5"]) == [5.0]

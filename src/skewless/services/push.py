@@ -60,7 +60,7 @@ from skewless.define.source import is_glob
 from skewless.errors import (InvalidRequestError, OnlineStoreError, SkewlessError, SourceError,
                              UnknownObjectError, closest)
 from skewless.kernels.batch import UTC_MICROS, BadColumn, cast, columns_of, conform, show_rows
-from skewless.kernels.compaction import was_compacted
+from skewless.kernels.compaction import live_files, was_compacted
 from skewless.kernels.source import CREATED_AHEAD_HINT, resolve_source, values_after
 from skewless.times import to_utc
 from skewless.plan.materialize import CREATED_TS, EVENT_TS
@@ -167,9 +167,12 @@ def _template(push: PushSource, directory: Path, repo_path: str | Path) -> Path 
         return Path(matched[0]) if matched else None
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-        for name in sorted(files):
-            if name.endswith(".parquet") and not name.startswith((".", "_")):
-                return Path(root) / name
+        names = [os.path.join(root, n) for n in sorted(files)
+                 if n.endswith(".parquet") and not n.startswith((".", "_"))]
+        # not a file a compaction replaced: it is deleted once its grace period is over
+        live = live_files(Path(root), names) if names else []
+        if live:
+            return Path(live[0])
     return None
 
 
