@@ -140,8 +140,29 @@ def test_readers_running_during_compaction_never_see_a_row_twice_or_miss_one(
         except BaseException as e:   # reported by the main thread
             errors.append(e)
 
+    trained: dict[str, float] = {}
+
+    def trainer() -> None:
+        """get_historical_features through the engine, meanwhile: a pushed user's value, once
+        visible, never changes or disappears."""
+        store = make_store(live_repo, Clock(NOW))
+        users = [f"w{i}" for i in range(24)]
+        entity_df = pd.DataFrame({"user_id": users, "event_timestamp": [NOW] * len(users)})
+        try:
+            while not stop.is_set():
+                got = store.get_historical_features(entity_df, ["live_spend:amount"]).to_df()
+                for u, v in zip(got["user_id"], got["amount"]):
+                    if u in trained:
+                        assert v == trained[u], (u, v, trained[u])
+                    elif v == v and v != -1.0:   # not null, not the default
+                        trained[u] = v
+        except BaseException as e:
+            errors.append(e)
+
     t = threading.Thread(target=reader)
+    t2 = threading.Thread(target=trainer)
     t.start()
+    t2.start()
     try:
         for round_ in range(8):
             for i in range(3):   # each push adds 2 rows: a reader may see any of these totals
@@ -152,7 +173,10 @@ def test_readers_running_during_compaction_never_see_a_row_twice_or_miss_one(
     finally:
         stop.set()
         t.join(60)
+        t2.join(60)
     assert not errors, errors[0]
+    assert trained, "the training reader never ran"
+    assert all(trained[f"w{i}"] == -float(i) for i in range(24) if f"w{i}" in trained)
     assert seen and set(seen) <= totals, sorted(set(seen) - totals)
     assert seen == sorted(seen)        # never back: a row, once visible, stays visible
     # past the grace period, with no reader left, the replaced files go

@@ -35,7 +35,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from skewless.context import RuntimeContext
@@ -176,15 +175,16 @@ def _merge(directory: Path, names: list[str], now: float) -> tuple[str, int]:
     """Steps 1 to 4 for one group; returns the merged file's name and its rows."""
     merged_name = "compact-" + hashlib.blake2b("\n".join(names).encode(), digest_size=12).hexdigest() + ".parquet"
     tmp = directory / f".{merged_name}.tmp"
-    tables = []
     digests: dict[str, str] = {}
-    for name in names:
-        t = pq.read_table(directory / name)
-        digests[name] = ((t.schema.metadata or {}).get(_CONTENT_KEY) or b"").decode()
-        tables.append(t.replace_schema_metadata(None))
-    table = pa.concat_tables(tables)
-    with open(tmp, "wb") as fh:                                   # 1
-        pq.write_table(table, fh)
+    rows = 0
+    schema = pq.read_schema(directory / names[0]).remove_metadata()
+    with open(tmp, "wb") as fh:                                   # 1: file by file (bounded memory)
+        with pq.ParquetWriter(fh, schema) as writer:
+            for name in names:
+                t = pq.read_table(directory / name)
+                digests[name] = ((t.schema.metadata or {}).get(_CONTENT_KEY) or b"").decode()
+                writer.write_table(t.replace_schema_metadata(None))
+                rows += t.num_rows
         fh.flush()
         os.fsync(fh.fileno())
     markers = directory / META_DIR / MARKERS                      # 2
@@ -200,7 +200,7 @@ def _merge(directory: Path, names: list[str], now: float) -> tuple[str, int]:
     write_manifest(directory, manifest)
     os.replace(tmp, directory / merged_name)                      # 4: the switch
     fsync_dir(directory)
-    return merged_name, table.num_rows
+    return merged_name, rows
 
 
 def compact(ctx: RuntimeContext, snapshot: Snapshot, source_name: str, *,
