@@ -425,3 +425,18 @@ def test_the_cli_consumer_compacts_as_it_goes(fs: FeatureStore, live_repo: Path,
     resolved = resolve_source(live_view().batch_source, live_repo)
     assert dataset(resolved).count_rows() == 6 + 6   # every row once, replaced files still there
     assert online(fs, ["q5"]) == [5.0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--push-source", "spend_pusj", "--stream", "redis://127.0.0.1:1/0"],
+     "push source 'spend_pusj' is not used by any feature view"),
+    (["--push-source", "spend_push", "--stream", "127.0.0.1:6379"], "expected a redis://host:port/db URL"),
+    (["--push-source", "spend_push", "--stream", "redis://127.0.0.1:1/0", "--batch-size", "0"],
+     "batch size 0 must be at least 1"),
+])
+def test_bad_ingest_arguments_are_named_before_anything_is_read(fs: FeatureStore, live_repo: Path,
+                                                                args: list[str], message: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "skewless.cli", "ingest", *args, "--repo", str(live_repo)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and message in " ".join(proc.stderr.split()), proc.stderr
+    assert offline_rows(live_repo) == 6
