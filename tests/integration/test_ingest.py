@@ -440,3 +440,26 @@ def test_bad_ingest_arguments_are_named_before_anything_is_read(fs: FeatureStore
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and message in " ".join(proc.stderr.split()), proc.stderr
     assert offline_rows(live_repo) == 6
+
+
+def test_a_running_consumer_claims_the_batch_of_one_that_died(fs: FeatureStore, live_repo: Path,
+                                                              server: RedisServer) -> None:
+    """c2 dies holding a batch of 5 while c1 runs: c1 claims it once it has been idle for
+    claim_idle_ms, as one batch (c1's own batch size is 2), so it keeps its batch id."""
+    r = client(server)
+    r.xgroup_create(KEY, "g", id="0", mkstream=True)
+    for i in range(5):
+        r.xadd(KEY, event(f"y{i}", float(i)))
+    r.xreadgroup("g", "c2", {KEY: ">"}, count=10)           # c2's batch in flight; c2 dies
+    logs: list[str] = []
+    w = StreamIngest(fs, "spend_push", spec(server, batch_size=2, claim_idle_ms=300), log=logs.append)
+    t = threading.Thread(target=w.run)
+    t.start()
+    try:
+        wait_until(lambda: w.stats.ingested == 5, "the claimed batch")
+    finally:
+        w.stop.set()
+        t.join(30)
+    assert w.stats.batches == 1 and pending(r) == 0 and offline_rows(live_repo) == 6 + 5
+    assert any("claimed 5 entries idle in consumer 'c2'" in m for m in logs)
+    assert online(fs, ["y4"]) == [4.0]

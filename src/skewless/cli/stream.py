@@ -45,7 +45,7 @@ def ingest(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Entries per batch at most.")] = 1000,
     block_ms: Annotated[int, typer.Option("--block-ms", help="How long one read waits for entries.")] = 500,
     claim_idle_ms: Annotated[int, typer.Option(
-        "--claim-idle-ms", help="Claim other consumers' pending entries idle this long (at start).")] = 60_000,
+        "--claim-idle-ms", help="Claim other consumers' pending entries idle this long (at start, then as often).")] = 60_000,
     start: Annotated[str, typer.Option(
         "--start", help="Where a new consumer group starts: 0 (the whole stream) or $ (new entries).")] = "0",
     dead_key: Annotated[Optional[str], typer.Option(

@@ -22,7 +22,7 @@ A consumer of a consumer group reads batches with ``XREADGROUP``. Per batch, in 
 A consumer's pending entries are exactly its one batch in flight (it reads the next batch only
 after acknowledging the last), so on start it first re-processes its own pending entries
 (``XREADGROUP ... 0``), then claims (``XCLAIM``) those of other consumers idle for longer than
-``claim_idle_ms``, one consumer's entries as one batch, which gives them the same batch id
+``claim_idle_ms`` (at start, then as often), one consumer's entries as one batch, which gives them the same batch id
 they had. Redis errors (a restart, a network cut) are retried with capped exponential backoff
 and a message per attempt; the consumer group is re-created if a restarted Redis lost it.
 """
@@ -189,6 +189,7 @@ class StreamIngest:
         push, views = find_push_source(snapshot, source)   # UnknownObjectError: fail fast
         self._push = push
         self._required: list[str] = []
+        self._last_claim = time.monotonic()
         self._ts_push = push.batch_source.timestamp_field
         if spec.batch_size < 1:
             raise ConfigError(f"batch size {spec.batch_size} must be at least 1")
@@ -498,6 +499,14 @@ class StreamIngest:
             handled += len(mine)
         if self.stop.is_set():
             return handled
+        return handled + self.claim_idle()
+
+    def claim_idle(self) -> int:
+        """Claim (``XCLAIM``) and process the entries other consumers have left pending for
+        longer than ``claim_idle_ms``: each consumer's entries as one batch, the batch it was
+        processing (so it keeps its batch id). Returns the entries handled."""
+        handled = 0
+        self._last_claim = time.monotonic()
         pending = self._call("listing pending entries", lambda r: r.xpending_range(
             self.spec.key, self.spec.group, min="-", max="+", count=100_000,
             idle=self.spec.claim_idle_ms)) or []
@@ -506,19 +515,27 @@ class StreamIngest:
             if p["consumer"] != self.spec.consumer:
                 by_consumer.setdefault(p["consumer"], []).append(p["message_id"])
         for other, ids in by_consumer.items():
-            for i in range(0, len(ids), self.spec.batch_size):
-                chunk = ids[i:i + self.spec.batch_size]
-                claimed = self._call("claiming entries", lambda r: r.xclaim(
-                    self.spec.key, self.spec.group, self.spec.consumer,
-                    min_idle_time=self.spec.claim_idle_ms, message_ids=chunk))
-                if claimed is None:
-                    return handled
-                entries = [(eid, f) for eid, f in claimed if f is not None]
-                self.log(f"ingest {self.source}: claimed {len(entries)} entries idle in "
-                         f"consumer '{other}'")
-                if not self.process(entries):
-                    return handled
-                handled += len(entries)
+            if self.stop.is_set():
+                break
+            # all of them in one XCLAIM (atomic: a consumer claiming at the same time gets none)
+            # and one batch, never cut by this consumer's batch size: the same batch id
+            claimed = self._call("claiming entries", lambda r: r.xclaim(
+                self.spec.key, self.spec.group, self.spec.consumer,
+                min_idle_time=self.spec.claim_idle_ms, message_ids=ids))
+            if claimed is None:
+                return handled
+            entries = [(eid, f) for eid, f in claimed if f]
+            gone = [eid for eid, f in claimed if not f]
+            if gone and self._call("acknowledging deleted entries",
+                                   lambda r: r.xack(self.spec.key, self.spec.group, *gone)) is None:
+                return handled
+            if not entries:
+                continue
+            self.log(f"ingest {self.source}: claimed {len(entries)} entr"
+                     f"{'y' if len(entries) == 1 else 'ies'} idle in consumer '{other}'")
+            if not self.process(entries):
+                return handled
+            handled += len(entries)
         return handled
 
     def run(self, max_entries: int | None = None) -> IngestStats:
@@ -545,6 +562,8 @@ class StreamIngest:
                 continue
             if not self.process(entries):
                 break
+            if time.monotonic() - self._last_claim >= max(self.spec.claim_idle_ms / 1000, 1.0):
+                self.claim_idle()   # a consumer of the group died meanwhile
         if self._client is not None:
             try:
                 self._client.close()
