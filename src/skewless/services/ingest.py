@@ -22,8 +22,8 @@ A consumer of a consumer group reads batches with ``XREADGROUP``. Per batch, in 
 A consumer's pending entries are exactly its one batch in flight (it reads the next batch only
 after acknowledging the last), so on start it first re-processes its own pending entries
 (``XREADGROUP ... 0``), then claims (``XCLAIM``) those of other consumers idle for longer than
-``claim_idle_ms`` (at start, then as often), one consumer's entries as one batch, which gives them the same batch id
-they had. Redis errors (a restart, a network cut) are retried with capped exponential backoff
+``claim_idle_ms`` (at start, then as often), one consumer's entries as one batch, which gives
+them the same batch id they had. Redis errors (a restart, a network cut) are retried with capped exponential backoff
 and a message per attempt; the consumer group is re-created if a restarted Redis lost it.
 """
 
