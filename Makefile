@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test install install-dev bench bench-feast bench-pit bench-online bench-materialize bench-server typecheck clean
+.PHONY: demo test install install-dev bench bench-feast bench-pit bench-online bench-materialize bench-server bench-stream typecheck clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,9 @@ bench-materialize: install-dev
 
 bench-server: install-dev
 	$(PY) bench/server.py
+
+bench-stream: install-dev
+	$(PY) bench/stream.py
 
 clean:
 	rm -rf $(VENV) demo_repo .pytest_cache .hypothesis

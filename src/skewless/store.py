@@ -30,6 +30,7 @@ from skewless.online import OnlineStore
 from skewless.online.cached import CachedStore
 from skewless.plan.online import OnlinePlan, build_online_plan
 from skewless.services import apply as apply_svc
+from skewless.services import compact as compact_svc
 from skewless.services import materialize as materialize_svc
 from skewless.services import online as online_svc
 from skewless.services import online_status as status_svc
@@ -42,6 +43,7 @@ from skewless.times import TimeLike, to_utc
 
 # The use cases' result types, for the front ends (they never import skewless.services).
 from skewless.services.apply import PlanResult
+from skewless.services.compact import CompactReport
 from skewless.services.materialize import ViewReport
 from skewless.services.online import ColumnGroup, OnlineResponse, check_entity_count
 from skewless.services.online_status import ViewStatus
@@ -453,6 +455,17 @@ class FeatureStore:
             "source_name": source_name, "to": to, "batch_id": batch_id, "rows": df},
             lambda: push_svc.push(self.context, self._fresh_serving_snapshot(), source_name, df,
                                   to=to, batch_id=batch_id))
+
+    def compact(self, push_source: str, *, small_bytes: int = compact_svc.SMALL_BYTES,
+                target_bytes: int = compact_svc.TARGET_BYTES,
+                grace_seconds: float = compact_svc.GRACE_SECONDS) -> CompactReport:
+        """Merge the push source's pushed files smaller than ``small_bytes`` into files of up to
+        ``target_bytes``, atomically and safely while readers run; replaced files are deleted
+        by a run ``grace_seconds`` or more after the switch (docs/streams.md, "Compaction").
+        Raises UnknownObjectError, SourceError, LeaseHeldError (another compaction runs)."""
+        return compact_svc.compact(self.context, self.snapshot(), push_source,
+                                   small_bytes=small_bytes, target_bytes=target_bytes,
+                                   grace_seconds=grace_seconds)
 
     def online_column_types(self, features: Sequence[str] | FeatureService | str,
                             full_feature_names: bool = False) -> dict[str, str | None]:

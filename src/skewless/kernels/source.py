@@ -23,6 +23,7 @@ from skewless import types as T
 from skewless.define import FeatureView, FileSource
 from skewless.define.source import glob_pattern, is_glob, literal_pattern
 from skewless.errors import SourceError, closest
+from skewless.kernels.compaction import live_files
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ def resolve_source(source: FileSource, repo_path: str | Path) -> ResolvedSource:
     if p.is_dir():
         files = tuple(sorted(str(f) for f in p.rglob("*.parquet")
                              if f.is_file() and not is_hidden(f.relative_to(p))))
+        # after listing: leave out the files a merged file of this listing replaces
+        # (compaction, docs/streams.md)
+        files = tuple(live_files(p, files))
         if not files:
             raise SourceError(f"source '{source.name}': directory {loc} holds no .parquet file "
                               "(files and folders whose name starts with '.' or '_' are ignored)")
@@ -100,6 +104,10 @@ def resolve_source(source: FileSource, repo_path: str | Path) -> ResolvedSource:
 def dataset(resolved: ResolvedSource) -> ds.Dataset:
     """A pyarrow dataset over the source (hive partitions discovered for directories)."""
     try:
+        if resolved.is_dir and resolved.files:
+            # the files resolve_source listed (hidden and compacted-away ones left out)
+            return ds.dataset(list(resolved.files), format="parquet", partitioning="hive",
+                              partition_base_dir=resolved.location)
         if resolved.is_dir:
             return ds.dataset(resolved.location, format="parquet", partitioning="hive")
         if resolved.is_url:

@@ -72,6 +72,7 @@ from skewless.define.source import is_glob
 from skewless.errors import (InvalidRequestError, OnlineStoreError, SkewlessError, SourceError,
                              UnknownObjectError, closest)
 from skewless.kernels.batch import UTC_MICROS, BadColumn, cast, columns_of, conform, show_rows
+from skewless.kernels.compaction import live_files, was_compacted
 from skewless.kernels.source import CREATED_AHEAD_HINT, resolve_source, values_after
 from skewless.times import to_utc
 from skewless.plan.materialize import CREATED_TS, EVENT_TS
@@ -181,9 +182,12 @@ def _template(push: PushSource, directory: Path, repo_path: str | Path) -> Path 
         return Path(matched[0]) if matched else None
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-        for name in sorted(files):
-            if name.endswith(".parquet") and not name.startswith((".", "_")):
-                return Path(root) / name
+        names = [os.path.join(root, n) for n in sorted(files)
+                 if n.endswith(".parquet") and not n.startswith((".", "_"))]
+        # not a file a compaction replaced: it is deleted once its grace period is over
+        live = live_files(Path(root), names) if names else []
+        if live:
+            return Path(live[0])
     return None
 
 
@@ -379,8 +383,8 @@ def write_file(table: pa.Table, directory: Path, now: datetime, batch_id: str | 
     if batch_id is None:
         batch_id = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}"
     final = pushed_file(directory, batch_id)
-    if final.exists():
-        return final, False
+    if final.exists() or was_compacted(directory, final.name) is not None:
+        return final, False   # already pushed (and maybe merged into a compacted file since)
     tmp = directory / f".{final.name}.{uuid.uuid4().hex}.tmp"
     if digest is not None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), _CONTENT_KEY: digest.encode()})
@@ -412,7 +416,18 @@ def write_file(table: pa.Table, directory: Path, now: datetime, batch_id: str | 
 
 def _already_pushed(path: Path, batch_id: str, digest: str, table: pa.Table, source: str) -> pa.Table:
     """The rows of an earlier push of ``batch_id`` (for the online write of a retry), after
-    checking they are the rows pushed now; InvalidRequestError when the id was used for others."""
+    checking they are the rows pushed now; InvalidRequestError when the id was used for others.
+    A file compacted away since (docs/streams.md) is checked by the digest its marker keeps."""
+    if not path.exists():
+        had_digest = was_compacted(path.parent, path.name)
+        if had_digest is not None:
+            if had_digest and had_digest != digest:
+                raise InvalidRequestError(
+                    f"push to '{source}': batch_id {batch_id!r} was already pushed with other "
+                    f"rows (since compacted: {path.name}); nothing was written",
+                    hint="a batch id names one batch: give new rows a new batch_id (or none: it "
+                    "is then derived from the rows)")
+            return table
     try:
         stored = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as e:
