@@ -294,6 +294,7 @@ def compile_aggregate(request: AggregateRequest, entity_relation: str, timestamp
     p = f"__skewless_a{index}"
     vidx = _value_index(request)
     states = _states(request)
+    requested = [j for j, (name, _) in enumerate(request.value_columns) if name in states]
     setup: list[tuple[str, tuple[Any, ...]]] = []
     keys = [f"k{j}" for j in range(len(request.source_keys))]
 
@@ -347,7 +348,7 @@ def compile_aggregate(request: AggregateRequest, entity_relation: str, timestamp
         if per_event:
             out.append(f"CASE WHEN {v} IS NULL THEN 0 ELSE 1 END AS n{j}")
             out += [f"{v} AS s{j}"] if "s" in need else []
-            out += [f"{x} AS m{j}", f"0.0 AS q{j}"] if "q" in need else []
+            out += [f"{x} AS m{j}", f"CAST(0 AS DOUBLE) AS q{j}"] if "q" in need else []
             out += [f"{v} AS lo{j}"] if "lo" in need else []
             out += [f"{v} AS hi{j}"] if "hi" in need else []
             out += [f"CASE WHEN {v} IS NOT NULL THEN {{'t': ts, 'c': cr, 'v': {v}}} END AS l{j}"] \
@@ -367,13 +368,13 @@ def compile_aggregate(request: AggregateRequest, entity_relation: str, timestamp
     tiles = sorted({c.tile_us for c in request.columns})
     for s in tiles:
         # partials per (key, tile)
-        st = [x for j in range(len(request.value_columns)) for x in tile_states(f"v{j}", j, False)]
+        st = [x for j in requested for x in tile_states(f"v{j}", j, False)]
         setup.append((
             d.temp_table.format(name=f"{p}_t{s}")
             + f"SELECT {key_list}, {_tile_start(d, 'ts', s)} // {s} AS idx, {', '.join(st)} "
             f"FROM {p}_ev GROUP BY {key_list}, idx", ()))
         # the head tile of each label: its events before t
-        ev = [x for j in range(len(request.value_columns)) for x in tile_states(f"e.v{j}", j, True)]
+        ev = [x for j in requested for x in tile_states(f"e.v{j}", j, True)]
         ev = [x.replace("'t': ts, 'c': cr", "'t': e.ts, 'c': e.cr") for x in ev]
         setup.append((
             d.temp_table.format(name=f"{p}_h{s}")
