@@ -160,7 +160,7 @@ class AggScenario:
 
     def expected_columns(self) -> dict[str, list[Any]]:
         """Each aggregated feature for each label, from the in-memory events."""
-        rows = []
+        rows: list[dict[str, Any]] = []
         for e in self.events:
             known = e.created_us if self.with_created else e.ts_us
             if self.as_of_us is not None and (known is None or known > self.as_of_us):
