@@ -282,4 +282,4 @@ def test_reference_aggregations_match_the_rule(workdir: Path, scenario: AggScena
     want = pa.table({name: pa.array(values, table.schema.field(name).type)
                      for name, values in expected.items()})
     assert_tables_equal(want, table, "rule", "reference", close=scenario.close_columns())
-    assert got.column_names[:2] == ["user_id", "event_timestamp"]
+    assert got.column_names[:3] == ["user_id", "region", "event_timestamp"]

@@ -55,13 +55,17 @@ __all__ = ["AggScenario", "AggEvent", "aggregation_scenarios", "assert_aggregati
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BASE_US = 1_709_942_400_000_000        # 2024-03-09 00:00 UTC: a day (and tile) start
-COLUMNS = {"n": "Int64", "amount": "Float64", "merchant": "String", "seen": "UnixTimestamp"}
+COLUMNS = {"n": "Int64", "amount": "Float64", "merchant": "String", "seen": "UnixTimestamp",
+           "ratio": "Float32", "flag": "Bool"}
 FUNCTIONS_OF = {
     "n": ("count", "sum", "mean", "min", "max", "last", "stddev_samp", "stddev_pop"),
     "amount": ("count", "sum", "mean", "min", "max", "last", "stddev_samp", "stddev_pop"),
     "merchant": ("count", "min", "max", "last"),
     "seen": ("min", "max", "last"),
+    "ratio": ("sum", "mean", "min", "max", "last", "stddev_pop"),
+    "flag": ("count", "last"),
 }
+REGIONS = ("eu", "us")
 KEYS = (1, 2, 3)
 UNKNOWN_KEY = 99
 
@@ -69,6 +73,7 @@ UNKNOWN_KEY = 99
 @dataclass(frozen=True)
 class AggEvent:
     key: int
+    region: str                     # the second join key of a composite-key scenario
     ts_us: int
     created_us: int | None
     event_id: str | None
@@ -84,33 +89,35 @@ class AggScenario:
     event_ids: bool
     with_created: bool
     events: tuple[AggEvent, ...]
-    labels: tuple[tuple[int | None, int | None], ...]   # (key, time us)
+    labels: tuple[tuple[int | None, str, int | None], ...]   # (key, region, time us)
     full_feature_names: bool
     with_plain: bool
     as_of_us: int | None
     files: int
+    composite: bool                 # the view's entity is (user_id, region)
 
     # --- definitions ------------------------------------------------------------------------
-    def view(self, repo: str | Path) -> tuple[Entity, FeatureView, FeatureView]:
+    def view(self, repo: str | Path) -> tuple[Entity, Entity, FeatureView, FeatureView]:
         user = Entity("user", join_keys=["user_id"])
+        pair = Entity("user_region", join_keys=["user_id", "region"])
         source = FileSource("data/events", timestamp_field="ts",
                             created_timestamp_column="created" if self.with_created else None,
                             event_id_column="event_id" if self.event_ids else None)
-        schema = [Field("user_id", T.Int64)] + [
+        schema = [Field("user_id", T.Int64), Field("region", T.String)] + [
             Field(c, T.from_name(t), default=self.defaults.get(c)) for c, t in COLUMNS.items()]
         aggs = [Aggregation(c, f, timedelta(microseconds=w), name=n) for c, f, w, n in self.aggregations]
-        view = FeatureView("activity", [user], schema, source, aggregations=aggs,
+        view = FeatureView("activity", [pair if self.composite else user], schema, source, aggregations=aggs,
                            aggregation_tile=timedelta(microseconds=self.tile_us) if self.tile_us else None,
                            on_missing=self.on_missing)
         plain = FeatureView("profile", [user], [Field("user_id", T.Int64), Field("tier", T.Int64)],
                             FileSource("data/profile.parquet", timestamp_field="ts"))
-        return user, view, plain
+        return user, pair, view, plain
 
     def feature_names(self) -> list[str]:
         return [n or f"{c}_{f}_{format_window(w)}" for c, f, w, n in self.aggregations]
 
     def request(self, repo: str | Path) -> dict[str, Any]:
-        _, view, plain = self.view(repo)
+        _, _, view, plain = self.view(repo)
         features: Any = [f"activity:{n}" for n in self.feature_names()]
         if self.with_plain:
             features = FeatureService("model", [view, plain[["tier"]]])
@@ -123,9 +130,10 @@ class AggScenario:
 
     def entity_df(self) -> pd.DataFrame:
         return pd.DataFrame({
-            "user_id": pd.array([k for k, _ in self.labels], dtype="Int64"),
+            "user_id": pd.array([k for k, _, _ in self.labels], dtype="Int64"),
+            "region": pd.array([r for _, r, _ in self.labels], dtype="string"),
             "event_timestamp": pd.to_datetime(
-                pd.array([t for _, t in self.labels], dtype="Int64"), unit="us", utc=True),
+                pd.array([t for _, _, t in self.labels], dtype="Int64"), unit="us", utc=True),
         })
 
     # --- data --------------------------------------------------------------------------------
@@ -133,6 +141,7 @@ class AggScenario:
         ts = pa.timestamp("us", "UTC")
         return pa.table({
             "user_id": pa.array([e.key for e in events], pa.int64()),
+            "region": pa.array([e.region for e in events], pa.string()),
             "ts": pa.array([e.ts_us for e in events], pa.int64()).cast(ts),
             "created": pa.array([e.created_us for e in events], pa.int64()).cast(ts),
             "event_id": pa.array([e.event_id for e in events], pa.string()),
@@ -140,6 +149,8 @@ class AggScenario:
             "amount": pa.array([e.values["amount"] for e in events], pa.float64()),
             "merchant": pa.array([e.values["merchant"] for e in events], pa.string()),
             "seen": pa.array([e.values["seen"] for e in events], pa.int64()).cast(ts),
+            "ratio": pa.array([e.values["ratio"] for e in events], pa.float32()),
+            "flag": pa.array([e.values["flag"] for e in events], pa.bool_()),
         })
 
     def write(self, repo: str | Path) -> None:
@@ -165,7 +176,8 @@ class AggScenario:
             known = e.created_us if self.with_created else e.ts_us
             if self.as_of_us is not None and (known is None or known > self.as_of_us):
                 continue
-            rows.append({"id": e.event_id if self.event_ids else None, "key": e.key, "ts": e.ts_us,
+            ekey: tuple[Any, ...] = (e.key, e.region) if self.composite else (e.key,)
+            rows.append({"id": e.event_id if self.event_ids else None, "key": ekey, "ts": e.ts_us,
                          "created": e.created_us if self.with_created else None,
                          "values": dict(e.values)})
         if self.event_ids:   # ties: every aggregated column, in schema order
@@ -174,8 +186,9 @@ class AggScenario:
         for (c, f, w, _), name in zip(self.aggregations, self.feature_names()):
             col = []
             tile = self.tile_of(w)
-            for key, t in self.labels:
-                if key is None or t is None:
+            for user, region, t in self.labels:
+                key = (user, region) if self.composite else (user,)
+                if user is None or t is None:
                     window: list[Any] = []
                 else:
                     start = floor_tile(t - w, tile)
@@ -219,6 +232,10 @@ def _value(draw: Callable[..., Any], column: str) -> Any:
             round(draw(st.floats(-1000, 1000, allow_nan=False)), 2)
     if column == "merchant":
         return draw(st.sampled_from(["a", "b", "Zürich", "", "b "]))
+    if column == "ratio":   # exact in float32
+        return draw(st.sampled_from([0.5, -1.25, 3.0, 1024.0, 0.375]))
+    if column == "flag":
+        return draw(st.booleans())
     return BASE_US + draw(st.integers(0, 10)) * MINUTE
 
 
@@ -254,17 +271,18 @@ def aggregation_scenarios(draw: Callable[..., Any], max_events: int = 30,
     events: list[AggEvent] = []
     for i in range(draw(st.integers(0, max_events))):
         key = draw(st.sampled_from(KEYS))
+        region = draw(st.sampled_from(REGIONS))
         ts = when()
         created = None
         if with_created and draw(st.integers(0, 4)):
             late = draw(st.sampled_from([0, 1, span_tile, horizon]))   # late arrivals
             created = ts + late
         values = {c: _value(draw, c) for c in COLUMNS}
-        events.append(AggEvent(key, ts, created, f"e{i}" if event_ids or draw(st.booleans()) else None,
+        events.append(AggEvent(key, region, ts, created, f"e{i}" if event_ids or draw(st.booleans()) else None,
                                values))
         if draw(st.integers(0, 5)) == 0:   # a burst: several events at one time on one key
             for j in range(draw(st.integers(1, 4))):
-                events.append(AggEvent(key, ts, created, f"e{i}b{j}",
+                events.append(AggEvent(key, region, ts, created, f"e{i}b{j}",
                                        {c: _value(draw, c) for c in COLUMNS}))
     # redeliveries: the same event id again, identical or corrected (newer created time)
     for e in list(events):
@@ -272,17 +290,18 @@ def aggregation_scenarios(draw: Callable[..., Any], max_events: int = 30,
             if draw(st.booleans()) or e.created_us is None:
                 events.append(e)
             else:
-                events.append(AggEvent(e.key, e.ts_us, e.created_us + 1, e.event_id,
+                events.append(AggEvent(e.key, e.region, e.ts_us, e.created_us + 1, e.event_id,
                                        {c: _value(draw, c) for c in COLUMNS}))
-    labels: list[tuple[int | None, int | None]] = []
+    labels: list[tuple[int | None, str, int | None]] = []
     for _ in range(draw(st.integers(1, max_labels))):
         kind = draw(st.integers(0, 6))
         key = draw(st.sampled_from(KEYS))
+        region = draw(st.sampled_from(REGIONS))
         if kind <= 1 and events:     # at an event, or one window (and tile) after it, +-1 us
             e = draw(st.sampled_from(events))
             _, _, w, _ = draw(st.sampled_from(aggs))
             t = e.ts_us + draw(st.sampled_from([0, w, w + 1, w - 1, w + span_tile, 1]))
-            key = e.key
+            key, region = e.key, e.region
         elif kind == 2:
             t = BASE_US - 10 * span_tile   # before every event
         elif kind == 3:
@@ -291,7 +310,7 @@ def aggregation_scenarios(draw: Callable[..., Any], max_events: int = 30,
             key, t = draw(st.sampled_from([(UNKNOWN_KEY, when()), (None, when()), (key, None)]))
         else:
             t = when()
-        labels.append((key, t))
+        labels.append((key, region, t))
     defaults = {}
     on_missing = draw(st.sampled_from(["null", "default"]))
     if on_missing == "default":
@@ -302,7 +321,7 @@ def aggregation_scenarios(draw: Callable[..., Any], max_events: int = 30,
         as_of = BASE_US + draw(st.integers(0, horizon))
     return AggScenario(tuple(aggs), tile, on_missing, defaults, event_ids, with_created,
                        tuple(events), tuple(labels), draw(st.booleans()), draw(st.booleans()), as_of,
-                       draw(st.integers(1, 2)))
+                       draw(st.integers(1, 2)), draw(st.booleans()))
 
 
 # --- running it --------------------------------------------------------------------------------
@@ -338,7 +357,7 @@ def assert_aggregations_agree(scenario: AggScenario, repo: str | Path, offline_s
     got = retrieve_aggregations(scenario, repo, offline_store)
     try:
         assert_tables_equal(want, got, str(oracle.get("type")), str(offline_store.get("type")),
-                            context=["user_id", "event_timestamp"], close=scenario.close_columns())
+                            context=["user_id", "region", "event_timestamp"], close=scenario.close_columns())
     except TableMismatch as e:
         raise TableMismatch(f"{e}\n{explain(scenario, e.cells[0][0]) if e.cells else ''}", e.cells) from None
     return want
@@ -346,9 +365,10 @@ def assert_aggregations_agree(scenario: AggScenario, repo: str | Path, offline_s
 
 def explain(scenario: AggScenario, row: int) -> str:
     """The facts behind one label: its key and time, and that key's events."""
-    key, t = scenario.labels[row]
-    lines = [f"row {row}: key {key} at {t} us; tile {scenario.tile_us}; as_of {scenario.as_of_us}; "
+    key, region, t = scenario.labels[row]
+    lines = [f"row {row}: key {key} (region {region}, composite {scenario.composite}) at {t} us; "
+             f"tile {scenario.tile_us}; as_of {scenario.as_of_us}; "
              f"aggregations {scenario.aggregations}; its events:"]
     for e in sorted((e for e in scenario.events if e.key == key), key=lambda e: e.ts_us):
-        lines.append(f"    ts={e.ts_us} created={e.created_us} id={e.event_id} {e.values}")
+        lines.append(f"    region={e.region} ts={e.ts_us} created={e.created_us} id={e.event_id} {e.values}")
     return "\n".join(lines)
