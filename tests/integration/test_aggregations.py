@@ -147,3 +147,29 @@ def test_an_unknown_aggregated_feature_suggests_the_known_ones(store: FeatureSto
     with pytest.raises(SkewlessError, match=r"feature view 'tx' has no feature 'amount_sum_2h'; did you mean "
                                             r"'amount_sum_1h'"):
         store.get_historical_features(LABELS, ["tx:amount_sum_2h"])
+
+
+def test_a_push_source_redelivery_counts_once(tmp_path: Path) -> None:
+    """A PushSource's batch source declares the event id: a batch pushed twice (a stream's
+    redelivery) is one set of events for the aggregations."""
+    from skewless import PushSource
+
+    (tmp_path / "feature_store.yaml").write_text("project: agg\nregistry: data/registry.db\n")
+    (tmp_path / "data" / "ev").mkdir(parents=True)
+    batch = pd.DataFrame({"user_id": [1, 1], "ts": [T0 - 20 * M, T0 - 10 * M], "amount": [1.0, 2.0],
+                          "eid": ["a", "b"]})
+    batch.iloc[:0].to_parquet(tmp_path / "data" / "ev" / "seed.parquet")
+    push = PushSource("ev_push", FileSource("data/ev", "ts", event_id_column="eid"))
+    view = FeatureView("tx", [user], [Field("user_id", Int64), Field("amount", Float64)], push,
+                       aggregations=[Aggregation("amount", "sum", timedelta(hours=1)),
+                                     Aggregation("amount", "count", timedelta(hours=1))])
+    fs = FeatureStore(tmp_path)
+    fs.apply([user, view])
+    fs.push("ev_push", batch, to="offline")
+    fs.push("ev_push", batch.iloc[:1], to="offline")   # redelivered
+    labels = pd.DataFrame({"user_id": [1], "event_timestamp": [T0]})
+    for engine in ("reference", "duckdb"):
+        store = FeatureStore(tmp_path, config={"project": "agg", "registry": "data/registry.db",
+                                               "offline_store": {"type": engine}})
+        df = store.get_historical_features(labels, ["tx:amount_sum_1h", "tx:amount_count_1h"]).to_df()
+        assert (df["amount_sum_1h"][0], df["amount_count_1h"][0]) == (3.0, 2), engine
