@@ -1,6 +1,9 @@
-"""The one SQL builder: a point-in-time plan, and a materialization's latest row per key, as SQL.
+"""The one SQL builder: a point-in-time plan, a materialization's latest row per key, and the
+windowed aggregations of a retrieval (``compile_aggregate``, translated as described above it),
+as SQL.
 
-What the queries compute is fixed by the plan (``plan/historical.py``, ``plan/materialize.py``)
+What the queries compute is fixed by the plan (``plan/historical.py``, ``plan/aggregate.py``,
+``plan/materialize.py``)
 and by the visibility rule (``plan/visibility.py``); this module only spells it. What differs
 between SQL engines is a ``Dialect``: a small value listing the spellings (identifier quoting,
 type names, timestamp casts, parameters and infinities, intervals, the (time, created) pair,
