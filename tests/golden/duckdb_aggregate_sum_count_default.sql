@@ -4,7 +4,7 @@ CREATE OR REPLACE TEMP TABLE __skewless_a0_ev AS SELECT x.* FROM (SELECT s."src_
 CREATE OR REPLACE TEMP TABLE __skewless_a0_lab AS SELECT e.__skewless_row, e."user_id" AS k0, epoch_us(CAST(e."event_timestamp" AS TIMESTAMPTZ)) AS t FROM __skewless_entity AS e WHERE CAST(e."event_timestamp" AS TIMESTAMPTZ) IS NOT NULL AND e."user_id" IS NOT NULL;
 -- params: []
 
-CREATE OR REPLACE TEMP TABLE __skewless_a0_t300000000 AS SELECT k0, (ts - (((ts) % 300000000 + 300000000) % 300000000)) // 300000000 AS idx, count(v0) AS n0, sum(v0) AS s0 FROM __skewless_a0_ev GROUP BY k0, idx;
+CREATE OR REPLACE TEMP TABLE __skewless_a0_t300000000 AS SELECT k0, idx, count(v0) AS n0, sum(v0) AS s0 FROM (SELECT x.*, (x.ts - (((x.ts) % 300000000 + 300000000) % 300000000)) // 300000000 AS idx FROM __skewless_a0_ev AS x) AS x SEMI JOIN (SELECT DISTINCT l.k0, ((((l.t - (((l.t) % 300000000 + 300000000) % 300000000)) // 300000000) - (((((l.t - (((l.t) % 300000000 + 300000000) % 300000000)) // 300000000)) % 12 + 12) % 12)) // 12) - 1 + b.d AS bucket FROM __skewless_a0_lab AS l CROSS JOIN (VALUES (0), (1)) AS b(d)) AS nb ON x.k0 = nb.k0 AND ((x.idx - (((x.idx) % 12 + 12) % 12)) // 12) = nb.bucket GROUP BY k0, idx;
 -- params: []
 
 CREATE OR REPLACE TEMP TABLE __skewless_a0_h300000000 AS SELECT l.__skewless_row, CASE WHEN e.v0 IS NULL THEN 0 ELSE 1 END AS n0, e.v0 AS s0 FROM __skewless_a0_lab AS l JOIN __skewless_a0_ev AS e ON e.k0 = l.k0 AND (e.ts - (((e.ts) % 300000000 + 300000000) % 300000000)) = (l.t - (((l.t) % 300000000 + 300000000) % 300000000)) AND e.ts < l.t;
