@@ -1,6 +1,6 @@
 """skewless: a feature store with no training-serving skew by construction."""
 
-from skewless.define import (Entity, FeatureService, FeatureView, Field, FileSource, OnDemandFeatureView,
+from skewless.define import (Aggregation, Entity, FeatureService, FeatureView, Field, FileSource, OnDemandFeatureView,
                              PushSource, RequestSource, on_demand_feature_view)
 from skewless.client import FeatureClient
 from skewless.errors import SkewlessError
@@ -8,6 +8,6 @@ from skewless.store import FeatureStore
 
 __version__ = "0.1.0"
 
-__all__ = ["Entity", "FeatureClient", "FeatureService", "FeatureStore", "FeatureView", "Field",
+__all__ = ["Aggregation", "Entity", "FeatureClient", "FeatureService", "FeatureStore", "FeatureView", "Field",
            "FileSource", "OnDemandFeatureView", "PushSource", "RequestSource", "SkewlessError",
            "__version__", "on_demand_feature_view"]

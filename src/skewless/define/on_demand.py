@@ -80,6 +80,11 @@ class RequestSource(FrozenMixin):
     def field_names(self) -> list[str]:
         return [f.name for f in self.schema]
 
+    @property
+    def feature_names(self) -> list[str]:
+        """Names a projection may list (a FeatureService's ``odfv[["a"]]``): its outputs."""
+        return self.field_names
+
     def __repr__(self) -> str:
         return f"RequestSource(name={self.name!r}, fields={self.field_names!r})"
 
@@ -318,7 +323,7 @@ class OnDemandFeatureView(FrozenMixin):
         inputs: dict[str, str] = {}   # input name -> where it comes from (known ones only)
         for s in sources or []:
             if isinstance(s, FeatureView):
-                names = s.field_names
+                names = s.feature_names   # an aggregated view: its aggregated features
                 keys = {k for e in s.entity_objects.values() for k in e.join_keys}  # type: ignore[attr-defined]
                 s_proj = FeatureViewProjection(s, None)
                 known: list[str] | None = [n for n in names if n not in keys] if keys else None
@@ -373,6 +378,11 @@ class OnDemandFeatureView(FrozenMixin):
     @property
     def field_names(self) -> list[str]:
         return [f.name for f in self.schema]
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names a projection may list (a FeatureService's ``odfv[["a"]]``): its outputs."""
+        return self.field_names
 
     @property
     def request_sources(self) -> tuple[RequestSource, ...]:

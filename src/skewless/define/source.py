@@ -54,7 +54,9 @@ class FileSource(FrozenMixin):
 
     ``timestamp_field`` is the event time of each row; ``created_timestamp_column`` (optional)
     is when the row was written, and breaks ties between rows with the same event time (the
-    latest write wins). ``field_mapping`` renames source columns to feature / join-key names.
+    latest write wins). ``event_id_column`` (optional) names a column identifying each event:
+    rows with the same event id are one event for windowed aggregations (a stream redelivers
+    at least once; docs/aggregations.md, "Event ids"). ``field_mapping`` renames source columns to feature / join-key names.
     Relative paths are resolved against the feature repo.
 
     Feast's spellings are accepted where they mean the same thing (docs/configuration.md,
@@ -71,6 +73,7 @@ class FileSource(FrozenMixin):
     name: str
     description: str
     availability_delay: timedelta | None   # None: rows are usable at their event time
+    event_id_column: str | None
 
     KIND = "FileSource"
     TYPE_TAG = "file"
@@ -90,7 +93,8 @@ class FileSource(FrozenMixin):
         Spec("availability_delay", key="availability_delay_seconds", dump=_delay_seconds,
              load=_delay_from_seconds, diff=BREAKING, label="availability_delay",
              shown=_delay_from_seconds, resets_online=True, describe=(5, "availability delay"),
-             optional=True),
+             omit=None),
+        Spec("event_id_column", resets_online=True, describe=(6, "event id"), omit=None),
     )
 
     def __init__(
@@ -102,6 +106,7 @@ class FileSource(FrozenMixin):
         name: str | None = None,
         description: str = "",
         availability_delay: timedelta | int | float | None = None,
+        event_id_column: str | None = None,
         *,
         file_format: str | object | None = None,
         event_timestamp_column: str | None = None,
@@ -142,6 +147,13 @@ class FileSource(FrozenMixin):
                 f"{label}: created_timestamp_column and timestamp_field are both {timestamp_field!r}",
                 hint="the created timestamp is when a row was written; omit it if you have none",
             )
+        if event_id_column is not None:
+            if not isinstance(event_id_column, str) or not event_id_column:
+                raise DefinitionError(f"{label}: event_id_column must be a column name or None")
+            if event_id_column in (timestamp_field, created_timestamp_column):
+                raise DefinitionError(
+                    f"{label}: event_id_column {event_id_column!r} is a timestamp column",
+                    hint="name the column that identifies each event (e.g. 'event_id'), or omit it")
         mapping = dict(field_mapping or {})
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
             raise DefinitionError(f"{label}: field_mapping must map str source columns to str names")
@@ -155,6 +167,7 @@ class FileSource(FrozenMixin):
         self._set("name", name)
         self._set("description", description or "")
         self._set("availability_delay", _delay(label, availability_delay))
+        self._set("event_id_column", event_id_column)
 
     def source_column(self, name: str) -> str:
         """The source column that feeds feature / key ``name`` (inverse of field_mapping)."""

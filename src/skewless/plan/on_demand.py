@@ -63,8 +63,8 @@ class OnDemandRequest:
 def view_features(snapshot: Snapshot, view: FeatureView) -> dict[str, T.ValueType]:
     """The features a view serves (name -> type), as an on-demand view reads them: the one
     place that says what "all features of a view" are for on-demand inputs (a view computing
-    features another way, e.g. windowed aggregations, lists them here)."""
-    return {f.name: f.dtype for f in view.features_for(set(snapshot.join_keys(view)))}
+    features another way, windowed aggregations, lists them here: their aggregated features)."""
+    return {f.name: f.dtype for f in view.served_features(set(snapshot.join_keys(view)))}
 
 
 def working(view: str, feature: str) -> str:

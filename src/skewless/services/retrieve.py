@@ -14,7 +14,8 @@ from skewless.engines.base import EntityInput, RetrievalJob, check_entity_input
 from skewless.errors import InvalidRequestError, SkewlessError, SourceError
 from skewless.kernels import on_demand as on_demand_kernel
 from skewless.kernels.source import check_key_types, check_view_source, did_you_mean, source_schema
-from skewless.plan.historical import HistoricalPlan, build_plan, check_entity_schema
+from skewless.plan.aggregate import AggregateRequest
+from skewless.plan.historical import HistoricalPlan, ViewRequest, build_plan, check_entity_schema
 from skewless.plan.on_demand import OnDemandRequest, resolve_on_demand
 from skewless.registry import Snapshot
 
@@ -43,7 +44,8 @@ def get_historical_features(
                       as_of, reserved=schema.names)
     check_entity_schema(plan, schema)
     problems: list[str] = []
-    for v in plan.views:
+    requests: list[ViewRequest | AggregateRequest] = [*plan.views, *plan.aggregations]
+    for v in requests:
         view = snapshot.feature_views[v.view]
         problems.extend(check_view_source(view, v.join_keys, v.source))
         problems.extend(check_key_types(v.view, v.join_keys, v.source_keys, source_schema(v.source),
