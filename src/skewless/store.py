@@ -44,6 +44,7 @@ from skewless.times import TimeLike, to_utc
 # The use cases' result types, for the front ends (they never import skewless.services).
 from skewless.services.apply import PlanResult
 from skewless.services.compact import CompactReport
+from skewless.services.ingest import BatchDone, Metrics, StreamIngest, StreamSpec
 from skewless.services.materialize import ViewReport
 from skewless.services.online import ColumnGroup, OnlineResponse, check_entity_count
 from skewless.services.online_status import ViewStatus
@@ -466,6 +467,15 @@ class FeatureStore:
         return compact_svc.compact(self.context, self.snapshot(), push_source,
                                    small_bytes=small_bytes, target_bytes=target_bytes,
                                    grace_seconds=grace_seconds)
+
+    def stream_ingest(self, push_source: str, spec: StreamSpec, *, metrics: Metrics | None = None,
+                      log: Callable[[str], None] | None = None,
+                      on_batch: Callable[[BatchDone], None] | None = None) -> StreamIngest:
+        """A consumer of the Redis Stream ``spec`` into ``push_source`` (``run()`` consumes until
+        its ``stop`` event is set or ``max_entries`` were read): each batch offline, online,
+        then acknowledged, through this store's ``push`` (docs/streams.md). Raises
+        UnknownObjectError for an unknown push source, ConfigError for a bad spec."""
+        return StreamIngest(self, push_source, spec, metrics=metrics, log=log, on_batch=on_batch)
 
     def online_column_types(self, features: Sequence[str] | FeatureService | str,
                             full_feature_names: bool = False) -> dict[str, str | None]:

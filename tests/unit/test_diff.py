@@ -89,7 +89,7 @@ VARIANTS: dict[type, dict[str, tuple[Callable[[], Snapshot], str]]] = {
                          "aggregations changed [] -> [{'column': 'x', 'function': 'sum'"),
         "aggregation_tile": (lambda: with_view(fv(aggregations=[Aggregation("x", "sum", timedelta(hours=1))],
                                                   aggregation_tile=timedelta(minutes=1))),
-                             "aggregation_tile changed None -> 60"),
+                             "aggregation_tile changed none -> 0:01:00"),
     },
     FeatureService: {
         "name": (lambda: snapshot(services=[svc(name="t")]), "+ feature service t"),

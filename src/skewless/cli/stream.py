@@ -62,7 +62,7 @@ def ingest(
     """Consume a Redis Stream into a push source: each batch offline (one atomic Parquet file),
     then online, then acknowledged; malformed entries go to a dead-letter stream. Stops
     cleanly on SIGTERM or Ctrl-C. See docs/streams.md."""
-    from skewless.services.ingest import Metrics, StreamIngest, StreamSpec
+    from skewless.store import Metrics, StreamSpec
 
     url, url_key = _stream_url(stream)
     store = open_store(ctx)
@@ -84,9 +84,9 @@ def ingest(
             if r.merged:
                 err_console.print(f"compacted {sum(r.merged.values())} files into {len(r.merged)}")
 
-    worker = StreamIngest(store, push_source, spec, metrics=metrics,
-                          log=lambda m: err_console.print(m, soft_wrap=True, highlight=False),
-                          on_batch=after_batch)
+    worker = store.stream_ingest(push_source, spec, metrics=metrics,
+                                 log=lambda m: err_console.print(m, soft_wrap=True, highlight=False),
+                                 on_batch=after_batch)
 
     def on_signal(signum: int, _frame: Any) -> None:
         err_console.print(f"ingest {push_source}: {signal.Signals(signum).name}: stopping after "
