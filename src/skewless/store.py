@@ -205,7 +205,9 @@ class FeatureStore:
         if (fresh or self._serving is None
                 or now - self._serving[0] > self.config.registry_cache_ttl_seconds):
             try:
-                snap = self.snapshot()
+                # the serving snapshot itself when the registry still holds its version
+                snap = self.registry.load(self.project, unchanged=(
+                    self._serving[1] if self._serving is not None else None))
                 if snap.version == 0 and self._serving is not None and self._serving[1].version > 0:
                     raise self._registry_lost(self._serving[1].version)
             except RegistryError as e:
