@@ -432,11 +432,19 @@ def write_file(table: pa.Table, directory: Path, now: datetime, batch_id: str | 
     tmp = directory / f".{final.name}.{uuid.uuid4().hex}.tmp"
     if digest is not None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), _CONTENT_KEY: digest.encode()})
+    # encoded in memory first, then one write: a Python file object under pyarrow's writer
+    # costs more than the encoding (pushed batches are small; a large one is no worse)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    data = memoryview(sink.getvalue())
     try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         try:
             os.link(tmp, final)        # atomic, and fails if a concurrent retry got there first
             written = True
