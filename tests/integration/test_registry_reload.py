@@ -47,3 +47,40 @@ def test_copies_and_other_projects_are_never_handed_back(tmp_path: Path) -> None
     copy = held.copy()
     assert store.load("p", unchanged=copy) is not copy
     assert store.load("q", unchanged=held).version == 0
+
+
+def test_damage_in_place_is_seen_by_the_next_load(tmp_path: Path) -> None:
+    """The version is probed over a kept connection that keeps no page: pages garbled in
+    place (the header, and so the change counter, intact) fail the next load as before."""
+    import pytest
+
+    from skewless.errors import RegistryError
+    store = SqliteRegistryStore(tmp_path / "registry.db")
+    for v in range(30):   # a few pages
+        _commit(store, f"e{v}", v)
+    held = store.load("p")
+    assert store.load("p", unchanged=held) is held
+    path = tmp_path / "registry.db"
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.seek(4096)
+        f.write(bytes((i * 37 + 11) % 251 for i in range(size - 4096)))
+    with pytest.raises(RegistryError, match="corrupt"):
+        store.load("p", unchanged=held)
+
+
+def test_each_thread_probes_over_its_own_connection(tmp_path: Path) -> None:
+    import threading
+    store = SqliteRegistryStore(tmp_path / "registry.db")
+    _commit(store, "user", 0)
+    held = store.load("p")
+    got: list[bool] = []
+    threads = [threading.Thread(target=lambda: got.append(store.load("p", unchanged=held) is held))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [True] * 4
+    _commit(store, "driver", 1)   # a kept reader holds no lock between loads: the commit goes through
+    assert store.load("p", unchanged=held).version == 2
