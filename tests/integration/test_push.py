@@ -501,3 +501,15 @@ def test_a_rewritten_template_file_fixes_the_next_pushed_file(sq: FeatureStore, 
     os.replace(live_repo / LIVE / ".part-0.tmp", part)
     second = sq.push("spend_push", batch(amount=[1.0, 2.0]))
     assert pq.read_schema(second.offline_file).field("n_txn").type == pa.int32()
+
+
+def test_a_table_dropped_by_another_process_is_created_again_by_the_next_push(
+        sq: FeatureStore, live_repo: Path, clock: Clock) -> None:
+    """The online store skips its table creation while the file's schema is unchanged; a drop
+    by another connection (another process) changes it, so the next push creates the table."""
+    sq.push("spend_push", batch())
+    other = make_store(live_repo, clock)
+    table = other.snapshot().online_table("live_spend")
+    other.context.raw_online_store.drop([table])
+    sq.push("spend_push", batch(amount=[3.0, 4.0]))
+    assert online(sq, ["u1", "u7"])["amount"] == [3.0, 4.0]
