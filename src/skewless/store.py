@@ -450,8 +450,8 @@ class FeatureStore:
         A push writes the offline store, the source of truth, so it is checked against the
         registry as it is now, never against the serving cache (``registry_cache_ttl_seconds``):
         a batch shaped for a definition that was changed meanwhile is refused, not written
-        (docs/online.md#push). Re-reading the registry costs about 0.5 ms. Feast's
-        ``PushMode`` (``skewless.data_source``) is accepted for ``to``."""
+        (docs/online.md#push). The check is one ``SELECT`` of the registry's version while no
+        apply changed it. Feast's ``PushMode`` (``skewless.data_source``) is accepted for ``to``."""
         to = getattr(to, "value", to)
         return self._fire(H.PUSH, {
             "source_name": source_name, "to": to, "batch_id": batch_id, "rows": df},
