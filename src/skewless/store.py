@@ -206,7 +206,9 @@ class FeatureStore:
         if (fresh or self._serving is None
                 or now - self._serving[0] > self.config.registry_cache_ttl_seconds):
             try:
-                snap = self.snapshot()
+                # the serving snapshot itself when the registry still holds its version
+                snap = self.registry.load(self.project, unchanged=(
+                    self._serving[1] if self._serving is not None else None))
                 if snap.version == 0 and self._serving is not None and self._serving[1].version > 0:
                     raise self._registry_lost(self._serving[1].version)
             except RegistryError as e:
@@ -449,8 +451,8 @@ class FeatureStore:
         A push writes the offline store, the source of truth, so it is checked against the
         registry as it is now, never against the serving cache (``registry_cache_ttl_seconds``):
         a batch shaped for a definition that was changed meanwhile is refused, not written
-        (docs/online.md#push). Re-reading the registry costs about 0.5 ms. Feast's
-        ``PushMode`` (``skewless.data_source``) is accepted for ``to``."""
+        (docs/online.md#push). The check is one ``SELECT`` of the registry's version while no
+        apply changed it. Feast's ``PushMode`` (``skewless.data_source``) is accepted for ``to``."""
         to = getattr(to, "value", to)
         return self._fire(H.PUSH, {
             "source_name": source_name, "to": to, "batch_id": batch_id, "rows": df},

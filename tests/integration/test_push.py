@@ -473,3 +473,43 @@ def test_a_delayed_push_decides_usability_once_its_file_has_landed(live_repo: Pa
         pd.DataFrame({"user_id": ["u7", "u8"], "event_timestamp": [landed, landed]}),
         ["live_spend:amount"]).to_df()
     assert [None if pd.isna(v) else v for v in offline.amount] == [7.0, None]
+
+
+# --- the batch folder's layout, kept between pushes ------------------------------------------------
+
+def test_a_partition_folder_made_after_a_push_is_refused_at_the_next(sq: FeatureStore, live_repo: Path) -> None:
+    """push keeps the folder's layout between calls; a subfolder made since is seen."""
+    from skewless.errors import SourceError
+    sq.push("spend_push", batch())
+    (live_repo / LIVE / "day=2024-01-01").mkdir()
+    before = files(live_repo)
+    with pytest.raises(SourceError, match=r"hive-partitioned \(day=2024-01-01\)"):
+        sq.push("spend_push", batch(amount=[1.0, 2.0]))
+    assert files(live_repo) == before
+
+
+def test_a_rewritten_template_file_fixes_the_next_pushed_file(sq: FeatureStore, live_repo: Path) -> None:
+    """The pushed files take the types of the folder's existing file; a rewrite of that file
+    (another inode) is read again, not the layout of the first push."""
+    first = sq.push("spend_push", batch())
+    assert pq.read_schema(first.offline_file).field("n_txn").type == pa.int64()
+    part = live_repo / LIVE / "part-0.parquet"
+    table = pq.read_table(part)
+    table = table.set_column(table.schema.get_field_index("n_txn"), "n_txn",
+                             table.column("n_txn").cast(pa.int32()))
+    pq.write_table(table, live_repo / LIVE / ".part-0.tmp")
+    os.replace(live_repo / LIVE / ".part-0.tmp", part)
+    second = sq.push("spend_push", batch(amount=[1.0, 2.0]))
+    assert pq.read_schema(second.offline_file).field("n_txn").type == pa.int32()
+
+
+def test_a_table_dropped_by_another_process_is_created_again_by_the_next_push(
+        sq: FeatureStore, live_repo: Path, clock: Clock) -> None:
+    """The online store skips its table creation while the file's schema is unchanged; a drop
+    by another connection (another process) changes it, so the next push creates the table."""
+    sq.push("spend_push", batch())
+    other = make_store(live_repo, clock)
+    table = other.snapshot().online_table("live_spend")
+    other.context.raw_online_store.drop([table])
+    sq.push("spend_push", batch(amount=[3.0, 4.0]))
+    assert online(sq, ["u1", "u7"])["amount"] == [3.0, 4.0]

@@ -104,6 +104,8 @@ class SqliteOnlineStore:
         self.damaged: str | None = None             # why the open file is known unreadable
         self._quick_checked = 0.0
         self._immutable = False                     # open read-only, as immutable (no -shm)
+        # tables known to exist, with the identity row: (epoch, the file's schema_version, names)
+        self._created: tuple[int, int, frozenset[str]] = (-1, -1, frozenset())
 
     def _disk_fault(self) -> str | None:
         """Why no ``-shm`` file can be created next to the file ("read-only", "full"), when the
@@ -322,6 +324,13 @@ class SqliteOnlineStore:
     def create(self, tables: Sequence[str]) -> None:
         con = self._con(check=True)
         with self._errors("creating tables"):
+            # every CREATE or DROP, by any connection, bumps the file's schema_version: while it
+            # is the one seen after this store last created ``tables``, they are there (push
+            # calls create before every write; this skips a write transaction)
+            epoch, known = self._epoch, self._created
+            version = int(con.execute("PRAGMA schema_version").fetchall()[0][0])
+            if known[0] == epoch and known[1] == version and known[2].issuperset(tables):
+                return
             con.execute("BEGIN IMMEDIATE")
             try:
                 con.execute(_CREATE_META)
@@ -331,7 +340,10 @@ class SqliteOnlineStore:
                 for t in tables:
                     con.execute(f"CREATE TABLE IF NOT EXISTS {_t(t)} (k BLOB PRIMARY KEY, ts INTEGER NOT NULL, "
                                 "cts INTEGER NOT NULL, v BLOB NOT NULL) WITHOUT ROWID")
+                version = int(con.execute("PRAGMA schema_version").fetchall()[0][0])
                 con.execute("COMMIT")
+                before = known[2] if known[:2] == (epoch, version) else frozenset()
+                self._created = (epoch, version, before | frozenset(tables))
             except BaseException:
                 if con.in_transaction:
                     con.execute("ROLLBACK")

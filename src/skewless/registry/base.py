@@ -30,8 +30,11 @@ class HistoryEntry:
 
 
 class RegistryStore(Protocol):
-    def load(self, project: str) -> Snapshot:
-        """The latest snapshot (version 0 and empty if nothing was ever applied)."""
+    def load(self, project: str, unchanged: Snapshot | None = None) -> Snapshot:
+        """The latest snapshot (version 0 and empty if nothing was ever applied). With
+        ``unchanged`` (a snapshot this store returned before): that very object when the
+        registry still holds its version, without decoding the definitions again (a version
+        names one content: every commit bumps it); a store may always read in full."""
 
     def commit(self, snapshot: Snapshot, expected_version: int, changes: list[Change], user: str,
                state: Mapping[tuple[str, str], dict[str, Any] | None] | None = None) -> int:

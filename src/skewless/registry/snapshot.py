@@ -41,6 +41,9 @@ class Snapshot:
     feature_services: dict[str, FeatureService] = field(default_factory=dict)
     on_demand_feature_views: dict[str, OnDemandFeatureView] = field(default_factory=dict)
     generations: dict[str, int] = field(default_factory=dict)
+    # where the registry store read it (its own token, e.g. the file's identity): lets
+    # ``RegistryStore.load(project, unchanged=...)`` hand it back when nothing changed
+    read_from: Any = field(default=None, compare=False, repr=False)
 
     def table(self, kind: str) -> dict[str, Any]:
         tables: dict[str, dict[str, Any]] = {"entity": self.entities, "feature_view": self.feature_views,

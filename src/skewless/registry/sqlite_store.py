@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import closing
@@ -153,6 +154,7 @@ class SqliteRegistryStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._probes = threading.local()   # per thread: a kept read-only connection (``_version``)
 
     def _connect(self, create: bool) -> sqlite3.Connection | None:
         """A connection for writing (None when the file does not exist and ``create`` is
@@ -204,7 +206,56 @@ class SqliteRegistryStore:
         message, hint = diagnose(self.path, e, doing)
         return RegistryError(message, hint=hint)
 
-    def load(self, project: str) -> Snapshot:
+    def _identity(self) -> tuple[int, int] | None:
+        """The registry file's (device, inode): a file moved in over it is another registry,
+        whatever its version."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def _version(self, project: str, identity: tuple[int, int]) -> int | None:
+        """The project's stored version, read over this thread's kept read-only connection to
+        the file of ``identity`` (opened again when the file is another one); None when it
+        cannot be read that way (the caller then reads in full, with every diagnosis). The
+        statement runs to completion: no lock is held between calls."""
+        probe = self._probes
+        con = getattr(probe, "con", None)
+        if con is not None and (probe.identity != identity or probe.pid != os.getpid()):
+            if probe.pid == os.getpid():
+                con.close()
+            con = probe.con = None    # a connection inherited over fork is left alone
+        try:
+            if con is None:
+                con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                      timeout=30, isolation_level=None, check_same_thread=False)
+                if self._identity() != identity:   # moved while opening
+                    con.close()
+                    return None
+                # no page kept between reads: every probe reads the file's pages, so damage
+                # done in place (same change counter) shows as it did on a fresh connection
+                con.execute("PRAGMA cache_size=0")
+                probe.con, probe.identity, probe.pid = con, identity, os.getpid()
+            rows = con.execute("SELECT version FROM versions WHERE project=?", (project,)).fetchall()
+        except sqlite3.Error:
+            if con is not None:
+                con.close()
+            probe.con = None
+            return None
+        return int(rows[0][0]) if rows else 0
+
+    def load(self, project: str, unchanged: Snapshot | None = None) -> Snapshot:
+        """See ``RegistryStore.load``. ``unchanged`` is handed back when this file (by its
+        identity) still holds its version: one ``SELECT`` over a kept connection instead of
+        decoding every definition."""
+        before = self._identity()
+        if (unchanged is not None and before is not None and unchanged.version
+                and unchanged.project == project and unchanged.read_from == (str(self.path), before)
+                and self._version(project, before) == unchanged.version
+                and self._identity() == before):
+            return unchanged
+
         def read(con: sqlite3.Connection) -> Snapshot:
             snap = Snapshot(project)
             con.execute("BEGIN")  # one consistent read
@@ -222,6 +273,8 @@ class SqliteRegistryStore:
                 if "no such table" not in str(e):   # else: a registry older than generations
                     raise
             con.execute("COMMIT")
+            if before is not None and self._identity() == before:
+                snap.read_from = (str(self.path), before)
             return snap
         return self._reading(read, Snapshot(project))
 
