@@ -612,7 +612,7 @@ class RedisOnlineStore:
                     out: list[tuple[bytes, Record]] = []
                     added = 0
                     for k, v in zip(keys, values):
-                        rec = update(k, None if v is None else self._decode(bytes(v), table))
+                        rec = update(k, None if v is None else self._decode(v, table))  # type: ignore[arg-type]
                         if rec is not None:
                             out.append((k, rec))
                             added += v is None
