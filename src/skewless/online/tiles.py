@@ -1,0 +1,272 @@
+"""Per-key tiles of an aggregated view online: what the store holds, how it is updated, how a
+read merges it (docs/aggregations.md, "Online").
+
+An aggregated view's online table holds ONE record per entity key (``Record``, so reads go
+through ``read_batch`` with the plain views, in one round trip), whose single value is the key's
+**tile state**: per tile size of the view (``FeatureView.tile_of``; windows of one size share
+their tiles), the tiles still inside the longest window of that size, each holding
+
+- ``start``: the tile's start (microseconds since the epoch, epoch-aligned);
+- ``hi``: the tile was last rebuilt from the offline store for its events before ``hi`` (0: it
+  was only ever updated by pushes). Materialization replaces a tile only when its own bound is
+  at least the stored one, so an older run never undoes a newer one;
+- ``top``: the latest event time in the tile (the reported event time of a window);
+- ``rows``: the number of events (null values included; status ``PRESENT`` needs one);
+- one ``Partial`` (``skewless.aggregate``, as ``Partial.to_list``) per aggregated column;
+- ``ids``: the event ids in the tile, when the source declares ``event_id_column`` (an event
+  delivered twice counts once; cost: one id per event still inside the longest window);
+- ``batches``: the push batch ids merged into the tile (a retried push counts once).
+
+The record's event time is the latest event time of the state. Tiles are dropped once no read
+at a time after every stored event can reach them: start before ``floor_tile(latest event -
+window)`` for the longest window of their size. A read at ``t`` merges, per aggregation, the
+tiles ``window_tiles(t, window, tile)`` with the library's ``merge`` and ``finalize``; the
+head tile is taken whole: every stored event is before ``t`` (materialization stores the
+events before its end; push refuses events after the push time).
+
+All functions here are pure over plain values (``RecordUpdate``s for ``update_batch``).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from skewless.aggregate import EMPTY, Partial, finalize, floor_tile, merge, update
+from skewless.online.codec import OLDEST, Record
+
+LAYOUT = ("__tiles__",)   # the names of a tile-state record (one value: the state)
+
+# a tile, as stored: [start, hi, top, rows, {column: partial list}, ids or None, batches]
+START, HI, TOP, ROWS, PARTS, IDS, BATCHES = range(7)
+
+
+@dataclass(frozen=True)
+class AggSpec:
+    """One aggregation of a view as the online path computes it."""
+
+    output: str           # the response column
+    column: str           # the source column (the view's name of it)
+    function: str
+    window_us: int
+    tile_us: int
+
+
+@dataclass(frozen=True)
+class TileLayout:
+    """What a view's tile state holds: its aggregated columns, its tile sizes, and for each
+    tile size the longest window that reads it (how long its tiles are kept)."""
+
+    columns: tuple[str, ...]
+    keep_us: Mapping[int, int]        # tile size -> longest window of that size
+    event_ids: bool                   # the source declares event_id_column
+
+    @classmethod
+    def of(cls, specs: Sequence[AggSpec], event_ids: bool) -> TileLayout:
+        keep: dict[int, int] = {}
+        for s in specs:
+            keep[s.tile_us] = max(keep.get(s.tile_us, 0), s.window_us)
+        return cls(tuple(dict.fromkeys(s.column for s in specs)), keep, event_ids)
+
+
+# --- the state ---------------------------------------------------------------------------------
+
+State = dict[int, list[list[Any]]]   # tile size -> tiles sorted by start
+
+
+def _tile(t: Sequence[Any]) -> list[Any]:
+    out = list(t)
+    out[PARTS] = dict(out[PARTS])
+    out[IDS] = None if out[IDS] is None else list(out[IDS])
+    out[BATCHES] = list(out[BATCHES])
+    return out
+
+
+def state_of(rec: Record | None) -> State:
+    """The tile state of a stored record, to update (empty for None, or a record of another
+    layout)."""
+    if rec is None or rec.names != LAYOUT:
+        return {}
+    return {int(size): [_tile(t) for t in tiles] for size, tiles in rec.vals[0]}
+
+
+def read_state(rec: Record) -> Mapping[int, Sequence[Sequence[Any]]]:
+    """The tile state of a stored record, read only (no copies: the read path)."""
+    if rec.names != LAYOUT:
+        return {}
+    return {size: tiles for size, tiles in rec.vals[0]}
+
+
+def record_of(state: State) -> Record:
+    top = max((t[TOP] for tiles in state.values() for t in tiles), default=OLDEST)
+    return Record(top, OLDEST, LAYOUT, ([[size, tiles] for size, tiles in sorted(state.items())],))
+
+
+def _prune(state: State, layout: TileLayout) -> State:
+    """Drop tiles no read after the latest stored event can reach, and sizes the view no longer
+    has."""
+    top = max((t[TOP] for tiles in state.values() for t in tiles), default=None)
+    out: State = {}
+    for size, tiles in state.items():
+        keep = layout.keep_us.get(size)
+        if keep is None:
+            continue
+        oldest = floor_tile(top - keep, size) if top is not None else None
+        kept = [t for t in tiles if oldest is None or t[START] >= oldest]
+        if kept:
+            out[size] = kept
+    return out
+
+
+# --- updates ---------------------------------------------------------------------------------
+
+@dataclass
+class Event:
+    """One source row of an aggregated view: event time, created time (None), the values of
+    the aggregated columns, the event id (None: the source declares none, or it is null)."""
+
+    ts: int
+    created: int | None
+    values: Mapping[str, Any]
+    event_id: Any = None
+
+
+def _new_tile(start: int, layout: TileLayout) -> list[Any]:
+    return [start, 0, OLDEST, 0, {c: EMPTY.to_list() for c in layout.columns},
+            [] if layout.event_ids else None, []]
+
+
+def add_events(stored: Record | None, events: Sequence[Event], layout: TileLayout,
+               batch: str | None = None) -> Record | None:
+    """``stored`` with ``events`` merged into their tiles (a push): an event whose id is
+    already in the state, or a tile that already merged ``batch``, is skipped. None when
+    nothing changed."""
+    state = state_of(stored)
+    changed = False
+    for size in layout.keep_us:
+        tiles = state.setdefault(size, [])
+        starts = [t[START] for t in tiles]
+        seen = ({i for t in tiles for i in (t[IDS] or ())} if layout.event_ids else set())
+        touched: set[int] = set()
+        for e in events:
+            if e.event_id is not None and e.event_id in seen:
+                continue
+            start = floor_tile(e.ts, size)
+            i = bisect_left(starts, start)
+            if i == len(starts) or starts[i] != start:
+                tiles.insert(i, _new_tile(start, layout))
+                starts.insert(i, start)
+            tile = tiles[i]
+            if batch is not None and batch in tile[BATCHES] and start not in touched:
+                continue   # this batch was merged into this tile before (a retried push)
+            touched.add(start)
+            parts = tile[PARTS]
+            for c in layout.columns:
+                parts[c] = update(Partial.from_list(parts[c]), e.values.get(c), e.ts, e.created).to_list()
+            tile[TOP] = max(tile[TOP], e.ts)
+            tile[ROWS] += 1
+            if e.event_id is not None:
+                seen.add(e.event_id)
+                tile[IDS].append(e.event_id)
+            changed = True
+        if batch is not None:
+            for t in tiles:
+                if t[START] in touched and batch not in t[BATCHES]:
+                    t[BATCHES].append(batch)
+    if not changed:
+        return None
+    return record_of(_prune(state, layout))
+
+
+@dataclass
+class BuiltTile:
+    """A tile rebuilt from the offline store: its events before ``hi``. ``full``: for the tile
+    holding ``hi``, the same tile with every event the offline store held in it (beyond
+    ``hi`` too), used in place of the stored tile when pushes already put events at or after
+    ``hi`` there (they are offline too, offline first), so a materialization never takes back
+    what a push brought."""
+
+    hi: int
+    top: int
+    rows: int
+    partials: dict[str, Partial] = field(default_factory=dict)
+    ids: list[Any] | None = None
+    full: BuiltTile | None = None
+
+
+def replace_tiles(stored: Record | None, built: Mapping[int, Mapping[int, BuiltTile]],
+                  layout: TileLayout) -> Record | None:
+    """``stored`` with the tiles ``built`` (tile size -> start -> tile) put in place of the
+    stored ones whose ``hi`` is not greater (materialization; a tile holding pushed events at
+    or after ``hi`` takes ``full``, see ``BuiltTile``). The batches a replaced tile had
+    merged stay recorded (their rows are offline, hence in the rebuilt tile). None when nothing
+    changed."""
+    state = state_of(stored)
+    changed = False
+    for size, by_start in built.items():
+        if size not in layout.keep_us:
+            continue
+        tiles = state.setdefault(size, [])
+        starts = [t[START] for t in tiles]
+        for start, b in sorted(by_start.items()):
+            i = bisect_left(starts, start)
+            old = tiles[i] if i < len(starts) and starts[i] == start else None
+            if old is not None and old[HI] > b.hi:
+                continue
+            if b.full is not None and old is not None and old[ROWS] and old[TOP] >= b.hi:
+                b = BuiltTile(b.hi, b.full.top, b.full.rows, b.full.partials, b.full.ids)
+            if old is None and not b.rows:
+                continue
+            parts = {c: b.partials.get(c, EMPTY).to_list() for c in layout.columns}
+            new = [start, b.hi, b.top, b.rows, parts,
+                   (list(b.ids or ()) if layout.event_ids else None),
+                   list(old[BATCHES]) if old is not None else []]
+            if old is not None:
+                tiles[i] = new
+            else:
+                tiles.insert(i, new)
+                starts.insert(i, start)
+            changed = True
+    if not changed:
+        return None
+    return record_of(_prune(state, layout))
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WindowValue:
+    """An aggregation's value at ``t``: the value, the number of events in the window, the
+    latest event time in it (None when empty)."""
+
+    value: Any
+    rows: int
+    top: int | None
+
+
+def read_window(state: Mapping[int, Sequence[Sequence[Any]]], spec: AggSpec, t_us: int) -> WindowValue:
+    """The value of ``spec`` at ``t_us`` from a key's tile state: the library's ``merge`` of
+    the partials of the window's tiles, then ``finalize``."""
+    tiles = state.get(spec.tile_us)
+    if not tiles:
+        return WindowValue(finalize(EMPTY, spec.function), 0, None)
+    first = floor_tile(t_us - spec.window_us, spec.tile_us)
+    head = floor_tile(t_us, spec.tile_us)
+    starts = [t[START] for t in tiles]
+    lo, hi = bisect_left(starts, first), bisect_left(starts, head + 1)
+    total = EMPTY
+    rows = 0
+    top: int | None = None
+    col = spec.column
+    for t in tiles[lo:hi]:
+        total = merge(total, Partial.from_list(t[PARTS][col]))
+        rows += t[ROWS]
+        if t[ROWS] and (top is None or t[TOP] > top):
+            top = t[TOP]
+    return WindowValue(finalize(total, spec.function), rows, top)
+
+
+__all__ = ["AggSpec", "BuiltTile", "Event", "LAYOUT", "TileLayout", "WindowValue", "add_events",
+           "read_state", "read_window", "record_of", "replace_tiles", "state_of"]
