@@ -1,11 +1,11 @@
 """skewless: a feature store with no training-serving skew by construction."""
 
-from skewless.define import Entity, FeatureService, FeatureView, Field, FileSource, PushSource
+from skewless.define import Aggregation, Entity, FeatureService, FeatureView, Field, FileSource, PushSource
 from skewless.client import FeatureClient
 from skewless.errors import SkewlessError
 from skewless.store import FeatureStore
 
 __version__ = "0.1.0"
 
-__all__ = ["Entity", "FeatureClient", "FeatureService", "FeatureStore", "FeatureView", "Field",
+__all__ = ["Aggregation", "Entity", "FeatureClient", "FeatureService", "FeatureStore", "FeatureView", "Field",
            "FileSource", "PushSource", "SkewlessError", "__version__"]

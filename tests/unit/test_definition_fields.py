@@ -16,7 +16,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from skewless import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource, PushSource
+from skewless import (Aggregation, Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource,
+                      PushSource)
 from skewless.cli import catalog
 from skewless.cli._common import console
 from skewless.define._common import FrozenMixin
@@ -27,7 +28,8 @@ from skewless.registry.diff import materialization_signature
 from skewless.services.apply import PlanResult
 from skewless.types import Bytes, Float64, Int64
 
-KINDS: list[type[FrozenMixin]] = [Entity, Field, FileSource, PushSource, FeatureView, FeatureService]
+KINDS: list[type[FrozenMixin]] = [Entity, Field, FileSource, PushSource, FeatureView, FeatureService,
+                                  Aggregation]
 TOP_LEVEL = (Entity, FeatureView, FeatureService)   # the registry's kinds; the rest live in a view
 
 # --- one registry, and one way to build it with a single field of one definition changed -------
@@ -40,6 +42,7 @@ BASE: dict[type, dict[str, Any]] = {
     PushSource: {"name": "p_push"},   # batch_source: below
     FeatureView: {"name": "v", "entities": ["user"]},   # schema, source: below
     FeatureService: {"name": "s"},   # features: below
+    Aggregation: {"column": "x", "function": "sum", "time_window": timedelta(hours=1)},
 }
 
 # kind -> field -> another value (every other field keeps its BASE value)
@@ -50,15 +53,18 @@ CHANGED: dict[type, dict[str, Any]] = {
             "default": 7},
     FileSource: {"name": "other_name", "path": "data/w.parquet", "timestamp_field": "t2",
                  "created_timestamp_column": "created", "field_mapping": {"amount": "x"},
-                 "description": "daily dump"},
+                 "description": "daily dump", "event_id_column": "eid"},
     PushSource: {"name": "q_push", "batch_source": FileSource("data/other", "ts"),
                  "description": "pushed by the app"},
     FeatureView: {"name": "w", "entities": ["merchant"], "schema": [Field("x", Int64), Field("y", Int64)],
                   "source": FileSource("data/w.parquet", "ts"), "ttl": timedelta(days=3),
                   "online": False, "description": "spend", "owner": "me@example.com",
-                  "tags": {"team": "risk"}, "on_missing": "default", "fallback": "none"},
+                  "tags": {"team": "risk"}, "on_missing": "default", "fallback": "none",
+                  "aggregations": [Aggregation("x", "max", timedelta(days=1))],
+                  "aggregation_tile": timedelta(hours=2)},
     FeatureService: {"name": "t", "features": "projection", "description": "fraud model",
                      "owner": "me@example.com", "tags": {"stage": "prod"}},
+    Aggregation: {"column": "y", "function": "mean", "time_window": timedelta(days=2), "name": "y_avg"},
 }
 
 
@@ -71,19 +77,25 @@ def make(kind: type, changed: dict[type, dict[str, Any]]) -> Any:
 
 def registry(changed: dict[type, dict[str, Any]]) -> Snapshot:
     """The base registry, with the arguments in ``changed`` (kind -> field -> value) applied:
-    a view ``v`` over a FileSource, a view ``p`` over a PushSource, an entity, a service."""
+    a view ``v`` over a FileSource, a view ``p`` over a PushSource, an aggregated view ``a``,
+    an entity, a service."""
     user, merchant = make(Entity, changed), Entity("merchant", join_keys=["user_id"])
     field = make(Field, changed)
     view_args = {"schema": [field], "source": make(FileSource, changed), **changed.get(FeatureView, {})}
+    if "aggregation_tile" in view_args and "aggregations" not in view_args:   # a tile needs some
+        view_args["aggregations"] = CHANGED[FeatureView]["aggregations"]
     view = make(FeatureView, {FeatureView: view_args})
     if user.name != "user":   # the entity renamed: the views follow it
         view = FeatureView(**{**BASE[FeatureView], **view_args, "entities": [user.name]})
     pushed = FeatureView("p", [user.name], [Field("y", Int64)], make(PushSource, changed))
+    aggregated = FeatureView("a", [user.name], [Field("x", Int64), Field("y", Int64)],
+                             FileSource("data/v.parquet", "ts"), aggregations=[make(Aggregation, changed)])
     svc_args = dict(changed.get(FeatureService, {}))
-    features = [view[["x"]]] if svc_args.pop("features", None) == "projection" else [view]
+    features = [view[[view.feature_names[0]]]] if svc_args.pop("features", None) == "projection" else [view]
     service = FeatureService(**{**BASE[FeatureService], **svc_args, "features": features})
     return Snapshot("proj", 1, {user.name: user, "merchant": merchant},
-                    {view.name: view, pushed.name: pushed}, {service.name: service})
+                    {view.name: view, pushed.name: pushed, aggregated.name: aggregated},
+                    {service.name: service})
 
 
 def registry_with(kind: type, field: str) -> Snapshot:
@@ -98,7 +110,9 @@ def subject(snap: Snapshot, kind: type) -> Any:
         return next(iter(snap.feature_services.values()))
     if kind is PushSource:
         return snap.feature_views["p"].source
-    view = next(v for n, v in snap.feature_views.items() if n != "p")
+    if kind is Aggregation:
+        return snap.feature_views["a"].aggregations[0]
+    view = next(v for n, v in snap.feature_views.items() if n not in ("p", "a"))
     return {FeatureView: view, FileSource: view.source, Field: view.schema[0]}[kind]
 
 
@@ -106,9 +120,11 @@ def describe(snap: Snapshot, kind: type) -> str:
     """``skewless describe`` of the object the change shows on (a field, a source: its view)."""
     obj = subject(snap, kind)
     if kind in (Field, FileSource):
-        obj = next(v for n, v in snap.feature_views.items() if n != "p")
+        obj = next(v for n, v in snap.feature_views.items() if n not in ("p", "a"))
     elif kind is PushSource:
         obj = snap.feature_views["p"]
+    elif kind is Aggregation:
+        obj = snap.feature_views["a"]
     show = {Entity: catalog.describe_entity, FeatureView: catalog.describe_view,
             FeatureService: catalog.describe_service}[type(obj)]
     with console.capture() as out:
@@ -218,8 +234,8 @@ def _args(obj: Any) -> dict[str, Any]:
 
 def test_a_spec_with_a_key_no_field_declares_is_a_clear_error() -> None:
     spec = {**FeatureView("v", ["user"], [Field("x", Int64)], FileSource("data/v.parquet", "ts")).to_spec(),
-            "aggregations": []}
-    with pytest.raises(DefinitionError, match=r"feature view 'v' holds \['aggregations'\]") as e:
+            "windows": []}
+    with pytest.raises(DefinitionError, match=r"feature view 'v' holds \['windows'\]") as e:
         FeatureView.from_spec(spec)
     assert e.value.hint and "upgrade skewless" in e.value.hint
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from skewless import Entity, FeatureService, FeatureView, Field, FileSource, PushSource
+from skewless import Aggregation, Entity, FeatureService, FeatureView, Field, FileSource, PushSource
 from skewless.registry import Snapshot, diff
 from skewless.registry.diff import Change
 from skewless.services.apply import PlanResult
@@ -85,6 +85,11 @@ VARIANTS: dict[type, dict[str, tuple[Callable[[], Snapshot], str]]] = {
         "tags": (lambda: with_view(fv(tags={"a": "b"})), "tags: {} -> {'a': 'b'}"),
         "on_missing": (lambda: with_view(fv(on_missing="default")), "on_missing: 'null' -> 'default'"),
         "fallback": (lambda: with_view(fv(fallback="none")), "fallback: 'cache' -> 'none'"),
+        "aggregations": (lambda: with_view(fv(aggregations=[Aggregation("x", "sum", timedelta(hours=1))])),
+                         "aggregations changed [] -> [{'column': 'x', 'function': 'sum'"),
+        "aggregation_tile": (lambda: with_view(fv(aggregations=[Aggregation("x", "sum", timedelta(hours=1))],
+                                                  aggregation_tile=timedelta(minutes=1))),
+                             "aggregation_tile changed None -> 60"),
     },
     FeatureService: {
         "name": (lambda: snapshot(services=[svc(name="t")]), "+ feature service t"),
@@ -108,6 +113,7 @@ VARIANTS: dict[type, dict[str, tuple[Callable[[], Snapshot], str]]] = {
         "field_mapping": (lambda: file_source(field_mapping={"a": "x"}), "source.field_mapping: {} -> {'a': 'x'}"),
         "name": (lambda: file_source(name="other"), "source.name: 'v' -> 'other'"),
         "description": (lambda: file_source(description="d"), "source.description: '' -> 'd'"),
+        "event_id_column": (lambda: file_source(event_id_column="eid"), "source.event_id_column: none -> 'eid'"),
     },
     PushSource: {
         "name": (lambda: with_view(pushed(PushSource("q_push", PUSH.batch_source))),

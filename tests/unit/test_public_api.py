@@ -6,7 +6,7 @@ import skewless.types as T
 
 def test_all_is_pinned() -> None:
     assert sorted(skewless.__all__) == sorted([
-        "Entity", "FeatureClient", "FeatureService", "FeatureStore", "FeatureView", "Field",
+        "Aggregation", "Entity", "FeatureClient", "FeatureService", "FeatureStore", "FeatureView", "Field",
         "FileSource", "PushSource", "SkewlessError", "__version__",
     ])
     for name in skewless.__all__:

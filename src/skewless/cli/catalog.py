@@ -92,7 +92,7 @@ def _cell(value: Any) -> Cell:
 
 
 def _features(snap: Snapshot, v: FeatureView) -> tuple[Field, ...]:
-    return v.features_for(set(snap.join_keys(v)))
+    return v.served_features(set(snap.join_keys(v)))
 
 
 # (kind, field) -> its cell in ``ls`` and ``describe``, where the value alone does not say it
@@ -213,6 +213,7 @@ def _source_rows(snap: Snapshot, v: FeatureView) -> Rows:
         "timestamp_field": src.timestamp_field,
         "created_timestamp_column": _dash(src.created_timestamp_column or ""),
         "field_mapping": _dash(", ".join(f"{a} -> {b}" for a, b in src.field_mapping.items())),
+        "event_id_column": _dash(src.event_id_column or ""),
         "name": (f"{push.name} (push writes into {push.push_dir})"
                  + (f" - {push.description}" if push.description else "")) if push else "-",
     }

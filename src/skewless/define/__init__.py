@@ -1,5 +1,6 @@
 """Definitions: frozen values that validate themselves. No I/O, no backend imports."""
 
+from skewless.define.aggregation import Aggregation
 from skewless.define.entity import Entity
 from skewless.define.feature_service import FeatureService
 from skewless.define.feature_view import ON_MISSING, FeatureView, FeatureViewProjection
@@ -8,5 +9,5 @@ from skewless.define.source import FileSource, PushSource, Source, offline_sourc
 
 Definition = Entity | FeatureView | FeatureService
 
-__all__ = ["Entity", "Field", "FileSource", "PushSource", "Source", "offline_source", "FeatureView",
+__all__ = ["Aggregation", "Entity", "Field", "FileSource", "PushSource", "Source", "offline_source", "FeatureView",
            "FeatureViewProjection", "FeatureService", "ON_MISSING", "Definition"]

@@ -38,6 +38,9 @@ def _same(value: Any) -> Any:
     return value
 
 
+_KEEP = object()   # ``Spec.omit`` default: the key is always written
+
+
 @dataclass(frozen=True)
 class Spec:
     """One field of a definition kind.
@@ -53,7 +56,10 @@ class Spec:
     new, empty online table: ``registry.diff.online_reset``).
     ``describe``: ``(row, label)`` of its row in ``skewless describe`` (rows sorted by ``row``;
     None: shown another way, e.g. as the title or a table); ``ls``: ``(column, heading)`` of its
-    column in ``skewless ls`` (None: not listed).
+    column in ``skewless ls`` (None: not listed). ``omit``: a spec value that is not written
+    (the key is left out, and loads back as ``__init__``'s default), so a field added later
+    leaves the stored form of every definition that does not use it unchanged (and the digests
+    read from it, e.g. ``materialization_signature``).
     """
 
     name: str
@@ -67,6 +73,7 @@ class Spec:
     resets_online: bool = False
     describe: tuple[int, str] | None = None
     ls: tuple[int, str] | None = None
+    omit: Any = _KEEP
 
     def __post_init__(self) -> None:
         if self.diff not in READINGS:
@@ -102,7 +109,10 @@ def to_spec(obj: Any, fields: tuple[Spec, ...], type_tag: str | None = None) -> 
     spec: dict[str, Any] = {"type": type_tag} if type_tag else {}
     for f in fields:
         value = getattr(obj, f.name)
-        spec[f.key] = value if f.dump is _same else f.dump(value)
+        value = value if f.dump is _same else f.dump(value)
+        if f.omit is not _KEEP and value == f.omit:
+            continue
+        spec[f.key] = value
     return spec
 
 

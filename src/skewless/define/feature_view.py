@@ -6,9 +6,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from skewless import types as T
+from skewless.aggregate.functions import accepts, column_ok, output_type
+from skewless.aggregate.windows import format_duration, micros
 from skewless.define._common import FrozenMixin, check_name, check_str, check_tags
 from skewless.define._fields import (BREAKING, IDENTITY, SCHEMA, SOURCE, Spec, as_dict, as_list, spec_of,
                                      specs_of)
+from skewless.define.aggregation import Aggregation, duration
 from skewless.define.entity import Entity
 from skewless.define.field import Field
 from skewless.define.source import FileSource, PushSource, Source, offline_source, source_from_spec
@@ -42,6 +46,14 @@ def _schema_from_specs(specs: list[dict[str, Any]]) -> list[Field]:
     return [Field.from_spec(f) for f in specs]
 
 
+def _aggregations_from_specs(specs: list[dict[str, Any]]) -> list[Aggregation]:
+    return [Aggregation.from_spec(a) for a in specs]
+
+
+def _tile_seconds(tile: timedelta | None) -> int | None:
+    return int(tile.total_seconds()) if tile else None
+
+
 class FeatureView(FrozenMixin):
     """Features of one entity (or entity combination) with their history in ``source``.
 
@@ -58,6 +70,14 @@ class FeatureView(FrozenMixin):
 
     ``schema`` lists the features; fields named like a join key describe the key column and are
     not features. ``entities`` takes Entity objects or entity names.
+
+    With ``aggregations`` (docs/aggregations.md) the view serves windowed aggregates of its
+    source's events instead: its features are the aggregations' ``feature_name``s, and
+    ``schema`` declares the join keys and the source columns the aggregations read, with their
+    types (a field's ``default`` is served for an empty window under ``on_missing="default"``).
+    ``aggregation_tile`` (a timedelta dividing every window) sets the tile; by default each
+    window gets 5 minutes under 12 hours, 1 hour under 12 days, else 1 day. An aggregated view
+    takes no ``ttl``: its windows say how far back it reads.
     """
 
     name: str
@@ -71,6 +91,8 @@ class FeatureView(FrozenMixin):
     tags: dict[str, str]
     on_missing: str
     fallback: str
+    aggregations: tuple[Aggregation, ...]
+    aggregation_tile: timedelta | None
 
     KIND = "feature view"
     FIELDS = (
@@ -87,6 +109,11 @@ class FeatureView(FrozenMixin):
         Spec("tags", dump=as_dict, describe=(9, "tags"), ls=(7, "tags")),
         Spec("on_missing", describe=(5, "on missing")),
         Spec("fallback", describe=(6, "fallback")),
+        Spec("aggregations", dump=specs_of, load=_aggregations_from_specs, diff=BREAKING,
+             describe=(10, "aggregations"), omit=[]),
+        Spec("aggregation_tile", key="aggregation_tile_seconds", dump=_tile_seconds,
+             load=_ttl_from_seconds, diff=BREAKING, label="aggregation_tile",
+             shown=_ttl_from_seconds, describe=(11, "aggregation tile"), omit=None),
     )
 
     def __init__(
@@ -102,6 +129,8 @@ class FeatureView(FrozenMixin):
         tags: dict[str, str] | None = None,
         on_missing: str = "null",
         fallback: str = "cache",
+        aggregations: Sequence[Aggregation] | None = None,
+        aggregation_tile: timedelta | None = None,
     ) -> None:
         check_name("feature view", name)
         label = f"feature view '{name}'"
@@ -152,7 +181,8 @@ class FeatureView(FrozenMixin):
                 f"{label}: fallback={fallback!r} is invalid", hint=f"use one of {list(FALLBACKS)}")
         self._set("fallback", fallback)
         key_names = {k for e in objs.values() for k in e.join_keys}
-        if key_names and not self.features_for(key_names):
+        self._set_aggregations(label, aggregations, aggregation_tile, key_names)
+        if key_names and not self.aggregations and not self.features_for(key_names):
             raise DefinitionError(f"{label}: schema has no features besides the join keys")
         batch = offline_source(source)
         for reserved in (batch.timestamp_field, batch.created_timestamp_column):
@@ -161,6 +191,116 @@ class FeatureView(FrozenMixin):
                     f"{label}: field {reserved!r} is the source's timestamp column, not a feature",
                     hint="remove it from schema",
                 )
+
+    def _set_aggregations(self, label: str, aggregations: Sequence[Aggregation] | None,
+                          aggregation_tile: Any, key_names: set[str]) -> None:
+        """Check and set ``aggregations`` and ``aggregation_tile`` (docs/aggregations.md,
+        "Errors"): every DefinitionError names the view and the aggregation."""
+        aggs = list(aggregations or [])
+        for a in aggs:
+            if not isinstance(a, Aggregation):
+                raise DefinitionError(f"{label}: aggregations must be Aggregation(...), got {a!r}",
+                                      hint="Aggregation('amount', 'sum', timedelta(hours=1))")
+        tile = None
+        if aggregation_tile is not None:
+            if not aggs:
+                raise DefinitionError(f"{label}: aggregation_tile is set but the view has no aggregations",
+                                      hint="remove aggregation_tile, or add aggregations=[...]")
+            tile = duration(label, "aggregation_tile", aggregation_tile)
+        if aggs and self.ttl is not None:
+            raise DefinitionError(
+                f"{label}: an aggregated view takes no ttl; its windows say how far back it reads",
+                hint="remove ttl= from the view")
+        fields = {f.name: f for f in self.schema}
+        seen: dict[str, Aggregation] = {}
+        for a in aggs:
+            what = f"{label}: aggregation {a!r}"
+            if a.column not in fields:
+                raise DefinitionError(
+                    f"{what} reads column {a.column!r}, which is not in the schema; "
+                    f"{closest(a.column, fields)}",
+                    hint=f"add Field({a.column!r}, <type>) to schema (the source column's type)")
+            dtype = fields[a.column].dtype
+            if not column_ok(a.function, dtype):
+                allowed = ", ".join(t.name for t in accepts(a.function) or ())
+                raise DefinitionError(
+                    f"{what}: {a.function} needs a {'numeric ' if a.function not in ('last', 'min', 'max') else ''}"
+                    f"column, but {a.column!r} is {dtype.name}",
+                    hint=f"aggregate a column of type {allowed}, or use count")
+            window_us = micros(a.time_window)
+            if tile is not None:
+                tile_us = micros(tile)
+                if window_us < tile_us or window_us % tile_us:
+                    shown = format_duration(a.time_window)
+                    raise DefinitionError(
+                        f"{what}: the window {shown} is not a multiple of the view's "
+                        f"aggregation_tile {format_duration(tile)}; the tile must divide every window",
+                        hint=f"use a tile that divides {shown} (e.g. timedelta(minutes=5)), or a "
+                        "window that is a multiple of the tile, or omit aggregation_tile")
+            name = a.feature_name
+            check_name(f"{label}: aggregation", name, "feature name")
+            if name in seen:
+                raise DefinitionError(
+                    f"{label}: aggregations {seen[name]!r} and {a!r} are both named {name!r}",
+                    hint="give one of them another name=")
+            if name in fields or name in key_names:
+                raise DefinitionError(
+                    f"{label}: aggregation {a!r} is named {name!r}, like a column of the schema",
+                    hint="give it another name= (the schema's columns are the aggregations' inputs)")
+            default = fields[a.column].default
+            if a.function != "count" and default is not None and \
+                    not T.python_value_ok(default, output_type(a.function, dtype)):
+                raise DefinitionError(
+                    f"{what}: the default {default!r} of field {a.column!r} is no valid "
+                    f"{output_type(a.function, dtype).name}, the type of {a.function}",
+                    hint="give the field a default of that type, or None")
+            seen[name] = a
+        self._set("aggregations", tuple(aggs))
+        self._set("aggregation_tile", tile)
+
+    @property
+    def aggregated(self) -> bool:
+        """Whether the view serves windowed aggregations (docs/aggregations.md)."""
+        return bool(self.aggregations)
+
+    def tile_of(self, aggregation: Aggregation) -> timedelta:
+        """The tile of ``aggregation``'s window: the view's ``aggregation_tile``, or the default
+        for its window (``skewless.aggregate.windows.default_tile``)."""
+        from skewless.aggregate.windows import default_tile
+
+        if self.aggregation_tile is not None:
+            return self.aggregation_tile
+        return timedelta(microseconds=default_tile(micros(aggregation.time_window)))
+
+    def aggregation_fields(self) -> tuple[tuple[Aggregation, Field], ...]:
+        """Each aggregation with the feature it serves: a Field named ``feature_name`` of the
+        function's output type (docs/aggregations.md, "Types"), whose default is the column
+        field's default as that type (none for count, which is never missing)."""
+        fields = {f.name: f for f in self.schema}
+        out = []
+        for a in self.aggregations:
+            col = fields[a.column]
+            dtype = output_type(a.function, col.dtype)
+            default = None if a.function == "count" or col.default is None else col.default
+            if default is not None and dtype is T.Float64:
+                default = float(default)
+            out.append((a, Field(a.feature_name, dtype, description=col.description, default=default)))
+        return tuple(out)
+
+    def served_features(self, join_keys: set[str]) -> tuple[Field, ...]:
+        """The features a request can name: the aggregations' features of an aggregated view,
+        else ``features_for(join_keys)``."""
+        if self.aggregations:
+            return tuple(f for _, f in self.aggregation_fields())
+        return self.features_for(join_keys)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names a projection may list: the aggregations' features of an aggregated view, else
+        the schema's fields."""
+        if self.aggregations:
+            return [a.feature_name for a in self.aggregations]
+        return self.field_names
 
     @property
     def batch_source(self) -> FileSource:
@@ -198,7 +338,7 @@ class FeatureViewProjection:
         self.view_name = view if isinstance(view, str) else view.name
         self.features = list(features) if features is not None else None
         if isinstance(view, FeatureView) and self.features is not None:
-            known = view.field_names
+            known = view.feature_names
             for f in self.features:
                 if f not in known:
                     raise DefinitionError(

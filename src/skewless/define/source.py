@@ -20,7 +20,9 @@ class FileSource(FrozenMixin):
 
     ``timestamp_field`` is the event time of each row; ``created_timestamp_column`` (optional)
     is when the row was written, and breaks ties between rows with the same event time (the
-    latest write wins). ``field_mapping`` renames source columns to feature / join-key names.
+    latest write wins). ``event_id_column`` (optional) names a column identifying each event:
+    rows with the same event id are one event for windowed aggregations (a stream redelivers
+    at least once; docs/aggregations.md, "Event ids"). ``field_mapping`` renames source columns to feature / join-key names.
     Relative paths are resolved against the feature repo.
 
     Feast's spellings are accepted where they mean the same thing (docs/configuration.md,
@@ -36,6 +38,7 @@ class FileSource(FrozenMixin):
     field_mapping: dict[str, str]
     name: str
     description: str
+    event_id_column: str | None
 
     KIND = "FileSource"
     TYPE_TAG = "file"
@@ -50,6 +53,7 @@ class FileSource(FrozenMixin):
         Spec("created_timestamp_column", resets_online=True, describe=(3, "created timestamp")),
         Spec("field_mapping", dump=as_dict, resets_online=True, describe=(4, "field mapping")),
         Spec("description"),
+        Spec("event_id_column", resets_online=True, describe=(5, "event id"), omit=None),
     )
 
     def __init__(
@@ -60,6 +64,7 @@ class FileSource(FrozenMixin):
         field_mapping: Mapping[str, str] | None = None,
         name: str | None = None,
         description: str = "",
+        event_id_column: str | None = None,
         *,
         file_format: str | object | None = None,
         event_timestamp_column: str | None = None,
@@ -100,6 +105,13 @@ class FileSource(FrozenMixin):
                 f"{label}: created_timestamp_column and timestamp_field are both {timestamp_field!r}",
                 hint="the created timestamp is when a row was written; omit it if you have none",
             )
+        if event_id_column is not None:
+            if not isinstance(event_id_column, str) or not event_id_column:
+                raise DefinitionError(f"{label}: event_id_column must be a column name or None")
+            if event_id_column in (timestamp_field, created_timestamp_column):
+                raise DefinitionError(
+                    f"{label}: event_id_column {event_id_column!r} is a timestamp column",
+                    hint="name the column that identifies each event (e.g. 'event_id'), or omit it")
         mapping = dict(field_mapping or {})
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
             raise DefinitionError(f"{label}: field_mapping must map str source columns to str names")
@@ -112,6 +124,7 @@ class FileSource(FrozenMixin):
         self._set("field_mapping", mapping)
         self._set("name", name)
         self._set("description", description or "")
+        self._set("event_id_column", event_id_column)
 
     def source_column(self, name: str) -> str:
         """The source column that feeds feature / key ``name`` (inverse of field_mapping)."""

@@ -50,7 +50,7 @@ def parse_refs(snapshot: Snapshot, features: Sequence[str] | FeatureService | st
         for p in features.projections:
             view = snapshot.get("feature_view", p.view_name)
             feats = p.features if p.features is not None else [
-                f.name for f in view.features_for(set(snapshot.join_keys(view)))]
+                f.name for f in view.served_features(set(snapshot.join_keys(view)))]
             groups.setdefault(view.name, []).extend(feats)
     else:
         if not features:
@@ -65,7 +65,7 @@ def parse_refs(snapshot: Snapshot, features: Sequence[str] | FeatureService | st
                     f"unknown feature view '{vname}' in '{ref}'; {closest(vname, snapshot.feature_views)}",
                     hint="run `skewless ls` to list views")
             view = snapshot.feature_views[vname]
-            names = [f.name for f in view.features_for(set(snapshot.join_keys(view)))]
+            names = [f.name for f in view.served_features(set(snapshot.join_keys(view)))]
             if fname == "*":
                 groups.setdefault(vname, []).extend(names)
                 continue

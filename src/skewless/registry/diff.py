@@ -159,6 +159,12 @@ def _batch_identity(view: FeatureView) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if k not in _KEEPS_ROWS}
 
 
+def _aggregation_identity(view: FeatureView) -> dict[str, Any]:
+    """What an aggregated view's online tiles hold: its aggregations and tile."""
+    spec = view.to_spec()
+    return {k: spec.get(k) for k in ("aggregations", "aggregation_tile_seconds")}
+
+
 def online_reset(old_snap: Snapshot, old: FeatureView, new_snap: Snapshot, new: FeatureView) -> str | None:
     """Why ``new`` cannot keep the online records written under ``old`` (then it starts a new
     generation: a new, empty online table), or None when they still fit: same join keys and key
@@ -175,6 +181,8 @@ def online_reset(old_snap: Snapshot, old: FeatureView, new_snap: Snapshot, new: 
             return f"join key '{k}' type {old_types.get(k)} -> {new_types.get(k)}"
     if _batch_identity(old) != _batch_identity(new):
         return "another source"
+    if _aggregation_identity(old) != _aggregation_identity(new):
+        return "other aggregations"
     for name, dtype in old_types.items():
         if name in keys:
             continue
@@ -190,8 +198,10 @@ def materialization_signature(snapshot: Snapshot, view: FeatureView) -> str:
     and the source. Coverage recorded under another signature (a field added since) does not
     count: the next incremental run reads the source again (docs/online.md)."""
     keys = _join_keys(snapshot, view) or ()
-    body = {"keys": list(keys), "fields": [[f.name, f.dtype.name] for f in view.schema],
-            "source": _batch_identity(view)}
+    body: dict[str, Any] = {"keys": list(keys), "fields": [[f.name, f.dtype.name] for f in view.schema],
+                            "source": _batch_identity(view)}
+    if view.aggregations:   # absent for plain views: their digest stays what it was
+        body["aggregations"] = _aggregation_identity(view)
     return hashlib.blake2b(json.dumps(body, sort_keys=True).encode(), digest_size=8).hexdigest()
 
 

@@ -136,7 +136,7 @@ def validate(target: Snapshot, repo_path: str | Path, check_sources: bool = True
         keys = target.join_keys(view)
         if len(set(keys)) != len(keys):
             problems.append(f"feature view '{view.name}': its entities share a join key ({list(keys)})")
-        if not view.features_for(set(keys)):
+        if not view.aggregated and not view.features_for(set(keys)):
             problems.append(f"feature view '{view.name}': schema has no features besides the join keys")
         if resolved is not None:
             try:
@@ -151,7 +151,7 @@ def validate(target: Snapshot, repo_path: str | Path, check_sources: bool = True
                 problems.append(f"feature service '{svc.name}': feature view '{p.view_name}' is unknown; "
                                 f"{closest(p.view_name, target.feature_views)}")
                 continue
-            known = pview.field_names
+            known = pview.feature_names
             for f in p.features or []:
                 if f not in known:
                     problems.append(f"feature service '{svc.name}': view '{pview.name}' has no feature "

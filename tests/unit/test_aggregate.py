@@ -1,0 +1,210 @@
+"""The partial-aggregate library (skewless.aggregate): merge is associative and commutative,
+the compact form round-trips, and a window read from tiles equals a brute-force scan of the
+events (the reference engine's, which does not use the library), on generated events with
+edges, late events, duplicates, bursts, nulls and empty windows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skewless.aggregate import (EMPTY, FUNCTIONS, MINUTE, Partial, dedup_events, default_tile, finalize,
+                                floor_tile, format_window, merge, merge_all, partials_by_key,
+                                same_value, tile_partials, update, window_bounds, window_tiles)
+from skewless.aggregate.windows import DAY, HOUR
+from skewless.engines.reference_aggregate import aggregate, dedup
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+TILE = 5 * MINUTE
+BASE = 1_700_000_100_000_000   # a tile start (multiple of 5 min)
+
+
+def _partial_close(a: Partial, b: Partial) -> bool:
+    la, lb = a.to_list(), b.to_list()
+    return all(same_value(x, y) for x, y in zip(la, lb))
+
+
+# --- strategies ------------------------------------------------------------------------------
+
+# event times cluster on tile edges (exactly on, one microsecond either side) and bursts
+times = st.one_of(
+    st.builds(lambda k, d: BASE + k * TILE + d, st.integers(-3, 12), st.sampled_from([-1, 0, 1])),
+    st.integers(BASE - 3 * TILE, BASE + 12 * TILE),
+    st.just(BASE + 4 * TILE + 17),   # a burst: many events at one time
+)
+ints = st.one_of(st.none(), st.integers(-1000, 1000))
+floats = st.one_of(st.none(), st.floats(-1e3, 1e3, allow_nan=False).map(lambda x: round(x, 3)))
+created = st.one_of(st.none(), st.integers(0, 5))
+
+
+def events_of(values: st.SearchStrategy[Any]) -> st.SearchStrategy[list[tuple[int, int, int | None, Any]]]:
+    """(key, ts, created, value) lists: two keys, so one key's burst is another's empty window."""
+    return st.lists(st.tuples(st.sampled_from([1, 2]), times, created, values), max_size=40)
+
+
+def partial_of(events: list[tuple[int, int, int | None, Any]]) -> Partial:
+    p = EMPTY
+    for _, ts, c, v in events:
+        p = update(p, v, ts, c)
+    return p
+
+
+# --- merge ---------------------------------------------------------------------------------------
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.tuples(events_of(ints), events_of(ints), events_of(ints)),
+                 st.tuples(events_of(floats), events_of(floats), events_of(floats))))
+def test_merge_is_associative_and_commutative(parts: tuple[Any, Any, Any]) -> None:
+    a, b, c = (partial_of(e) for e in parts)
+    left, right = merge(merge(a, b), c), merge(a, merge(b, c))
+    assert _partial_close(left, right)
+    assert _partial_close(merge(a, b), merge(b, a))
+    # exact parts are exact whatever the order
+    for x, y in ((left, right), (merge(a, b), merge(b, a))):
+        assert (x.count, x.min, x.max, x.last) == (y.count, y.min, y.max, y.last)
+    assert _partial_close(left, partial_of(parts[0] + parts[1] + parts[2]))
+    assert merge(a, EMPTY) == a and merge(EMPTY, a) == a
+
+
+@settings(max_examples=100, deadline=None)
+@given(events_of(st.one_of(ints, floats)))
+def test_every_function_of_a_merged_partial_equals_brute_force(events: list[Any]) -> None:
+    p = partial_of(events)
+    rows = [(ts, c, v) for _, ts, c, v in events]
+    for f in FUNCTIONS:
+        assert same_value(finalize(p, f), aggregate(rows, f)), f
+
+
+@given(st.one_of(events_of(ints), events_of(floats), events_of(st.one_of(st.none(), st.text(max_size=3)))))
+def test_the_compact_form_round_trips_through_json(events: list[Any]) -> None:
+    import json
+
+    p = partial_of(events)
+    assert Partial.from_list(json.loads(json.dumps(p.to_list()))) == p
+
+
+# --- tiles against brute force ----------------------------------------------------------------
+
+def _table(events: list[tuple[int, int, int | None, Any]], value_type: pa.DataType) -> pa.Table:
+    return pa.table({
+        "k": pa.array([e[0] for e in events], pa.int64()),
+        "ts": pa.array([e[1] for e in events], pa.int64()).cast(pa.timestamp("us", "UTC")),
+        "created": pa.array([e[2] for e in events], pa.int64()).cast(pa.timestamp("us", "UTC")),
+        "v": pa.array([e[3] for e in events], value_type),
+    })
+
+
+def _window_from_tiles(events: list[Any], value_type: pa.DataType, key: int, t: int, window: int,
+                       tile: int) -> Partial:
+    """The window at ``t`` the way the offline and online paths read it: full tiles from the
+    partials of every event, the head tile from the events before ``t``."""
+    table = _table(events, value_type)
+    parts = partials_by_key(tile_partials(table, ["k"], "ts", "created", "v", tile), ["k"])
+    start, head = window_bounds(t, window, tile)
+    full = [parts.get((key, s), EMPTY) for s in range(start, head, tile)]
+    before = [e for e in events if e[1] < t]
+    head_parts = partials_by_key(tile_partials(_table(before, value_type), ["k"], "ts", "created", "v",
+                                               tile), ["k"]) if before else {}
+    return merge_all(full + [head_parts.get((key, head), EMPTY)])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([(pa.int64(), ints), (pa.float64(), floats)]).flatmap(
+           lambda tv: st.tuples(st.just(tv[0]), events_of(tv[1]))),
+       st.lists(times, min_size=1, max_size=4), st.integers(1, 4), st.sampled_from([MINUTE, TILE]))
+def test_a_window_read_from_tiles_equals_a_brute_force_scan(
+        data: tuple[pa.DataType, list[Any]], label_times: list[int], tiles: int, tile: int) -> None:
+    value_type, events = data
+    window = tiles * tile
+    for t in label_times:
+        start = floor_tile(t - window, tile)
+        for key in (1, 2):
+            p = _window_from_tiles(events, value_type, key, t, window, tile)
+            scanned = [(ts, c, v) for k, ts, c, v in events if k == key and start <= ts < t]
+            for f in FUNCTIONS:
+                assert same_value(finalize(p, f), aggregate(scanned, f)), (f, t, key)
+
+
+def test_the_window_rule_on_its_edges() -> None:
+    """An event exactly at t is out; one exactly at the rounded-down tail is in; one a
+    microsecond before the tail is out; the tail rounds down to the tile."""
+    t = BASE + 7 * MINUTE            # 2 min into a 5-minute tile
+    start, head = window_bounds(t, HOUR, TILE)
+    assert head == BASE + TILE and start == floor_tile(t - HOUR, TILE) == BASE + TILE - HOUR
+    assert list(window_tiles(t, HOUR, TILE)) == list(range(start, head + TILE, TILE))
+    assert len(window_tiles(t, HOUR, TILE)) == HOUR // TILE + 1
+    events = [(1, t, None, 1), (1, start, None, 10), (1, start - 1, None, 100), (1, t - 1, None, 1000)]
+    p = _window_from_tiles(events, pa.int64(), 1, t, HOUR, TILE)
+    assert finalize(p, "sum") == 1010.0 and finalize(p, "count") == 2
+    assert finalize(EMPTY, "count") == 0 and finalize(EMPTY, "sum") is None
+
+
+def test_times_before_1970_round_down() -> None:
+    assert floor_tile(-1, TILE) == -TILE and floor_tile(-TILE, TILE) == -TILE
+    t = pa.table({"k": [1], "ts": pa.array([-1], pa.int64()).cast(pa.timestamp("us", "UTC")),
+                  "v": [3]})
+    assert tile_partials(t, ["k"], "ts", None, "v", TILE).column("tile").to_pylist() == [-TILE]
+
+
+def test_default_tiles_and_names() -> None:
+    assert default_tile(30 * MINUTE) == 5 * MINUTE and default_tile(12 * HOUR - 1) == 5 * MINUTE
+    assert default_tile(12 * HOUR) == HOUR and default_tile(12 * DAY - 1) == HOUR
+    assert default_tile(12 * DAY) == DAY and default_tile(90 * DAY) == DAY
+    assert [format_window(w) for w in (30 * MINUTE, HOUR, 7 * DAY, 90 * DAY, 36 * HOUR, 90 * MINUTE)] == \
+        ["30m", "1h", "7d", "90d", "36h", "90m"]
+
+
+def test_last_breaks_ties_by_created_then_value() -> None:
+    t = BASE
+    p = partial_of([(1, t, 2, 5), (1, t, 3, 1), (1, t - 1, 9, 100)])
+    assert finalize(p, "last") == 1                  # same time: the later write
+    p = partial_of([(1, t, None, 5), (1, t, None, 7), (1, t, None, 6)])
+    assert finalize(p, "last") == 7                  # same time and write: the larger value
+    assert finalize(partial_of([(1, t, 0, 4), (1, t, None, 9)]), "last") == 4   # null created is oldest
+    assert finalize(partial_of([(1, t, None, None)]), "last") is None            # nulls skipped
+
+
+def test_strings_timestamps_and_bools() -> None:
+    ts = pa.array([BASE, BASE + 1, BASE + 2], pa.int64()).cast(pa.timestamp("us", "UTC"))
+    table = pa.table({"k": [1, 1, 1], "ts": ts, "s": ["b", None, "a"], "when": ts, "flag": [True, False, None]})
+    for col, expect in (("s", ("a", "b", "a", 2)), ("when", (BASE, BASE + 2, BASE + 2, 3)),
+                        ("flag", (False, True, False, 2))):
+        parts = partials_by_key(tile_partials(table, ["k"], "ts", None, col, TILE), ["k"])
+        p = parts[(1, floor_tile(BASE, TILE))]
+        assert (finalize(p, "min"), finalize(p, "max"), finalize(p, "last"), finalize(p, "count")) == expect
+
+
+def test_stddev_is_stable_on_large_offsets() -> None:
+    """Welford / Chan keep the spread of values far from zero (a naive sum of squares loses
+    it entirely at 1e9)."""
+    xs = [1e9 + d for d in (4.0, 7.0, 13.0, 16.0)]
+    parts = [partial_of([(1, BASE + i, None, x)]) for i, x in enumerate(xs)]
+    p = merge(merge(parts[0], parts[1]), merge(parts[2], parts[3]))
+    assert finalize(p, "stddev_pop") == pytest.approx(4.743416490252569, rel=1e-9)
+    assert finalize(p, "stddev_samp") == pytest.approx(5.477225575051661, rel=1e-9)
+    assert finalize(partial_of([(1, BASE, None, 3.0)]), "stddev_samp") is None
+    assert finalize(partial_of([(1, BASE, None, 3.0)]), "stddev_pop") == 0.0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", None]), times, created,
+                          st.one_of(st.none(), st.integers(0, 3))), max_size=20))
+def test_dedup_keeps_the_latest_write_of_each_event(rows: list[Any]) -> None:
+    table = pa.table({
+        "id": pa.array([r[0] for r in rows], pa.string()),
+        "ts": pa.array([r[1] for r in rows], pa.int64()).cast(pa.timestamp("us", "UTC")),
+        "created": pa.array([r[2] for r in rows], pa.int64()).cast(pa.timestamp("us", "UTC")),
+        "v": pa.array([r[3] for r in rows], pa.int64()),
+    })
+    kept = dedup_events(table, "id", "ts", "created", ["v"])
+    got = sorted(((r["id"], (r["ts"] - EPOCH) // timedelta(microseconds=1), r["v"])
+                  for r in kept.to_pylist()), key=repr)
+    brute = dedup([{"id": r[0], "ts": r[1], "created": r[2], "values": {"v": r[3]}} for r in rows], ["v"])
+    want = sorted(((r["id"], r["ts"], r["values"]["v"]) for r in brute), key=repr)
+    assert got == want
+    assert kept.num_rows == len(brute)
