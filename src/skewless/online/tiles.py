@@ -238,11 +238,12 @@ def replace_tiles(stored: Record | None, built: Mapping[int, Mapping[int, BuiltT
 
 @dataclass(frozen=True)
 class WindowValue:
-    """An aggregation's value at ``t``: the value, the number of events in the window, the
-    latest event time in it (None when empty)."""
+    """An aggregation's value at ``t``: the value, the number of non-null values of its column
+    in the window (0: the window is empty, docs/aggregations.md), the event time of the latest
+    of them (None when empty)."""
 
     value: Any
-    rows: int
+    count: int
     top: int | None
 
 
@@ -257,15 +258,11 @@ def read_window(state: Mapping[int, Sequence[Sequence[Any]]], spec: AggSpec, t_u
     starts = [t[START] for t in tiles]
     lo, hi = bisect_left(starts, first), bisect_left(starts, head + 1)
     total = EMPTY
-    rows = 0
-    top: int | None = None
     col = spec.column
     for t in tiles[lo:hi]:
         total = merge(total, Partial.from_list(t[PARTS][col]))
-        rows += t[ROWS]
-        if t[ROWS] and (top is None or t[TOP] > top):
-            top = t[TOP]
-    return WindowValue(finalize(total, spec.function), rows, top)
+    return WindowValue(finalize(total, spec.function), total.count,
+                       total.last[0] if total.last is not None else None)
 
 
 __all__ = ["AggSpec", "BuiltTile", "Event", "LAYOUT", "TileLayout", "WindowValue", "add_events",

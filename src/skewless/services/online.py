@@ -351,10 +351,11 @@ def _assemble_aggregated(view: OnlineView, entity_rows: Sequence[Mapping[str, An
                          recs: Sequence[Any], now_us: int, values: dict[str, list[Any]],
                          groups: list[ColumnGroup], store_error: str | None) -> None:
     """Columns of an aggregated view (docs/aggregations.md, "Online"): each key's tile state
-    merged for the window ending at ``now_us``. Features of one window and tile share their
-    statuses and event times (one group): ``PRESENT`` when the window holds an event of the
-    key, its event time the latest one there; ``NOT_FOUND`` for an empty window (count 0, the
-    others null, or the field default under ``on_missing="default"``, as offline);
+    merged for the window ending at ``now_us``. Features of one column, window and tile share
+    their statuses and event times (one group): ``PRESENT`` when the window holds a non-null
+    value of the column, the event time being the latest such event's; ``NOT_FOUND`` for an
+    empty window (count 0, the others null; a null value is the field default under
+    ``on_missing="default"``, as offline);
     ``UNAVAILABLE`` when the store did not answer. ``on_missing="fail"`` raises for a key the
     store holds nothing for (or could not answer for)."""
     if view.on_missing == "fail":
@@ -363,11 +364,11 @@ def _assemble_aggregated(view: OnlineView, entity_rows: Sequence[Mapping[str, An
                 _fail(view, entity_rows[i], NOT_FOUND if r is None else UNAVAILABLE, None, store_error)
     states = [None if r is None or r is GONE else read_state(r) for r in recs]
     use_default = view.on_missing == "default"
-    windows: dict[tuple[int, int], tuple[list[str], list[int | None]]] = {}
-    runs: list[tuple[tuple[int, int], list[str]]] = []   # consecutive features of one window
+    windows: dict[tuple[str, int, int], tuple[list[str], list[int | None]]] = {}
+    runs: list[tuple[tuple[str, int, int], list[str]]] = []   # consecutive features of one window
     for f, spec in zip(view.features, view.aggs):
         col: list[Any] = []
-        window = (spec.window_us, spec.tile_us)
+        window = (spec.column, spec.window_us, spec.tile_us)
         known = window in windows
         statuses: list[str] = []
         stamps: list[int | None] = []
@@ -376,7 +377,7 @@ def _assemble_aggregated(view: OnlineView, entity_rows: Sequence[Mapping[str, An
                 value, rows, top = finalize(EMPTY, spec.function), 0, None
             else:
                 got = read_window(state, spec, now_us)
-                value, rows, top = got.value, got.rows, got.top
+                value, rows, top = got.value, got.count, got.top
             if value is None:
                 if use_default:
                     value = f.default

@@ -66,6 +66,7 @@ from skewless.registry.lease import LEASE_SECONDS, Holding, held
 from skewless.services import online as online_svc
 from skewless.services import retrieve
 from skewless.services.tiles import materialize_tiles, require_tiles
+from skewless.aggregate import same_value
 from skewless.registry.diff import materialization_signature
 from skewless.services.materialize import (STATE, US, Coverage, RowsCallback, check_not_retired,
                                            batch_records, check_sources, materialize, online_views)
@@ -293,10 +294,10 @@ def _verify_sample(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureView, k
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Equal, floats within a relative 1e-9 (aggregated sums are added in another order online
-    than offline: docs/aggregations.md, "Floats")."""
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    """Equal; floats within the aggregations' tolerance (``skewless.aggregate.same_value``:
+    paths add floats in different orders, docs/aggregations.md, "Floats")."""
+    if isinstance(a, float) or isinstance(b, float):
+        return same_value(a, b)
     return bool(a == b)
 
 
