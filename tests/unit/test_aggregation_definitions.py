@@ -65,6 +65,8 @@ def test_plain_views_keep_their_stored_form() -> None:
     (lambda: view(Aggregation("amount", "sum", timedelta(minutes=30)), Aggregation("amount", "sum", D),
                   aggregation_tile=H),
      r"the window 30m is not a multiple of the view's aggregation_tile 1h", "omit aggregation_tile"),
+    (lambda: view(Aggregation("amount", "sum", timedelta(minutes=7))),
+     r"the window 7m is not a multiple of its default tile 5m", "aggregation_tile"),
     (lambda: Aggregation("amount", "average", H),
      r"Aggregation\('amount', 'average'\): unknown function 'average'; did you mean", "use one of count"),
     (lambda: Aggregation("amount", "stdev_pop", H), r"did you mean 'stddev_pop'", "count"),

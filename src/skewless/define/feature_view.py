@@ -8,7 +8,7 @@ from typing import Any
 
 from skewless import types as T
 from skewless.aggregate.functions import accepts, column_ok, output_type
-from skewless.aggregate.windows import format_duration, micros
+from skewless.aggregate.windows import default_tile, format_duration, format_window, micros
 from skewless.define._common import FrozenMixin, check_name, check_str, check_tags
 from skewless.define._fields import (BREAKING, IDENTITY, SCHEMA, SOURCE, Spec, as_dict, as_list, spec_of,
                                      specs_of)
@@ -228,15 +228,21 @@ class FeatureView(FrozenMixin):
                     f"column, but {a.column!r} is {dtype.name}",
                     hint=f"aggregate a column of type {allowed}, or use count")
             window_us = micros(a.time_window)
-            if tile is not None:
-                tile_us = micros(tile)
-                if window_us < tile_us or window_us % tile_us:
-                    shown = format_duration(a.time_window)
+            tile_us = micros(tile) if tile is not None else default_tile(window_us)
+            if window_us % tile_us:
+                shown = format_duration(a.time_window)
+                if tile is not None:
                     raise DefinitionError(
                         f"{what}: the window {shown} is not a multiple of the view's "
                         f"aggregation_tile {format_duration(tile)}; the tile must divide every window",
                         hint=f"use a tile that divides {shown} (e.g. timedelta(minutes=5)), or a "
                         "window that is a multiple of the tile, or omit aggregation_tile")
+                raise DefinitionError(
+                    f"{what}: the window {shown} is not a multiple of its default tile "
+                    f"{format_window(tile_us)} (docs/aggregations.md, \"The view\")",
+                    hint=f"use a window that is a multiple of {format_window(tile_us)}, or set the "
+                    f"view's aggregation_tile to a timedelta dividing every window (e.g. "
+                    f"timedelta(minutes=1))")
             name = a.feature_name
             check_name(f"{label}: aggregation", name, "feature name")
             if name in seen:

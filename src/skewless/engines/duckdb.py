@@ -19,7 +19,8 @@ from skewless.backends import Backend, BackendSettings, lazy_module
 from skewless.engines.base import Capabilities, EntityInput, JobProgress, ProgressCallback, RetrievalJob
 from skewless.engines.duckdb_errors import Failure, translate
 from skewless.errors import InvalidRequestError
-from skewless.engines.sql import DUCKDB, CompiledPlan, compile_latest, compile_plan
+from skewless.engines.sql import DUCKDB, CompiledPlan, compile_aggregate, compile_latest, compile_plan
+from skewless.plan.aggregate import AggregateRequest
 from skewless.plan.historical import ROW_ID, HistoricalPlan, ViewRequest
 from skewless.plan.materialize import MaterializeRequest
 
@@ -186,38 +187,83 @@ class DuckDBEngine:
             con.close()
 
     def historical(self, plan: HistoricalPlan, entity: EntityInput) -> RetrievalJob:
+        pit = plan.point_in_time()
+
         def steps(c: CompiledPlan, copy_to: str | None = None) -> list[_Step]:
             """One step per statement: the entity rows (several views), one per view, then the
             result (fetched as a table, or streamed to Parquet at ``copy_to``)."""
             query = c.query if copy_to is None else f"COPY ({c.query}) TO {literal(copy_to)} (FORMAT parquet)"
             fetch = "arrow" if copy_to is None else "execute"
             if not c.setup:
-                return [_Step(f"{plan.views[0].view} (1/1)", query, list(c.params), plan.views[0], fetch)]
-            n = len(plan.views)
+                return [_Step(f"{pit.views[0].view}", query, list(c.params), pit.views[0], fetch)]
             (entity_sql, entity_params), *_ = c.setup
             out = [_Step("entity rows", entity_sql, list(entity_params), None, "execute", entity=True)]
-            out += [_Step(f"{v.view} ({i + 1}/{n})", sql, list(params), v, "execute")
-                    for i, (v, (sql, params)) in enumerate(zip(plan.views, c.setup[1:]))]
+            out += [_Step(f"{v.view}", sql, list(params), v, "execute")
+                    for v, (sql, params) in zip(pit.views, c.setup[1:])]
             out.append(_Step("result", query, list(c.params), None, fetch))
             return out
 
+        def aggregate_steps(relation: str) -> list[_Step]:
+            """Per aggregated view: its temporary tables, then its features by row."""
+            out = []
+            for i, a in enumerate(plan.aggregations):
+                c = compile_aggregate(a, relation, plan.timestamp_column, plan.as_of, i)
+                out += [_Step(f"{a.view} (aggregations)", sql, list(params), a, "execute")
+                        for sql, params in c.setup]
+                out.append(_Step(f"{a.view} (aggregations)", c.query, list(c.params), a, "arrow"))
+            return out
+
+        def numbered(all_steps: list[_Step]) -> list[_Step]:
+            views = [s.label for s in all_steps if s.view is not None]
+            names = list(dict.fromkeys(views))
+            for s in all_steps:
+                if s.view is not None:
+                    s.label = f"{s.label} ({names.index(s.label) + 1}/{len(names)})"
+            return all_steps
+
         def compute(progress: ProgressCallback | None) -> pa.Table:
             def run(con: duckdb.DuckDBPyConnection, relation: str, failing: _Failing) -> pa.Table:
-                c = compile_plan(plan, relation, with_entity_columns=entity.table is None)
-                table = _run_steps(con, steps(c), progress, failing)
-                return table if entity.table is None else table.drop_columns([ROW_ID])
+                sql_entity = entity.table is None
+                if plan.aggregations and sql_entity:   # read the query once: one row numbering
+                    con.execute(f"CREATE TEMP TABLE __skewless_rows AS SELECT * FROM {relation}")
+                    relation = "__skewless_rows"
+                todo: list[_Step] = []
+                if pit.views:
+                    todo += steps(compile_plan(pit, relation, with_entity_columns=sql_entity))
+                elif sql_entity:
+                    todo.append(_Step("entity rows", f"SELECT * FROM {relation} ORDER BY {ROW_ID}", [],
+                                      None, "arrow", entity=True))
+                todo += aggregate_steps(relation)
+                tables = _run_steps(con, numbered(todo), progress, failing)
+                table = tables[0] if (pit.views or sql_entity) else None
+                for part in tables[1 if table is not None else 0:]:
+                    part = part.drop_columns([ROW_ID])
+                    if table is None:
+                        table = part
+                        continue
+                    for name in part.column_names:
+                        table = table.append_column(name, part.column(name))
+                assert table is not None
+                if sql_entity:
+                    table = table.drop_columns([ROW_ID]) if ROW_ID in table.column_names else table
+                    head = [c for c in table.column_names if c not in plan.output_columns]
+                    return table.select(head + plan.output_columns)
+                table = table.drop_columns([ROW_ID]) if ROW_ID in table.column_names else table
+                return table.select(plan.output_columns)
             # Only the columns the join reads: pass-through columns are attached by the
             # RetrievalJob untouched, and may have types DuckDB cannot scan (e.g. float16).
-            needed = dict.fromkeys([plan.timestamp_column, *(k for v in plan.views for k in v.join_keys)])
-            return self._with_entity(entity, run, plan.views, "point-in-time join", list(needed))
+            needed = dict.fromkeys([plan.timestamp_column, *(k for _, keys in plan.join_key_sets for k in keys)])
+            return self._with_entity(entity, run, (*plan.views, *plan.aggregations),
+                                     "point-in-time join", list(needed))
 
         def write(path: str, progress: ProgressCallback | None) -> None:
             def run(con: duckdb.DuckDBPyConnection, relation: str, failing: _Failing) -> None:
-                c = compile_plan(plan, relation, with_entity_columns=True)
-                _run_steps(con, steps(c, copy_to=path), progress, failing)
+                c = compile_plan(pit, relation, with_entity_columns=True)
+                _run_steps(con, numbered(steps(c, copy_to=path)), progress, failing)
             self._with_entity(entity, run, plan.views, "point-in-time join", output=path)
 
-        return RetrievalJob(plan, entity, compute, write)
+        # with aggregations, to_parquet writes the computed table (no streaming COPY)
+        return RetrievalJob(plan, entity, compute, None if plan.aggregations else write)
 
     def latest(self, request: MaterializeRequest, batch_rows: int = 100_000) -> Iterator[pa.RecordBatch]:
         sql, params = compile_latest(request)
@@ -233,7 +279,7 @@ class DuckDBEngine:
 
     def _with_entity(self, entity: EntityInput,
                      fn: Callable[[duckdb.DuckDBPyConnection, str, _Failing], Any],
-                     views: tuple[ViewRequest, ...], operation: str,
+                     views: tuple[ViewRequest | AggregateRequest, ...], operation: str,
                      columns: list[str] | None = None, output: str | None = None) -> Any:
         con = self.connect()
         failing = _Failing()
@@ -265,7 +311,7 @@ class _Step:
     label: str
     sql: str
     params: list[Any]
-    view: ViewRequest | None
+    view: ViewRequest | AggregateRequest | None
     fetch: str             # "execute", or "arrow" (the result table)
     entity: bool = False   # reads the entity rows alone
 
@@ -277,8 +323,8 @@ class _Failing:
 
 
 def _run_steps(con: duckdb.DuckDBPyConnection, steps: list[_Step], progress: ProgressCallback | None,
-               failing: _Failing) -> Any:
-    """Run ``steps`` in order, returning the last one's result. With ``progress``, each step is
+               failing: _Failing) -> list[pa.Table]:
+    """Run ``steps`` in order, returning the tables of the steps fetched as Arrow, in order. With ``progress``, each step is
     reported as it starts and a thread polls DuckDB's progress of the running statement
     (``query_progress``: the share of its scans done, or -1 when DuckDB cannot tell), reported
     as a share of the whole job: step i of n at p% is (i + p/100) / n. Never decreasing."""
@@ -315,18 +361,18 @@ def _run_steps(con: duckdb.DuckDBPyConnection, steps: list[_Step], progress: Pro
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
     try:
-        result: Any = None
+        results: list[pa.Table] = []
         for i, step in enumerate(steps):
             failing.step = step
             with lock:
                 state["i"] = i
                 report(None if i == 0 else 0.0)
             if step.fetch == "arrow":
-                result = con.sql(step.sql, params=step.params).to_arrow_table()
+                results.append(con.sql(step.sql, params=step.params).to_arrow_table())
             else:
                 con.execute(step.sql, step.params)
         failing.step = None
-        return result
+        return results
     finally:
         done.set()
         if poller is not None:

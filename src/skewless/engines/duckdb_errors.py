@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from skewless import types as T
 from skewless.errors import EngineResourceError, InvalidRequestError, SkewlessError, SourceError
+from skewless.plan.aggregate import AggregateRequest
 from skewless.plan.historical import ViewRequest
 from skewless.plan.materialize import MaterializeRequest
 
@@ -32,7 +33,7 @@ else:
     from skewless.backends import lazy_module
     duckdb = lazy_module("duckdb")   # imported at the first query, not with the config
 
-Request = ViewRequest | MaterializeRequest
+Request = ViewRequest | MaterializeRequest | AggregateRequest
 
 _COLUMN = (re.compile(r'Referenced column "([^"]+)" not found'),
            re.compile(r"when casting from source column (\S+)"),

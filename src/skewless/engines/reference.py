@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from skewless.backends import Backend, BackendSettings, never
 from skewless.engines.base import Capabilities, EntityInput, ProgressCallback, RetrievalJob
+from skewless.engines.reference_aggregate import aggregated_columns
 from skewless.errors import InvalidRequestError
 from skewless.kernels.source import UTC_MICROS, read_conformed
 from skewless.plan.historical import HistoricalPlan, ViewRequest
@@ -112,8 +113,11 @@ class ReferenceEngine:
                         columns[feature.output].append(feature.default if view.use_default else None)
                     else:
                         columns[feature.output].append(best["values"][feature.source_column])
-        return pa.table({name: pa.array(values, type=plan.output_schema.field(name).type)
-                         for name, values in columns.items()}, schema=plan.output_schema)
+        for request in plan.aggregations:
+            columns.update(aggregated_columns(request, entity, label_times, plan.as_of))
+        schema = plan.output_schema
+        return pa.table({name: pa.array(columns[name], type=schema.field(name).type)
+                         for name in schema.names}, schema=schema)
 
     def latest(self, request: MaterializeRequest, batch_rows: int = 100_000) -> Iterator[pa.RecordBatch]:
         """For each entity, the row with the greatest (event, created) time in the window."""

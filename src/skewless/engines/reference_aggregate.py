@@ -13,7 +13,12 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
+
+import pyarrow as pa
+
+from skewless.plan.aggregate import AggregateRequest
 
 Event = tuple[int, "int | None", Any]   # (event time us, created time us or None, value)
 
@@ -67,3 +72,71 @@ def _rank(row: dict[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
     created = _OLDEST if row["created"] is None else row["created"]
     return (created, row["ts"], *((v is not None, v) if v is not None else (False, 0)
                                   for v in (row["values"][c] for c in columns)))
+
+
+def aggregated_columns(request: AggregateRequest, entity: pa.Table, label_times: Sequence[Any],
+                       as_of: datetime | None) -> dict[str, list[Any]]:
+    """The feature values of ``request`` for each entity row: for each label, the entity's
+    events are scanned, the window's rows kept (``plan/aggregate.py``), and each function
+    computed by ``aggregate``. ``label_times``: aware UTC datetimes or None."""
+    from skewless.kernels.source import UTC_MICROS, read_conformed
+
+    columns: dict[str, pa.DataType | None] = {request.timestamp_column: UTC_MICROS}
+    if request.created_column:
+        columns[request.created_column] = UTC_MICROS
+    if request.event_id_column:
+        columns.setdefault(request.event_id_column, None)
+    for k in request.source_keys:
+        columns.setdefault(k, None)
+    for name, dtype in request.value_columns:
+        columns[name] = dtype.to_arrow()
+    table = read_conformed(request.source, columns, request.view)
+    event = [_us(v) for v in table.column(request.timestamp_column).to_pylist()]
+    created = ([_us(v) for v in table.column(request.created_column).to_pylist()]
+               if request.created_column else [None] * table.num_rows)
+    ids = (table.column(request.event_id_column).to_pylist() if request.event_id_column
+           else [None] * table.num_rows)
+    keys = list(zip(*(table.column(k).to_pylist() for k in request.source_keys)))
+    values = {name: table.column(name).to_pylist() for name, _ in request.value_columns}
+    as_of_us = _us(as_of) if as_of is not None else None
+    rows = []
+    for i in range(table.num_rows):
+        if event[i] is None:
+            continue
+        known = created[i] if request.created_column else event[i]
+        if as_of_us is not None and (known is None or known > as_of_us):
+            continue
+        rows.append({"id": ids[i], "key": keys[i], "ts": event[i], "created": created[i],
+                     "values": {name: vals[i] for name, vals in values.items()}})
+    if request.event_id_column:
+        rows = dedup(rows, request.dedup_columns)
+    by_key: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_key.setdefault(row["key"], []).append(row)
+    label_keys = list(zip(*(entity.column(k).to_pylist() for k in request.join_keys)))
+    out: dict[str, list[Any]] = {c.output: [] for c in request.columns}
+    for key, t in zip(label_keys, label_times):
+        t_us = _us(t) if t is not None else None
+        mine = [] if t_us is None or any(k is None for k in key) else by_key.get(key, [])
+        for c in request.columns:
+            if t_us is None:
+                window: list[Event] = []
+            else:
+                start = c.window_start(t_us)
+                window = [(r["ts"], r["created"], r["values"][c.source_column]) for r in mine
+                          if start <= r["ts"] < t_us]
+            value = aggregate(window, c.function)
+            out[c.output].append(c.default if value is None and c.default is not None else value)
+    return out
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _us(value: datetime | None) -> int | None:
+    """An aware datetime as microseconds since the epoch (naive means UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return (value - _EPOCH) // timedelta(microseconds=1)

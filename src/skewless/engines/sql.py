@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skewless import types as T
+from skewless.plan.aggregate import AggregateColumn, AggregateRequest
 from skewless.plan.historical import ROW_ID, HistoricalPlan, ViewRequest
 from skewless.plan.materialize import CREATED_TS, EVENT_TS, MaterializeRequest
 from skewless.plan.visibility import known_column
@@ -62,6 +63,9 @@ class Dialect:
     read_files: str = "read_parquet([{files}], union_by_name = true)"
     read_folder: str = "read_parquet({files}, hive_partitioning = true, union_by_name = true)"
     file_list: str = "[{files}]"                   # several files given to read_folder
+    epoch_us: str = "epoch_us({t})"                # a timestamp as integer microseconds
+    floor_mod: str = "((({a}) % {n} + {n}) % {n})"  # a mod n, in [0, n) (times before 1970 too)
+    floor_div: str = "(({a} - ((({a}) % {n} + {n}) % {n})) // {n})"   # a // n rounded down
 
     def ident(self, name: str) -> str:
         q = self.quote
@@ -221,7 +225,7 @@ def compile_latest(r: MaterializeRequest, dialect: Dialect = DUCKDB) -> tuple[st
     return sql, params
 
 
-def _scan(d: Dialect, v: ViewRequest | MaterializeRequest) -> str:
+def _scan(d: Dialect, v: ViewRequest | MaterializeRequest | AggregateRequest) -> str:
     src = v.source
     lit = d.literal
     if src.is_dir:
@@ -234,3 +238,216 @@ def _scan(d: Dialect, v: ViewRequest | MaterializeRequest) -> str:
     if src.files and len(src.files) > 1:
         return d.read_files.format(files=", ".join(lit(f) for f in src.duckdb_files()))
     return d.read_file.format(files=lit(src.duckdb_files()[0] if src.files else src.duckdb_pattern))
+
+
+# --- windowed aggregations (plan/aggregate.py) -----------------------------------------------------
+#
+# Translation of the rule ``floor_tile(t - w) <= e.ts < t`` without joining labels with events one
+# by one (docs/aggregations.md, "Offline"):
+#
+# - events: the source's rows, deduplicated by event id when the source declares one, with event
+#   and created times as integer microseconds (a null created time as the smallest integer);
+# - partials per (key, tile) of each tile size: count, sum, mean and M2, min, max, and the latest
+#   (time, created, value) as a struct whose maximum is the ``last`` rule;
+# - the head tile of each label (its events before t) as per-event partials, by an equality join
+#   on (key, tile) then ``e.ts < t``: each label meets the events of one tile;
+# - the full tiles of a window of W tiles, ``[head - W, head)``: a label's range lies in two
+#   consecutive buckets of W tiles, so an equality join on (key, bucket) for its two buckets
+#   meets at most 2W tiles of its key, then the range filter;
+# - merged per label: sums of counts and sums, min of mins, max of maxes and of the ``last``
+#   structs; M2 by Chan et al.'s formula around the label's overall mean
+#   (``skewless.aggregate.partial``).
+
+_MIN_BIGINT = -(2**63)
+
+
+def _floor_mod(d: Dialect, expr: str, n: int) -> str:
+    return d.floor_mod.format(a=expr, n=n)
+
+
+def _tile_start(d: Dialect, expr: str, tile_us: int) -> str:
+    return f"({expr} - {_floor_mod(d, expr, tile_us)})"
+
+
+def _states(request: AggregateRequest) -> dict[str, set[str]]:
+    """Per value column: the partial states the requested functions read."""
+    need: dict[str, set[str]] = {}
+    for c in request.columns:
+        s = need.setdefault(c.source_column, {"n"})
+        s |= {"sum": {"s"}, "mean": {"s"}, "min": {"lo"}, "max": {"hi"}, "last": {"l"},
+              "stddev_samp": {"s", "m", "q"}, "stddev_pop": {"s", "m", "q"}}.get(c.function, set())
+    return need
+
+
+def _value_index(request: AggregateRequest) -> dict[str, int]:
+    return {name: j for j, (name, _) in enumerate(request.value_columns)}
+
+
+def compile_aggregate(request: AggregateRequest, entity_relation: str, timestamp_column: str,
+                      as_of: Any, index: int = 0, dialect: Dialect = DUCKDB) -> CompiledPlan:
+    """The SQL of one view's aggregations over ``entity_relation`` (which carries
+    ``__skewless_row``): setup statements (temporary tables of events, labels, partials per tile
+    and per window), then a query returning ``__skewless_row`` and one column per requested
+    feature (``request.columns``' outputs), one row per entity row, ordered by input row."""
+    d = dialect
+    ident = d.ident
+    p = f"__skewless_a{index}"
+    vidx = _value_index(request)
+    states = _states(request)
+    setup: list[tuple[str, tuple[Any, ...]]] = []
+    keys = [f"k{j}" for j in range(len(request.source_keys))]
+
+    # events
+    ts = d.epoch_us.format(t=d.cast_ts(f"s.{ident(request.timestamp_column)}"))
+    cr = (d.epoch_us.format(t=d.cast_ts(f"s.{ident(request.created_column)}"))
+          if request.created_column else "NULL")
+    cols = [f"s.{ident(sk)} AS k{j}" for j, sk in enumerate(request.source_keys)]
+    cols += [f"{ts} AS ts", f"coalesce({cr}, {_MIN_BIGINT}) AS cr"]
+    cols += [f"CAST(s.{ident(name)} AS {d.sql_type(t)}) AS v{j}"
+             for j, (name, t) in enumerate(request.value_columns)]
+    where = [f"{d.cast_ts(f's.{ident(request.timestamp_column)}')} IS NOT NULL"]
+    where += [f"s.{ident(sk)} IS NOT NULL" for sk in request.source_keys]
+    params: list[Any] = []
+    if as_of is not None:
+        known = d.cast_ts(f"s.{ident(known_column(request.timestamp_column, request.created_column))}")
+        where.append(f"{known} <= {d.timestamp_param}")
+        params.append(as_of)
+    qualify = ""
+    if request.event_id_column:
+        eid = f"s.{ident(request.event_id_column)}"
+        order = [f"coalesce({cr}, {_MIN_BIGINT}) DESC", f"{ts} DESC"]
+        order += [f"CAST(s.{ident(name)} AS {d.sql_type(t)}) DESC NULLS LAST"
+                  for name, t in request.value_columns]
+        qualify = (f" QUALIFY {eid} IS NULL OR row_number() OVER (PARTITION BY {eid} "
+                   f"ORDER BY {', '.join(order)}) = 1")
+    wanted = ", ".join(f"{ident(k)} AS k{j}" for j, k in enumerate(request.join_keys))
+    semi = " AND ".join(f"x.k{j} = ek.k{j}" for j in range(len(keys)))
+    setup.append((
+        d.temp_table.format(name=f"{p}_ev")
+        + f"SELECT x.* FROM (SELECT {', '.join(cols)} FROM {_scan(d, request)} AS s "
+        f"WHERE {' AND '.join(where)}{qualify}) AS x "
+        f"{d.semi_join} (SELECT DISTINCT {wanted} FROM {entity_relation}) AS ek ON {semi}",
+        tuple(params)))
+
+    # labels: those with a time and every key (the others have empty windows)
+    t = d.epoch_us.format(t=d.cast_ts(f"e.{ident(timestamp_column)}"))
+    lab_where = [f"{d.cast_ts(f'e.{ident(timestamp_column)}')} IS NOT NULL"]
+    lab_where += [f"e.{ident(k)} IS NOT NULL" for k in request.join_keys]
+    setup.append((
+        d.temp_table.format(name=f"{p}_lab")
+        + f"SELECT e.{ROW_ID}, "
+        + ", ".join(f"e.{ident(k)} AS k{j}" for j, k in enumerate(request.join_keys))
+        + f", {t} AS t FROM {entity_relation} AS e WHERE {' AND '.join(lab_where)}", ()))
+
+    def tile_states(v: str, j: int, per_event: bool) -> list[str]:
+        """The state columns of value column j: aggregated over a tile, or of one event."""
+        out = []
+        need = states[request.value_columns[j][0]]
+        x = f"CAST({v} AS DOUBLE)"
+        if per_event:
+            out.append(f"CASE WHEN {v} IS NULL THEN 0 ELSE 1 END AS n{j}")
+            out += [f"{v} AS s{j}"] if "s" in need else []
+            out += [f"{x} AS m{j}", f"0.0 AS q{j}"] if "q" in need else []
+            out += [f"{v} AS lo{j}"] if "lo" in need else []
+            out += [f"{v} AS hi{j}"] if "hi" in need else []
+            out += [f"CASE WHEN {v} IS NOT NULL THEN {{'t': ts, 'c': cr, 'v': {v}}} END AS l{j}"] \
+                if "l" in need else []
+            return out
+        out.append(f"count({v}) AS n{j}")
+        out += [f"sum({v}) AS s{j}"] if "s" in need else []
+        out += [f"avg({x}) AS m{j}", f"var_pop({x}) * count({v}) AS q{j}"] if "q" in need else []
+        out += [f"min({v}) AS lo{j}"] if "lo" in need else []
+        out += [f"max({v}) AS hi{j}"] if "hi" in need else []
+        out += [f"max({{'t': ts, 'c': cr, 'v': {v}}}) FILTER (WHERE {v} IS NOT NULL) AS l{j}"] \
+            if "l" in need else []
+        return out
+
+    key_list = ", ".join(keys)
+    key_eq = lambda a, b: " AND ".join(f"{a}.{k} = {b}.{k}" for k in keys)  # noqa: E731
+    tiles = sorted({c.tile_us for c in request.columns})
+    for s in tiles:
+        # partials per (key, tile)
+        st = [x for j in range(len(request.value_columns)) for x in tile_states(f"v{j}", j, False)]
+        setup.append((
+            d.temp_table.format(name=f"{p}_t{s}")
+            + f"SELECT {key_list}, {_tile_start(d, 'ts', s)} // {s} AS idx, {', '.join(st)} "
+            f"FROM {p}_ev GROUP BY {key_list}, idx", ()))
+        # the head tile of each label: its events before t
+        ev = [x for j in range(len(request.value_columns)) for x in tile_states(f"e.v{j}", j, True)]
+        ev = [x.replace("'t': ts, 'c': cr", "'t': e.ts, 'c': e.cr") for x in ev]
+        setup.append((
+            d.temp_table.format(name=f"{p}_h{s}")
+            + f"SELECT l.{ROW_ID}, {', '.join(ev)} FROM {p}_lab AS l JOIN {p}_ev AS e "
+            f"ON {key_eq('e', 'l')} AND {_tile_start(d, 'e.ts', s)} = {_tile_start(d, 'l.t', s)} "
+            f"AND e.ts < l.t", ()))
+
+    windows = sorted({(c.window_us, c.tile_us) for c in request.columns})
+    results: list[tuple[str, list[AggregateColumn]]] = []
+    for w, s in windows:
+        n_tiles = w // s
+        mine = [c for c in request.columns if (c.window_us, c.tile_us) == (w, s)]
+        used = sorted({vidx[c.source_column] for c in mine})
+        names = [f"{x}{j}" for j in used for x in ("n", "s", "m", "q", "lo", "hi", "l")
+                 if x == "n" or x in states[request.value_columns[j][0]]]
+        head = f"{_tile_start(d, 'l.t', s)} // {s}"
+        bucket = d.floor_div.format(a=f"({head})", n=n_tiles)
+        full = (f"SELECT l.{ROW_ID}, {', '.join('p.' + x for x in names)} "
+                f"FROM (SELECT l.*, {head} AS hidx, {bucket} - 1 + b.d AS bucket "
+                f"FROM {p}_lab AS l CROSS JOIN (VALUES (0), (1)) AS b(d)) AS l "
+                f"JOIN {p}_t{s} AS p ON {key_eq('p', 'l')} "
+                f"AND {d.floor_div.format(a='p.idx', n=n_tiles)} = l.bucket "
+                f"AND p.idx >= l.hidx - {n_tiles} AND p.idx < l.hidx")
+        parts = f"{full}\nUNION ALL\nSELECT {ROW_ID}, {', '.join(names)} FROM {p}_h{s}"
+        needs_mean = any(c.function.startswith("stddev") for c in mine)
+        if needs_mean:
+            # each part with its label's overall mean of the column (for Chan's M2)
+            extra = [f"CAST(sum(s{j}) OVER (PARTITION BY {ROW_ID}) AS DOUBLE) / "
+                     f"nullif(sum(n{j}) OVER (PARTITION BY {ROW_ID}), 0) AS mu{j}"
+                     for j in used if "q" in states[request.value_columns[j][0]]]
+            parts = f"SELECT *, {', '.join(extra)} FROM ({parts})"
+        outs: list[str] = []
+        for c in mine:
+            j = vidx[c.source_column]
+            n = f"sum(n{j})"
+            f = c.function
+            if f == "count":
+                e = f"CAST(coalesce({n}, 0) AS BIGINT)"
+            elif f == "sum":
+                e = f"CASE WHEN {n} > 0 THEN CAST(sum(s{j}) AS DOUBLE) END"
+            elif f == "mean":
+                e = f"CASE WHEN {n} > 0 THEN CAST(sum(s{j}) AS DOUBLE) / {n} END"
+            elif f == "min":
+                e = f"min(lo{j})"
+            elif f == "max":
+                e = f"max(hi{j})"
+            elif f == "last":
+                e = f"(max(l{j})).v"
+            else:
+                m2 = f"(sum(q{j}) + sum(n{j} * (m{j} - mu{j}) * (m{j} - mu{j})))"
+                denom = n if f == "stddev_pop" else f"({n} - 1)"
+                least = 0 if f == "stddev_pop" else 1
+                e = f"CASE WHEN {n} > {least} THEN sqrt(greatest({m2}, 0.0) / {denom}) END"
+            outs.append(f"CAST({e} AS {d.sql_type(c.dtype)}) AS o{len(results)}_{len(outs)}")
+        name = f"{p}_w{len(results)}"
+        setup.append((d.temp_table.format(name=name)
+                      + f"SELECT {ROW_ID}, {', '.join(outs)} FROM ({parts}) GROUP BY {ROW_ID}", ()))
+        results.append((name, mine))
+
+    # one row per entity row: the windows' values, count 0 and defaults for empty windows
+    joins: list[str] = []
+    picked: dict[str, tuple[str, tuple[Any, ...]]] = {}   # output -> (expression, its params)
+    for r, (name, mine) in enumerate(results):
+        joins.append(f"LEFT JOIN {name} AS w{r} ON w{r}.{ROW_ID} = e.{ROW_ID}")
+        for i, c in enumerate(mine):
+            v = f"w{r}.o{r}_{i}"
+            if c.function == "count":
+                picked[c.output] = (f"coalesce({v}, 0)", ())
+            elif c.default is not None:
+                picked[c.output] = (f"coalesce({v}, CAST(? AS {d.sql_type(c.dtype)}))", (c.default,))
+            else:
+                picked[c.output] = (v, ())
+    exprs = [f"{picked[c.output][0]} AS {ident(c.output)}" for c in request.columns]
+    final_params = tuple(x for c in request.columns for x in picked[c.output][1])
+    sql = (f"SELECT e.{ROW_ID}, {', '.join(exprs)}\nFROM {entity_relation} AS e\n" + "\n".join(joins)
+           + f"\nORDER BY e.{ROW_ID}")
+    return CompiledPlan(tuple(setup), sql, final_params)

@@ -285,6 +285,9 @@ def check_view_source(view: FeatureView, join_keys: tuple[str, ...], resolved: R
     created = src.created_timestamp_column
     if created is not None and created not in names:
         problems.append(missing("created_timestamp_column", created))
+    event_id = src.event_id_column
+    if event_id is not None and view.aggregated and event_id not in names:
+        problems.append(missing("event_id_column", event_id))
     times = [("timestamp_field", src.timestamp_field)]
     if created is not None:
         times.append(("created_timestamp_column", created))

@@ -28,6 +28,7 @@ from skewless.define import FeatureService, FeatureView
 from skewless.errors import InvalidRequestError, UnknownObjectError, closest
 from skewless.kernels.source import ResolvedSource, did_you_mean, resolve_source
 from skewless.registry.snapshot import Snapshot
+from skewless.plan.aggregate import AggregateRequest, aggregate_request
 from skewless.plan.refs import output_names, parse_refs
 from skewless.plan.visibility import Visibility
 from skewless.times import to_utc
@@ -67,17 +68,38 @@ class ViewRequest:
 
 @dataclass(frozen=True)
 class HistoricalPlan:
+    """``views``: the point-in-time views; ``aggregations``: the aggregated views
+    (``plan/aggregate.py``). The result's feature columns come in request order
+    (``output_columns``), whichever of the two a feature belongs to."""
+
     views: tuple[ViewRequest, ...]
     timestamp_column: str          # in the entity_df
     as_of: datetime | None = None
+    aggregations: tuple[AggregateRequest, ...] = ()
+    order: tuple[str, ...] = ()    # the feature columns in request order (default: views first)
 
     @property
     def output_columns(self) -> list[str]:
-        return [f.output for v in self.views for f in v.features]
+        if self.order:
+            return list(self.order)
+        return ([f.output for v in self.views for f in v.features]
+                + [c.output for a in self.aggregations for c in a.columns])
 
     @property
     def output_schema(self) -> pa.Schema:
-        return pa.schema([(f.output, f.dtype.to_arrow()) for v in self.views for f in v.features])
+        types = {f.output: f.dtype for v in self.views for f in v.features}
+        types.update({c.output: c.dtype for a in self.aggregations for c in a.columns})
+        return pa.schema([(name, types[name].to_arrow()) for name in self.output_columns])
+
+    def point_in_time(self) -> HistoricalPlan:
+        """The plan without its aggregations (what the point-in-time join computes)."""
+        return HistoricalPlan(self.views, self.timestamp_column, self.as_of)
+
+    @property
+    def join_key_sets(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(view, its entity_df join keys) of every view requested, aggregated or not."""
+        return [(v.view, v.join_keys) for v in self.views] + [
+            (a.view, a.join_keys) for a in self.aggregations]
 
 
 def build_plan(
@@ -91,11 +113,16 @@ def build_plan(
 ) -> HistoricalPlan:
     """Resolve the request against the registry into an engine-neutral plan."""
     requests = []
+    aggregations = []
     groups = parse_refs(snapshot, features)
     all_outputs: list[str] = []
     for (view, feats), outs in zip(groups, output_names(groups, full_feature_names)):
         keys = snapshot.join_keys(view)
         src = view.batch_source
+        if view.aggregated:
+            all_outputs.extend(outs)
+            aggregations.append(aggregate_request(view, feats, outs, keys, resolve_source(src, repo_path)))
+            continue
         by_name = {f.name: f for f in view.schema}
         cols = []
         for fname, out in zip(feats, outs):
@@ -119,7 +146,8 @@ def build_plan(
         raise InvalidRequestError(
             f"feature column(s) {clash} would overwrite column(s) of entity_df",
             hint="rename those entity_df columns or pass full_feature_names=True")
-    return HistoricalPlan(tuple(requests), timestamp_column, to_utc(as_of) if as_of else None)
+    return HistoricalPlan(tuple(requests), timestamp_column, to_utc(as_of) if as_of else None,
+                          tuple(aggregations), tuple(all_outputs))
 
 
 def check_entity_schema(plan: HistoricalPlan, schema: pa.Schema) -> None:
@@ -136,13 +164,13 @@ def check_entity_schema(plan: HistoricalPlan, schema: pa.Schema) -> None:
         raise InvalidRequestError(
             f"entity_df column '{ts}' has type {t}, expected a timestamp",
             hint=f"convert it: df['{ts}'] = pd.to_datetime(df['{ts}'], utc=True)")
-    for v in plan.views:
-        missing = [k for k in v.join_keys if k not in schema.names]
+    for view, join_keys in plan.join_key_sets:
+        missing = [k for k in join_keys if k not in schema.names]
         if missing:
             near = "".join(did_you_mean(k, schema.names).replace(" (", f" ('{k}': ", 1) for k in missing)
             raise InvalidRequestError(
-                f"entity_df lacks join key column(s) {missing} needed by feature view '{v.view}'"
+                f"entity_df lacks join key column(s) {missing} needed by feature view '{view}'"
                 f"{near}; its columns are {schema.names}",
-                hint=f"add {missing} to entity_df, or drop the features of '{v.view}'")
+                hint=f"add {missing} to entity_df, or drop the features of '{view}'")
     if ROW_ID in schema.names:
         raise InvalidRequestError(f"entity_df may not have a column named '{ROW_ID}'")

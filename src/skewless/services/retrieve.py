@@ -11,7 +11,8 @@ from skewless.define import FeatureService
 from skewless.engines.base import EntityInput, RetrievalJob, check_entity_input
 from skewless.errors import SkewlessError, SourceError
 from skewless.kernels.source import check_key_types, check_view_source, source_schema
-from skewless.plan.historical import build_plan, check_entity_schema
+from skewless.plan.aggregate import AggregateRequest
+from skewless.plan.historical import ViewRequest, build_plan, check_entity_schema
 from skewless.registry import Snapshot
 
 
@@ -36,7 +37,8 @@ def get_historical_features(
                       as_of, reserved=schema.names)
     check_entity_schema(plan, schema)
     problems: list[str] = []
-    for v in plan.views:
+    requests: list[ViewRequest | AggregateRequest] = [*plan.views, *plan.aggregations]
+    for v in requests:
         view = snapshot.feature_views[v.view]
         problems.extend(check_view_source(view, v.join_keys, v.source))
         problems.extend(check_key_types(v.view, v.join_keys, v.source_keys, source_schema(v.source),
