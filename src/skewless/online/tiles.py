@@ -34,6 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
+
 from skewless.aggregate import EMPTY, Partial, finalize, floor_tile, merge, update
 from skewless.online.codec import OLDEST, Record
 
@@ -41,6 +43,28 @@ LAYOUT = ("__tiles__",)   # the names of a tile-state record (one value: the sta
 
 # a tile, as stored: [start, hi, top, rows, {column: partial list}, ids or None, batches]
 START, HI, TOP, ROWS, PARTS, IDS, BATCHES = range(7)
+
+# Partial.to_list fields (skewless.aggregate.STATE_COLUMNS) and which ones ``finalize`` reads
+# for each function; every read also reads count (the status) and last (the event time)
+COUNT, SUM, MEAN, M2, MIN, MAX, LAST_TS, LAST_CREATED, LAST_VALUE = range(9)
+_READS: dict[str, tuple[int, ...]] = {
+    "count": (), "sum": (SUM,), "mean": (SUM,), "min": (MIN,), "max": (MAX,),
+    "last": (LAST_CREATED, LAST_VALUE), "stddev_samp": (MEAN, M2), "stddev_pop": (MEAN, M2)}
+_BLANK = EMPTY.to_list()
+
+
+def _expand(fields: Sequence[int], kept: Sequence[Any]) -> Partial:
+    """A partial from the fields kept of it (the others blank: no function of the view reads
+    them; ``merge`` and ``update`` never mix fields, so the kept ones stay exact)."""
+    values = list(_BLANK)
+    for i, v in zip(fields, kept):
+        values[i] = v
+    return Partial.from_list(values)
+
+
+def _trim(fields: Sequence[int], p: Partial) -> list[Any]:
+    full = p.to_list()
+    return [full[i] for i in fields]
 
 
 @dataclass(frozen=True)
@@ -62,13 +86,22 @@ class TileLayout:
     columns: tuple[str, ...]
     keep_us: Mapping[int, int]        # tile size -> longest window of that size
     event_ids: bool                   # the source declares event_id_column
+    # column -> the Partial.to_list fields its functions read (the suffix merges keep those)
+    fields: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    # (tiles and suffix merges store those fields only: ``_expand`` / ``_trim``)
 
     @classmethod
     def of(cls, specs: Sequence[AggSpec], event_ids: bool) -> TileLayout:
         keep: dict[int, int] = {}
+        fields: dict[str, set[int]] = {}
         for s in specs:
             keep[s.tile_us] = max(keep.get(s.tile_us, 0), s.window_us)
-        return cls(tuple(dict.fromkeys(s.column for s in specs)), keep, event_ids)
+            # count (the status) and the latest value (the event time; merge compares whole
+            # (ts, created, value) triples, so they are kept together) always
+            fields.setdefault(s.column, {COUNT, LAST_TS, LAST_CREATED, LAST_VALUE}).update(
+                _READS[s.function])
+        return cls(tuple(dict.fromkeys(s.column for s in specs)), keep, event_ids,
+                   {c: tuple(sorted(f)) for c, f in fields.items()})
 
 
 # --- the state ---------------------------------------------------------------------------------
@@ -89,19 +122,61 @@ def state_of(rec: Record | None) -> State:
     layout)."""
     if rec is None or rec.names != LAYOUT:
         return {}
-    return {int(size): [_tile(t) for t in tiles] for size, tiles in rec.vals[0]}
+    tiles = msgpack.unpackb(rec.vals[1], raw=False, use_list=True)
+    return {int(size): [_tile(t) for t in group] for size, group in tiles}
 
 
-def read_state(rec: Record) -> Mapping[int, Sequence[Sequence[Any]]]:
-    """The tile state of a stored record, read only (no copies: the read path)."""
+class ReadState:
+    """A key's tile state as a read sees it: per tile size, the tile starts and the suffix
+    merges as columns (``Partial.to_list`` order), decoded with the record; the tiles
+    themselves stay packed until a read before some stored event needs them (``tiles``)."""
+
+    __slots__ = ("groups", "_blob", "_tiles")
+
+    def __init__(self, groups: Mapping[int, tuple[Sequence[int], Mapping[str, Sequence[Sequence[Any]]]]],
+                 blob: bytes) -> None:
+        self.groups = groups
+        self._blob = blob
+        self._tiles: dict[int, list[Any]] | None = None
+
+    def tiles(self, size: int) -> list[Any]:
+        if self._tiles is None:
+            self._tiles = {int(sz): group for sz, group in
+                           msgpack.unpackb(self._blob, raw=False, use_list=False)}
+        return self._tiles.get(size, [])
+
+
+def read_state(rec: Record) -> ReadState | None:
+    """The tile state of a stored record, read only (None: a record of another layout)."""
     if rec.names != LAYOUT:
-        return {}
-    return {size: tiles for size, tiles in rec.vals[0]}
+        return None
+    return ReadState({g[0]: (g[1], g[2]) for g in rec.vals[0]}, rec.vals[1])
 
 
-def record_of(state: State) -> Record:
+def record_of(state: State, layout: TileLayout) -> Record:
+    """The record of a tile state: ``(groups, tiles)``. ``tiles`` is the state itself, packed
+    (msgpack bytes: a read never decodes it). ``groups`` holds, per tile size, the tile starts
+    and their **suffix merges**: for each column and tile i, the library's ``merge`` of the
+    partials of tiles i, i+1, ..., last, stored column-wise (one list per ``Partial.to_list``
+    field the view's functions read: ``TileLayout.fields``). A read at t after every stored event needs exactly such a suffix (the tiles from
+    ``floor_tile(t - window)`` on), so it merges nothing: one bisect, one ``finalize``
+    (docs/aggregations.md, "Online": cost)."""
     top = max((t[TOP] for tiles in state.values() for t in tiles), default=OLDEST)
-    return Record(top, OLDEST, LAYOUT, ([[size, tiles] for size, tiles in sorted(state.items())],))
+    groups = []
+    for size, tiles in sorted(state.items()):
+        suffix: dict[str, list[Any]] = {}
+        for c in layout.columns:
+            acc = EMPTY
+            rows: list[list[Any]] = []
+            for t in reversed(tiles):
+                acc = merge(_expand(layout.fields[c], t[PARTS][c]), acc)
+                rows.append(acc.to_list())
+            rows.reverse()
+            keep = layout.fields[c]
+            suffix[c] = [list(keep), [[r[i] for r in rows] for i in keep]]
+        groups.append([size, [t[START] for t in tiles], suffix])
+    blob = msgpack.packb([[size, tiles] for size, tiles in sorted(state.items())], use_bin_type=True)
+    return Record(top, OLDEST, LAYOUT, (groups, blob))
 
 
 def _prune(state: State, layout: TileLayout) -> State:
@@ -134,7 +209,7 @@ class Event:
 
 
 def _new_tile(start: int, layout: TileLayout) -> list[Any]:
-    return [start, 0, OLDEST, 0, {c: EMPTY.to_list() for c in layout.columns},
+    return [start, 0, OLDEST, 0, {c: _trim(layout.fields[c], EMPTY) for c in layout.columns},
             [] if layout.event_ids else None, []]
 
 
@@ -164,7 +239,8 @@ def add_events(stored: Record | None, events: Sequence[Event], layout: TileLayou
             touched.add(start)
             parts = tile[PARTS]
             for c in layout.columns:
-                parts[c] = update(Partial.from_list(parts[c]), e.values.get(c), e.ts, e.created).to_list()
+                fields = layout.fields[c]
+                parts[c] = _trim(fields, update(_expand(fields, parts[c]), e.values.get(c), e.ts, e.created))
             tile[TOP] = max(tile[TOP], e.ts)
             tile[ROWS] += 1
             if e.event_id is not None:
@@ -177,7 +253,7 @@ def add_events(stored: Record | None, events: Sequence[Event], layout: TileLayou
                     t[BATCHES].append(batch)
     if not changed:
         return None
-    return record_of(_prune(state, layout))
+    return record_of(_prune(state, layout), layout)
 
 
 @dataclass
@@ -219,7 +295,7 @@ def replace_tiles(stored: Record | None, built: Mapping[int, Mapping[int, BuiltT
                 b = BuiltTile(b.hi, b.full.top, b.full.rows, b.full.partials, b.full.ids)
             if old is None and not b.rows:
                 continue
-            parts = {c: b.partials.get(c, EMPTY).to_list() for c in layout.columns}
+            parts = {c: _trim(layout.fields[c], b.partials.get(c, EMPTY)) for c in layout.columns}
             new = [start, b.hi, b.top, b.rows, parts,
                    (list(b.ids or ()) if layout.event_ids else None),
                    list(old[BATCHES]) if old is not None else []]
@@ -231,7 +307,7 @@ def replace_tiles(stored: Record | None, built: Mapping[int, Mapping[int, BuiltT
             changed = True
     if not changed:
         return None
-    return record_of(_prune(state, layout))
+    return record_of(_prune(state, layout), layout)
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -247,23 +323,40 @@ class WindowValue:
     top: int | None
 
 
-def read_window(state: Mapping[int, Sequence[Sequence[Any]]], spec: AggSpec, t_us: int) -> WindowValue:
-    """The value of ``spec`` at ``t_us`` from a key's tile state: the library's ``merge`` of
-    the partials of the window's tiles, then ``finalize``."""
-    tiles = state.get(spec.tile_us)
-    if not tiles:
-        return WindowValue(finalize(EMPTY, spec.function), 0, None)
-    first = floor_tile(t_us - spec.window_us, spec.tile_us)
-    head = floor_tile(t_us, spec.tile_us)
-    starts = [t[START] for t in tiles]
-    lo, hi = bisect_left(starts, first), bisect_left(starts, head + 1)
+def window_partial(state: ReadState, column: str, window_us: int, tile_us: int,
+                   t_us: int) -> Partial:
+    """The partial of ``column`` over the window ending at ``t_us``: a stored suffix merge when
+    no stored tile is after the head tile (every stored event is before ``t_us``, the rule),
+    else the library's ``merge`` of the window's tiles."""
+    group = state.groups.get(tile_us)
+    if group is None:
+        return EMPTY
+    starts, suffix = group
+    if not starts:
+        return EMPTY
+    lo = bisect_left(starts, floor_tile(t_us - window_us, tile_us))
+    head = floor_tile(t_us, tile_us)
+    if starts[-1] <= head and starts[-1] < t_us:
+        if lo == len(starts):
+            return EMPTY
+        kept, cols = suffix[column]
+        return _expand(kept, [f[lo] for f in cols])
+    # a read before some stored event (a past time): merge the window's tiles; the head tile
+    # counts whole, unless t is its start (then none of its events is before t)
     total = EMPTY
-    col = spec.column
-    for t in tiles[lo:hi]:
-        total = merge(total, Partial.from_list(t[PARTS][col]))
+    kept = suffix[column][0]
+    for t in state.tiles(tile_us)[lo:bisect_left(starts, head + (1 if t_us > head else 0))]:
+        total = merge(total, _expand(kept, t[PARTS][column]))
+    return total
+
+
+def read_window(state: ReadState, spec: AggSpec, t_us: int) -> WindowValue:
+    """The value of ``spec`` at ``t_us`` from a key's tile state (``window_partial``, then the
+    library's ``finalize``)."""
+    total = window_partial(state, spec.column, spec.window_us, spec.tile_us, t_us)
     return WindowValue(finalize(total, spec.function), total.count,
                        total.last[0] if total.last is not None else None)
 
 
 __all__ = ["AggSpec", "BuiltTile", "Event", "LAYOUT", "TileLayout", "WindowValue", "add_events",
-           "read_state", "read_window", "record_of", "replace_tiles", "state_of"]
+           "ReadState", "read_state", "read_window", "record_of", "replace_tiles", "state_of"]

@@ -124,8 +124,10 @@ def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureServi
         views.append(OnlineView(
             view.name, snapshot.online_table(view.name), jk,
             _key_types(view, jk, repo_path),
-            Visibility.of(view.ttl), view.on_missing, tuple(cols), view.fallback == "cache",
-            tuple(aggs)))
+            Visibility.of(view.ttl), view.on_missing, tuple(cols),
+            # aggregated views: no fallback cache (keeping each read's tile states would cost
+            # more than the read itself; docs/aggregations.md, "Online")
+            view.fallback == "cache" and not aggs, tuple(aggs)))
         keys.extend(k for k in jk if k not in keys)
     clash = set(outputs) & set(keys)
     if clash:

@@ -28,8 +28,8 @@ from skewless.online import OnlineStore
 from skewless.online.cached import GONE, Answer, CachedStore
 from skewless.online.codec import (KEY_INT_RANGE, Record, encode_key, from_micros, key_int_fits, micros,
                                    restore)
-from skewless.aggregate import EMPTY, finalize
-from skewless.online.tiles import read_state, read_window
+from skewless.aggregate import EMPTY, Partial, finalize
+from skewless.online.tiles import read_state, window_partial
 from skewless.plan.online import OnlinePlan, OnlineView
 
 PRESENT, NOT_FOUND, OUTSIDE_TTL, UNAVAILABLE = "PRESENT", "NOT_FOUND", "OUTSIDE_TTL", "UNAVAILABLE"
@@ -364,31 +364,29 @@ def _assemble_aggregated(view: OnlineView, entity_rows: Sequence[Mapping[str, An
                 _fail(view, entity_rows[i], NOT_FOUND if r is None else UNAVAILABLE, None, store_error)
     states = [None if r is None or r is GONE else read_state(r) for r in recs]
     use_default = view.on_missing == "default"
+    # one partial per (column, window, tile) and row, shared by that window's functions
+    partials: dict[tuple[str, int, int], list[Partial]] = {}
     windows: dict[tuple[str, int, int], tuple[list[str], list[int | None]]] = {}
     runs: list[tuple[tuple[str, int, int], list[str]]] = []   # consecutive features of one window
     for f, spec in zip(view.features, view.aggs):
-        col: list[Any] = []
         window = (spec.column, spec.window_us, spec.tile_us)
-        known = window in windows
-        statuses: list[str] = []
-        stamps: list[int | None] = []
-        for r, state in zip(recs, states):
-            if state is None:
-                value, rows, top = finalize(EMPTY, spec.function), 0, None
-            else:
-                got = read_window(state, spec, now_us)
-                value, rows, top = got.value, got.count, got.top
+        parts = partials.get(window)
+        if parts is None:
+            parts = partials[window] = [
+                EMPTY if state is None else window_partial(state, *window, now_us) for state in states]
+            windows[window] = (
+                [UNAVAILABLE if r is GONE else PRESENT if p.count else NOT_FOUND for r, p in zip(recs, parts)],
+                [p.last[0] if p.last is not None else None for p in parts])
+        function, default, dtype = spec.function, f.default, f.dtype
+        col: list[Any] = []
+        for p in parts:
+            value = finalize(p, function)
             if value is None:
                 if use_default:
-                    value = f.default
+                    value = default
             elif f.restore:
-                value = restore(value, f.dtype)
+                value = restore(value, dtype)
             col.append(value)
-            if not known:
-                statuses.append(UNAVAILABLE if r is GONE else PRESENT if rows else NOT_FOUND)
-                stamps.append(top)
-        if not known:
-            windows[window] = (statuses, stamps)
         values[f.output] = col
         if runs and runs[-1][0] == window:
             runs[-1][1].append(f.output)
