@@ -19,7 +19,8 @@ percentiles):
 - ``raw 1``       SQLite: the point ``SELECT`` of the user's tile record, no decoding (Redis: GET)
 - ``agg 100x9``, ``plain 100x9``: 100 distinct users
 - ``push``        ``store.push`` of one event (offline Parquet file, then the online tiles)
-                  followed by the read that sees it: push -> readable, in process.
+                  followed by the read that sees it: push -> readable, in process; and the
+                  same with ``to="online"`` (no Parquet file written and fsynced).
 """
 
 from __future__ import annotations
@@ -140,6 +141,17 @@ def run(store_type: str, keys: int, iterations: int, redis_url: str) -> None:
         push_times.append(time.perf_counter_ns() - t)
         assert got == before + 1, (got, before)
     times["push -> readable"] = push_times
+    # the same, to="online": no Parquet file (the online tile update and the read only)
+    online_times: list[int] = []
+    for i in range(min(iterations, 300)):
+        clock[0] = end + timedelta(seconds=1000 + i)
+        k = rng.randrange(keys)
+        t = time.perf_counter_ns()
+        fs.push("tx", {"user_id": [k], "ts": [clock[0] - timedelta(microseconds=1)], "amount": [1.0]},
+                to="online")
+        fs.get_online_features(["agg:amount_count_1h"], [{"user_id": k}])
+        online_times.append(time.perf_counter_ns() - t)
+    times["push online ->"] = online_times
     print(f"  {'case':<18}{'n':>7}{'p50 us':>10}{'p99 us':>10}")
     for c, xs in times.items():
         print(f"  {c:<18}{len(xs):>7}{pct(xs, 50):>10.1f}{pct(xs, 99):>10.1f}")

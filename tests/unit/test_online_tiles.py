@@ -173,5 +173,5 @@ def test_old_tiles_are_dropped() -> None:
     assert rec is not None
     state = read_state(rec)
     assert state is not None
-    ((starts, _suffix),) = state.groups.values()
+    ((starts, _closed, _last),) = state.groups.values()
     assert starts == [60 * MIN]

@@ -133,7 +133,7 @@ class ReadState:
 
     __slots__ = ("groups", "_blob", "_tiles")
 
-    def __init__(self, groups: Mapping[int, tuple[Sequence[int], Mapping[str, Sequence[Sequence[Any]]]]],
+    def __init__(self, groups: Mapping[int, tuple[Sequence[int], Mapping[str, Any], Mapping[str, Any]]],
                  blob: bytes) -> None:
         self.groups = groups
         self._blob = blob
@@ -150,31 +150,89 @@ def read_state(rec: Record) -> ReadState | None:
     """The tile state of a stored record, read only (None: a record of another layout)."""
     if rec.names != LAYOUT:
         return None
-    return ReadState({g[0]: (g[1], g[2]) for g in rec.vals[0]}, rec.vals[1])
+    return ReadState({g[0]: (g[1], g[2], g[3]) for g in rec.vals[0]}, rec.vals[1])
 
 
-def record_of(state: State, layout: TileLayout) -> Record:
+def _columns(rows: Sequence[Sequence[Any]], keep: Sequence[int]) -> list[Any]:
+    return [list(keep), [[r[i] for r in rows] for i in keep]]
+
+
+def _closed(tiles: Sequence[Sequence[Any]], layout: TileLayout) -> dict[str, list[Any]]:
+    """Per column, the suffix merges of every tile but the last (column-wise, the kept
+    fields)."""
+    out: dict[str, list[Any]] = {}
+    for c in layout.columns:
+        acc = EMPTY
+        rows: list[list[Any]] = []
+        for t in reversed(tiles[:-1]):
+            acc = merge(_expand(layout.fields[c], t[PARTS][c]), acc)
+            rows.append(acc.to_list())
+        rows.reverse()
+        out[c] = _columns(rows, layout.fields[c])
+    return out
+
+
+def _reuse(old: Sequence[Any], starts: list[int], tiles: Sequence[Sequence[Any]],
+           touched: set[int], layout: TileLayout) -> dict[str, list[Any]] | None:
+    """The closed suffixes of a group from the previous record's, when only its last tile
+    changed (a push of recent events, the usual case): the same, less the tiles pruned since;
+    or, when the events opened a new last tile, each merged once with the previous last tile.
+    None when an older tile changed (then they are computed again)."""
+    old_starts, old_closed, old_last = old[1], old[2], old[3]
+    if not old_starts or not starts or (touched - {starts[-1]}):
+        return None
+    if starts[-1] == old_starts[-1]:
+        body = starts
+        extra = None
+    elif starts[-1] > old_starts[-1] and len(starts) >= 2 and starts[-2] == old_starts[-1]:
+        body = starts[:-1]
+        extra = old_last   # the previous last tile, now closed
+    else:
+        return None
+    drop = len(old_starts) - len(body)
+    if drop < 0 or list(old_starts[drop:]) != body:
+        return None
+    out: dict[str, list[Any]] = {}
+    for c in layout.columns:
+        kept, fields = old_closed[c]
+        if list(kept) != list(layout.fields[c]):
+            return None
+        cols = [list(f[drop:]) for f in fields]
+        if extra is not None:
+            last = _expand(kept, extra[c])
+            rows = [merge(_expand(kept, [f[i] for f in cols]), last).to_list()
+                    for i in range(len(cols[0]) if cols else 0)]
+            rows.append(last.to_list())
+            out[c] = _columns(rows, kept)
+        else:
+            out[c] = [list(kept), cols]
+    return out
+
+
+def record_of(state: State, layout: TileLayout, previous: Record | None = None,
+              touched: Mapping[int, set[int]] | None = None) -> Record:
     """The record of a tile state: ``(groups, tiles)``. ``tiles`` is the state itself, packed
-    (msgpack bytes: a read never decodes it). ``groups`` holds, per tile size, the tile starts
-    and their **suffix merges**: for each column and tile i, the library's ``merge`` of the
-    partials of tiles i, i+1, ..., last, stored column-wise (one list per ``Partial.to_list``
-    field the view's functions read: ``TileLayout.fields``). A read at t after every stored event needs exactly such a suffix (the tiles from
-    ``floor_tile(t - window)`` on), so it merges nothing: one bisect, one ``finalize``
-    (docs/aggregations.md, "Online": cost)."""
+    (msgpack bytes: a read never decodes it). ``groups`` holds, per tile size, ``[size, starts,
+    closed, last]``: the tile starts, the **suffix merges** of every tile but the last (for each
+    column and tile i, the library's ``merge`` of the partials of tiles i, ..., last - 1,
+    column-wise, the fields ``TileLayout.fields``) and the last tile's partials. A read at t
+    after every stored event needs the tiles from ``floor_tile(t - window)`` on: one closed
+    suffix merged with the last tile, whatever the window's length (docs/aggregations.md,
+    "Online": cost). A push into the last tile (``touched``: tile starts changed per size,
+    with the ``previous`` record) changes no closed suffix."""
     top = max((t[TOP] for tiles in state.values() for t in tiles), default=OLDEST)
+    old = ({g[0]: g for g in previous.vals[0]} if previous is not None and touched is not None
+           and previous.names == LAYOUT else {})
     groups = []
     for size, tiles in sorted(state.items()):
-        suffix: dict[str, list[Any]] = {}
-        for c in layout.columns:
-            acc = EMPTY
-            rows: list[list[Any]] = []
-            for t in reversed(tiles):
-                acc = merge(_expand(layout.fields[c], t[PARTS][c]), acc)
-                rows.append(acc.to_list())
-            rows.reverse()
-            keep = layout.fields[c]
-            suffix[c] = [list(keep), [[r[i] for r in rows] for i in keep]]
-        groups.append([size, [t[START] for t in tiles], suffix])
+        starts = [t[START] for t in tiles]
+        closed = None
+        if size in old:
+            closed = _reuse(old[size], starts, tiles, touched.get(size, set()) if touched else set(),
+                            layout)
+        if closed is None:
+            closed = _closed(tiles, layout)
+        groups.append([size, starts, closed, {c: tiles[-1][PARTS][c] for c in layout.columns}])
     blob = msgpack.packb([[size, tiles] for size, tiles in sorted(state.items())], use_bin_type=True)
     return Record(top, OLDEST, LAYOUT, (groups, blob))
 
@@ -220,11 +278,12 @@ def add_events(stored: Record | None, events: Sequence[Event], layout: TileLayou
     nothing changed."""
     state = state_of(stored)
     changed = False
+    touched_by_size: dict[int, set[int]] = {}
     for size in layout.keep_us:
         tiles = state.setdefault(size, [])
         starts = [t[START] for t in tiles]
         seen = ({i for t in tiles for i in (t[IDS] or ())} if layout.event_ids else set())
-        touched: set[int] = set()
+        touched = touched_by_size[size] = set()
         for e in events:
             if e.event_id is not None and e.event_id in seen:
                 continue
@@ -253,7 +312,7 @@ def add_events(stored: Record | None, events: Sequence[Event], layout: TileLayou
                     t[BATCHES].append(batch)
     if not changed:
         return None
-    return record_of(_prune(state, layout), layout)
+    return record_of(_prune(state, layout), layout, stored, touched_by_size)
 
 
 @dataclass
@@ -325,26 +384,29 @@ class WindowValue:
 
 def window_partial(state: ReadState, column: str, window_us: int, tile_us: int,
                    t_us: int) -> Partial:
-    """The partial of ``column`` over the window ending at ``t_us``: a stored suffix merge when
-    no stored tile is after the head tile (every stored event is before ``t_us``, the rule),
-    else the library's ``merge`` of the window's tiles."""
+    """The partial of ``column`` over the window ending at ``t_us``: a stored closed suffix
+    merged with the last tile when no stored tile is after the head tile (every stored event
+    is before ``t_us``, the rule), else the library's ``merge`` of the window's tiles."""
     group = state.groups.get(tile_us)
     if group is None:
         return EMPTY
-    starts, suffix = group
+    starts, closed, last_parts = group
     if not starts:
         return EMPTY
     lo = bisect_left(starts, floor_tile(t_us - window_us, tile_us))
     head = floor_tile(t_us, tile_us)
+    kept, cols = closed[column]
     if starts[-1] <= head and starts[-1] < t_us:
-        if lo == len(starts):
+        n = len(starts)
+        if lo == n:
             return EMPTY
-        kept, cols = suffix[column]
-        return _expand(kept, [f[lo] for f in cols])
+        last = _expand(kept, last_parts[column])
+        if lo == n - 1:
+            return last
+        return merge(_expand(kept, [f[lo] for f in cols]), last)
     # a read before some stored event (a past time): merge the window's tiles; the head tile
     # counts whole, unless t is its start (then none of its events is before t)
     total = EMPTY
-    kept = suffix[column][0]
     for t in state.tiles(tile_us)[lo:bisect_left(starts, head + (1 if t_us > head else 0))]:
         total = merge(total, _expand(kept, t[PARTS][column]))
     return total
