@@ -325,7 +325,10 @@ def materialize(ctx: RuntimeContext, snapshot: Snapshot, *, end: datetime,
             if covered_to is None:
                 reports.append(ViewReport(view.name, 0, before.watermark or end, end, 0.0))
                 continue
-            after = before.cover(None if incremental else start, covered_to, seen, incremental)
+            if not incremental and start is not None and start > covered_to:
+                after = before   # materialize(end, end): no event is before end and after start
+            else:
+                after = before.cover(None if incremental else start, covered_to, seen, incremental)
         elif incremental:
             windows = before.holes(end)
             late: datetime | None = None
