@@ -83,3 +83,26 @@ def test_the_event_at_the_end_and_late_rows_come_with_the_next_run(tmp_path: Pat
     fs.materialize_incremental(now[0])
     assert _values(fs) == {"user_id": [1, 2], "amount_sum_1h": [103.0, 4.0],
                                   "amount_count_1d": [4, 2], "amount_max_1d": [100.0, 9.0]}
+
+
+def test_a_run_never_takes_back_what_a_push_brought(tmp_path: Path) -> None:
+    """A push puts an event in the tile holding a run's end, after the end: the run (which
+    rebuilds that tile from the offline events before its end) keeps it, since the pushed row
+    is offline too."""
+    from skewless import PushSource
+
+    now = [T + timedelta(minutes=3)]
+    _write(tmp_path, ROWS[:3])
+    fs = FeatureStore(tmp_path, config={"project": "m", "online_store": {"type": "memory"},
+                                        "registry_cache_ttl_seconds": 0}, clock=lambda: now[0])
+    user = Entity("user", join_keys=["user_id"])
+    fs.apply([user, FeatureView(
+        "agg", entities=[user], schema=[Field("user_id", Int64), Field("amount", Float64)],
+        source=PushSource("tx", batch_source=FileSource("data/tx", "ts", created_timestamp_column="created")),
+        aggregations=[Aggregation("amount", "sum", timedelta(hours=1))])])
+    fs.push("tx", {"user_id": [1], "ts": [T + timedelta(minutes=2)], "amount": [50.0]})
+    fs.materialize_incremental(T + timedelta(minutes=1))   # the 5-minute tile [T, T+5m) is split
+    got = fs.get_online_features(["agg:amount_sum_1h"], [{"user_id": 1}]).to_dict()
+    assert got["amount_sum_1h"] == [53.0]
+    fs.materialize_incremental(now[0])
+    assert fs.get_online_features(["agg:amount_sum_1h"], [{"user_id": 1}]).to_dict()["amount_sum_1h"] == [53.0]

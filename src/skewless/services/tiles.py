@@ -83,11 +83,16 @@ def events_table(snapshot: Snapshot, view: FeatureView, repo_path: str | Path, l
     return table
 
 
+Built = dict[bytes, dict[int, dict[int, BuiltTile]]]
+
+
 def build_tiles(view: FeatureView, keys: Sequence[str], events: pa.Table, layout: TileLayout,
-                hi_us: int) -> dict[bytes, dict[int, dict[int, BuiltTile]]]:
+                hi_us: int) -> Built:
     """The tiles of ``events`` (``events_table``) per encoded key, tile size and start: each
-    tile holds its events, and is exact for the events before ``min(its end, hi_us)``."""
-    out: dict[bytes, dict[int, dict[int, BuiltTile]]] = {}
+    tile holds its events before ``hi_us``, and is exact for the events before ``min(its end,
+    hi_us)``. For the tile holding ``hi_us`` (of each size), ``full`` holds every event of
+    ``events`` in it, beyond ``hi_us`` too (``BuiltTile``)."""
+    out: Built = {}
     if not events.num_rows:
         return out
     key_cols = [events.column(k).to_pylist() for k in keys]
@@ -97,7 +102,30 @@ def build_tiles(view: FeatureView, keys: Sequence[str], events: pa.Table, layout
     by_code = list(uniq)
     work = events.append_column("__key", pa.array(row_key, pa.int64()))
     ts = work.column(_TS)
+    below = work.filter(pc.less(ts, pa.scalar(hi_us, pa.int64())))
+    out = _build(below, by_code, layout, list(layout.keep_us), hi_us)
     for size in layout.keep_us:
+        if hi_us % size == 0:
+            continue   # hi is a tile edge: no tile holds events on both sides
+        start = floor_tile(hi_us, size)
+        inside = work.filter(pc.and_(pc.greater_equal(ts, pa.scalar(start, pa.int64())),
+                                     pc.less(ts, pa.scalar(start + size, pa.int64()))))
+        for key, sizes in _build(inside, by_code, layout, [size], hi_us).items():
+            target = out.setdefault(key, {}).setdefault(size, {}).get(start)
+            if target is None:
+                target = out[key][size][start] = BuiltTile(hi_us, 0, 0, {},
+                                                           [] if layout.event_ids else None)
+            target.full = sizes[size][start]
+    return out
+
+
+def _build(work: pa.Table, by_code: list[bytes], layout: TileLayout, sizes: Sequence[int],
+           hi_us: int) -> Built:
+    out: Built = {}
+    if not work.num_rows:
+        return out
+    ts = work.column(_TS)
+    for size in sizes:
         tile = pc.subtract(ts, _mod(ts, size))
         tiled = work.append_column("__tile", tile)
         # rows, latest event time and event ids per (key, tile): null values included
@@ -153,11 +181,14 @@ def materialize_tiles(store: OnlineStore, snapshot: Snapshot, view: FeatureView,
     written, the latest created time read or None)."""
     layout = tile_layout(view)
     start = None if lo_us is None else min(floor_tile(lo_us, s) for s in layout.keep_us)
-    events = events_table(snapshot, view, repo_path, start, hi_us)
+    # the tiles holding hi_us are read whole (their ``full`` variant, see BuiltTile)
+    until = max([hi_us] + [floor_tile(hi_us, s) + s for s in layout.keep_us if hi_us % s])
+    events = events_table(snapshot, view, repo_path, start, until)
     keys = snapshot.join_keys(view)
     built = build_tiles(view, keys, events, layout, hi_us)
-    created = pc.max(events.column(_CREATED)).as_py() if events.num_rows else None
-    return events.num_rows, write_built(store, table, built, layout), created
+    before = events.filter(pc.less(events.column(_TS), pa.scalar(hi_us, pa.int64())))
+    created = pc.max(before.column(_CREATED)).as_py() if before.num_rows else None
+    return before.num_rows, write_built(store, table, built, layout), created
 
 
 def earliest_created_since(snapshot: Snapshot, view: FeatureView, repo_path: str | Path,
