@@ -27,6 +27,7 @@ from skewless.plan.online import tile_layout
 from skewless.registry import Snapshot
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")
+KEYS_PER_CHUNK = 5000   # keys whose tiles are built (Python objects) and written at once
 _TS, _CREATED, _ID = "__ts", "__created", "__event_id"
 
 
@@ -86,21 +87,23 @@ def events_table(snapshot: Snapshot, view: FeatureView, repo_path: str | Path, l
 Built = dict[bytes, dict[int, dict[int, BuiltTile]]]
 
 
-def build_tiles(view: FeatureView, keys: Sequence[str], events: pa.Table, layout: TileLayout,
-                hi_us: int) -> Built:
-    """The tiles of ``events`` (``events_table``) per encoded key, tile size and start: each
-    tile holds its events before ``hi_us``, and is exact for the events before ``min(its end,
-    hi_us)``. For the tile holding ``hi_us`` (of each size), ``full`` holds every event of
-    ``events`` in it, beyond ``hi_us`` too (``BuiltTile``)."""
+def key_codes(events: pa.Table, keys: Sequence[str]) -> tuple[pa.Table, list[bytes]]:
+    """``events`` with a column ``__key``: a code per distinct entity key (Arrow's group-by and
+    join, no Python per row), and the encoded key (``encode_key``) of each code."""
+    uniq = events.select(list(keys)).group_by(list(keys)).aggregate([])
+    uniq = uniq.append_column("__key", pa.array(range(uniq.num_rows), pa.int64()))
+    encoded = [encode_key(v) for v in zip(*(uniq.column(k).to_pylist() for k in keys))]
+    return events.join(uniq, list(keys), join_type="inner"), encoded
+
+
+def build_tiles(work: pa.Table, by_code: Sequence[bytes], layout: TileLayout, hi_us: int) -> Built:
+    """The tiles of ``work`` (``events_table`` rows with ``key_codes``' ``__key``) per encoded
+    key, tile size and start: each tile holds its events before ``hi_us``, and is exact for the
+    events before ``min(its end, hi_us)``. For the tile holding ``hi_us`` (of each size),
+    ``full`` holds every event of ``work`` in it, beyond ``hi_us`` too (``BuiltTile``)."""
     out: Built = {}
-    if not events.num_rows:
+    if not work.num_rows:
         return out
-    key_cols = [events.column(k).to_pylist() for k in keys]
-    encoded = [encode_key(v) for v in zip(*key_cols)]
-    uniq: dict[bytes, int] = {}
-    row_key = [uniq.setdefault(k, len(uniq)) for k in encoded]   # a code per distinct key
-    by_code = list(uniq)
-    work = events.append_column("__key", pa.array(row_key, pa.int64()))
     ts = work.column(_TS)
     below = work.filter(pc.less(ts, pa.scalar(hi_us, pa.int64())))
     out = _build(below, by_code, layout, list(layout.keep_us), hi_us)
@@ -119,7 +122,7 @@ def build_tiles(view: FeatureView, keys: Sequence[str], events: pa.Table, layout
     return out
 
 
-def _build(work: pa.Table, by_code: list[bytes], layout: TileLayout, sizes: Sequence[int],
+def _build(work: pa.Table, by_code: Sequence[bytes], layout: TileLayout, sizes: Sequence[int],
            hi_us: int) -> Built:
     out: Built = {}
     if not work.num_rows:
@@ -184,11 +187,18 @@ def materialize_tiles(store: OnlineStore, snapshot: Snapshot, view: FeatureView,
     # the tiles holding hi_us are read whole (their ``full`` variant, see BuiltTile)
     until = max([hi_us] + [floor_tile(hi_us, s) + s for s in layout.keep_us if hi_us % s])
     events = events_table(snapshot, view, repo_path, start, until)
-    keys = snapshot.join_keys(view)
-    built = build_tiles(view, keys, events, layout, hi_us)
     before = events.filter(pc.less(events.column(_TS), pa.scalar(hi_us, pa.int64())))
     created = pc.max(before.column(_CREATED)).as_py() if before.num_rows else None
-    return before.num_rows, write_built(store, table, built, layout), created
+    if not events.num_rows:
+        return 0, 0, created
+    work, by_code = key_codes(events, snapshot.join_keys(view))
+    written = 0
+    for lo in range(0, len(by_code), KEYS_PER_CHUNK):   # bounded memory: the tiles of a chunk
+        codes = work.column("__key")
+        chunk = work.filter(pc.and_(pc.greater_equal(codes, pa.scalar(lo, pa.int64())),
+                                    pc.less(codes, pa.scalar(lo + KEYS_PER_CHUNK, pa.int64()))))
+        written += write_built(store, table, build_tiles(chunk, by_code, layout, hi_us), layout)
+    return before.num_rows, written, created
 
 
 def earliest_created_since(snapshot: Snapshot, view: FeatureView, repo_path: str | Path,
@@ -240,5 +250,5 @@ def _storable(col: Any) -> list[Any]:
     return col.to_pylist()  # type: ignore[no-any-return]
 
 
-__all__ = ["build_tiles", "earliest_created_since", "events_table", "materialize_tiles", "push_tiles", "require_tiles",
+__all__ = ["build_tiles", "earliest_created_since", "events_table", "key_codes", "materialize_tiles", "push_tiles", "require_tiles",
            "write_built"]
