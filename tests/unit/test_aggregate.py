@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skewless.aggregate import (EMPTY, FUNCTIONS, MINUTE, Partial, dedup_events, default_tile, finalize,
-                                floor_tile, format_window, merge, merge_all, partials_by_key,
+                                floor_tile, format_window, merge, merge_all, partials_by_key, read_window,
                                 same_value, tile_partials, update, window_bounds, window_tiles)
 from skewless.aggregate.windows import DAY, HOUR
 from skewless.engines.reference_aggregate import aggregate, dedup
@@ -101,8 +101,10 @@ def _table(events: list[tuple[int, int, int | None, Any]], value_type: pa.DataTy
 
 def _window_from_tiles(events: list[Any], value_type: pa.DataType, key: int, t: int, window: int,
                        tile: int) -> Partial:
-    """The window at ``t`` the way the offline and online paths read it: full tiles from the
-    partials of every event, the head tile from the events before ``t``."""
+    """The window at ``t`` the way the online path reads it at ``t`` (``read_window`` over the
+    key's stored tiles, when every stored event is before ``t``), and the way the offline
+    engines do (full tiles from every event's partials, the head tile from the events before
+    ``t``): both must agree."""
     table = _table(events, value_type)
     parts = partials_by_key(tile_partials(table, ["k"], "ts", "created", "v", tile), ["k"])
     start, head = window_bounds(t, window, tile)
@@ -110,7 +112,10 @@ def _window_from_tiles(events: list[Any], value_type: pa.DataType, key: int, t: 
     before = [e for e in events if e[1] < t]
     head_parts = partials_by_key(tile_partials(_table(before, value_type), ["k"], "ts", "created", "v",
                                                tile), ["k"]) if before else {}
-    return merge_all(full + [head_parts.get((key, head), EMPTY)])
+    offline = merge_all(full + [head_parts.get((key, head), EMPTY)])
+    online = read_window({s: p for (k, s), p in head_parts.items() if k == key}, t, window, tile)
+    assert _partial_close(offline, online)
+    return offline
 
 
 @settings(max_examples=150, deadline=None)

@@ -59,6 +59,8 @@ def test_plain_views_keep_their_stored_form() -> None:
     (lambda: view(Aggregation("tags", "max", H)), r"max needs a column, but 'tags' is Array\(String\)",
      "String"),
     (lambda: view(Aggregation("flag", "stddev_pop", H)), r"stddev_pop needs a numeric column", "count"),
+    (lambda: view(Aggregation("tags", "count", H)), r"count needs a column, but 'tags' is Array\(String\)",
+     "Bool"),
     (lambda: view(Aggregation("amount", "sum", timedelta(minutes=90)), aggregation_tile=H),
      r"feature view 'tx': aggregation Aggregation\('amount', 'sum', 90m\): the window 90m is not a "
      r"multiple of the view's aggregation_tile 1h; the tile must divide every window", "divides 90m"),

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from skewless import types as T
-from skewless.engines.sql import compile_latest, compile_plan
+from skewless.engines.sql import compile_aggregate, compile_latest, compile_plan
 from skewless.kernels.source import ResolvedSource
+from skewless.plan.aggregate import AggregateColumn, AggregateRequest
 from skewless.plan.historical import FeatureColumn, HistoricalPlan, ViewRequest
 from skewless.plan.materialize import MaterializeRequest
 
@@ -77,3 +78,34 @@ def test_compiled_sql_matches_golden(case):
 def test_latest_per_key_sql_matches_golden(case):
     sql, params = compile_latest(LATEST[case])
     _check(case, f"{sql};\n-- params: {params!r}\n")
+
+
+def _aggregate(event_id: str | None, columns: tuple[AggregateColumn, ...]) -> AggregateRequest:
+    loc = "/repo/data/tx"
+    return AggregateRequest(
+        view="tx", source=ResolvedSource(loc, (f"{loc}/a.parquet",), True, False), timestamp_column="event_ts",
+        created_column="created_ts" if event_id else None, event_id_column=event_id,
+        join_keys=("user_id",), source_keys=("src_user_id",), columns=columns,
+        value_columns=(("amount", T.Float64), ("merchant", T.String)), use_default=True)
+
+
+_M5, _H = 300_000_000, 3_600_000_000
+AGGREGATE = {
+    "aggregate_sum_count_default": (_aggregate(None, (
+        AggregateColumn("amount_sum_1h", "amount_sum_1h", "sum", "amount", T.Float64, T.Float64, _H, _M5, 0.0),
+        AggregateColumn("amount_count_1h", "tx__amount_count_1h", "count", "amount", T.Float64, T.Int64, _H,
+                        _M5, None))), None),
+    "aggregate_event_id_stddev_last_as_of": (_aggregate("tx_id", (
+        AggregateColumn("amount_stddev_samp_7d", "amount_stddev_samp_7d", "stddev_samp", "amount", T.Float64,
+                        T.Float64, 168 * _H, _H, None),
+        AggregateColumn("merchant_last_1h", "merchant_last_1h", "last", "merchant", T.String, T.String, _H, _M5,
+                        None),
+        AggregateColumn("amount_max_1d", "amount_max_1d", "max", "amount", T.Float64, T.Float64, 24 * _H, _H,
+                        None))), _T1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(AGGREGATE))
+def test_aggregate_sql_matches_golden(case):
+    request, as_of = AGGREGATE[case]
+    _check(case, compile_aggregate(request, "__skewless_entity", "event_timestamp", as_of).text())

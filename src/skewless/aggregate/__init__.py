@@ -13,14 +13,14 @@ compute aggregated features through it, so both follow one rule (docs/aggregatio
 
 from skewless.aggregate.functions import FUNCTIONS, column_ok, output_type
 from skewless.aggregate.partial import (EMPTY, REL_TOL, STATE_COLUMNS, TILE, Partial, dedup_events, finalize,
-                                        merge, merge_all, partials_by_key, tile_partials, to_arrow,
+                                        merge, merge_all, partials_by_key, read_window, tile_partials, to_arrow,
                                         same_value, update)
 from skewless.aggregate.windows import (DAY, HOUR, MICROS, MINUTE, default_tile, floor_tile,
                                         format_duration, format_window, micros, view_tile,
                                         window_bounds, window_tiles)
 
 __all__ = ["FUNCTIONS", "column_ok", "output_type", "EMPTY", "STATE_COLUMNS", "TILE", "Partial",
-           "dedup_events", "finalize", "merge", "merge_all", "partials_by_key", "tile_partials",
+           "dedup_events", "finalize", "merge", "merge_all", "partials_by_key", "read_window", "tile_partials",
            "to_arrow", "update", "REL_TOL", "same_value", "DAY", "HOUR", "MICROS", "MINUTE", "default_tile", "floor_tile",
            "format_duration", "format_window", "micros", "view_tile", "window_bounds",
            "window_tiles"]

@@ -5,7 +5,7 @@ Output types (docs/aggregations.md, "Types"):
 ============  ===========================  ===========================================
 function      column types accepted        feature type
 ============  ===========================  ===========================================
-count         any                          Int64 (never null: 0 for an empty window)
+count         any type but Array, Bytes    Int64 (never null: 0 for an empty window)
 sum           Int32, Int64, Float32/64     Float64
 mean          Int32, Int64, Float32/64     Float64
 stddev_samp   Int32, Int64, Float32/64     Float64 (null below 2 values)
@@ -28,21 +28,19 @@ ORDERED = NUMBERS + (T.String, T.UnixTimestamp)
 LAST_TYPES = ORDERED + (T.Bool,)
 
 
-def accepts(function: str) -> tuple[T.ValueType, ...] | None:
-    """The column types ``function`` takes (None: any)."""
+def accepts(function: str) -> tuple[T.ValueType, ...]:
+    """The column types ``function`` takes. Arrays and bytes are never aggregated: a partial
+    keeps the latest, least and greatest value of its column, and its stored form is JSON."""
     if function in NUMERIC_FUNCTIONS:
         return NUMBERS
     if function in ORDERED_FUNCTIONS:
         return ORDERED
-    if function == "last":
-        return LAST_TYPES
-    return None
+    return LAST_TYPES
 
 
 def column_ok(function: str, dtype: T.ValueType) -> bool:
     """Whether ``function`` can aggregate a column declared ``dtype``."""
-    allowed = accepts(function)
-    return allowed is None or dtype in allowed
+    return dtype in accepts(function)
 
 
 def output_type(function: str, column_type: T.ValueType) -> T.ValueType:

@@ -40,6 +40,8 @@ all be before ``t_us``), then ``finalize``::
     total = merge_all(parts.get((user, tile), EMPTY) for tile in window_tiles(t, w, s))
     value = finalize(total, "mean")
 
+or, with one key's tiles as ``{tile start: Partial}``, ``read_window(tiles, t, w, s)``.
+
 Floats: sums of floats depend on the order of addition, and the offline engines merge in
 another order than the online path; equal means equal within ``isclose`` (docs/aggregations.md,
 "Floats"). Integer sums are exact on every path.
@@ -48,7 +50,7 @@ another order than the online path; equal means equal within ``isclose`` (docs/a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +59,7 @@ import pyarrow.compute as pc
 
 from skewless import types as T
 from skewless.aggregate.functions import FUNCTIONS
-from skewless.aggregate.windows import floor_tile
+from skewless.aggregate.windows import floor_tile, window_tiles
 
 # The state columns of a partials table (``tile_partials``), in ``to_list`` order.
 STATE_COLUMNS = ("count", "sum", "mean", "m2", "min", "max", "last_ts", "last_created", "last_value")
@@ -150,6 +152,15 @@ def merge_all(partials: Iterable[Partial]) -> Partial:
     for p in partials:
         out = merge(out, p)
     return out
+
+
+def read_window(tiles: Mapping[int, Partial], t_us: int, window_us: int, tile_us: int) -> Partial:
+    """The partial of the window at ``t_us`` from one key's stored tile partials (``tiles``:
+    tile start in microseconds -> Partial; a missing tile is empty): the full tiles and the
+    head tile of ``window_tiles``, merged in time order. The head tile's partial must hold only
+    events before ``t_us`` (true at serving time, when ``t_us`` is now and nothing later has
+    happened); offline, the engines take the head tile's events before ``t_us`` themselves."""
+    return merge_all(tiles.get(start, EMPTY) for start in window_tiles(t_us, window_us, tile_us))
 
 
 def finalize(p: Partial, function: str) -> Any:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from skewless import types as T
-from skewless.aggregate.functions import accepts, column_ok, output_type
+from skewless.aggregate.functions import NUMERIC_FUNCTIONS, accepts, column_ok, output_type
 from skewless.aggregate.windows import default_tile, format_duration, format_window, micros
 from skewless.define._common import FrozenMixin, check_name, check_str, check_tags
 from skewless.define._fields import (BREAKING, IDENTITY, SCHEMA, SOURCE, Spec, as_dict, as_list, spec_of,
@@ -222,11 +222,12 @@ class FeatureView(FrozenMixin):
                     hint=f"add Field({a.column!r}, <type>) to schema (the source column's type)")
             dtype = fields[a.column].dtype
             if not column_ok(a.function, dtype):
-                allowed = ", ".join(t.name for t in accepts(a.function) or ())
+                allowed = ", ".join(t.name for t in accepts(a.function))
                 raise DefinitionError(
-                    f"{what}: {a.function} needs a {'numeric ' if a.function not in ('last', 'min', 'max') else ''}"
+                    f"{what}: {a.function} needs a {'numeric ' if a.function in NUMERIC_FUNCTIONS else ''}"
                     f"column, but {a.column!r} is {dtype.name}",
-                    hint=f"aggregate a column of type {allowed}, or use count")
+                    hint=f"aggregate a column of type {allowed}"
+                    + (", or use count" if a.function != "count" else ""))
             window_us = micros(a.time_window)
             tile_us = micros(tile) if tile is not None else default_tile(window_us)
             if window_us % tile_us:

@@ -1,6 +1,9 @@
-"""The one SQL builder: a point-in-time plan, and a materialization's latest row per key, as SQL.
+"""The one SQL builder: a point-in-time plan, a materialization's latest row per key, and the
+windowed aggregations of a retrieval (``compile_aggregate``, translated as described above it),
+as SQL.
 
-What the queries compute is fixed by the plan (``plan/historical.py``, ``plan/materialize.py``)
+What the queries compute is fixed by the plan (``plan/historical.py``, ``plan/aggregate.py``,
+``plan/materialize.py``)
 and by the visibility rule (``plan/visibility.py``); this module only spells it. What differs
 between SQL engines is a ``Dialect``: a small value listing the spellings (identifier quoting,
 type names, timestamp casts, parameters and infinities, intervals, the (time, created) pair,
@@ -248,7 +251,8 @@ def _scan(d: Dialect, v: ViewRequest | MaterializeRequest | AggregateRequest) ->
 # - events: the source's rows, deduplicated by event id when the source declares one, with event
 #   and created times as integer microseconds (a null created time as the smallest integer);
 # - partials per (key, tile) of each tile size: count, sum, mean and M2, min, max, and the latest
-#   (time, created, value) as a struct whose maximum is the ``last`` rule;
+#   (time, created, value) as a struct whose maximum is the ``last`` rule; only of the tiles some
+#   label reads (a semi-join on the labels' (key, bucket) pairs of the tile's longest window);
 # - the head tile of each label (its events before t) as per-event partials, by an equality join
 #   on (key, tile) then ``e.ts < t``: each label meets the events of one tile;
 # - the full tiles of a window of W tiles, ``[head - W, head)``: a label's range lies in two
@@ -294,6 +298,7 @@ def compile_aggregate(request: AggregateRequest, entity_relation: str, timestamp
     p = f"__skewless_a{index}"
     vidx = _value_index(request)
     states = _states(request)
+    requested = [j for j, (name, _) in enumerate(request.value_columns) if name in states]
     setup: list[tuple[str, tuple[Any, ...]]] = []
     keys = [f"k{j}" for j in range(len(request.source_keys))]
 
@@ -347,7 +352,7 @@ def compile_aggregate(request: AggregateRequest, entity_relation: str, timestamp
         if per_event:
             out.append(f"CASE WHEN {v} IS NULL THEN 0 ELSE 1 END AS n{j}")
             out += [f"{v} AS s{j}"] if "s" in need else []
-            out += [f"{x} AS m{j}", f"0.0 AS q{j}"] if "q" in need else []
+            out += [f"{x} AS m{j}", f"CAST(0 AS DOUBLE) AS q{j}"] if "q" in need else []
             out += [f"{v} AS lo{j}"] if "lo" in need else []
             out += [f"{v} AS hi{j}"] if "hi" in need else []
             out += [f"CASE WHEN {v} IS NOT NULL THEN {{'t': ts, 'c': cr, 'v': {v}}} END AS l{j}"] \
@@ -366,14 +371,23 @@ def compile_aggregate(request: AggregateRequest, entity_relation: str, timestamp
     key_eq = lambda a, b: " AND ".join(f"{a}.{k} = {b}.{k}" for k in keys)  # noqa: E731
     tiles = sorted({c.tile_us for c in request.columns})
     for s in tiles:
-        # partials per (key, tile)
-        st = [x for j in range(len(request.value_columns)) for x in tile_states(f"v{j}", j, False)]
+        # partials per (key, tile), of the tiles some label's window reads: those in the two
+        # buckets of its longest window of this tile (every shorter window lies inside them)
+        st = [x for j in requested for x in tile_states(f"v{j}", j, False)]
+        longest = max(c.window_us for c in request.columns if c.tile_us == s) // s
+        head = f"{_tile_start(d, 'l.t', s)} // {s}"
+        wanted_buckets = (f"SELECT DISTINCT {', '.join(f'l.{k}' for k in keys)}, "
+                          f"{d.floor_div.format(a=f'({head})', n=longest)} - 1 + b.d AS bucket "
+                          f"FROM {p}_lab AS l CROSS JOIN (VALUES (0), (1)) AS b(d)")
         setup.append((
             d.temp_table.format(name=f"{p}_t{s}")
-            + f"SELECT {key_list}, {_tile_start(d, 'ts', s)} // {s} AS idx, {', '.join(st)} "
-            f"FROM {p}_ev GROUP BY {key_list}, idx", ()))
+            + f"SELECT {key_list}, idx, {', '.join(st)} FROM (SELECT x.*, "
+            f"{_tile_start(d, 'x.ts', s)} // {s} AS idx FROM {p}_ev AS x) AS x "
+            f"{d.semi_join} ({wanted_buckets}) AS nb ON {key_eq('x', 'nb')} "
+            f"AND {d.floor_div.format(a='x.idx', n=longest)} = nb.bucket "
+            f"GROUP BY {key_list}, idx", ()))
         # the head tile of each label: its events before t
-        ev = [x for j in range(len(request.value_columns)) for x in tile_states(f"e.v{j}", j, True)]
+        ev = [x for j in requested for x in tile_states(f"e.v{j}", j, True)]
         ev = [x.replace("'t': ts, 'c': cr", "'t': e.ts, 'c': e.cr") for x in ev]
         setup.append((
             d.temp_table.format(name=f"{p}_h{s}")

@@ -71,7 +71,8 @@ class AggregateRequest:
     join_keys: tuple[str, ...]        # entity_df columns
     source_keys: tuple[str, ...]      # matching source columns
     columns: tuple[AggregateColumn, ...]
-    value_columns: tuple[tuple[str, T.ValueType], ...]   # source columns read, with their types
+    # the source columns of every aggregation of the view (schema order), with their types
+    value_columns: tuple[tuple[str, T.ValueType], ...]
     use_default: bool
 
     @property
@@ -82,7 +83,8 @@ class AggregateRequest:
 
     @property
     def dedup_columns(self) -> tuple[str, ...]:
-        """The value columns breaking ties between copies of one event id, in order."""
+        """The value columns breaking ties between copies of one event id, in order: every
+        aggregated column of the view, in schema order (docs/aggregations.md, "Event ids")."""
         return tuple(c for c, _ in self.value_columns)
 
 
@@ -110,7 +112,10 @@ def aggregate_request(view: FeatureView, features: list[str], outputs: list[str]
             dtype=field.dtype, window_us=micros(agg.time_window),
             tile_us=micros(view.tile_of(agg)),
             default=field.default if view.on_missing == "default" else None))
-    values = tuple(dict.fromkeys((c.source_column, c.column_type) for c in cols))
+    # every aggregated column of the view, in schema order, requested or not: the event-id
+    # tie-break reads them all, so an event's surviving copy never depends on the request
+    aggregated = {a.column for a in view.aggregations}
+    values = tuple((src.source_column(f.name), f.dtype) for f in view.schema if f.name in aggregated)
     return AggregateRequest(
         view=view.name, source=source, timestamp_column=src.timestamp_field,
         created_column=src.created_timestamp_column, event_id_column=src.event_id_column,

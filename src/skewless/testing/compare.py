@@ -30,9 +30,14 @@ def _same(a: Any, b: Any) -> bool:
 
 def assert_tables_equal(expected: pa.Table, actual: pa.Table, expected_name: str = "expected",
                         actual_name: str = "actual", context: Sequence[str] = (),
-                        max_cells: int = 12) -> None:
+                        max_cells: int = 12, close: Sequence[str] = ()) -> None:
     """Raise TableMismatch naming every difference: columns (names, order, types), row count,
-    then each differing cell with its row number and the ``context`` columns of that row."""
+    then each differing cell with its row number and the ``context`` columns of that row.
+    Columns in ``close`` hold floats that paths may add in different orders (aggregated sums,
+    means, standard deviations): equal within ``skewless.aggregate.same_value``'s tolerance
+    (docs/aggregations.md, "Floats")."""
+    from skewless.aggregate import same_value
+
     e_names, a_names = expected.column_names, actual.column_names
     if e_names != a_names:
         missing = [c for c in e_names if c not in a_names]
@@ -50,8 +55,9 @@ def assert_tables_equal(expected: pa.Table, actual: pa.Table, expected_name: str
                             f"{expected.num_rows}")
     cells = []
     for c in e_names:
+        same = same_value if c in close else _same
         for i, (x, y) in enumerate(zip(expected.column(c).to_pylist(), actual.column(c).to_pylist())):
-            if not _same(x, y):
+            if not same(x, y):
                 cells.append((i, c, x, y))
     if not cells:
         return
