@@ -34,14 +34,16 @@ from skewless.testing.online import (
     NOT_FOUND,
     OUTSIDE_TTL,
     PRESENT,
-    AggScenario,
+    StreamScenario,
     OnlineScenario,
-    aggregation_scenarios,
-    check_aggregation_scenario,
+    aggregation_streams,
+    check_aggregation_stream,
+    check_materialized_aggregations,
     check_scenario,
     online_scenarios,
 )
 from skewless.backends import Backend, capability
+from skewless.testing.aggregations import aggregation_scenarios as training_aggregation_scenarios
 from skewless.testing.backends import BackendTesting, installed
 from skewless.types import Float32, Float64, String
 
@@ -145,17 +147,38 @@ AGG_EXAMPLES = int(os.environ.get("AGGREGATION_EXAMPLES", "25"))
 @pytest.mark.parametrize(("store", "engine"), _params("test_aggregations_online_equal_offline"))
 @settings(max_examples=AGG_EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(scenario=aggregation_scenarios())
+@given(scenario=aggregation_streams())
 def test_aggregations_online_equal_offline(store: str, engine: str, workdir: Path,
-                                           scenario: AggScenario) -> None:
+                                           scenario: StreamScenario) -> None:
     """For every key and aggregation, at every check time: online == offline == brute force,
     with tiles built by materialize, by push (late events, redeliveries) and by both. A store
     declaring ``aggregations`` as a gap must refuse (strict xfail, UnsupportedError)."""
     run = Run(store, engine)
     try:
         with tempfile.TemporaryDirectory(dir=workdir) as repo:
-            traits = check_aggregation_scenario(scenario, repo, {"type": engine}, run.online,
+            traits = check_aggregation_stream(scenario, repo, {"type": engine}, run.online,
                                                 run.project)
+    finally:
+        run.close()
+    for trait in sorted(traits):
+        event(trait)
+
+
+@pytest.mark.needs_online("aggregations")
+@pytest.mark.parametrize(("store", "engine"), _params("test_materialized_aggregations_equal_offline"))
+@settings(max_examples=AGG_EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(scenario=training_aggregation_scenarios())
+def test_materialized_aggregations_equal_offline(store: str, engine: str, workdir: Path,
+                                                 scenario: Any) -> None:
+    """The training-data scenarios (every column type, composite keys, corrected redeliveries,
+    a FeatureService with a plain view) served online after materialize-incremental at each
+    label time equal the offline join of the same rows."""
+    run = Run(store, engine)
+    try:
+        with tempfile.TemporaryDirectory(dir=workdir) as repo:
+            traits = check_materialized_aggregations(scenario, repo, {"type": engine}, run.online,
+                                                     run.project)
     finally:
         run.close()
     for trait in sorted(traits):
@@ -174,10 +197,10 @@ def test_aggregation_generator_covers_the_invariant(workdir: Path) -> None:
 
     @settings(max_examples=120, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(scenario=aggregation_scenarios())
-    def collect(scenario: AggScenario) -> None:
+    @given(scenario=aggregation_streams())
+    def collect(scenario: StreamScenario) -> None:
         with tempfile.TemporaryDirectory(dir=workdir) as repo:
-            seen.update(check_aggregation_scenario(scenario, repo, {"type": "duckdb"},
+            seen.update(check_aggregation_stream(scenario, repo, {"type": "duckdb"},
                                                    {"type": "memory"}, "agg_gen", offline=False))
 
     collect()

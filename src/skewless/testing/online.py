@@ -65,6 +65,8 @@ from skewless.testing.pit import (
 )
 
 __all__ = [
+    "StreamEvent", "StreamScenario", "aggregation_streams", "brute_force_aggregate",
+    "check_aggregation_stream", "check_materialized_aggregations",
     "InvariantMismatch", "OnlineScenario", "check_invariant", "check_scenario", "expected_status",
     "online_scenarios", "open_store", "store_contents",
 ]
@@ -507,7 +509,7 @@ AGG_TILINGS: tuple[tuple[timedelta | None, tuple[timedelta, ...]], ...] = (
 
 
 @dataclass(frozen=True)
-class AggEvent:
+class StreamEvent:
     """One source row: key, event time, created time (or None), ``x`` (Float64 or None), ``n``
     (Int64 or None), event id (or None), and when it reaches skewless (``arrival`` >= ``ts``:
     a late event arrives long after its event time)."""
@@ -522,12 +524,12 @@ class AggEvent:
 
 
 @dataclass(frozen=True)
-class AggScenario:
+class StreamScenario:
     """An aggregated view over generated events, the times to check and how tiles are built."""
 
     aggregations: tuple[tuple[str, str, timedelta], ...]   # (column, function, window)
     tile: timedelta | None
-    events: tuple[AggEvent, ...]
+    events: tuple[StreamEvent, ...]
     checks: tuple[datetime, ...]        # increasing check times
     mode: str                           # AGG_MODES
     event_ids: bool                     # the source declares event_id_column
@@ -552,7 +554,7 @@ def _stdev(vals: list[float], ddof: int) -> float | None:
     return math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - ddof))
 
 
-def brute_force_aggregate(events: Sequence[AggEvent], key: int, column: str, function: str,
+def brute_force_aggregate(events: Sequence[StreamEvent], key: int, column: str, function: str,
                           window: timedelta, tile: timedelta, t: datetime,
                           event_ids: bool) -> tuple[Any, int, datetime | None]:
     """DESIGN section 4 by brute force: the events of ``key`` with ``floor_tile(t - window) <=
@@ -599,8 +601,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @st.composite
-def aggregation_scenarios(draw: Callable[..., Any], modes: Sequence[str] = AGG_MODES,
-                          max_events: int = 30) -> AggScenario:
+def aggregation_streams(draw: Callable[..., Any], modes: Sequence[str] = AGG_MODES,
+                          max_events: int = 30) -> StreamScenario:
     """A random aggregated view and events: bursts on one key, events exactly on tile and window
     edges (and 1us either side), late events, exact duplicates (with and without an event id),
     null values, keys with empty windows; check times on tile edges and between them."""
@@ -621,14 +623,14 @@ def aggregation_scenarios(draw: Callable[..., Any], modes: Sequence[str] = AGG_M
     event_ids = draw(st.booleans())
     created = draw(st.booleans())
     mode = draw(st.sampled_from(list(modes)))
-    events: list[AggEvent] = []
+    events: list[StreamEvent] = []
     n_events = draw(st.integers(0, max_events))
     burst_key = draw(st.sampled_from(AGG_KEYS))
     for i in range(n_events):
         key = burst_key if draw(st.booleans()) else draw(st.sampled_from(AGG_KEYS))
         ts = draw(times)
         late = draw(st.sampled_from([timedelta(0), timedelta(0), US, 7 * MINUTE, 3 * HOUR]))
-        events.append(AggEvent(
+        events.append(StreamEvent(
             key, ts, (ts + draw(st.sampled_from([timedelta(0), MINUTE]))) if created and draw(st.booleans()) else None,
             draw(st.one_of(st.none(), st.sampled_from([0.0, 1.5, -2.25, 1e6, 0.1]))),
             draw(st.one_of(st.none(), st.integers(-3, 3))),
@@ -640,7 +642,7 @@ def aggregation_scenarios(draw: Callable[..., Any], modes: Sequence[str] = AGG_M
     batch_until = None
     if mode == "mixed":
         batch_until = checks[0] - draw(st.sampled_from([timedelta(0), HOUR, 3 * HOUR]))
-    return AggScenario(aggs, tile, tuple(events), tuple(checks), mode, event_ids, created,
+    return StreamScenario(aggs, tile, tuple(events), tuple(checks), mode, event_ids, created,
                        draw(st.sampled_from(["null", "default"])),
                        (draw(st.sampled_from([None, -1.0])), draw(st.sampled_from([None, 7]))),
                        draw(st.booleans()), batch_until)
@@ -652,7 +654,7 @@ def _edges(span: timedelta, windows: Sequence[timedelta]) -> list[timedelta]:
             HOUR, HOUR + US, timedelta(minutes=37)]
 
 
-def _agg_table(events: Sequence[AggEvent], scenario: AggScenario) -> pa.Table:
+def _agg_table(events: Sequence[StreamEvent], scenario: StreamScenario) -> pa.Table:
     ts = pa.timestamp("us", "UTC")
     cols: dict[str, Any] = {
         "user_id": pa.array([e.key for e in events], pa.int64()),
@@ -667,7 +669,7 @@ def _agg_table(events: Sequence[AggEvent], scenario: AggScenario) -> pa.Table:
     return pa.table(cols)
 
 
-def check_aggregation_scenario(scenario: AggScenario, repo: str | Path, offline_store: dict[str, Any],
+def check_aggregation_stream(scenario: StreamScenario, repo: str | Path, offline_store: dict[str, Any],
                                online_store: dict[str, Any], project: str,
                                offline: bool = True) -> set[str]:
     """Run ``scenario`` in the empty directory ``repo``: build the tiles as its mode says, and at
@@ -717,7 +719,7 @@ def check_aggregation_scenario(scenario: AggScenario, repo: str | Path, offline_
     traits = {f"agg_mode:{scenario.mode}"}
     tiles = scenario.tile_of
     todo = sorted(pushed, key=lambda e: e.arrival)
-    arrived: list[AggEvent] = list(batch)
+    arrived: list[StreamEvent] = list(batch)
     sent: set[tuple[Any, ...]] = set()   # pushes of equal rows are one batch (services/push.py)
     try:
         if scenario.mode == "mixed":
@@ -790,6 +792,64 @@ def check_aggregation_scenario(scenario: AggScenario, repo: str | Path, offline_
                 traits.add("burst_same_time")
             if e.event_id is not None and sum(o.event_id == e.event_id for o in events) > 1:
                 traits.add("duplicate_event_id")
+    finally:
+        store.online_store.close()
+    return traits
+
+
+def check_materialized_aggregations(scenario: Any, repo: str | Path, offline_store: dict[str, Any],
+                                    online_store: dict[str, Any], project: str,
+                                    max_times: int = 4) -> set[str]:
+    """Online == offline for the training-data scenarios of ``skewless.testing.aggregations``
+    (every column type: Int64, Float64, Float32, String, Bool, UnixTimestamp; composite keys;
+    corrected redeliveries; a FeatureService with a plain view): at each of up to ``max_times``
+    label times t, in order, ``materialize_incremental(t)`` then ``get_online_features`` of that
+    time's labels must equal ``get_historical_features`` of the same rows (floats within
+    ``skewless.aggregate.same_value``). An ``as_of`` request (created times) is asked without
+    it: serving has none. Returns the traits exercised."""
+    from skewless.aggregate import same_value
+    from skewless.testing.aggregations import COLUMNS
+
+    scenario.write(repo)
+    now = [datetime(1970, 1, 1, tzinfo=UTC)]
+    config = {"project": project, "offline_store": dict(offline_store),
+              "online_store": dict(online_store), "registry_cache_ttl_seconds": 0,
+              "created_timestamp_tolerance_seconds": 100 * 365 * 86_400}
+    store = FeatureStore(repo, config=config, clock=lambda: now[0])
+    store.apply(list(scenario.view(repo)))
+    request = scenario.request(repo)
+    entity_df = request.pop("entity_df")
+    request.pop("as_of", None)
+    offline = store.get_historical_features(entity_df, **request).to_arrow()
+    keys = ["user_id", "region"] if scenario.composite else ["user_id"]
+    features = [c for c in offline.column_names if c not in ("user_id", "region", "event_timestamp")]
+    close = set(scenario.close_columns())
+    times = sorted({t for _, _, t in scenario.labels if t is not None})[:max_times]
+    traits = {f"composite:{scenario.composite}", f"created:{scenario.with_created}"}
+    try:
+        for t_us in times:
+            now[0] = _EPOCH + timedelta(microseconds=t_us)
+            store.materialize_incremental(now[0])
+            rows = [i for i, (_, _, t) in enumerate(scenario.labels) if t == t_us]
+            entity_rows = [{"user_id": scenario.labels[i][0],
+                            **({"region": scenario.labels[i][1]} if scenario.composite else {})}
+                           for i in rows]
+            got = store.get_online_features(request["features"], entity_rows,
+                                            full_feature_names=scenario.full_feature_names).to_dict()
+            problems = []
+            for col in features:
+                for j, i in enumerate(rows):
+                    off, on = offline.column(col)[i].as_py(), got[col][j]
+                    ok = same_value(off, on) if col in close else (off == on and type(off) is type(on))
+                    if not ok:
+                        problems.append(f"{col} for {entity_rows[j]} at t={now[0].isoformat()}: "
+                                        f"online {on!r}, offline {off!r}")
+                    elif on is not None and col in close:
+                        traits.add("float_compared")
+            if problems:
+                raise InvariantMismatch(f"{online_store['type']} store: {len(problems)} mismatch(es):\n"
+                                        + "\n".join(problems[:6]))
+        traits.update(f"column:{c}" for c, _, _, _ in scenario.aggregations if c in COLUMNS)
     finally:
         store.online_store.close()
     return traits
