@@ -398,3 +398,43 @@ def test_aggregations_by_hand(run: Run, tmp_path: Path) -> None:
     (report, *_) = [r for r in store.rebuild_online() if r.view == "spend"]
     assert report.mismatches == []
     assert store.get_online_features("fraud", rows).to_dict() == before
+
+
+@pytest.mark.needs_online("aggregations")
+@pytest.mark.parametrize("run", [p for p in _run_params("test_update_batch_is_atomic")
+                                 if p.values[0][1] == ENGINES[0]], indirect=True)
+def test_update_batch_is_atomic(run: Run, tmp_path: Path) -> None:
+    """``update_batch`` (the read-modify-write aggregated views keep their tiles with) loses no
+    update: writers on several threads, through two store objects when the store is shared by
+    processes, each add one to a counter record of two keys; every addition is there."""
+    import threading
+
+    from skewless.online.codec import Record
+
+    (tmp_path / "feature_store.yaml").write_text("")
+    from skewless.backends import require
+
+    first = FeatureStore(tmp_path, config=run.config()).online_store
+    # as every caller does first (a store declaring the gap raises UnsupportedError here)
+    require("online_store", first.name, first.capabilities, "aggregations", "update_batch")
+    second = FeatureStore(tmp_path, config=run.config()).online_store if run.has("shared") else first
+    table = table_name(run.project, "counter")
+    run.tables = [table]
+    first.create([table])
+
+    def add(key: bytes, stored: Record | None) -> Record:
+        n = 0 if stored is None else stored.vals[0]
+        return Record(1, 1, ("n",), (n + 1,))
+
+    def work(store: Any) -> None:
+        for _ in range(25):
+            store.update_batch(table, [b"a", b"b"], add)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in (first, second, first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = first.read_batch({table: [b"a", b"b"]})[table]
+    assert [r.vals[0] for r in got if r is not None] == [100, 100]
+    first.drop([table])
