@@ -34,6 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import zlib
+
 import msgpack
 
 from skewless.aggregate import EMPTY, Partial, finalize, floor_tile, merge, update
@@ -122,7 +124,7 @@ def state_of(rec: Record | None) -> State:
     layout)."""
     if rec is None or rec.names != LAYOUT:
         return {}
-    tiles = msgpack.unpackb(rec.vals[1], raw=False, use_list=True)
+    tiles = msgpack.unpackb(zlib.decompress(rec.vals[1]), raw=False, use_list=True)
     return {int(size): [_tile(t) for t in group] for size, group in tiles}
 
 
@@ -142,7 +144,7 @@ class ReadState:
     def tiles(self, size: int) -> list[Any]:
         if self._tiles is None:
             self._tiles = {int(sz): group for sz, group in
-                           msgpack.unpackb(self._blob, raw=False, use_list=False)}
+                           msgpack.unpackb(zlib.decompress(self._blob), raw=False, use_list=False)}
         return self._tiles.get(size, [])
 
 
@@ -212,7 +214,8 @@ def _reuse(old: Sequence[Any], starts: list[int], tiles: Sequence[Sequence[Any]]
 def record_of(state: State, layout: TileLayout, previous: Record | None = None,
               touched: Mapping[int, set[int]] | None = None) -> Record:
     """The record of a tile state: ``(groups, tiles)``. ``tiles`` is the state itself, packed
-    (msgpack bytes: a read never decodes it). ``groups`` holds, per tile size, ``[size, starts,
+    and compressed (msgpack, zlib level 1: half the bytes a read fetches; a read never decodes
+    it). ``groups`` holds, per tile size, ``[size, starts,
     closed, last]``: the tile starts, the **suffix merges** of every tile but the last (for each
     column and tile i, the library's ``merge`` of the partials of tiles i, ..., last - 1,
     column-wise, the fields ``TileLayout.fields``) and the last tile's partials. A read at t
@@ -233,7 +236,8 @@ def record_of(state: State, layout: TileLayout, previous: Record | None = None,
         if closed is None:
             closed = _closed(tiles, layout)
         groups.append([size, starts, closed, {c: tiles[-1][PARTS][c] for c in layout.columns}])
-    blob = msgpack.packb([[size, tiles] for size, tiles in sorted(state.items())], use_bin_type=True)
+    blob = zlib.compress(msgpack.packb([[size, tiles] for size, tiles in sorted(state.items())],
+                                       use_bin_type=True), 1)
     return Record(top, OLDEST, LAYOUT, (groups, blob))
 
 

@@ -264,6 +264,8 @@ def get_online_features_many(store: OnlineStore | CachedStore, requests: Sequenc
 def require_aggregations(store: OnlineStore | CachedStore, plan: OnlinePlan) -> None:
     """UnsupportedError naming the store when it cannot serve the plan's aggregated views
     (capability ``aggregations``)."""
+    if getattr(store.capabilities, "aggregations", None) is True:
+        return   # the usual case, checked without building the message
     views = ", ".join(f"'{v.view}'" for v in plan.views if v.aggs)
     require("online_store", store.name, store.capabilities, "aggregations",
             f"aggregated feature view(s) {views} (docs/aggregations.md)")
