@@ -8,7 +8,10 @@ which tests it is known to fail come from its ``Backend.testing``
 (skewless.testing.backends.BackendTesting): a gap there marks the named test as a strict xfail
 for that backend ("notyet" / "never", with the reason), so a gap that starts passing fails the
 run until it is removed. A test that needs a capability the backend declares as a gap is
-skipped with that declaration's reason (``Run.require``). Adding a backend needs no edit here.
+skipped with that declaration's reason (``Run.require``), or, when marked
+``@pytest.mark.needs_online("capability")``, run as a strict xfail that must raise
+UnsupportedError: the store refuses, naming itself, what it declared it cannot do. Adding a
+backend needs no edit here.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import pytest
 
 from skewless.backends import Backend, capability
+from skewless.errors import UnsupportedError
 from skewless.testing.backends import BackendTesting, installed
 
 # engine name -> (backend, how to test it); the oracle is what the others are compared with
@@ -74,8 +78,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if _HERE not in Path(str(item.fspath)).parents:
             continue
         test = getattr(item, "originalname", item.name)
+        needs = item.get_closest_marker("needs_online")
         for name, testing in _backends_of(item):
             gap = testing.gaps.get(test)
             if gap is not None:
                 item.add_marker(pytest.mark.xfail(
                     strict=True, reason=f"{name}: {gap.label}: {gap.reason}"))
+            if needs is not None and name in ONLINE:
+                declared = capability(ONLINE[name][0].capabilities, needs.args[0])
+                if declared is not True:
+                    item.add_marker(pytest.mark.xfail(
+                        strict=True, raises=UnsupportedError,
+                        reason=f"{name}: {needs.args[0]} is {declared.label}: {declared.reason}"))

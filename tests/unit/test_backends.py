@@ -129,6 +129,43 @@ def test_rebuild_online_needs_an_atomic_swap(tmp_path: Path, monkeypatch: pytest
     assert fs.online_status()[0].entities == 0
 
 
+def test_aggregated_views_need_the_aggregations_capability(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store declaring ``aggregations`` as a gap is refused, naming the store and the view, by
+    materialization, push and serving, before anything is written (no pushed file either)."""
+    from datetime import timedelta
+
+    from skewless import Aggregation, PushSource
+    from skewless.online import OnlineCapabilities
+
+    (tmp_path / "data" / "tx").mkdir(parents=True)
+    pd.DataFrame({"user_id": [1], "ts": [pd.Timestamp("2025-01-01", tz="UTC")], "x": [1]}).to_parquet(
+        tmp_path / "data/tx/base.parquet")
+    fs = FeatureStore(tmp_path, config={"project": "p", "online_store": {"type": "memory"}})
+    user = Entity("user", join_keys=["user_id"])
+    fs.apply([user, FeatureView(
+        "agg", entities=[user], schema=[Field("user_id", Int64), Field("x", Int64)],
+        source=PushSource("tx", batch_source=FileSource("data/tx", "ts")),
+        aggregations=[Aggregation("x", "sum", timedelta(hours=1))])])
+    monkeypatch.setattr(type(fs.online_store), "capabilities",
+                        OnlineCapabilities(atomic_swap=True, aggregations=never("no read-modify-write")),
+                        raising=False)
+    calls = {
+        "materialization": lambda: fs.materialize_incremental(pd.Timestamp("2025-01-02", tz="UTC")),
+        "push": lambda: fs.push("tx", {"user_id": [1], "ts": [pd.Timestamp("2025-01-01", tz="UTC")],
+                                       "x": [2]}),
+        "rebuild-online": lambda: fs.rebuild_online(),
+        "aggregated feature view(s) 'agg'": lambda: fs.get_online_features(["agg:x_sum_1h"], [{"user_id": 1}]),
+    }
+    for what, call in calls.items():
+        with pytest.raises(UnsupportedError) as e:
+            call()
+        assert e.value.message.startswith(f"online store 'memory' cannot take {what}"), e.value.message
+        assert "aggregations is not supported, by design (no read-modify-write)" in e.value.message
+    assert sorted(p.name for p in (tmp_path / "data" / "tx").iterdir()) == ["base.parquet"]
+    assert fs.online_status()[0].entities == 0
+
+
 _BAD_BACKENDS = '''
 from typing import Literal
 from pydantic import BaseModel
@@ -182,7 +219,7 @@ def test_an_online_store_claims_only_what_it_declares() -> None:
     from skewless.online import OnlineCapabilities
 
     caps = OnlineCapabilities()
-    for name in ("atomic_swap", "persistent", "shared"):
+    for name in ("atomic_swap", "persistent", "shared", "aggregations"):
         assert capability(caps, name) == backends.UNDECLARED
     with pytest.raises(UnsupportedError, match="shared is not implemented yet"):
         require("online_store", "mine", caps, "shared", "--workers 2")

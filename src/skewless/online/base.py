@@ -21,7 +21,7 @@ that coverage does not count either.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 import json
 import uuid
 from dataclasses import dataclass
@@ -43,6 +43,15 @@ class OnlineCapabilities:
     persistent: Capability = UNDECLARED    # survives the process (memory: no)
     shared: Capability = UNDECLARED        # several processes (or FeatureStore objects) see
                                            # the same data, identity and leases
+    aggregations: Capability = UNDECLARED  # ``update_batch``: atomic read-modify-write of
+                                           # records, which windowed aggregations keep their
+                                           # per-key tiles in (docs/aggregations.md)
+
+
+#: ``update_batch``'s function: ``(key, stored record or None) -> record to store`` (None: leave
+#: the key as it is). Called with the store's current record, possibly more than once per key
+#: (optimistic stores call it again after a conflict): it must depend on its arguments only.
+RecordUpdate = Callable[[bytes, "Record | None"], "Record | None"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,16 @@ class OnlineStore(Protocol):
 
     def read_batch(self, keys: Mapping[str, Sequence[bytes]]) -> dict[str, list[Record | None]]:
         """For each table, the records of ``keys`` in order (None where absent)."""
+
+    def update_batch(self, table: str, keys: Sequence[bytes], update: RecordUpdate) -> int:
+        """Read-modify-write (capability ``aggregations``; callers check it with
+        ``skewless.backends.require`` first): for each of ``keys`` (distinct), store
+        ``update(key, stored)`` in place of the stored record (None: keep it), whatever its
+        event time: no "only if newer" here, ``update`` decides. Atomic against concurrent
+        writers (``write_batch``, ``update_batch``, ``swap``, ``drop``) for each key, so no
+        update is lost; a reader sees the old or the new record. Adds one to the write count
+        when anything was stored, like ``write_batch``. Creates ``table`` if needed. Returns
+        the number of records stored."""
 
     def ping(self) -> None:
         """Check the store answers (readiness probes); raises OnlineStoreError if it does not,

@@ -37,7 +37,7 @@ from enum import Enum
 from typing import Any
 
 from skewless.errors import OnlineStoreError
-from skewless.online.base import OnlineCapabilities, OnlineStore, StoreIdentity
+from skewless.online.base import OnlineCapabilities, OnlineStore, RecordUpdate, StoreIdentity
 from skewless.online.cache import Packer, RecordCache
 from skewless.online.codec import Record
 
@@ -136,6 +136,12 @@ class CachedStore:
             return self.store.write_batch(rows)
         finally:
             self.cache.forget_hot(rows.keys())
+
+    def update_batch(self, table: str, keys: Sequence[bytes], update: RecordUpdate) -> int:
+        try:
+            return self.store.update_batch(table, keys, update)
+        finally:
+            self.cache.forget_hot((table,))
 
     def swap(self, table: str, staging: str) -> None:
         try:

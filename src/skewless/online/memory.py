@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 from skewless.backends import Backend, BackendSettings, never
-from skewless.online.base import LEGACY, OnlineCapabilities, StoreIdentity
+from skewless.online.base import LEGACY, OnlineCapabilities, RecordUpdate, StoreIdentity
 from skewless.online.codec import Record
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ class MemoryOnlineConfig(BackendSettings):
 _ONE_PROCESS = "a memory store lives in one FeatureStore object of one process"
 CAPABILITIES = OnlineCapabilities(
     atomic_swap=True,
+    aggregations=True,
     persistent=never(_ONE_PROCESS + ": it is gone with it",
                      "use online_store: {type: sqlite} (a file) or redis"),
     shared=never(_ONE_PROCESS + ": no other process or FeatureStore sees its data, identity or "
@@ -81,6 +82,19 @@ class MemoryOnlineStore:
                 for key, rec in items:
                     if rec.newer_than(data.get(key)):
                         data[key] = rec
+                    n += 1
+            if n:
+                self._writes += 1
+        return n
+
+    def update_batch(self, table: str, keys: Sequence[bytes], update: RecordUpdate) -> int:
+        n = 0
+        with self._lock:   # every writer holds it: the read and the write are one step
+            data = self._tables.setdefault(table, {})
+            for key in keys:
+                rec = update(key, data.get(key))
+                if rec is not None:
+                    data[key] = rec
                     n += 1
             if n:
                 self._writes += 1

@@ -39,7 +39,7 @@ from pydantic import Field, field_validator
 
 from skewless.backends import Backend, BackendSettings
 from skewless.errors import ConfigError, MissingExtraError, OnlineStoreError
-from skewless.online.base import LEGACY, OnlineCapabilities, StoreIdentity
+from skewless.online.base import LEGACY, OnlineCapabilities, RecordUpdate, StoreIdentity
 from skewless.online.codec import FINGERPRINT_SIZE, Layouts, Record, pack_vals
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class RedisOnlineConfig(BackendSettings):
         return value
 
 
-CAPABILITIES = OnlineCapabilities(atomic_swap=True, persistent=True, shared=True)
+CAPABILITIES = OnlineCapabilities(atomic_swap=True, persistent=True, shared=True, aggregations=True)
 
 
 def _make(config: RepoConfig, opts: RedisOnlineConfig) -> RedisOnlineStore:
@@ -116,6 +116,7 @@ HEADER_SIZE = _HEADER.size
 _HEAD = struct.Struct(f">QQ{FINGERPRINT_SIZE}s")  # header + layout fingerprint
 VALUES_AT = _HEAD.size
 
+UPDATE_KEYS = 200        # keys per WATCH/MULTI transaction of update_batch
 WRITE_KEYS = 1000        # records per script call (the script blocks Redis for ~1 ms)
 PIPELINE_KEYS = 20_000   # records per pipeline execute (one round trip)
 MAX_ATTEMPTS = 8         # map reloads before giving up (a swap storm)
@@ -577,6 +578,71 @@ class RedisOnlineStore:
             if res == -1:
                 redo.append(chunk)
         return redo
+
+    def update_batch(self, table: str, keys: Sequence[bytes], update: RecordUpdate) -> int:
+        """Optimistic transactions of UPDATE_KEYS keys: WATCH the tables hash and the keys,
+        read them (one MGET), compute, then MULTI/SET/EXEC; a conflict (another writer touched
+        a key, or a swap or drop moved the table) makes EXEC fail, and that chunk is read and
+        computed again (``update`` may run more than once per key)."""
+        name = _check_table(table)
+        uniq = list(dict.fromkeys(keys))
+        if not uniq:
+            return 0
+        n = 0
+        with self._errors():
+            for i in range(0, len(uniq), UPDATE_KEYS):
+                n += self._update_chunk(table, name, uniq[i:i + UPDATE_KEYS], update)
+            if n:
+                self._r.incr(WRITES)
+        return n
+
+    def _update_chunk(self, table: str, name: bytes, keys: list[bytes], update: RecordUpdate) -> int:
+        for _ in range(MAX_ATTEMPTS * 4):
+            gen = self._ensure([table])[table]
+            prefix = b"sk:" + gen + b":"
+            full = [prefix + k for k in keys]
+            with self._r.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(TABLES, *full)
+                    if pipe.hget(TABLES, name) != gen:   # swapped or dropped meanwhile
+                        pipe.unwatch()
+                        self._reload()
+                        continue
+                    values = pipe.mget(full)
+                    out: list[tuple[bytes, Record]] = []
+                    added = 0
+                    for k, v in zip(keys, values):
+                        rec = update(k, None if v is None else self._decode(v, table))  # type: ignore[arg-type]
+                        if rec is not None:
+                            out.append((k, rec))
+                            added += v is None
+                    if not out:
+                        pipe.unwatch()
+                        return 0
+                    fps = self._layouts.encode(r.names for _, r in out)   # saved before the records
+                    pipe.multi()
+                    for k, rec in out:
+                        pipe.set(prefix + k, encode_record(rec, fps[rec.names]))
+                    if added:
+                        pipe.incrby(COUNT + gen, added)
+                    pipe.execute()
+                    return len(out)
+                except redis.exceptions.WatchError:
+                    continue
+        raise OnlineStoreError(f"the Redis online store at {self.address}: records of table {table} "
+                               "kept changing while being updated", hint="retry")
+
+    def _decode(self, v: bytes, table: str) -> Record:
+        try:
+            ev, cr, fp = _HEAD.unpack_from(v)
+            return Record(ev - _BIAS, cr - _BIAS, self._layouts.names(fp),
+                          _unpackb(v[VALUES_AT:], raw=False, use_list=False))
+        except (ValueError, TypeError, struct.error) as e:   # msgpack errors are ValueErrors
+            raise OnlineStoreError(
+                f"the Redis online store at {self.address}: a record of table {table} "
+                f"does not decode ({type(e).__name__}: {e})",
+                hint="something other than skewless wrote under sk:*; run "
+                "`skewless rebuild-online`") from None
 
     def read_batch(self, keys: Mapping[str, Sequence[bytes]]) -> dict[str, list[Record | None]]:
         down = self._down

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Literal
 
 from skewless.backends import Backend, BackendSettings
 from skewless.errors import OnlineStoreDamagedError, OnlineStoreError
-from skewless.online.base import LEGACY, OnlineCapabilities, StoreIdentity
+from skewless.online.base import LEGACY, OnlineCapabilities, RecordUpdate, StoreIdentity
 from skewless.online.codec import FINGERPRINT_SIZE, Layouts, Record, pack_vals, unpack_vals
 from skewless.registry.sqlite_store import _free_bytes, _read_only_fs, _wal_empty
 
@@ -50,7 +50,7 @@ class SqliteOnlineConfig(BackendSettings):
         return []
 
 
-CAPABILITIES = OnlineCapabilities(atomic_swap=True, persistent=True, shared=True)
+CAPABILITIES = OnlineCapabilities(atomic_swap=True, persistent=True, shared=True, aggregations=True)
 
 
 def _make(config: RepoConfig, settings: SqliteOnlineConfig) -> SqliteOnlineStore:
@@ -384,6 +384,49 @@ class SqliteOnlineStore:
             except BaseException:
                 if con.in_transaction:
                     con.execute("ROLLBACK")
+                raise
+        return n
+
+    def update_batch(self, table: str, keys: Sequence[bytes], update: RecordUpdate) -> int:
+        """One ``BEGIN IMMEDIATE`` transaction: the stored records are read, updated and written
+        back while every other writer (of any process) waits; readers (WAL) see the old
+        records until the commit."""
+        con = self._con(check=True)
+        n = 0
+        with self._errors("updating"):
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute(f"CREATE TABLE IF NOT EXISTS {_t(table)} (k BLOB PRIMARY KEY, ts INTEGER "
+                            "NOT NULL, cts INTEGER NOT NULL, v BLOB NOT NULL) WITHOUT ROWID")
+                names_of, fp_size = self._layouts.names, FINGERPRINT_SIZE
+                out: list[tuple[bytes, Record]] = []
+                uniq = list(dict.fromkeys(keys))
+                for i in range(0, len(uniq), 500):
+                    part = uniq[i:i + 500]
+                    stored = {k: Record(ts, cts, names_of(v[:fp_size]), unpack_vals(v[fp_size:]))
+                              for k, ts, cts, v in con.execute(
+                                  f"SELECT k, ts, cts, v FROM {_t(table)} WHERE k IN "
+                                  f"({','.join('?' * len(part))})", part)}
+                    for k in part:
+                        rec = update(k, stored.get(k))
+                        if rec is not None:
+                            out.append((k, rec))
+                if out:
+                    # layouts in the same transaction: a reader that sees a record can resolve it
+                    fps = self._layouts.encode(r.names for _, r in out)
+                    con.executemany(
+                        f"INSERT INTO {_t(table)} (k, ts, cts, v) VALUES (?, ?, ?, ?) ON CONFLICT(k) "
+                        "DO UPDATE SET ts = excluded.ts, cts = excluded.cts, v = excluded.v",
+                        sorted((k, r.event_ts, r.created_ts, fps[r.names] + pack_vals(r.vals))
+                               for k, r in out))
+                    n = len(out)
+                    con.execute(_CREATE_META)
+                    con.execute(_COUNT_WRITE)
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                self._layouts.forget_saved()   # layouts saved in the rolled-back transaction
                 raise
         return n
 

@@ -20,6 +20,7 @@ from skewless.errors import InvalidRequestError, SkewlessError
 from skewless.kernels.source import resolve_source, source_schema
 from skewless.online.codec import needs_restore
 from skewless.plan.on_demand import OnDemandRequest, resolve_on_demand
+from skewless.online.tiles import AggSpec, TileLayout
 from skewless.plan.refs import output_names, parse_refs
 from skewless.plan.visibility import Visibility, view_visibility
 from skewless.registry import Snapshot
@@ -47,6 +48,9 @@ class OnlineView:
     on_missing: str
     features: tuple[OnlineFeature, ...]
     fallback: bool = True   # serve the last cached value when the store does not answer
+    # an aggregated view (docs/aggregations.md): one AggSpec per feature, in feature order; its
+    # records are tile states (skewless.online.tiles), merged at the request time
+    aggs: tuple[AggSpec, ...] = ()
     outputs: tuple[str, ...] = field(init=False)   # the features' response columns
     key_signature: tuple[Any, ...] = field(init=False)   # views keyed alike share key encoding
     # stored layout -> (output, position, dtype to restore or None) per feature, or None when a
@@ -69,10 +73,12 @@ class OnlinePlan:
     # working names, and the answer is finished by kernels/on_demand.online
     on_demand: OnDemandRequest | None = None
     fallback_tables: frozenset[str] = field(init=False)   # views served from the cache when the store is down
+    aggregated: bool = field(init=False)   # some view is aggregated: the store needs 'aggregations'
     dtypes: dict[str, T.ValueType | None] = field(init=False, compare=False)  # declared type per output
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fallback_tables", frozenset(v.table for v in self.views if v.fallback))
+        object.__setattr__(self, "aggregated", any(v.aggs for v in self.views))
         object.__setattr__(self, "dtypes", {f.output: f.dtype for v in self.views for f in v.features})
 
 
@@ -117,7 +123,13 @@ def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureServi
     outputs = [o for outs in names for o in outs]
     for (view, feats), outs in zip(groups, names):
         jk = snapshot.join_keys(view)
-        by_name = {f.name: f for f in view.schema}
+        aggs: list[AggSpec] = []
+        if view.aggregations:
+            by_name = {f.name: f for _, f in view.aggregation_fields()}
+            by_agg = {a.feature_name: a for a in view.aggregations}
+            aggs = [agg_spec(view, by_agg[name], out) for name, out in zip(feats, outs)]
+        else:
+            by_name = {f.name: f for f in view.schema}
         cols = []
         for name, out in zip(feats, outs):
             dtype = by_name[name].dtype
@@ -125,13 +137,33 @@ def build_online_plan(snapshot: Snapshot, features: Sequence[str] | FeatureServi
         views.append(OnlineView(
             view.name, snapshot.online_table(view.name), jk,
             _key_types(view, jk, repo_path),
-            view_visibility(view), view.on_missing, tuple(cols), view.fallback == "cache"))
+            view_visibility(view), view.on_missing, tuple(cols),
+            # aggregated views: no fallback cache (keeping each read's tile states would cost
+            # more than the read itself; docs/aggregations.md, "Online")
+            view.fallback == "cache" and not aggs, tuple(aggs)))
         keys.extend(k for k in jk if k not in keys)
     clash = set(outputs) & set(keys)
     if clash:
         raise InvalidRequestError(f"feature name(s) {sorted(clash)} clash with join keys",
                                   hint="pass full_feature_names=True")
     return OnlinePlan(tuple(views), tuple(keys))
+
+
+def agg_spec(view: FeatureView, agg: Any, output: str) -> AggSpec:
+    """How the online path computes ``agg`` (an ``Aggregation`` of ``view``), served as
+    ``output``."""
+    return AggSpec(output, agg.column, agg.function, _us(agg.time_window), _us(view.tile_of(agg)))
+
+
+def tile_layout(view: FeatureView) -> TileLayout:
+    """What the tile states of aggregated ``view`` hold (every aggregation, whatever a request
+    names)."""
+    return TileLayout.of([agg_spec(view, a, a.feature_name) for a in view.aggregations],
+                         view.batch_source.event_id_column is not None)
+
+
+def _us(td: Any) -> int:
+    return (td.days * 86_400 + td.seconds) * 1_000_000 + td.microseconds
 
 
 def as_served(value: Any, dtype: T.ValueType) -> Any:

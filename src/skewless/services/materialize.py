@@ -56,6 +56,7 @@ from skewless.plan.materialize import CREATED_TS, EVENT_TS, materialize_request
 from skewless.plan.visibility import view_visibility
 from skewless.registry import RegistryStore, Snapshot
 from skewless.registry.diff import materialization_signature
+from skewless.services.tiles import earliest_created_since, materialize_tiles, require_tiles
 
 STATE = "materialization"
 _NO_CREATED_YET = datetime(1, 1, 1, tzinfo=timezone.utc)
@@ -309,6 +310,9 @@ def materialize(ctx: RuntimeContext, snapshot: Snapshot, *, end: datetime,
     start, end = check_window(start, end, now)
     reports = []
     selected = online_views(snapshot, views)
+    for view in selected:   # every view checked before anything is written
+        if view.aggregations:
+            require_tiles(store, view, "materialization")
     check_sources(snapshot, selected, repo_path, to_utc(now) + ctx.created_tolerance, end)
     for view in selected:
         t0 = time.perf_counter()
@@ -320,7 +324,20 @@ def materialize(ctx: RuntimeContext, snapshot: Snapshot, *, end: datetime,
         backfill = since is None and void_coverage(state0, signature, identity)
         before = since or Coverage.of(state0, signature, identity)
         created_col = view.batch_source.created_timestamp_column
-        if incremental:
+        requests: list[tuple[datetime | None, datetime, datetime | None]] = [(start, end, None)]
+        if view.aggregations:
+            # an aggregated view covers the events before ``end`` (the value at ``end`` never
+            # counts an event at ``end``): its coverage ends 1us before (docs/aggregations.md)
+            rows, seen, covered_to = _materialize_tiles(ctx, snapshot, view, table, before, start,
+                                                        end, incremental, now, on_rows)
+            if covered_to is None:
+                reports.append(ViewReport(view.name, 0, before.watermark or end, end, 0.0))
+                continue
+            if not incremental and start is not None and start > covered_to:
+                after = before   # materialize(end, end): no event is before end and after start
+            else:
+                after = before.cover(None if incremental else start, covered_to, seen, incremental)
+        elif incremental:
             windows = before.holes(end)
             late: datetime | None = None
             if created_col and before.intervals:
@@ -328,38 +345,16 @@ def materialize(ctx: RuntimeContext, snapshot: Snapshot, *, end: datetime,
             if not windows and late is None:
                 reports.append(ViewReport(view.name, 0, before.watermark or end, end, 0.0))
                 continue
-            requests: list[tuple[datetime | None, datetime, datetime | None]] = [
-                (s_, e_, None) for s_, e_ in windows]
+            requests = [(s_, e_, None) for s_, e_ in windows]
             if late is not None:
                 if requests and requests[-1][1] == end:
                     requests[-1] = (requests[-1][0], end, late)
                 else:   # nothing new to cover: late rows only
                     requests.append((end + US, end, late))
-        else:
-            requests = [(start, end, None)]
-        features: list[str] | None = None
-        rows = 0
-        seen: datetime | None = None
-        for w_start, w_end, created_after in requests:
-            request = materialize_request(snapshot, view, repo_path, w_end, w_start, created_after)
-            features = [f.output for f in request.features]
-            for batch in engine.latest(request, batch_rows):
-                records = batch_records(batch, request.join_keys, features)
-                try:
-                    store.write_batch({table: records})
-                except OnlineStoreError:   # its table dropped by an apply that retired it?
-                    if since is None:
-                        check_not_retired(registry, snapshot, view.name, store, wrote=True,
-                                          operation="materialization")
-                    raise
-                rows += len(records)
-                top = max((r.created_ts for _, r in records), default=OLDEST)
-                if top != OLDEST:
-                    top_dt = min(from_micros(top), to_utc(now))   # the mark never passes the clock
-                    seen = top_dt if seen is None else max(seen, top_dt)
-                if on_rows:
-                    on_rows(view.name, len(records))
-        after = before.cover(None if incremental else start, end, seen, incremental)
+        if not view.aggregations:
+            rows, seen = _write_latest(ctx, snapshot, view, table, requests, now, since, on_rows,
+                                       batch_rows)
+            after = before.cover(None if incremental else start, end, seen, incremental)
         if rows:   # the store must hold at least the writes that stored them
             after = replace(after, writes=max(after.writes, _writes_of(store, identity)))
         prev = registry.get_state(snapshot.project, STATE, key) or {}
@@ -381,6 +376,71 @@ def materialize(ctx: RuntimeContext, snapshot: Snapshot, *, end: datetime,
         reports.append(ViewReport(view.name, rows, requests[0][0], end, time.perf_counter() - t0,
                                   backfill))
     return reports
+
+
+def _write_latest(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureView, table: str,
+                  requests: Sequence[tuple[datetime | None, datetime, datetime | None]],
+                  now: datetime, since: Coverage | None, on_rows: RowsCallback | None,
+                  batch_rows: int) -> tuple[int, datetime | None]:
+    """The latest row per entity of each request window, written only if newer. Returns the
+    rows written and the latest created time seen (never past ``now``)."""
+    engine, store, registry, repo_path = ctx.engine, ctx.online_store, ctx.registry, ctx.repo_path
+    rows = 0
+    seen: datetime | None = None
+    for w_start, w_end, created_after in requests:
+        request = materialize_request(snapshot, view, repo_path, w_end, w_start, created_after)
+        features = [f.output for f in request.features]
+        for batch in engine.latest(request, batch_rows):
+            records = batch_records(batch, request.join_keys, features)
+            try:
+                store.write_batch({table: records})
+            except OnlineStoreError:   # its table dropped by an apply that retired it?
+                if since is None:
+                    check_not_retired(registry, snapshot, view.name, store, wrote=True,
+                                      operation="materialization")
+                raise
+            rows += len(records)
+            top = max((r.created_ts for _, r in records), default=OLDEST)
+            if top != OLDEST:
+                top_dt = min(from_micros(top), to_utc(now))   # the mark never passes the clock
+                seen = top_dt if seen is None else max(seen, top_dt)
+            if on_rows:
+                on_rows(view.name, len(records))
+    return rows, seen
+
+
+def _materialize_tiles(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureView, table: str,
+                       before: Coverage, start: datetime | None, end: datetime, incremental: bool,
+                       now: datetime, on_rows: RowsCallback | None
+                       ) -> tuple[int, datetime | None, datetime | None]:
+    """Rebuild the tiles of aggregated ``view`` (skewless.services.tiles) for the events before
+    ``end``: an explicit window from the tile holding ``start``; an incremental run from the
+    first hole of ``before`` and, when the source has a created timestamp, from the earliest
+    late event if earlier. Returns (events read, latest created time seen, the end of the
+    coverage: ``end`` - 1us, or None when an incremental run had nothing to do)."""
+    store, repo_path = ctx.online_store, ctx.repo_path
+    last = end - US
+    end_us = micros(end)
+    if incremental:
+        spans: list[int | None] = [None if a is None else micros(a) for a, _ in before.holes(last)]
+        created_col = view.batch_source.created_timestamp_column
+        if created_col and before.intervals:
+            mark = before.created_high or _NO_CREATED_YET
+            earliest = earliest_created_since(snapshot, view, repo_path, micros(mark), end_us)
+            if earliest is not None:
+                spans.append(earliest)
+        if not spans:
+            return 0, None, None
+    else:
+        spans = [None if start is None else micros(start)]
+    # one span from the earliest start: the tiles between holes are rebuilt too (whole tiles;
+    # replace_tiles never puts a tile back to an earlier bound than the stored one)
+    lo = None if None in spans else min(x for x in spans if x is not None)
+    rows, _keys, created = materialize_tiles(store, snapshot, view, table, repo_path, lo, end_us)
+    if on_rows and rows:
+        on_rows(view.name, rows)
+    seen = None if created is None else min(from_micros(created), to_utc(now))
+    return rows, seen, last
 
 
 _AGAIN = {"rebuild": "run `skewless rebuild-online` again to rebuild the views as they are now",

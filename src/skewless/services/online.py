@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from skewless import types as T
+from skewless.backends import require
 from skewless.engines.base import pandas_types_mapper
 from skewless.errors import (FeatureUnavailableError, InvalidRequestError, RequestTooLargeError,
                              SkewlessError)
@@ -29,6 +30,8 @@ from skewless.online.codec import (KEY_INT_RANGE, Record, encode_key, from_micro
                                    restore)
 from skewless.kernels import on_demand as on_demand_kernel
 from skewless.plan.on_demand import OnDemandRequest
+from skewless.aggregate import EMPTY, Partial, finalize
+from skewless.online.tiles import read_state, window_partial
 from skewless.plan.online import OnlinePlan, OnlineView
 
 PRESENT, NOT_FOUND, OUTSIDE_TTL, UNAVAILABLE = "PRESENT", "NOT_FOUND", "OUTSIDE_TTL", "UNAVAILABLE"
@@ -206,6 +209,8 @@ def get_online_features(store: OnlineStore | CachedStore, plan: OnlinePlan, enti
                         now: datetime) -> OnlineResponse:
     """The response for ``entity_rows`` at ``now``, read from ``store`` in one ``read``: a
     ``CachedStore`` adds its hot-key cache and fallback (any other store is read as it is)."""
+    if plan.aggregated:
+        require_aggregations(store, plan)
     reads = encode_reads(plan, entity_rows)
     reader = store if isinstance(store, CachedStore) else CachedStore(store)
     return assemble(plan, entity_rows, reader.read(reads, plan.fallback_tables), micros(now))
@@ -231,6 +236,8 @@ def get_online_features_many(store: OnlineStore | CachedStore, requests: Sequenc
             continue
         plan, rows = item
         try:
+            if plan.aggregated:
+                require_aggregations(store, plan)
             reads = encode_reads(plan, rows)
         except SkewlessError as e:
             out[i] = e
@@ -254,6 +261,16 @@ def get_online_features_many(store: OnlineStore | CachedStore, requests: Sequenc
             except SkewlessError as e:
                 out[i] = e
     return out  # type: ignore[return-value]
+
+
+def require_aggregations(store: OnlineStore | CachedStore, plan: OnlinePlan) -> None:
+    """UnsupportedError naming the store when it cannot serve the plan's aggregated views
+    (capability ``aggregations``)."""
+    if getattr(store.capabilities, "aggregations", None) is True:
+        return   # the usual case, checked without building the message
+    views = ", ".join(f"'{v.view}'" for v in plan.views if v.aggs)
+    require("online_store", store.name, store.capabilities, "aggregations",
+            f"aggregated feature view(s) {views} (docs/aggregations.md)")
 
 
 def check_entity_count(n: int, limit: int) -> None:
@@ -303,6 +320,11 @@ def assemble(plan: OnlinePlan, entity_rows: Sequence[Mapping[str, Any]], answer:
     for view in plan.views:
         recs = records[view.table]
         first_group = len(groups)
+        if view.aggs:
+            _assemble_aggregated(view, entity_rows, recs, now_us, values, groups, store_error)
+            if cached is not None:
+                _mark_cached(cached[view.table], groups[first_group:])
+            continue
         cutoff = view.visibility.oldest_us(now_us)
         # One status and one timestamp per row for the whole view; features only differ when a
         # record predates a field added to the view (then that field is NOT_FOUND).
@@ -351,6 +373,56 @@ def _on_demand(plan: OnlinePlan, request: OnDemandRequest, entity_rows: Sequence
             final.append(ColumnGroup(view, (name,), [NOT_FOUND if v is None else PRESENT for v in out[name]],
                                      [None] * len(entity_rows)))
     return OnlineResponse(keys, out, final, store_error, read_seconds, request.dtypes)  # type: ignore[arg-type]
+
+
+def _assemble_aggregated(view: OnlineView, entity_rows: Sequence[Mapping[str, Any]],
+                         recs: Sequence[Any], now_us: int, values: dict[str, list[Any]],
+                         groups: list[ColumnGroup], store_error: str | None) -> None:
+    """Columns of an aggregated view (docs/aggregations.md, "Online"): each key's tile state
+    merged for the window ending at ``now_us``. Features of one column, window and tile share
+    their statuses and event times (one group): ``PRESENT`` when the window holds a non-null
+    value of the column, the event time being the latest such event's; ``NOT_FOUND`` for an
+    empty window (count 0, the others null; a null value is the field default under
+    ``on_missing="default"``, as offline);
+    ``UNAVAILABLE`` when the store did not answer. ``on_missing="fail"`` raises for a key the
+    store holds nothing for (or could not answer for)."""
+    if view.on_missing == "fail":
+        for i, r in enumerate(recs):
+            if r is None or r is GONE:
+                _fail(view, entity_rows[i], NOT_FOUND if r is None else UNAVAILABLE, None, store_error)
+    states = [None if r is None or r is GONE else read_state(r) for r in recs]
+    use_default = view.on_missing == "default"
+    # one partial per (column, window, tile) and row, shared by that window's functions
+    partials: dict[tuple[str, int, int], list[Partial]] = {}
+    windows: dict[tuple[str, int, int], tuple[list[str], list[int | None]]] = {}
+    runs: list[tuple[tuple[str, int, int], list[str]]] = []   # consecutive features of one window
+    for f, spec in zip(view.features, view.aggs):
+        window = (spec.column, spec.window_us, spec.tile_us)
+        parts = partials.get(window)
+        if parts is None:
+            parts = partials[window] = [
+                EMPTY if state is None else window_partial(state, *window, now_us) for state in states]
+            windows[window] = (
+                [UNAVAILABLE if r is GONE else PRESENT if p.count else NOT_FOUND for r, p in zip(recs, parts)],
+                [p.last[0] if p.last is not None else None for p in parts])
+        function, default, dtype = spec.function, f.default, f.dtype
+        col: list[Any] = []
+        for p in parts:
+            value = finalize(p, function)
+            if value is None:
+                if use_default:
+                    value = default
+            elif f.restore:
+                value = restore(value, dtype)
+            col.append(value)
+        values[f.output] = col
+        if runs and runs[-1][0] == window:
+            runs[-1][1].append(f.output)
+        else:
+            runs.append((window, [f.output]))
+    for window, outputs in runs:
+        statuses, stamps = windows[window]
+        groups.append(ColumnGroup(view.view, tuple(outputs), statuses, stamps))
 
 
 def _extractor(view: OnlineView, layout: tuple[str, ...]

@@ -79,6 +79,7 @@ from skewless.plan.materialize import CREATED_TS, EVENT_TS
 from skewless.plan.visibility import Visibility
 from skewless.registry import Snapshot
 from skewless.services.materialize import batch_records
+from skewless.services.tiles import push_tiles, require_tiles
 
 PUSH_TARGETS = ("online", "offline", "online_and_offline")
 
@@ -583,6 +584,10 @@ def push(ctx: RuntimeContext, snapshot: Snapshot, source_name: str, data: Any, *
             f"push source '{source_name}' feeds no online view ({', '.join(v.name for v in views)} "
             "have online=False); to='online' would write nothing",
             hint='push with to="offline"')
+    if to != "offline":   # before anything is written: a store without tiles refuses
+        for v in online:
+            if v.aggregations:
+                require_tiles(ctx.online_store, v, "push")
     target = push_target(push_src, repo_path)
     expected = _expected(push_src.batch_source, views, snapshot, target.schema)
     table = _validate(push_src, expected, data, now, ctx.created_tolerance)
@@ -624,11 +629,17 @@ def push(ctx: RuntimeContext, snapshot: Snapshot, source_name: str, data: Any, *
         table = table.filter(_usable(table, push_src.batch_source, written_at))
         report.pending_rows = report.rows - table.num_rows
     if to != "offline" and online and table.num_rows:
-        rows = online_rows(table, push_src.batch_source, online, snapshot)
+        plain = [v for v in online if not v.aggregations]
+        rows = online_rows(table, push_src.batch_source, plain, snapshot)
         try:
             store = ctx.online_store
-            store.create(list(rows))
-            store.write_batch(rows)
+            store.create(list(rows) + [snapshot.online_table(v.name) for v in online if v.aggregations])
+            if rows:
+                store.write_batch(rows)
+            for v in online:
+                if v.aggregations:   # merged into the view's tiles (services/tiles.py)
+                    push_tiles(store, snapshot, v, snapshot.online_table(v.name), table,
+                               report.batch_id)
         except Exception as e:
             if report.offline_file is None:
                 raise
@@ -640,7 +651,7 @@ def push(ctx: RuntimeContext, snapshot: Snapshot, source_name: str, data: Any, *
                 "has a created_timestamp_column or the rows are newer than the views' watermarks; "
                 "`skewless rebuild-online` always does") from e
         report.online_records = {v.name: len(rows[snapshot.online_table(v.name)])
-                                 for v in online}
+                                 if not v.aggregations else table.num_rows for v in online}
     report.seconds = time.perf_counter() - t0
     return report
 

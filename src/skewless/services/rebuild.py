@@ -65,8 +65,10 @@ from skewless.registry import Snapshot
 from skewless.registry.lease import LEASE_SECONDS, Holding, held
 from skewless.services import online as online_svc
 from skewless.services import retrieve
+from skewless.services.tiles import materialize_tiles, require_tiles
+from skewless.aggregate import same_value
 from skewless.registry.diff import materialization_signature
-from skewless.services.materialize import (STATE, Coverage, RowsCallback, check_not_retired,
+from skewless.services.materialize import (STATE, US, Coverage, RowsCallback, check_not_retired,
                                            batch_records, check_sources, materialize, online_views)
 
 SAMPLE_SIZE = 100
@@ -132,6 +134,8 @@ def rebuild_online(ctx: RuntimeContext, snapshot: Snapshot, *, views: Sequence[s
     reports = []
     selected = online_views(snapshot, views)
     for view in selected:   # every source checked before any table is touched
+        if view.aggregations:
+            require_tiles(online_store, view, "rebuild-online")
         try:   # created times too: the catch-up would refuse them only after the swap
             check_sources(snapshot, [view], ctx.repo_path, now + ctx.created_tolerance, now)
         except SkewlessError as e:
@@ -166,7 +170,9 @@ def _rebuild_view(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureView, no
     identity = store.identity()   # claimed by the staging table's create
     if created_high is not None:
         created_high = min(created_high, now)   # the created-time mark never passes the clock
-    coverage = Coverage(materialization_signature(snapshot, view), ((None, now),), created_high,
+    # an aggregated view holds the events before ``now`` (docs/aggregations.md)
+    covered_to = now - US if view.aggregations else now
+    coverage = Coverage(materialization_signature(snapshot, view), ((None, covered_to),), created_high,
                         identity.id if identity is not None else "",
                         identity.writes if identity is not None else 0)
     registry.set_state(snapshot.project, STATE, key, coverage.to_state(
@@ -204,8 +210,17 @@ def _build_and_swap(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureView, 
     staging = staging_table(snapshot.project, snapshot.online_key(view.name), holding.lease.token)
     written, created_high = 0, OLDEST
     try:
-        request = materialize_request(snapshot, view, ctx.repo_path, now)
         store.create([staging])
+        if view.aggregations:
+            require_tiles(store, view, "rebuild-online")
+            written, _keys, created = materialize_tiles(store, snapshot, view, staging, ctx.repo_path,
+                                                        None, micros(now))
+            if on_rows and written:
+                on_rows(view.name, written)
+            holding.confirm()
+            store.swap(table, staging)
+            return written, (from_micros(created) if created is not None else None)
+        request = materialize_request(snapshot, view, ctx.repo_path, now)
         features = [f.output for f in request.features]
         for batch in engine.latest(request, batch_rows):
             records = batch_records(batch, request.join_keys, features)
@@ -240,7 +255,7 @@ def _verify_sample(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureView, k
     """Serve the sampled entities at ``now`` and compare with the offline join at ``now``
     (entities whose stored record is newer than ``now`` are skipped)."""
     join_keys = snapshot.join_keys(view)
-    feats = view.features_for(set(join_keys))
+    feats = view.served_features(set(join_keys))
     if not keys or not feats:
         return []
     refs = [f"{view.name}:{f.name}" for f in feats]
@@ -275,9 +290,17 @@ def _verify_sample(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureView, k
         want = offline.column(name).to_pylist()
         got = served[name]
         for i, entity in enumerate(entities):
-            if i not in newer and _norm(got[i], f.dtype) != _norm(want[i], f.dtype):
+            if i not in newer and not _same(_norm(got[i], f.dtype), _norm(want[i], f.dtype)):
                 out.append(Mismatch(entity, f.name, got[i], want[i]))
     return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal; floats within the aggregations' tolerance (``skewless.aggregate.same_value``:
+    paths add floats in different orders, docs/aggregations.md, "Floats")."""
+    if isinstance(a, float) or isinstance(b, float):
+        return same_value(a, b)
+    return bool(a == b)
 
 
 def _norm(value: Any, dtype: T.ValueType) -> Any:

@@ -69,6 +69,8 @@ from skewless.testing.pit import (
 )
 
 __all__ = [
+    "StreamEvent", "StreamScenario", "aggregation_streams", "brute_force_aggregate",
+    "check_aggregation_stream", "check_materialized_aggregations",
     "InvariantMismatch", "OnlineScenario", "check_invariant", "check_scenario", "expected_status",
     "online_scenarios", "open_store", "store_contents", "on_demand_definitions", "check_on_demand",
 ]
@@ -623,3 +625,370 @@ def store_contents(store: FeatureStore, views: Sequence[str] | None = None
         out[name] = {decode_key(k): (r.event_ts, r.created_ts, r.values)
                      for k, r in zip(keys, records) if r is not None}
     return out
+
+
+# --- windowed aggregations (docs/aggregations.md, "Online") ---------------------------------------
+#
+# For every key and every aggregation: online at t == offline at t == a brute-force scan of the
+# events, for tiles built by materialization ("materialize"), by pushes ("push": the events
+# arrive in any order, late ones too, some delivered twice) and by both ("mixed": a batch is
+# materialized, then the rest is pushed). The brute force is restated here from the rule, not
+# taken from skewless.aggregate.
+
+MINUTE = timedelta(minutes=1)
+AGG_BASE = datetime(2024, 3, 4, tzinfo=UTC)          # a Monday, 00:00 UTC: every tile starts here
+AGG_FUNCTIONS = ("count", "sum", "mean", "min", "max", "last", "stddev_samp", "stddev_pop")
+AGG_MODES = ("materialize", "push", "mixed")
+AGG_KEYS = (1, 2, 3, 4)                              # keys events use; 9 never has any
+# (aggregation_tile, windows it divides): the default tiles (5m under 12h, 1h under 12d) or one
+AGG_TILINGS: tuple[tuple[timedelta | None, tuple[timedelta, ...]], ...] = (
+    (None, (timedelta(minutes=30), timedelta(hours=1), timedelta(hours=13), timedelta(days=1))),
+    (timedelta(minutes=10), (timedelta(minutes=10), timedelta(minutes=30), timedelta(hours=2))),
+)
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One source row: key, event time, created time (or None), ``x`` (Float64 or None), ``n``
+    (Int64 or None), event id (or None), and when it reaches skewless (``arrival`` >= ``ts``:
+    a late event arrives long after its event time)."""
+
+    key: int
+    ts: datetime
+    created: datetime | None
+    x: float | None
+    n: int | None
+    event_id: str | None
+    arrival: datetime
+
+
+@dataclass(frozen=True)
+class StreamScenario:
+    """An aggregated view over generated events, the times to check and how tiles are built."""
+
+    aggregations: tuple[tuple[str, str, timedelta], ...]   # (column, function, window)
+    tile: timedelta | None
+    events: tuple[StreamEvent, ...]
+    checks: tuple[datetime, ...]        # increasing check times
+    mode: str                           # AGG_MODES
+    event_ids: bool                     # the source declares event_id_column
+    created: bool                       # the source has a created timestamp column
+    on_missing: str
+    defaults: tuple[float | None, int | None]   # the fields' defaults (x, n)
+    full_feature_names: bool
+    batch_until: datetime | None        # "mixed": events before it are offline from the start
+
+    @property
+    def tile_of(self) -> dict[timedelta, timedelta]:
+        if self.tile is not None:
+            return {w: self.tile for _, _, w in self.aggregations}
+        return {w: timedelta(minutes=5) if w < timedelta(hours=12) else HOUR
+                for _, _, w in self.aggregations}
+
+
+def _stdev(vals: list[float], ddof: int) -> float | None:
+    if len(vals) <= ddof:
+        return None
+    mean = sum(vals) / len(vals)
+    return math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - ddof))
+
+
+def brute_force_aggregate(events: Sequence[StreamEvent], key: int, column: str, function: str,
+                          window: timedelta, tile: timedelta, t: datetime,
+                          event_ids: bool) -> tuple[Any, int, datetime | None]:
+    """DESIGN section 4 by brute force: the events of ``key`` with ``floor_tile(t - window) <=
+    ts < t`` (duplicates of an event id, exact copies here, count once when ``event_ids``),
+    nulls skipped. Returns (value, number of values, event time of the latest value)."""
+    step = tile // US
+    lo_us = ((t - window) - _EPOCH) // US
+    lo = _EPOCH + timedelta(microseconds=lo_us - lo_us % step)
+    seen: set[str] = set()
+    inside = []
+    for e in events:
+        if e.key != key or not lo <= e.ts < t:
+            continue
+        if event_ids and e.event_id is not None:
+            if e.event_id in seen:
+                continue
+            seen.add(e.event_id)
+        inside.append(e)
+    pairs = [(e, getattr(e, column)) for e in inside if getattr(e, column) is not None]
+    vals = [v for _, v in pairs]
+    latest = max(pairs, key=lambda p: (p[0].ts, p[0].created or _OLDEST, p[1]), default=None)
+    top = latest[0].ts if latest is not None else None
+    if function == "count":
+        return len(vals), len(vals), top
+    if not vals:
+        return None, 0, None
+    value: Any
+    if function == "sum":
+        value = float(sum(vals))
+    elif function == "mean":
+        value = float(sum(vals)) / len(vals)
+    elif function == "min":
+        value = min(vals)
+    elif function == "max":
+        value = max(vals)
+    elif function == "last":
+        value = latest[1] if latest is not None else None
+    else:
+        value = _stdev([float(v) for v in vals], 1 if function == "stddev_samp" else 0)
+    return value, len(vals), top
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@st.composite
+def aggregation_streams(draw: Callable[..., Any], modes: Sequence[str] = AGG_MODES,
+                          max_events: int = 30) -> StreamScenario:
+    """A random aggregated view and events: bursts on one key, events exactly on tile and window
+    edges (and 1us either side), late events, exact duplicates (with and without an event id),
+    null values, keys with empty windows; check times on tile edges and between them."""
+    tile, windows = draw(st.sampled_from(AGG_TILINGS))
+    chosen = draw(st.lists(st.tuples(st.sampled_from(("x", "n")), st.sampled_from(AGG_FUNCTIONS),
+                                     st.sampled_from(windows)), min_size=1, max_size=6, unique=True))
+    aggs = tuple(chosen)
+    span = max(w for _, _, w in aggs) + 2 * HOUR
+    checks = sorted(set(draw(st.lists(st.sampled_from(_edges(span, windows)), min_size=1, max_size=3))))
+    checks = [AGG_BASE + span + c for c in checks]
+    # event times: on the grid of tile and window edges around the checks, 1us either side
+    anchors = [c - w for c in checks for w in windows] + list(checks)
+    step = tile or timedelta(minutes=5)
+    times = st.one_of(
+        st.sampled_from([a + d for a in anchors for d in (-US, timedelta(0), US)]),
+        st.builds(lambda m, d: AGG_BASE + m * step + d, st.integers(0, int(span / step) + 4),
+                  st.sampled_from([timedelta(0), US, -US, step / 2])))
+    event_ids = draw(st.booleans())
+    created = draw(st.booleans())
+    mode = draw(st.sampled_from(list(modes)))
+    events: list[StreamEvent] = []
+    n_events = draw(st.integers(0, max_events))
+    burst_key = draw(st.sampled_from(AGG_KEYS))
+    for i in range(n_events):
+        key = burst_key if draw(st.booleans()) else draw(st.sampled_from(AGG_KEYS))
+        ts = draw(times)
+        late = draw(st.sampled_from([timedelta(0), timedelta(0), US, 7 * MINUTE, 3 * HOUR]))
+        events.append(StreamEvent(
+            key, ts, (ts + draw(st.sampled_from([timedelta(0), MINUTE]))) if created and draw(st.booleans()) else None,
+            draw(st.one_of(st.none(), st.sampled_from([0.0, 1.5, -2.25, 1e6, 0.1]))),
+            draw(st.one_of(st.none(), st.integers(-3, 3))),
+            f"e{i}" if event_ids and draw(st.integers(0, 4)) else None, ts + late))
+    # exact duplicates: a redelivery (same id when ids are declared) arriving later
+    for e in list(events):
+        if draw(st.integers(0, 5)) == 0:
+            events.append(dataclasses.replace(e, arrival=e.arrival + draw(st.sampled_from([US, HOUR]))))
+    batch_until = None
+    if mode == "mixed":
+        batch_until = checks[0] - draw(st.sampled_from([timedelta(0), HOUR, 3 * HOUR]))
+    return StreamScenario(aggs, tile, tuple(events), tuple(checks), mode, event_ids, created,
+                       draw(st.sampled_from(["null", "default"])),
+                       (draw(st.sampled_from([None, -1.0])), draw(st.sampled_from([None, 7]))),
+                       draw(st.booleans()), batch_until)
+
+
+def _edges(span: timedelta, windows: Sequence[timedelta]) -> list[timedelta]:
+    """Offsets of check times: on tile edges, 1us after, in the middle of a tile."""
+    return [timedelta(0), US, timedelta(minutes=2), timedelta(minutes=5), timedelta(minutes=5) + US,
+            HOUR, HOUR + US, timedelta(minutes=37)]
+
+
+def _agg_table(events: Sequence[StreamEvent], scenario: StreamScenario) -> pa.Table:
+    ts = pa.timestamp("us", "UTC")
+    cols: dict[str, Any] = {
+        "user_id": pa.array([e.key for e in events], pa.int64()),
+        "ts": pa.array([e.ts for e in events], ts),
+        "x": pa.array([e.x for e in events], pa.float64()),
+        "n": pa.array([e.n for e in events], pa.int64()),
+    }
+    if scenario.created:
+        cols["created"] = pa.array([e.created for e in events], ts)
+    if scenario.event_ids:
+        cols["eid"] = pa.array([e.event_id for e in events], pa.string())
+    return pa.table(cols)
+
+
+def check_aggregation_stream(scenario: StreamScenario, repo: str | Path, offline_store: dict[str, Any],
+                               online_store: dict[str, Any], project: str,
+                               offline: bool = True) -> set[str]:
+    """Run ``scenario`` in the empty directory ``repo``: build the tiles as its mode says, and at
+    every check time t assert, for every key and aggregation, online at t == brute force at t
+    (values within ``skewless.aggregate.same_value``, statuses, event times) and, with
+    ``offline``, == ``get_historical_features`` at t. Returns the traits exercised."""
+    import pyarrow.parquet as pq
+
+    from skewless import Aggregation, Entity, FeatureView, Field, FileSource, PushSource
+    from skewless.aggregate import same_value
+    from skewless.types import Float64, Int64
+
+    repo = Path(repo)
+    data = repo / "data" / "events"
+    data.mkdir(parents=True, exist_ok=True)
+    events = list(scenario.events)
+    if scenario.mode == "materialize":
+        batch, pushed = events, []
+    elif scenario.mode == "push":
+        batch, pushed = [], events
+    else:
+        assert scenario.batch_until is not None
+        batch = [e for e in events if e.arrival < scenario.batch_until]
+        pushed = [e for e in events if e.arrival >= scenario.batch_until]
+    pq.write_table(_agg_table(batch, scenario), data / "batch.parquet")
+    now = [scenario.checks[0]]
+    config = {"project": project, "offline_store": dict(offline_store),
+              "online_store": dict(online_store), "registry_cache_ttl_seconds": 0,
+              "created_timestamp_tolerance_seconds": 100 * 365 * 86_400}
+    store = FeatureStore(repo, config=config, clock=lambda: now[0])
+    user = Entity("user", join_keys=["user_id"])
+    src = FileSource("data/events", "ts", created_timestamp_column="created" if scenario.created else None,
+                     event_id_column="eid" if scenario.event_ids else None)
+    x_default, n_default = scenario.defaults
+    view = FeatureView(
+        "agg", entities=[user], on_missing=scenario.on_missing,
+        schema=[Field("user_id", Int64), Field("x", Float64, default=x_default),
+                Field("n", Int64, default=n_default)],
+        source=PushSource("events_push", batch_source=src) if scenario.mode != "materialize" else src,
+        aggregations=[Aggregation(c, f, w) for c, f, w in scenario.aggregations],
+        aggregation_tile=scenario.tile)
+    store.apply([user, view])
+    names = [a.feature_name for a in view.aggregations]
+    refs = [f"agg:{n}" for n in names]
+    outputs = [f"agg__{n}" if scenario.full_feature_names else n for n in names]
+    keys = [*AGG_KEYS, 9]
+    traits = {f"agg_mode:{scenario.mode}"}
+    tiles = scenario.tile_of
+    todo = sorted(pushed, key=lambda e: e.arrival)
+    arrived: list[StreamEvent] = list(batch)
+    sent: set[tuple[Any, ...]] = set()   # pushes of equal rows are one batch (services/push.py)
+    try:
+        if scenario.mode == "mixed":
+            assert scenario.batch_until is not None   # (<= the first check: the clock)
+            store.materialize_incremental(scenario.batch_until)
+            traits.add("materialized_then_pushed")
+        for t in scenario.checks:
+            # everything that arrived before t lands (pushed in arrival order, one batch per
+            # arrival time; a redelivered event is pushed again)
+            while todo and todo[0].arrival < t:
+                at = todo[0].arrival
+                group = [e for e in todo if e.arrival == at]
+                todo = todo[len(group):]
+                now[0] = max(now[0], at)
+                store.push("events_push", _agg_table(group, scenario).to_pandas())
+                content = tuple((e.key, e.ts, e.created, e.x, e.n, e.event_id) for e in group)
+                if content in sent:
+                    traits.add("push_retried")
+                else:
+                    sent.add(content)
+                    arrived += group
+                if any(e.arrival > e.ts for e in group):
+                    traits.add("late_event_pushed")
+            now[0] = max(now[0], t)
+            if scenario.mode != "push":
+                store.materialize_incremental(t)
+            got = store.get_online_features(refs, [{"user_id": k} for k in keys],
+                                            full_feature_names=scenario.full_feature_names)
+            values = got.to_dict()
+            off = None
+            if offline:
+                entity_df = pa.table({"user_id": pa.array(keys, pa.int64()),
+                                      TIMESTAMP_COLUMN: pa.array([t] * len(keys), pa.timestamp("us", "UTC"))})
+                off = store.get_historical_features(
+                    entity_df, refs, full_feature_names=scenario.full_feature_names).to_arrow()
+            problems = []
+            for (column, function, window), out in zip(scenario.aggregations, outputs):
+                for i, k in enumerate(keys):
+                    want, count, top = brute_force_aggregate(arrived, k, column, function, window,
+                                                             tiles[window], t, scenario.event_ids)
+                    if want is None and scenario.on_missing == "default" and function != "count":
+                        want = scenario.defaults[0 if column == "x" else 1]
+                        if want is not None and function in ("sum", "mean", "stddev_samp", "stddev_pop"):
+                            want = float(want)
+                    status = PRESENT if count else NOT_FOUND
+                    traits.add(f"agg_status:{status}")
+                    on = values[out][i]
+                    fault = None
+                    if not same_value(on, want) or type(on) is not type(want):
+                        fault = f"online {on!r}, brute force {want!r}"
+                    elif got.statuses[out][i] != status:
+                        fault = f"status {got.statuses[out][i]}, expected {status}"
+                    elif got.event_timestamps[out][i] != top:
+                        fault = f"event time {got.event_timestamps[out][i]}, expected {top}"
+                    elif off is not None and not same_value(off.column(out)[i].as_py(), want):
+                        fault = f"offline {off.column(out)[i].as_py()!r}, brute force {want!r}"
+                    if fault:
+                        mine = sorted((e for e in arrived if e.key == k), key=lambda e: e.ts)
+                        problems.append(
+                            f"key {k} {out} ({function} of {column} over {window}, tile "
+                            f"{tiles[window]}) at t={t.isoformat()}: {fault}; events: "
+                            + "; ".join(f"ts={e.ts.isoformat()} {column}={getattr(e, column)!r} "
+                                        f"id={e.event_id} created={e.created}" for e in mine))
+            if problems:
+                raise InvariantMismatch(
+                    f"{online_store['type']} store, mode {scenario.mode}: {len(problems)} "
+                    f"mismatch(es):\n" + "\n".join(problems[:6]))
+        for e in events:
+            if any(o is not e and o.ts == e.ts and o.key == e.key for o in events):
+                traits.add("burst_same_time")
+            if e.event_id is not None and sum(o.event_id == e.event_id for o in events) > 1:
+                traits.add("duplicate_event_id")
+    finally:
+        store.online_store.close()
+    return traits
+
+
+def check_materialized_aggregations(scenario: Any, repo: str | Path, offline_store: dict[str, Any],
+                                    online_store: dict[str, Any], project: str,
+                                    max_times: int = 4) -> set[str]:
+    """Online == offline for the training-data scenarios of ``skewless.testing.aggregations``
+    (every column type: Int64, Float64, Float32, String, Bool, UnixTimestamp; composite keys;
+    corrected redeliveries; a FeatureService with a plain view): at each of up to ``max_times``
+    label times t, in order, ``materialize_incremental(t)`` then ``get_online_features`` of that
+    time's labels must equal ``get_historical_features`` of the same rows (floats within
+    ``skewless.aggregate.same_value``). An ``as_of`` request (created times) is asked without
+    it: serving has none. Returns the traits exercised."""
+    from skewless.aggregate import same_value
+    from skewless.testing.aggregations import COLUMNS
+
+    scenario.write(repo)
+    now = [datetime(1970, 1, 1, tzinfo=UTC)]
+    config = {"project": project, "offline_store": dict(offline_store),
+              "online_store": dict(online_store), "registry_cache_ttl_seconds": 0,
+              "created_timestamp_tolerance_seconds": 100 * 365 * 86_400}
+    store = FeatureStore(repo, config=config, clock=lambda: now[0])
+    store.apply(list(scenario.view(repo)))
+    request = scenario.request(repo)
+    entity_df = request.pop("entity_df")
+    request.pop("as_of", None)
+    offline = store.get_historical_features(entity_df, **request).to_arrow()
+    keys = ["user_id", "region"] if scenario.composite else ["user_id"]
+    features = [c for c in offline.column_names if c not in ("user_id", "region", "event_timestamp")]
+    close = set(scenario.close_columns())
+    times = sorted({t for _, _, t in scenario.labels if t is not None})[:max_times]
+    traits = {f"composite:{scenario.composite}", f"created:{scenario.with_created}"}
+    try:
+        for t_us in times:
+            now[0] = _EPOCH + timedelta(microseconds=t_us)
+            store.materialize_incremental(now[0])
+            rows = [i for i, (_, _, t) in enumerate(scenario.labels) if t == t_us]
+            entity_rows = [{"user_id": scenario.labels[i][0],
+                            **({"region": scenario.labels[i][1]} if scenario.composite else {})}
+                           for i in rows]
+            got = store.get_online_features(request["features"], entity_rows,
+                                            full_feature_names=scenario.full_feature_names).to_dict()
+            problems = []
+            for col in features:
+                for j, i in enumerate(rows):
+                    off, on = offline.column(col)[i].as_py(), got[col][j]
+                    ok = same_value(off, on) if col in close else (off == on and type(off) is type(on))
+                    if not ok:
+                        problems.append(f"{col} for {entity_rows[j]} at t={now[0].isoformat()}: "
+                                        f"online {on!r}, offline {off!r}")
+                    elif on is not None and col in close:
+                        traits.add("float_compared")
+            if problems:
+                raise InvariantMismatch(f"{online_store['type']} store: {len(problems)} mismatch(es):\n"
+                                        + "\n".join(problems[:6]))
+        traits.update(f"column:{c}" for c, _, _, _ in scenario.aggregations if c in COLUMNS)
+    finally:
+        store.online_store.close()
+    return traits

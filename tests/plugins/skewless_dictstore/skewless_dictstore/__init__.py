@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from skewless.backends import Backend, BackendSettings, RegistryTarget
+from skewless.backends import Backend, BackendSettings, RegistryTarget, notyet
 from skewless.errors import OnlineStoreError
 from skewless.online.base import LEGACY, OnlineCapabilities, StoreIdentity
 from skewless.online.codec import Record
@@ -42,7 +42,12 @@ class DictStore:
     """State: ``{"tables": {table: {key: Record}}, "identity": str | None, "writes": int}``."""
 
     name = "dictstore"
-    capabilities = OnlineCapabilities(atomic_swap=True, persistent=True, shared=True)
+    capabilities = OnlineCapabilities(
+        atomic_swap=True, persistent=True, shared=True,
+        # a declared gap: skewless refuses aggregated views on this store (UnsupportedError),
+        # and the conformance suites expect its aggregation tests to fail (strict xfail)
+        aggregations=notyet("the example store has no update_batch (read-modify-write)",
+                            "use online_store: {type: sqlite} or redis for aggregated views"))
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

@@ -1,0 +1,177 @@
+"""The online tile state (skewless.online.tiles) against a brute-force scan of the events.
+
+Events of one key are split between tiles rebuilt from "offline" (``replace_tiles``, as
+materialization does) and events merged one batch at a time (``add_events``, as push does),
+in any order, some delivered twice; a read at a time after every event must equal the scan of
+the events in ``floor_tile(t - window) <= ts < t``, whatever the split and order. The state goes
+through msgpack (``pack_vals``) between updates, as in every store.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skewless.aggregate import floor_tile
+from skewless.online.codec import Record, pack_vals, unpack_vals
+from skewless.online.tiles import (AggSpec, BuiltTile, Event, TileLayout, add_events, read_state,
+                                   read_window, replace_tiles)
+from skewless.aggregate import EMPTY, update
+
+MIN = 60_000_000
+FUNCTIONS = ("count", "sum", "mean", "min", "max", "last", "stddev_samp", "stddev_pop")
+SPECS = [AggSpec(f"x_{f}_{w}", "x", f, w * MIN, tile * MIN)
+         for f in FUNCTIONS for w, tile in ((10, 5), (60, 5), (120, 60))]
+
+
+def _roundtrip(rec: Record | None) -> Record | None:
+    return None if rec is None else Record(rec.event_ts, rec.created_ts, rec.names,
+                                           unpack_vals(pack_vals(rec.vals)))
+
+
+def brute(events: list[Event], spec: AggSpec, t: int) -> tuple[Any, int]:
+    """The value of ``spec`` at ``t`` and the number of non-null values in its window."""
+    lo = floor_tile(t - spec.window_us, spec.tile_us)
+    inside = [e for e in events if lo <= e.ts < t]
+    vals = [e.values["x"] for e in inside if e.values["x"] is not None]
+    f = spec.function
+    if f == "count":
+        return len(vals), len(vals)
+    if not vals:
+        return None, 0
+    value: Any
+    if f == "sum":
+        value = float(sum(vals))
+    elif f == "mean":
+        value = float(sum(vals)) / len(vals)
+    elif f == "min":
+        value = min(vals)
+    elif f == "max":
+        value = max(vals)
+    elif f == "last":
+        value = max((e.ts, e.created if e.created is not None else -2**63, e.values["x"])
+                    for e in inside if e.values["x"] is not None)[2]
+    elif f == "stddev_pop":
+        value = statistics.pstdev(vals)
+    else:
+        value = statistics.stdev(vals) if len(vals) > 1 else None
+    return value, len(vals)
+
+
+def _tile(events: list[Event], start: int, hi: int) -> BuiltTile:
+    b = BuiltTile(hi, max(e.ts for e in events), len(events), {}, [])
+    for e in events:
+        b.partials["x"] = update(b.partials.get("x", EMPTY), e.values["x"], e.ts, e.created)
+        if e.event_id is not None:
+            b.ids.append(e.event_id)  # type: ignore[union-attr]
+    return b
+
+
+def built_tiles(offline: list[Event], layout: TileLayout, hi: int) -> dict[int, dict[int, BuiltTile]]:
+    """What materialization up to ``hi`` builds from the ``offline`` events."""
+    out: dict[int, dict[int, BuiltTile]] = {}
+    for size in layout.keep_us:
+        starts = {floor_tile(e.ts, size) for e in offline if e.ts < hi}
+        end_start = floor_tile(hi, size)
+        if hi % size:
+            starts.add(end_start)
+        for start in starts:
+            below = [e for e in offline if start <= e.ts < min(start + size, hi)]
+            b = _tile(below, start, hi) if below else BuiltTile(hi, 0, 0, {}, [])
+            if start == end_start and hi % size:
+                whole = [e for e in offline if start <= e.ts < start + size]
+                b.full = _tile(whole, start, hi) if whole else None
+            if b.rows or b.full is not None:
+                out.setdefault(size, {})[start] = b
+    return out
+
+
+def close(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return bool(a == b)
+
+
+events_st = st.lists(st.builds(
+    lambda minute, us, created, x, eid: Event(minute * MIN + us, created, {"x": x}, eid),
+    st.integers(0, 300), st.sampled_from([0, 1, MIN - 1]), st.one_of(st.none(), st.integers(0, 5)),
+    st.one_of(st.none(), st.integers(-50, 50)), st.one_of(st.none(), st.integers(0, 10**6))),
+    max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events=events_st, split=st.integers(0, 300), data=st.data())
+def test_tiles_equal_brute_force(events: list[Event], split: int, data: Any) -> None:
+    # distinct event ids (a duplicate is the same event twice: tested below)
+    seen: set[Any] = set()
+    for e in events:
+        if e.event_id in seen:
+            e.event_id = None
+        seen.add(e.event_id)
+    # every function, or a few (the tiles then keep only the fields those read)
+    specs = data.draw(st.sampled_from([SPECS, [s for s in SPECS if s.function in ("count", "sum")],
+                                       [s for s in SPECS if s.function in ("min", "stddev_pop")]]))
+    layout = TileLayout.of(specs, event_ids=True)
+    hi = split * MIN
+    # batch events land offline only (before hi: a later run would cover the rest); the others
+    # are pushed (offline first, then online) in any order, some twice, and one
+    # materialization up to hi runs at some point, reading what is offline by then
+    in_batch = data.draw(st.lists(st.booleans(), min_size=len(events), max_size=len(events)))
+    batch = [e for e, b in zip(events, in_batch) if b and e.ts < hi]
+    pushed = [e for e, b in zip(events, in_batch) if not (b and e.ts < hi)]
+    twice = data.draw(st.lists(st.booleans(), min_size=len(pushed), max_size=len(pushed)))
+    order = data.draw(st.permutations(range(len(pushed))))
+    materialize_at = data.draw(st.integers(0, len(pushed)))
+    rec: Record | None = None
+    for step in range(len(pushed) + 1):
+        if step == materialize_at:
+            offline = batch + [pushed[i] for i in order[:step]]
+            rec = _roundtrip(replace_tiles(rec, built_tiles(offline, layout, hi), layout) or rec)
+        if step < len(pushed):
+            i = order[step]
+            for _ in range(1 + twice[i]):   # a retried push: the same batch id
+                rec = _roundtrip(add_events(rec, [pushed[i]], layout, f"b{i}") or rec)
+    top = max((e.ts for e in events), default=0)
+    for t in (top + 1, floor_tile(top, 5 * MIN) + 5 * MIN, floor_tile(top, 60 * MIN) + 60 * MIN,
+              top + 10 * MIN):
+        for spec in specs:
+            want, rows = brute(events, spec, t)
+            if rec is None:
+                assert rows == 0 and want in (0, None)
+                continue
+            got = read_window(read_state(rec), spec, t)  # type: ignore[arg-type]
+            assert close(got.value, want), (spec, t, got, want)
+            assert got.count == rows
+    # reads in the past (stored events after t): exact on the edges of every tile
+    if rec is not None:
+        for t in range(0, top, 60 * MIN):
+            for spec in specs:
+                if t - spec.window_us < top - layout.keep_us[spec.tile_us]:
+                    continue   # its tiles were dropped (older than the longest window)
+                want, rows = brute(events, spec, t)
+                got = read_window(read_state(rec), spec, t)  # type: ignore[arg-type]
+                assert close(got.value, want) and got.count == rows, (spec, t, got, want)
+
+
+def test_an_event_id_counts_once_across_batches() -> None:
+    layout = TileLayout.of(SPECS, event_ids=True)
+    e = Event(10 * MIN, None, {"x": 5}, "id-1")
+    rec = add_events(None, [e], layout, "b1")
+    assert add_events(_roundtrip(rec), [e], layout, "b2") is None   # nothing changed
+    spec = AggSpec("n", "x", "count", 60 * MIN, 5 * MIN)
+    assert read_window(read_state(_roundtrip(rec)), spec, 20 * MIN).value == 1  # type: ignore[arg-type]
+
+
+def test_old_tiles_are_dropped() -> None:
+    layout = TileLayout.of([AggSpec("n", "x", "count", 10 * MIN, 5 * MIN)], event_ids=False)
+    rec = add_events(None, [Event(0, None, {"x": 1})], layout)
+    rec = add_events(rec, [Event(60 * MIN, None, {"x": 1})], layout)
+    assert rec is not None
+    state = read_state(rec)
+    assert state is not None
+    ((starts, _closed, _last),) = state.groups.values()
+    assert starts == [60 * MIN]
