@@ -52,7 +52,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> FeatureStore:
         (1, T0 - 30 * M, T0, "c", 2.0, "m2"),
         (1, T0 - 30 * M, T0, "c", 2.0, "m2"),         # redelivered: one event
         (1, T0 - 9 * M, T0, "d", 3.0, "m3"),
-        (1, T0 - 9 * M, T0 + M, "d", 4.0, "m4"),      # corrected later (newer created): replaces d
+        (1, T0 - 9 * M, T0 + M, "d", 4.0, "m4"),      # d again, written later and different: the first counts
         (1, T0 - 2 * M, T0, "e", None, "m5"),         # a null amount: skipped by amount's functions
         (1, T0, T0, "f", 500.0, "now"),               # exactly at the label's time: out
         (2, T0 - 5 * M, None, None, 7.0, "x"),        # no event id: its own event
@@ -78,13 +78,13 @@ ALL = ["amount_sum_1h", "amount_count_1h", "amount_mean_10m", "amount_stddev_pop
 
 def test_values_by_hand(store: FeatureStore) -> None:
     df = store.get_historical_features(LABELS, [f"tx:{f}" for f in ALL]).to_df()
-    # user 1 at 12:00, window 1h with 5-min tiles: [11:00, 12:00) holds b=1, c=2 (once), d=4
-    # (corrected), e=null; 10m window (tail 11:50): d=4; 1d window: a, b, c, d
-    assert df["amount_sum_1h"].tolist() == [7.0, 14.0, 0.0, 0.0]          # 0.0: the field default
+    # user 1 at 12:00, window 1h with 5-min tiles: [11:00, 12:00) holds b=1, c=2 (once), d=3
+    # (its first written copy, as online keeps the first delivery), e=null; 10m window (tail
+    # 11:50): d=3; 1d window: a, b, c, d
+    assert df["amount_sum_1h"].tolist() == [6.0, 14.0, 0.0, 0.0]          # 0.0: the field default
     assert df["amount_count_1h"].tolist() == [3, 2, 0, 0]                  # count: never the default
-    assert df["amount_mean_10m"].tolist() == [4.0, 7.0, 0.0, 0.0]
-    assert df["amount_stddev_pop_1h"][0] == pytest.approx(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2
-                                                            + (4 - 7 / 3) ** 2) ** 0.5 / 3 ** 0.5, rel=1e-12)
+    assert df["amount_mean_10m"].tolist() == [3.0, 7.0, 0.0, 0.0]
+    assert df["amount_stddev_pop_1h"][0] == pytest.approx((2 / 3) ** 0.5, rel=1e-12)   # 1, 2, 3
     assert df["amount_stddev_pop_1h"][1] == 0.0
     assert df["last_merchant"].tolist()[:2] == ["m5", "y"] and df["last_merchant"].isna().tolist()[2:] == [
         True, True]
@@ -98,14 +98,14 @@ def test_a_feature_service_mixes_plain_and_aggregated_views(store: FeatureStore,
     job = store.get_historical_features(LABELS, svc, full_feature_names=True)
     df = job.to_df()
     assert list(df.columns) == ["user_id", "event_timestamp", "tx__amount_sum_1h", "profile__tier"]
-    assert df["tx__amount_sum_1h"].tolist() == [7.0, 14.0, 0.0, 0.0]
+    assert df["tx__amount_sum_1h"].tolist() == [6.0, 14.0, 0.0, 0.0]
     assert df["profile__tier"].tolist()[:2] == [3, 4]
     out = job.to_parquet(tmp_path / "out" / "train.parquet")
-    assert pq.read_table(out).column("tx__amount_sum_1h").to_pylist() == [7.0, 14.0, 0.0, 0.0]
+    assert pq.read_table(out).column("tx__amount_sum_1h").to_pylist() == [6.0, 14.0, 0.0, 0.0]
 
 
 def test_as_of_counts_only_the_events_known_then(store: FeatureStore) -> None:
-    """Before the correction of d was written, d's first version counts."""
+    """Before d's second copy was written, its first counts, as after (the first written wins)."""
     df = store.get_historical_features(LABELS.iloc[:1], ["tx:amount_sum_1h"], as_of=T0).to_df()
     assert df["amount_sum_1h"].tolist() == [6.0]
 

@@ -300,10 +300,11 @@ def partials_by_key(table: pa.Table, keys: Sequence[str]) -> dict[tuple[Any, ...
 def dedup_events(events: pa.Table, event_id: str, ts: str, created: str | None,
                  columns: Sequence[str]) -> pa.Table:
     """``events`` with one row per ``event_id`` (docs/aggregations.md, "Event ids"): rows that
-    share an event id are one event, and the one kept is the latest written: the greatest
-    created timestamp (null is the oldest), then the greatest event timestamp, then the greatest
-    values of ``columns`` in that order (null the smallest). Rows with a null event id are each
-    their own event. Row order is unspecified."""
+    share an event id are one event, and the one kept is the first written: the least created
+    timestamp (null is the oldest), then the least event timestamp, then the least values of
+    ``columns`` in that order (null the smallest): what the online path keeps, the first
+    delivery of an id. Rows with a null event id are each their own event. Row order is
+    unspecified."""
     if event_id not in events.column_names:
         raise KeyError(event_id)
     nulls = events.filter(pc.is_null(events.column(event_id)))
@@ -328,8 +329,8 @@ def dedup_events(events: pa.Table, event_id: str, ts: str, created: str | None,
     ids = work.column(event_id)
     if len(work) == 0:
         return nulls
-    nxt = pc.not_equal(ids.slice(0, len(work) - 1), ids.slice(1))
-    keep = pa.concat_arrays([c for c in pa.chunked_array(nxt).chunks] + [pa.array([True])])
+    prev = pc.not_equal(ids.slice(1), ids.slice(0, len(work) - 1))   # the first of each id
+    keep = pa.concat_arrays([pa.array([True])] + [c for c in pa.chunked_array(prev).chunks])
     kept = work.filter(keep).drop_columns(list(helper))
     return pa.concat_tables([kept, nulls.cast(kept.schema)]) if len(nulls) else kept
 

@@ -54,8 +54,9 @@ def aggregate(events: Sequence[Event], function: str) -> Any:
 
 def dedup(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
     """One row per event id (docs/aggregations.md, "Event ids"): among rows with the same
-    ``"id"``, the greatest created time (None oldest), then event time, then values of
-    ``columns`` in order (None smallest) wins. Rows whose id is None are kept, each alone."""
+    ``"id"``, the first written wins: the least created time (None oldest), then event time,
+    then values of ``columns`` in order (None smallest). Rows whose id is None are kept, each
+    alone."""
     best: dict[Any, dict[str, Any]] = {}
     out = []
     for row in rows:
@@ -63,7 +64,7 @@ def dedup(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[dict[s
             out.append(row)
             continue
         kept = best.get(row["id"])
-        if kept is None or _rank(row, columns) > _rank(kept, columns):
+        if kept is None or _rank(row, columns) < _rank(kept, columns):
             best[row["id"]] = row
     return out + list(best.values())
 

@@ -320,8 +320,9 @@ def compile_aggregate(request: AggregateRequest, entity_relation: str, timestamp
     qualify = ""
     if request.event_id_column:
         eid = f"s.{ident(request.event_id_column)}"
-        order = [f"coalesce({cr}, {_MIN_BIGINT}) DESC", f"{ts} DESC"]
-        order += [f"CAST(s.{ident(name)} AS {d.sql_type(t)}) DESC NULLS LAST"
+        # the first written copy of an event (docs/aggregations.md, "Event ids")
+        order = [f"coalesce({cr}, {_MIN_BIGINT}) ASC", f"{ts} ASC"]
+        order += [f"CAST(s.{ident(name)} AS {d.sql_type(t)}) ASC NULLS FIRST"
                   for name, t in request.value_columns]
         qualify = (f" QUALIFY {eid} IS NULL OR row_number() OVER (PARTITION BY {eid} "
                    f"ORDER BY {', '.join(order)}) = 1")
