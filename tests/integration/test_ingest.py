@@ -463,3 +463,39 @@ def test_a_running_consumer_claims_the_batch_of_one_that_died(fs: FeatureStore, 
     assert w.stats.batches == 1 and pending(r) == 0 and offline_rows(live_repo) == 6 + 5
     assert any("claimed 5 entries idle in consumer 'c2'" in m for m in logs)
     assert online(fs, ["y4"]) == [4.0]
+
+
+def test_an_entry_that_was_in_the_future_at_the_push_but_not_a_moment_later_is_ingested(
+        live_repo: Path, server: RedisServer) -> None:
+    """A producer whose clock runs a little ahead: the batch push (clock read once) refuses an
+    event time a moment in the future, the per-entry check that follows (the clock read again)
+    finds every entry fine. The consumer must not stop with the batch's error (it would stop
+    again on every rerun while such entries keep coming): the batch is pushed again."""
+    from skewless.errors import InvalidRequestError
+    from skewless.testing.clock import Clock
+
+    start = datetime.now(UTC)
+    clock = Clock(start)
+    store = FeatureStore(live_repo, config={"project": "fraud", "registry": "data/registry.db",
+                                            "offline_store": {"type": "duckdb"},
+                                            "online_store": {"type": "sqlite", "path": "data/online.db"}},
+                         clock=clock)
+    store.apply([user, live_view(), count_view()])
+    real_push = store.push
+
+    def push(*args: Any, **kw: Any) -> Any:   # the clock moves on while the batch is refused
+        try:
+            return real_push(*args, **kw)
+        except InvalidRequestError:
+            clock.now += timedelta(seconds=2)
+            raise
+
+    store.push = push  # type: ignore[method-assign]
+    r = client(server)
+    r.xadd(KEY, event("early", 7.0, ago_s=-1))   # 1 s ahead of the clock at the push
+    r.xadd(KEY, event("fine", 8.0, ago_s=60))
+    w = StreamIngest(store, "spend_push", spec(server), log=lambda m: None)
+    stats = w.run(max_entries=2)
+    assert stats.ingested == 2 and stats.dead == 0 and pending(r) == 0
+    assert online(store, ["early", "fine"]) == [7.0, 8.0]
+    assert offline_rows(live_repo) == 6 + 2

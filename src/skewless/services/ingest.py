@@ -382,6 +382,7 @@ class StreamIngest:
         good, dropped = self._dedup(good)
         done: BatchDone | None = None
         report = None
+        retried = False
         while good:
             # the batch id is derived after every bad entry is gone: a redelivery (of the good
             # ones only: the bad ones are acknowledged) derives the same id
@@ -394,7 +395,13 @@ class StreamIngest:
                 if kept is None:
                     return False
                 if len(kept) == len(good):
-                    raise refused   # no entry is bad alone: a definition changed meanwhile
+                    # No entry is bad alone. The checks that depend on the clock (an event time
+                    # after now, a created time beyond the tolerance) only relax as it moves on:
+                    # an entry a moment in the future at the push may be fine at the check
+                    # after it. Push once more; refused again, a definition changed meanwhile.
+                    if retried:
+                        raise refused
+                    retried = True
                 good = kept
                 continue
             if report is None:
