@@ -499,3 +499,23 @@ def test_an_entry_that_was_in_the_future_at_the_push_but_not_a_moment_later_is_i
     assert stats.ingested == 2 and stats.dead == 0 and pending(r) == 0
     assert online(store, ["early", "fine"]) == [7.0, 8.0]
     assert offline_rows(live_repo) == 6 + 2
+
+
+def test_an_entry_that_is_not_utf8_is_dead_lettered_as_it_was(fs: FeatureStore, live_repo: Path,
+                                                                server: RedisServer) -> None:
+    """A producer writing bytes that are not UTF-8 (in ``data`` or in another field): the read
+    of the batch must not fail (the consumer would stop, and stop again on every rerun with the
+    entry pending); the entry goes to the dead-letter stream with its bytes untouched."""
+    raw = redis.Redis(port=server.port)   # bytes in, bytes out
+    bad_id = raw.xadd(KEY, {"data": b"\xff\xfe{", "note": b"\x80"}).decode()
+    other = event("ok2", 2.0)
+    raw.xadd(KEY, {b"\xc3": b"\xff", **{k.encode(): v.encode() for k, v in other.items()}})
+    client(server).xadd(KEY, event("ok1", 1.0))
+    w = StreamIngest(fs, "spend_push", spec(server), log=lambda m: None)
+    stats = w.run(max_entries=3)
+    assert stats.ingested == 2 and stats.dead == 1 and pending(client(server)) == 0
+    assert online(fs, ["ok1", "ok2"]) == [1.0, 2.0]
+    [(_, dead)] = raw.xrange(f"{KEY}:dead")
+    assert dead[b"data"] == b"\xff\xfe{" and dead[b"note"] == b"\x80"
+    assert dead[b"entry_id"].decode() == bad_id
+    assert b"not UTF-8" in dead[b"reason"] and b"0xff" in dead[b"reason"]

@@ -163,6 +163,16 @@ def _redis() -> Any:
     return redis
 
 
+def _not_utf8(text: str) -> str | None:
+    """Where ``text`` (read with ``surrogateescape``) holds bytes that are not UTF-8, or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raw = text[e.start:e.end].encode("utf-8", "surrogateescape")
+        return f"byte 0x{raw[0]:02x} at character {e.start}"
+    return None
+
+
 def batch_id_for(key: str, entry_ids: Sequence[str]) -> str:
     """The push batch id of a batch: the stream (a digest of its key) and its first and last
     entry ids. Equal on every redelivery of the batch."""
@@ -200,9 +210,12 @@ class StreamIngest:
 
     def _connect(self) -> Any:
         redis = _redis()
+        # bytes that are not UTF-8 decode to lone surrogates instead of failing the whole read
+        # (an entry's bytes are the producer's: one bad entry must not stop the stream); they
+        # encode back to the same bytes, so a dead letter keeps the entry as it was
         return redis.Redis.from_url(self.spec.url, socket_connect_timeout=2.0,
                                     socket_timeout=max(5.0, self.spec.block_ms / 1000 + 5.0),
-                                    decode_responses=True)
+                                    decode_responses=True, encoding_errors="surrogateescape")
 
     def _call(self, what: str, fn: Callable[[Any], Any], abandon_on_stop: bool = True) -> Any:
         """``fn(client)`` retried on connection errors with capped exponential backoff; None
@@ -274,8 +287,11 @@ class StreamIngest:
         """Dead-letter and acknowledge one entry, atomically; False when stopped meanwhile."""
         def send(r: Any) -> bool:
             pipe = r.pipeline(transaction=True)
-            pipe.xadd(self.spec.dead, {**fields, "reason": reason, "entry_id": entry_id,
-                                       "stream": self.spec.key, "push_source": self.source})
+            letter = {**fields, "reason": reason, "entry_id": entry_id, "stream": self.spec.key,
+                      "push_source": self.source}
+            # as bytes: a field that is not UTF-8 goes back as the producer wrote it
+            pipe.xadd(self.spec.dead, {k.encode("utf-8", "surrogateescape"): v.encode("utf-8", "surrogateescape")
+                                       for k, v in letter.items()})
             pipe.xack(self.spec.key, self.spec.group, entry_id)
             pipe.execute()
             return True
@@ -298,6 +314,8 @@ class StreamIngest:
             row: Any = None
             if raw is None:
                 reason = f"no '{DATA_FIELD}' field (fields: {sorted(fields)})"
+            elif (bad := _not_utf8(raw)) is not None:
+                reason = f"'{DATA_FIELD}' is not UTF-8 text ({bad})"
             else:
                 try:
                     row = json.loads(raw)
