@@ -129,6 +129,9 @@ def test_malformed_entries_go_to_the_dead_letter_stream_and_the_rest_goes_on(
         "fractional int": event("x", 1.0, n_txn=1.5),
         "null key": event(None, 1.0),   # type: ignore[arg-type]
         "future event": event("x", 1.0, ago_s=-3600),
+        "nested too deep": {"data": "[" * 100_000 + "]" * 100_000},   # RecursionError in json
+        "lone surrogate": {"data": json.dumps({"user_id": "\ud800", "ts": "2024-01-01T00:00:00",
+                                               "amount": 1.0, "n_txn": 1})},
     }
     ids = {what: r.xadd(KEY, fields) for what, fields in bad.items()}
     r.xadd(KEY, good)
@@ -143,7 +146,8 @@ def test_malformed_entries_go_to_the_dead_letter_stream_and_the_rest_goes_on(
               "no data field": "no 'data' field", "missing column": "missing column(s) ['amount']",
               "missing timestamp": "missing column(s) ['ts']", "unknown column": "unknown column(s) ['amaunt']",
               "not convertible": "column 'amount'", "fractional int": "column 'n_txn'",
-              "null key": "null join key", "future event": "event time after"}
+              "null key": "null join key", "future event": "event time after",
+              "nested too deep": "nested too deeply", "lone surrogate": "column 'user_id'"}
     for what, entry_id in ids.items():
         d = dead[entry_id]
         assert expect[what] in d["reason"], (what, d["reason"])

@@ -321,6 +321,8 @@ class StreamIngest:
                     row = json.loads(raw)
                 except ValueError as e:
                     reason = f"'{DATA_FIELD}' is not JSON: {e}"
+                except RecursionError:   # nested past the parser's depth: not a row of columns
+                    reason = f"'{DATA_FIELD}' is JSON nested too deeply to parse"
                 else:
                     if not isinstance(row, dict):
                         reason = f"'{DATA_FIELD}' is a JSON {type(row).__name__}, expected an object"
