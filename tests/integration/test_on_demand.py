@@ -329,6 +329,34 @@ def test_feast_spellings(tmp_path: Path) -> None:
                                                      {"view": "spend_pd", "features": ["half"]}]
 
 
+def _sorts(inputs: pd.DataFrame) -> pd.DataFrame:
+    out = inputs.sort_values("txn_amount", ascending=False)   # the index comes back permuted
+    out["doubled"] = out["txn_amount"] * 2
+    out["amount_again"] = out["amount"]
+    return out
+
+
+def test_a_pandas_function_returning_its_rows_reordered_keeps_each_rows_values(
+        od_store: FeatureStore) -> None:
+    """A pandas-mode function returning a frame with the input's index in another order (it
+    sorted its input): each output value goes back to the row its index names, as pandas aligns
+    it, not to the row at its position; online and offline alike."""
+    view = OnDemandFeatureView("sorts", [spend_view()[["amount"]], txn],
+                               [Field("doubled", Float64), Field("amount_again", Float64)], _sorts)
+    od_store.apply([view])
+    t = datetime(2024, 2, 9, tzinfo=UTC)
+    fs = _online_store(od_store, t)
+    rows = [{"user_id": u, "txn_amount": a, "bonus": 0}
+            for u, a in [("u1", 1.0), ("u2", 3.0), ("u3", 2.0), ("u9", 5.0)]]
+    refs = ["sorts:doubled", "sorts:amount_again", "user_spend:amount"]
+    online = fs.get_online_features(refs, rows).to_dict()
+    offline = fs.get_historical_features(pd.DataFrame(rows).assign(event_timestamp=t), refs).to_arrow()
+    assert online["doubled"] == [2.0, 6.0, 4.0, 10.0]
+    assert online["amount_again"] == online["amount"] == [140.0, 89.0, 2100.0, None]
+    for col in ("doubled", "amount_again"):
+        assert offline.column(col).to_pylist() == online[col], col
+
+
 @pytest.mark.xfail(strict=True, reason="DuckDB's arg_max over a struct (engines/sql.py compile_latest) "
                    "drops the sign of -0.0, so materialization serves 0.0 where the offline join gives "
                    "-0.0; an on-demand function can see it (1 / x). The online conformance echo shows "

@@ -87,6 +87,19 @@ def fit(values: Any, dtype: T.ValueType) -> Column:
     return conform(values, dtype.to_arrow())
 
 
+def _in_input_order(out: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """A pandas-mode result in the input's row order. The input frame's index is ``0..rows-1``
+    on both paths; a result whose index holds exactly those labels in another order (the
+    function sorted its input) is put back in that order, as pandas would align it. Any other
+    index (reset, or new labels) is taken by position."""
+    index = out.index
+    if len(index) != rows or index.equals(pd.RangeIndex(rows)):
+        return out
+    if index.is_unique and index.isin(range(rows)).all():
+        return out.reindex(pd.RangeIndex(rows))
+    return out
+
+
 def _outputs(t: Transform, out: Any, rows: int) -> dict[str, Column]:
     label = f"on-demand feature view '{t.view}'"
     if t.mode == "pandas":
@@ -95,7 +108,7 @@ def _outputs(t: Transform, out: Any, rows: int) -> dict[str, Column]:
                                  "'pandas' it must return a pandas DataFrame",
                                  hint="return a DataFrame with one column per output field, or "
                                  "declare mode='python' for a dict of lists")
-        columns: Any = out
+        columns: Any = _in_input_order(out, rows)
         got = [str(c) for c in out.columns]
         n = len(out)
     else:
