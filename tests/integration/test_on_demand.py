@@ -357,6 +357,42 @@ def test_a_pandas_function_returning_its_rows_reordered_keeps_each_rows_values(
         assert offline.column(col).to_pylist() == online[col], col
 
 
+def _grows(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    sizes = []
+    for values in inputs["seen"]:
+        if values is not None:
+            values.append(0)   # changes its input in place
+        sizes.append(None if values is None else len(values))
+    return {"size": sizes}
+
+
+def test_a_python_function_changing_an_array_input_in_place_changes_nothing_served(tmp_path: Path) -> None:
+    """A python-mode function that appends to a list it was given: offline the function's
+    lists are built for it from Arrow, so the served column is untouched. Online too: the
+    value served beside the on-demand output is the stored one, not the function's edit."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from skewless import Entity, FeatureView, FileSource
+    from skewless.types import Array
+
+    (tmp_path / "data").mkdir()
+    pq.write_table(pa.table({"k": pa.array([1, 2], pa.int64()), "ts": pa.array([datetime(2024, 1, 1)] * 2),
+                             "seen": pa.array([[1, 2], None], pa.list_(pa.int64()))}), tmp_path / "data/s.parquet")
+    now = datetime(2024, 2, 1, tzinfo=UTC)
+    fs = FeatureStore(tmp_path, config={"project": "z", "registry": "data/r.db",
+                                        "online_store": {"type": "memory"}}, clock=lambda: now)
+    e = Entity("e", join_keys=["k"])
+    view = FeatureView("v", [e], [Field("seen", Array(Int64))], FileSource("data/s.parquet", "ts"))
+    fs.apply([e, view, OnDemandFeatureView("grows", [view], [Field("size", Int64)], _grows, mode="python")])
+    fs.materialize(None, now)
+    refs, rows = ["grows:size", "v:seen"], [{"k": 1}, {"k": 2}, {"k": 3}]
+    online = fs.get_online_features(refs, rows).to_dict()
+    offline = fs.get_historical_features(pd.DataFrame(rows).assign(event_timestamp=now), refs).to_arrow()
+    assert online["seen"] == offline.column("seen").to_pylist() == [[1, 2], None, None]
+    assert online["size"] == offline.column("size").to_pylist() == [3, None, None]
+
+
 @pytest.mark.xfail(strict=True, reason="DuckDB's arg_max over a struct (engines/sql.py compile_latest) "
                    "drops the sign of -0.0, so materialization serves 0.0 where the offline join gives "
                    "-0.0; an on-demand function can see it (1 / x). The online conformance echo shows "

@@ -35,6 +35,16 @@ def _pylist(values: Column) -> list[Any]:
     return list(values) if isinstance(values, list) else values.to_pylist()  # type: ignore[no-any-return]
 
 
+def _own(values: Column, dtype: T.ValueType) -> list[Any]:
+    """The values a python-mode function gets, its own to change: offline, ``to_pylist`` builds
+    new lists; online, the served lists (values of Array features) are the ones the response
+    returns, so they are copied, or a function changing its input in place would change the
+    value served beside its output."""
+    if isinstance(values, list) and isinstance(dtype, T.Array):
+        return [None if v is None else list(v) for v in values]
+    return _pylist(values)
+
+
 def _arrow(values: Column, dtype: T.ValueType) -> pa.Array:
     return values if isinstance(values, pa.Array) else pa.array(values, type=dtype.to_arrow())
 
@@ -51,8 +61,8 @@ def run_transform(t: Transform, inputs: Mapping[str, Column], request: Mapping[s
     except SkewlessError as e:   # the stored text does not load here (a module not installed)
         raise TransformError(f"on-demand feature view '{t.view}': {e.message}", hint=e.hint) from e
     if t.mode == "python":
-        data: Any = {name: _pylist(inputs[col]) for name, col, _ in t.inputs}
-        data.update({name: _pylist(request[name]) for name, _ in t.request})
+        data: Any = {name: _own(inputs[col], dtype) for name, col, dtype in t.inputs}
+        data.update({name: _own(request[name], dtype) for name, dtype in t.request})
     else:
         arrays = {name: _arrow(inputs[col], dtype) for name, col, dtype in t.inputs}
         arrays.update({name: _arrow(request[name], dtype) for name, dtype in t.request})
