@@ -393,6 +393,45 @@ def test_a_python_function_changing_an_array_input_in_place_changes_nothing_serv
     assert online["size"] == offline.column("size").to_pylist() == [3, None, None]
 
 
+def _show_int(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    return {"shown": [repr(v) for v in inputs["bonus"]]}
+
+
+def _show_float(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    return {"shown_f": [repr(v) for v in inputs["bonus"]]}
+
+
+def test_two_views_reading_one_request_field_with_two_types_each_get_their_own(
+        od_store: FeatureStore) -> None:
+    """Two request sources declare the field 'bonus' with different types. Each on-demand view
+    gets the values converted to the type its own source declares, whichever views the request
+    names and in whichever order: a view's output never depends on what else is requested
+    (training with one list and serving with another would differ)."""
+    as_int = OnDemandFeatureView("as_int", [spend_view()[["amount"]], RequestSource("r_int", [Field("bonus", Int64)])],
+                                 [Field("shown", String)], _show_int, mode="python")
+    as_float = OnDemandFeatureView("as_float", [spend_view()[["amount"]],
+                                                RequestSource("r_float", [Field("bonus", Float64)])],
+                                   [Field("shown_f", String)], _show_float, mode="python")
+    od_store.apply([as_int, as_float])
+    t = datetime(2024, 2, 9, tzinfo=UTC)
+    fs = _online_store(od_store, t)
+    rows = [{"user_id": "u1", "bonus": 2}]
+    entity_df = pd.DataFrame(rows).assign(event_timestamp=t)
+    for refs in (["as_int:shown", "as_float:shown_f"], ["as_float:shown_f", "as_int:shown"],
+                 ["as_int:shown"], ["as_float:shown_f"]):
+        online = fs.get_online_features(refs, rows).to_dict()
+        offline = fs.get_historical_features(entity_df, refs).to_df()
+        if "as_int:shown" in refs:
+            assert online["shown"] == list(offline["shown"]) == ["2"], refs
+        if "as_float:shown_f" in refs:
+            assert online["shown_f"] == list(offline["shown_f"]) == ["2.0"], refs
+    # a value only one of the types takes is refused naming the view that refuses it
+    with pytest.raises(InvalidRequestError, match=r"request field 'bonus' \(read by on-demand feature view "
+                       r"'as_int', declared Int64\)"):
+        fs.get_online_features(["as_float:shown_f", "as_int:shown"], [{"user_id": "u1", "bonus": 2.5}])
+    assert fs.get_online_features(["as_float:shown_f"], [{"user_id": "u1", "bonus": 2.5}]).to_dict()["shown_f"] == ["2.5"]
+
+
 @pytest.mark.xfail(strict=True, reason="DuckDB's arg_max over a struct (engines/sql.py compile_latest) "
                    "drops the sign of -0.0, so materialization serves 0.0 where the offline join gives "
                    "-0.0; an on-demand function can see it (1 / x). The online conformance echo shows "

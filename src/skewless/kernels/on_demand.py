@@ -49,10 +49,20 @@ def _arrow(values: Column, dtype: T.ValueType) -> pa.Array:
     return values if isinstance(values, pa.Array) else pa.array(values, type=dtype.to_arrow())
 
 
-def run_transform(t: Transform, inputs: Mapping[str, Column], request: Mapping[str, Column],
+RequestKey: TypeAlias = "tuple[str, str]"   # (request field, declared type name)
+
+
+def request_key(name: str, dtype: T.ValueType) -> RequestKey:
+    """The key of a request field's values converted to ``dtype``: two request sources may
+    declare one field with two types, and each view reading it gets its own type."""
+    return (name, dtype.name)
+
+
+def run_transform(t: Transform, inputs: Mapping[str, Column], request: Mapping[RequestKey, Column],
                   rows: int) -> dict[str, Column]:
     """``t``'s outputs (working column -> values of the declared type) for ``rows`` rows, from
-    its base inputs (working column -> values) and the request fields (name -> values). A
+    its base inputs (working column -> values) and the request fields (``request_key`` ->
+    values). A
     column is an Arrow array of the declared type, or a list of exactly the Python values its
     ``to_pylist`` gives (the online read serves those: docs/online.md), so both paths hand the
     function the same values."""
@@ -62,10 +72,10 @@ def run_transform(t: Transform, inputs: Mapping[str, Column], request: Mapping[s
         raise TransformError(f"on-demand feature view '{t.view}': {e.message}", hint=e.hint) from e
     if t.mode == "python":
         data: Any = {name: _own(inputs[col], dtype) for name, col, dtype in t.inputs}
-        data.update({name: _own(request[name], dtype) for name, dtype in t.request})
+        data.update({name: _own(request[request_key(name, dtype)], dtype) for name, dtype in t.request})
     else:
         arrays = {name: _arrow(inputs[col], dtype) for name, col, dtype in t.inputs}
-        arrays.update({name: _arrow(request[name], dtype) for name, dtype in t.request})
+        arrays.update({name: _arrow(request[request_key(name, dtype)], dtype) for name, dtype in t.request})
         data = (pa.table(arrays).to_pandas(types_mapper=pandas_types_mapper) if arrays
                 else pd.DataFrame(index=range(rows)))
     try:
@@ -160,7 +170,7 @@ def _outputs(t: Transform, out: Any, rows: int) -> dict[str, Column]:
 
 
 def run_all(request: OnDemandRequest, base: Mapping[str, Column],
-            request_columns: Mapping[str, Column], rows: int) -> dict[str, Column]:
+            request_columns: Mapping[RequestKey, Column], rows: int) -> dict[str, Column]:
     """Every transform of ``request`` over one batch: the transforms' outputs, by working column."""
     columns: dict[str, Column] = {}
     for t in request.transforms:
@@ -169,26 +179,37 @@ def run_all(request: OnDemandRequest, base: Mapping[str, Column],
 
 
 def request_arrays(request: OnDemandRequest, column: Callable[[str], Any | None], where: str,
-                   fix: str) -> dict[str, Column]:
-    """The request fields as arrays of their declared types; ``column(name)`` gives the values
-    given for a field (None: not given). InvalidRequestError names the field, the view reading
-    it and the rows that do not convert."""
-    out: dict[str, Column] = {}
-    for name, (dtype, view) in request.request_fields.items():
+                   fix: str) -> dict[RequestKey, Column]:
+    """The request fields as arrays of the types the views reading them declare (by
+    ``request_key``: once per field and type); ``column(name)`` gives the values given for a
+    field (None: not given). InvalidRequestError names the field, the view reading it and the
+    rows that do not convert."""
+    given: dict[str, Any] = {}
+    for name, (_, first) in request.request_fields.items():
         values = column(name)
         if values is None:
             raise InvalidRequestError(
-                f"{where} has no request field '{name}' needed by on-demand feature view '{view}'",
+                f"{where} has no request field '{name}' needed by on-demand feature view '{first}'",
                 hint=fix.format(name=name))
-        try:
-            out[name] = fit(values, dtype)
-        except (BadColumn, IncompatibleType) as e:
-            rows = f" at {show_rows(e.rows)}" if isinstance(e, BadColumn) and e.rows else ""
-            raise InvalidRequestError(
-                f"{where}: request field '{name}' (read by on-demand feature view '{view}', "
-                f"declared {dtype.name}) {e}{rows}",
-                hint=f"send '{name}' as {dtype.name} values") from None
+        given[name] = values
+    out: dict[RequestKey, Column] = {}
+    for t in request.transforms:
+        for name, dtype in t.request:
+            key = request_key(name, dtype)
+            if key not in out:
+                out[key] = _request_values(given[name], name, dtype, t.view, where)
     return out
+
+
+def _request_values(values: Any, name: str, dtype: T.ValueType, view: str, where: str) -> Column:
+    try:
+        return fit(values, dtype)
+    except (BadColumn, IncompatibleType) as e:
+        rows = f" at {show_rows(e.rows)}" if isinstance(e, BadColumn) and e.rows else ""
+        raise InvalidRequestError(
+            f"{where}: request field '{name}' (read by on-demand feature view '{view}', "
+            f"declared {dtype.name}) {e}{rows}",
+            hint=f"send '{name}' as {dtype.name} values") from None
 
 
 def offline(request: OnDemandRequest, features: pa.Table, entity: pa.Table | None) -> pa.Table:
