@@ -523,3 +523,15 @@ def test_an_entry_that_is_not_utf8_is_dead_lettered_as_it_was(fs: FeatureStore, 
     assert dead[b"data"] == b"\xff\xfe{" and dead[b"note"] == b"\x80"
     assert dead[b"entry_id"].decode() == bad_id
     assert b"not UTF-8" in dead[b"reason"] and b"0xff" in dead[b"reason"]
+
+
+def test_a_key_that_holds_no_stream_stops_the_consumer_with_the_key_named(
+        fs: FeatureStore, server: RedisServer) -> None:
+    from skewless.errors import SourceError
+
+    client(server).set(KEY, "not a stream")
+    w = StreamIngest(fs, "spend_push", spec(server), log=lambda m: None)
+    with pytest.raises(SourceError, match=rf"refused .* on stream '{KEY}' \(group 'g'\): WRONGTYPE") as e:
+        w.run(max_entries=1)
+    assert "TYPE <key>" in (e.value.hint or "")
+    assert client(server).get(KEY) == "not a stream"   # nothing written

@@ -44,7 +44,7 @@ import numpy as np
 import pyarrow as pa
 
 from skewless.errors import (ConfigError, InvalidRequestError, MissingExtraError, OnlineStoreError,
-                             SkewlessError)
+                             SkewlessError, SourceError)
 from skewless.kernels.batch import UTC_MICROS, cast
 from skewless.services.push import _expected, _validate, find_push_source, push_target
 
@@ -248,7 +248,14 @@ class StreamIngest:
                              "(a Redis restart without persistence?); creating it again")
                     self._ensure_group()
                     continue
-                raise
+                # WRONGTYPE (the key holds no stream), a command the server refuses (an ACL, a
+                # Redis too old for streams): terminal, named with the stream and the step
+                raise SourceError(
+                    f"ingest {self.source}: Redis at {self._where()} refused {what} on stream "
+                    f"'{self.spec.key}' (group '{self.spec.group}'): {e}",
+                    hint="check that --key names a stream (`TYPE <key>` in redis-cli says "
+                    "'stream' or 'none') and that this user may run stream commands; the "
+                    "batch in flight stays pending for the rerun (docs/streams.md)") from e
 
     def _where(self) -> str:
         from skewless.online.redis import parse_connection_string
