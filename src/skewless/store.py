@@ -44,6 +44,7 @@ from skewless.times import TimeLike, to_utc
 # The use cases' result types, for the front ends (they never import skewless.services).
 from skewless.services.apply import PlanResult
 from skewless.services.compact import CompactReport
+from skewless.services.ingest import Metrics as StreamMetrics, StreamIngest, StreamSpec
 from skewless.services.materialize import ViewReport
 from skewless.services.online import ColumnGroup, OnlineResponse, check_entity_count
 from skewless.services.online_status import ViewStatus
