@@ -535,3 +535,18 @@ def test_a_key_that_holds_no_stream_stops_the_consumer_with_the_key_named(
         w.run(max_entries=1)
     assert "TYPE <key>" in (e.value.hint or "")
     assert client(server).get(KEY) == "not a stream"   # nothing written
+
+
+def test_an_event_id_that_is_a_json_array_or_object_is_dead_lettered_not_a_crash(
+        fs: FeatureStore, live_repo: Path, server: RedisServer) -> None:
+    """Dedup by event id hashes each entry's id: an id given as a JSON array or object (not
+    hashable in Python) must reach push's type check like any other bad value."""
+    r = client(server)
+    r.xadd(KEY, event("e1", 1.0, n_txn=[7], ago_s=30))
+    r.xadd(KEY, event("e2", 2.0, n_txn={"id": 7}, ago_s=30))
+    r.xadd(KEY, event("e3", 3.0, n_txn=8, ago_s=30))
+    w = StreamIngest(fs, "spend_push", spec(server), log=lambda m: None)
+    w.event_id = "n_txn"
+    stats = w.run(max_entries=3)
+    assert stats.ingested == 1 and stats.dead == 2 and pending(r) == 0
+    assert online(fs, ["e3"]) == [3.0]

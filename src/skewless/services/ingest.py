@@ -373,6 +373,9 @@ class StreamIngest:
         kept, dropped = [], []
         for entry_id, row in good:
             eid = row.get(self.event_id)
+            if isinstance(eid, (list, dict)):   # not an id (push's type check dead-letters it)
+                kept.append((entry_id, row))
+                continue
             if eid is not None and eid in seen:
                 dropped.append(entry_id)
                 continue
