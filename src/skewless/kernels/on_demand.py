@@ -111,11 +111,12 @@ def _in_input_order(out: pd.DataFrame, rows: int) -> pd.DataFrame:
     """A pandas-mode result in the input's row order. The input frame's index is ``0..rows-1``
     on both paths; a result whose index holds exactly those labels in another order (the
     function sorted its input) is put back in that order, as pandas would align it. Any other
-    index (reset, or new labels) is taken by position."""
+    index (reset, new labels, several levels) is taken by position."""
     index = out.index
     if len(index) != rows or index.equals(pd.RangeIndex(rows)):
         return out
-    if index.is_unique and index.isin(range(rows)).all():
+    if (not isinstance(index, pd.MultiIndex) and pd.api.types.is_integer_dtype(index.dtype)
+            and index.is_unique and index.isin(range(rows)).all()):
         return out.reindex(pd.RangeIndex(rows))
     return out
 
