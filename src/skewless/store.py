@@ -44,7 +44,7 @@ from skewless.times import TimeLike, to_utc
 # The use cases' result types, for the front ends (they never import skewless.services).
 from skewless.services.apply import PlanResult
 from skewless.services.compact import CompactReport
-from skewless.services.ingest import BatchDone, Metrics, StreamIngest, StreamSpec
+from skewless.services.ingest import BatchDone, Metrics as StreamMetrics, StreamIngest, StreamSpec
 from skewless.services.materialize import ViewReport
 from skewless.services.online import ColumnGroup, OnlineResponse, check_entity_count
 from skewless.services.online_status import ViewStatus
@@ -470,7 +470,7 @@ class FeatureStore:
                                    small_bytes=small_bytes, target_bytes=target_bytes,
                                    grace_seconds=grace_seconds)
 
-    def stream_ingest(self, push_source: str, spec: StreamSpec, *, metrics: Metrics | None = None,
+    def stream_ingest(self, push_source: str, spec: StreamSpec, *, metrics: StreamMetrics | None = None,
                       log: Callable[[str], None] | None = None,
                       on_batch: Callable[[BatchDone], None] | None = None) -> StreamIngest:
         """A consumer of the Redis Stream ``spec`` into ``push_source`` (``run()`` consumes until

@@ -82,3 +82,11 @@ def test_bad_sql(repo):
     fs.apply([user, spend_view()])
     with pytest.raises(InvalidRequestError, match="entity_df SQL query failed"):
         fs.get_historical_features("SELEC nonsense", ["user_spend:amount"])
+
+
+def test_an_entity_df_column_arrow_cannot_hold_is_named(store, labels, tmp_path):
+    """An object column of Python ints beyond 64 bits (a label, or a request value) cannot go
+    to Arrow: pyarrow raises a bare OverflowError; the error names the column."""
+    entity = labels.assign(big=[10 ** 20, 1, 2, 3, 4])
+    msg = _fails(store, entity, ["user_spend:amount"], tmp_path, InvalidRequestError)
+    assert "entity_df column 'big'" in msg

@@ -129,6 +129,9 @@ def test_malformed_entries_go_to_the_dead_letter_stream_and_the_rest_goes_on(
         "fractional int": event("x", 1.0, n_txn=1.5),
         "null key": event(None, 1.0),   # type: ignore[arg-type]
         "future event": event("x", 1.0, ago_s=-3600),
+        "nested too deep": {"data": "[" * 100_000 + "]" * 100_000},   # RecursionError in json
+        "lone surrogate": {"data": json.dumps({"user_id": "\ud800", "ts": "2024-01-01T00:00:00",
+                                               "amount": 1.0, "n_txn": 1})},
     }
     ids = {what: r.xadd(KEY, fields) for what, fields in bad.items()}
     r.xadd(KEY, good)
@@ -143,7 +146,8 @@ def test_malformed_entries_go_to_the_dead_letter_stream_and_the_rest_goes_on(
               "no data field": "no 'data' field", "missing column": "missing column(s) ['amount']",
               "missing timestamp": "missing column(s) ['ts']", "unknown column": "unknown column(s) ['amaunt']",
               "not convertible": "column 'amount'", "fractional int": "column 'n_txn'",
-              "null key": "null join key", "future event": "event time after"}
+              "null key": "null join key", "future event": "event time after",
+              "nested too deep": "nested too deeply", "lone surrogate": "column 'user_id'"}
     for what, entry_id in ids.items():
         d = dead[entry_id]
         assert expect[what] in d["reason"], (what, d["reason"])
@@ -463,3 +467,86 @@ def test_a_running_consumer_claims_the_batch_of_one_that_died(fs: FeatureStore, 
     assert w.stats.batches == 1 and pending(r) == 0 and offline_rows(live_repo) == 6 + 5
     assert any("claimed 5 entries idle in consumer 'c2'" in m for m in logs)
     assert online(fs, ["y4"]) == [4.0]
+
+
+def test_an_entry_that_was_in_the_future_at_the_push_but_not_a_moment_later_is_ingested(
+        live_repo: Path, server: RedisServer) -> None:
+    """A producer whose clock runs a little ahead: the batch push (clock read once) refuses an
+    event time a moment in the future, the per-entry check that follows (the clock read again)
+    finds every entry fine. The consumer must not stop with the batch's error (it would stop
+    again on every rerun while such entries keep coming): the batch is pushed again."""
+    from skewless.errors import InvalidRequestError
+    from skewless.testing.clock import Clock
+
+    start = datetime.now(UTC)
+    clock = Clock(start)
+    store = FeatureStore(live_repo, config={"project": "fraud", "registry": "data/registry.db",
+                                            "offline_store": {"type": "duckdb"},
+                                            "online_store": {"type": "sqlite", "path": "data/online.db"}},
+                         clock=clock)
+    store.apply([user, live_view(), count_view()])
+    real_push = store.push
+
+    def push(*args: Any, **kw: Any) -> Any:   # the clock moves on while the batch is refused
+        try:
+            return real_push(*args, **kw)
+        except InvalidRequestError:
+            clock.now += timedelta(seconds=2)
+            raise
+
+    store.push = push  # type: ignore[method-assign]
+    r = client(server)
+    r.xadd(KEY, event("early", 7.0, ago_s=-1))   # 1 s ahead of the clock at the push
+    r.xadd(KEY, event("fine", 8.0, ago_s=60))
+    w = StreamIngest(store, "spend_push", spec(server), log=lambda m: None)
+    stats = w.run(max_entries=2)
+    assert stats.ingested == 2 and stats.dead == 0 and pending(r) == 0
+    assert online(store, ["early", "fine"]) == [7.0, 8.0]
+    assert offline_rows(live_repo) == 6 + 2
+
+
+def test_an_entry_that_is_not_utf8_is_dead_lettered_as_it_was(fs: FeatureStore, live_repo: Path,
+                                                                server: RedisServer) -> None:
+    """A producer writing bytes that are not UTF-8 (in ``data`` or in another field): the read
+    of the batch must not fail (the consumer would stop, and stop again on every rerun with the
+    entry pending); the entry goes to the dead-letter stream with its bytes untouched."""
+    raw = redis.Redis(port=server.port)   # bytes in, bytes out
+    bad_id = raw.xadd(KEY, {"data": b"\xff\xfe{", "note": b"\x80"}).decode()
+    other = event("ok2", 2.0)
+    raw.xadd(KEY, {b"\xc3": b"\xff", **{k.encode(): v.encode() for k, v in other.items()}})
+    client(server).xadd(KEY, event("ok1", 1.0))
+    w = StreamIngest(fs, "spend_push", spec(server), log=lambda m: None)
+    stats = w.run(max_entries=3)
+    assert stats.ingested == 2 and stats.dead == 1 and pending(client(server)) == 0
+    assert online(fs, ["ok1", "ok2"]) == [1.0, 2.0]
+    [(_, dead)] = raw.xrange(f"{KEY}:dead")
+    assert dead[b"data"] == b"\xff\xfe{" and dead[b"note"] == b"\x80"
+    assert dead[b"entry_id"].decode() == bad_id
+    assert b"not UTF-8" in dead[b"reason"] and b"0xff" in dead[b"reason"]
+
+
+def test_a_key_that_holds_no_stream_stops_the_consumer_with_the_key_named(
+        fs: FeatureStore, server: RedisServer) -> None:
+    from skewless.errors import SourceError
+
+    client(server).set(KEY, "not a stream")
+    w = StreamIngest(fs, "spend_push", spec(server), log=lambda m: None)
+    with pytest.raises(SourceError, match=rf"refused .* on stream '{KEY}' \(group 'g'\): WRONGTYPE") as e:
+        w.run(max_entries=1)
+    assert "TYPE <key>" in (e.value.hint or "")
+    assert client(server).get(KEY) == "not a stream"   # nothing written
+
+
+def test_an_event_id_that_is_a_json_array_or_object_is_dead_lettered_not_a_crash(
+        fs: FeatureStore, live_repo: Path, server: RedisServer) -> None:
+    """Dedup by event id hashes each entry's id: an id given as a JSON array or object (not
+    hashable in Python) must reach push's type check like any other bad value."""
+    r = client(server)
+    r.xadd(KEY, event("e1", 1.0, n_txn=[7], ago_s=30))
+    r.xadd(KEY, event("e2", 2.0, n_txn={"id": 7}, ago_s=30))
+    r.xadd(KEY, event("e3", 3.0, n_txn=8, ago_s=30))
+    w = StreamIngest(fs, "spend_push", spec(server), log=lambda m: None)
+    w.event_id = "n_txn"
+    stats = w.run(max_entries=3)
+    assert stats.ingested == 1 and stats.dead == 2 and pending(r) == 0
+    assert online(fs, ["e3"]) == [3.0]

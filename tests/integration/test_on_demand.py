@@ -329,6 +329,109 @@ def test_feast_spellings(tmp_path: Path) -> None:
                                                      {"view": "spend_pd", "features": ["half"]}]
 
 
+def _sorts(inputs: pd.DataFrame) -> pd.DataFrame:
+    out = inputs.sort_values("txn_amount", ascending=False)   # the index comes back permuted
+    out["doubled"] = out["txn_amount"] * 2
+    out["amount_again"] = out["amount"]
+    return out
+
+
+def test_a_pandas_function_returning_its_rows_reordered_keeps_each_rows_values(
+        od_store: FeatureStore) -> None:
+    """A pandas-mode function returning a frame with the input's index in another order (it
+    sorted its input): each output value goes back to the row its index names, as pandas aligns
+    it, not to the row at its position; online and offline alike."""
+    view = OnDemandFeatureView("sorts", [spend_view()[["amount"]], txn],
+                               [Field("doubled", Float64), Field("amount_again", Float64)], _sorts)
+    od_store.apply([view])
+    t = datetime(2024, 2, 9, tzinfo=UTC)
+    fs = _online_store(od_store, t)
+    rows = [{"user_id": u, "txn_amount": a, "bonus": 0}
+            for u, a in [("u1", 1.0), ("u2", 3.0), ("u3", 2.0), ("u9", 5.0)]]
+    refs = ["sorts:doubled", "sorts:amount_again", "user_spend:amount"]
+    online = fs.get_online_features(refs, rows).to_dict()
+    offline = fs.get_historical_features(pd.DataFrame(rows).assign(event_timestamp=t), refs).to_arrow()
+    assert online["doubled"] == [2.0, 6.0, 4.0, 10.0]
+    assert online["amount_again"] == online["amount"] == [140.0, 89.0, 2100.0, None]
+    for col in ("doubled", "amount_again"):
+        assert offline.column(col).to_pylist() == online[col], col
+
+
+def _grows(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    sizes = []
+    for values in inputs["seen"]:
+        if values is not None:
+            values.append(0)   # changes its input in place
+        sizes.append(None if values is None else len(values))
+    return {"size": sizes}
+
+
+def test_a_python_function_changing_an_array_input_in_place_changes_nothing_served(tmp_path: Path) -> None:
+    """A python-mode function that appends to a list it was given: offline the function's
+    lists are built for it from Arrow, so the served column is untouched. Online too: the
+    value served beside the on-demand output is the stored one, not the function's edit."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from skewless import Entity, FeatureView, FileSource
+    from skewless.types import Array
+
+    (tmp_path / "data").mkdir()
+    pq.write_table(pa.table({"k": pa.array([1, 2], pa.int64()), "ts": pa.array([datetime(2024, 1, 1)] * 2),
+                             "seen": pa.array([[1, 2], None], pa.list_(pa.int64()))}), tmp_path / "data/s.parquet")
+    now = datetime(2024, 2, 1, tzinfo=UTC)
+    fs = FeatureStore(tmp_path, config={"project": "z", "registry": "data/r.db",
+                                        "online_store": {"type": "memory"}}, clock=lambda: now)
+    e = Entity("e", join_keys=["k"])
+    view = FeatureView("v", [e], [Field("seen", Array(Int64))], FileSource("data/s.parquet", "ts"))
+    fs.apply([e, view, OnDemandFeatureView("grows", [view], [Field("size", Int64)], _grows, mode="python")])
+    fs.materialize(None, now)
+    refs, rows = ["grows:size", "v:seen"], [{"k": 1}, {"k": 2}, {"k": 3}]
+    online = fs.get_online_features(refs, rows).to_dict()
+    offline = fs.get_historical_features(pd.DataFrame(rows).assign(event_timestamp=now), refs).to_arrow()
+    assert online["seen"] == offline.column("seen").to_pylist() == [[1, 2], None, None]
+    assert online["size"] == offline.column("size").to_pylist() == [3, None, None]
+
+
+def _show_int(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    return {"shown": [repr(v) for v in inputs["bonus"]]}
+
+
+def _show_float(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    return {"shown_f": [repr(v) for v in inputs["bonus"]]}
+
+
+def test_two_views_reading_one_request_field_with_two_types_each_get_their_own(
+        od_store: FeatureStore) -> None:
+    """Two request sources declare the field 'bonus' with different types. Each on-demand view
+    gets the values converted to the type its own source declares, whichever views the request
+    names and in whichever order: a view's output never depends on what else is requested
+    (training with one list and serving with another would differ)."""
+    as_int = OnDemandFeatureView("as_int", [spend_view()[["amount"]], RequestSource("r_int", [Field("bonus", Int64)])],
+                                 [Field("shown", String)], _show_int, mode="python")
+    as_float = OnDemandFeatureView("as_float", [spend_view()[["amount"]],
+                                                RequestSource("r_float", [Field("bonus", Float64)])],
+                                   [Field("shown_f", String)], _show_float, mode="python")
+    od_store.apply([as_int, as_float])
+    t = datetime(2024, 2, 9, tzinfo=UTC)
+    fs = _online_store(od_store, t)
+    rows = [{"user_id": "u1", "bonus": 2}]
+    entity_df = pd.DataFrame(rows).assign(event_timestamp=t)
+    for refs in (["as_int:shown", "as_float:shown_f"], ["as_float:shown_f", "as_int:shown"],
+                 ["as_int:shown"], ["as_float:shown_f"]):
+        online = fs.get_online_features(refs, rows).to_dict()
+        offline = fs.get_historical_features(entity_df, refs).to_df()
+        if "as_int:shown" in refs:
+            assert online["shown"] == list(offline["shown"]) == ["2"], refs
+        if "as_float:shown_f" in refs:
+            assert online["shown_f"] == list(offline["shown_f"]) == ["2.0"], refs
+    # a value only one of the types takes is refused naming the view that refuses it
+    with pytest.raises(InvalidRequestError, match=r"request field 'bonus' \(read by on-demand feature view "
+                       r"'as_int', declared Int64\)"):
+        fs.get_online_features(["as_float:shown_f", "as_int:shown"], [{"user_id": "u1", "bonus": 2.5}])
+    assert fs.get_online_features(["as_float:shown_f"], [{"user_id": "u1", "bonus": 2.5}]).to_dict()["shown_f"] == ["2.5"]
+
+
 @pytest.mark.xfail(strict=True, reason="DuckDB's arg_max over a struct (engines/sql.py compile_latest) "
                    "drops the sign of -0.0, so materialization serves 0.0 where the offline join gives "
                    "-0.0; an on-demand function can see it (1 / x). The online conformance echo shows "

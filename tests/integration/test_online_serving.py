@@ -173,6 +173,28 @@ def test_default_of_a_float_field_given_as_int_is_a_float(repo: Path, clock: Clo
     assert got == [0.0] and isinstance(got[0], float)
 
 
+def test_an_array_default_served_is_the_callers_to_change(repo: Path, clock: Clock) -> None:
+    """A caller changing a served default list in place (sorting it, appending) must not change
+    the default served to later requests, which would then differ from the offline join."""
+    from skewless.types import Array
+
+    pd.DataFrame({"user_id": ["u1"], "ts": [pd.Timestamp("2024-01-01")], "tags": [[5, 6]]}).to_parquet(
+        repo / "data/tags.parquet")
+    fs = make_store(repo, clock, online="memory")
+    fs.apply([user, FeatureView("tags", [user], [Field("tags", Array(Int64), default=[3, 1])],
+                                FileSource("data/tags.parquet", "ts"), on_missing="default")])
+    fs.materialize_incremental(NOW)
+    rows = [{"user_id": "u1"}, {"user_id": "u9"}, {"user_id": "u8"}]
+    first = fs.get_online_features(["tags:tags"], rows).to_dict()["tags"]
+    assert first == [[5, 6], [3, 1], [3, 1]]
+    first[1].sort()
+    first[2].append(7)
+    again = fs.get_online_features(["tags:tags"], rows).to_dict()["tags"]
+    offline = fs.get_historical_features(pd.DataFrame({"user_id": ["u1", "u9", "u8"], "event_timestamp": [NOW] * 3}),
+                                         ["tags:tags"]).to_arrow()
+    assert again == offline.column("tags").to_pylist() == [[5, 6], [3, 1], [3, 1]]
+
+
 def test_fail_closed_names_view_entity_and_reason(repo: Path, clock: Clock) -> None:
     fs = make_store(repo, clock)
     fs.apply([user, pair, spend_view(on_missing="fail"), pairs(on_missing="fail")])

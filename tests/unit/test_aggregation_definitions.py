@@ -94,3 +94,9 @@ def test_bad_input_names_the_culprit(build: object, message: str, hint: str) -> 
     with pytest.raises(DefinitionError, match=message) as e:
         build()  # type: ignore[operator]
     assert hint in (e.value.hint or ""), e.value.hint
+
+
+@pytest.mark.parametrize("window", [timedelta.max, 10 ** 20, float("nan")])
+def test_a_window_beyond_what_times_can_compare_is_refused(window: object) -> None:
+    with pytest.raises(DefinitionError, match="time_window"):
+        Aggregation("amount", "sum", window)  # type: ignore[arg-type]

@@ -38,11 +38,27 @@ def test_a_delay_is_a_timedelta_or_seconds_and_zero_means_none(given, expected) 
     (True, r"must be a timedelta \(or seconds\), got True"),
     (float("inf"), r"inf is not a finite number of seconds"),
     (float("nan"), r"nan is not a finite number of seconds"),
+    (10 ** 20, r"100000000000000000000 is not a finite number of seconds within"),   # OverflowError
+    (timedelta.max, r"999999999 days, 23:59:59.999999 is longer than 36,525,000 days"),
 ])
 def test_a_bad_delay_is_an_error_naming_the_source(given, says) -> None:
     with pytest.raises(DefinitionError, match=r"^FileSource 'daily': availability_delay " + says) as e:
         FileSource("data/daily.parquet", "ts", availability_delay=given)
     assert e.value.hint
+
+
+@pytest.mark.parametrize("given", [10 ** 20, timedelta.max, timedelta(days=999_999_999)])
+def test_a_ttl_beyond_what_times_compare_with_is_an_error_naming_the_view(given) -> None:
+    """The ttl's neighbour: both durations are compared in 64-bit microseconds on every path
+    (a ttl of timedelta.max reached DuckDB as a literal it cannot take, blamed on the source)."""
+    with pytest.raises(DefinitionError, match=r"^feature view 'v': ttl ") as e:
+        FeatureView("v", [user], [Field("x", Float64)], FileSource("data/d.parquet", "ts"), ttl=given)
+    assert e.value.hint
+
+
+def test_a_delay_of_a_thousand_years_still_runs() -> None:
+    assert FileSource("d", "ts", availability_delay=timedelta(days=365_250)).availability_delay == \
+        timedelta(days=365_250)
 
 
 def test_the_spec_holds_the_delay_only_when_there_is_one() -> None:

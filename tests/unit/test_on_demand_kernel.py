@@ -34,3 +34,17 @@ def _outcome(f: Any, values: list[Any], dtype: T.ValueType) -> Any:
        dtype=st.sampled_from(TYPES))
 def test_fit_equals_conform(values: list[Any], dtype: T.ValueType) -> None:
     assert _outcome(fit, values, dtype) == _outcome(lambda v, d: conform(v, d.to_arrow()), values, dtype)
+
+
+def test_a_pandas_result_goes_back_to_input_order_only_when_its_index_says_so() -> None:
+    """``_in_input_order``: a permutation of the input's labels 0..n-1 is put back in order;
+    any other index (strings, other integers, floats, several levels) is taken by position."""
+    import pandas as pd
+
+    from skewless.kernels.on_demand import _in_input_order
+
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": [4, 5, 6], "o": [7.0, 8.0, 9.0]})
+    assert _in_input_order(frame.iloc[[2, 0, 1]], 3)["o"].tolist() == [7.0, 8.0, 9.0]
+    for other in (frame.set_index(["a", "b"]), frame.set_index("a"), frame.set_index(pd.Index(["x", "y", "z"])),
+                  frame.set_index(pd.Index([2.0, 0.0, 1.0])), frame.set_index(pd.Index([0, 0, 1]))):
+        assert _in_input_order(other, 3)["o"].tolist() == [7.0, 8.0, 9.0]

@@ -62,7 +62,7 @@ def ingest(
     """Consume a Redis Stream into a push source: each batch offline (one atomic Parquet file),
     then online, then acknowledged; malformed entries go to a dead-letter stream. Stops
     cleanly on SIGTERM or Ctrl-C. See docs/streams.md."""
-    from skewless.store import Metrics, StreamSpec
+    from skewless.store import StreamMetrics as Metrics, StreamSpec
 
     url, url_key = _stream_url(stream)
     store = open_store(ctx)

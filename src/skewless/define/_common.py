@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, ClassVar, TypeVar
 
 from skewless.define._fields import Spec, init_args, to_spec
@@ -28,6 +29,33 @@ def check_name(kind: str, name: Any, what: str = "name") -> str:
             hint=f"rename it, e.g. {name.replace('__', '_')!r}",
         )
     return name
+
+
+MAX_DURATION = timedelta(days=100 * 365_250)   # 100,000 years: microseconds fit 64 bits
+
+
+def seconds_duration(label: str, value: Any) -> Any:
+    """A duration given as a number of seconds (not a bool) as a timedelta; anything else is
+    returned as it is for the caller's type check. DefinitionError naming ``label`` when it is
+    not finite or beyond ``MAX_DURATION``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            value = timedelta(seconds=value)
+        except (OverflowError, ValueError):
+            raise DefinitionError(f"{label} {value!r} is not a finite number of seconds within "
+                                  f"{MAX_DURATION.days:,} days",
+                                  hint="give a timedelta, e.g. timedelta(hours=6)") from None
+    return value
+
+
+def check_duration(label: str, value: timedelta) -> timedelta:
+    """``value`` if every engine and store can compare it (its microseconds fit 64 bits, with
+    room for the times it is added to); else DefinitionError naming ``label``."""
+    if value > MAX_DURATION:
+        raise DefinitionError(f"{label} {value} is longer than {MAX_DURATION.days:,} days, which "
+                              "times cannot be compared with",
+                              hint="for no limit at all, leave it out (None)")
+    return value
 
 
 def check_tags(kind: str, name: str, tags: Any) -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from skewless.aggregate.functions import FUNCTIONS
 from skewless.aggregate.windows import format_duration
-from skewless.define._common import FrozenMixin, check_name
+from skewless.define._common import FrozenMixin, check_duration, check_name, seconds_duration
 from skewless.define._fields import Spec
 from skewless.errors import DefinitionError, closest
 
@@ -24,15 +24,14 @@ def _from_seconds(s: float) -> timedelta:
 
 def duration(label: str, what: str, value: Any) -> timedelta:
     """A window or tile as a positive timedelta of whole seconds (a number is seconds)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = timedelta(seconds=value)
+    value = seconds_duration(f"{label}: {what}", value)
     if not isinstance(value, timedelta):
         raise DefinitionError(f"{label}: {what} must be a timedelta, got {value!r}",
                               hint=f"e.g. {what}=timedelta(hours=1)")
     if value <= timedelta(0) or value.microseconds:
         raise DefinitionError(f"{label}: {what} {value} must be a positive whole number of seconds",
                               hint=f"e.g. {what}=timedelta(minutes=30)")
-    return value
+    return check_duration(f"{label}: {what}", value)
 
 
 # Other engines' names of the functions, for the "did you mean" of an unknown one.

@@ -9,7 +9,8 @@ from typing import Any
 from skewless import types as T
 from skewless.aggregate.functions import NUMERIC_FUNCTIONS, accepts, column_ok, output_type
 from skewless.aggregate.windows import default_tile, format_duration, format_window, micros
-from skewless.define._common import FrozenMixin, check_name, check_str, check_tags
+from skewless.define._common import (FrozenMixin, check_duration, check_name, check_str, check_tags,
+                                     seconds_duration)
 from skewless.define._fields import (BREAKING, IDENTITY, SCHEMA, SOURCE, Spec, as_dict, as_list, spec_of,
                                      specs_of)
 from skewless.define.aggregation import Aggregation, duration
@@ -25,12 +26,12 @@ FALLBACKS = ("cache", "none")
 def _ttl(name: str, ttl: Any) -> timedelta | None:
     if ttl is None:
         return None
-    if isinstance(ttl, (int, float)) and not isinstance(ttl, bool):
-        ttl = timedelta(seconds=ttl)
+    ttl = seconds_duration(f"feature view '{name}': ttl", ttl)
     if not isinstance(ttl, timedelta):
         raise DefinitionError(f"feature view '{name}': ttl must be a timedelta (or seconds), got {ttl!r}")
     if ttl < timedelta(0):
         raise DefinitionError(f"feature view '{name}': ttl {ttl} is negative")
+    check_duration(f"feature view '{name}': ttl", ttl)
     return ttl if ttl > timedelta(0) else None
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from skewless.define._common import FrozenMixin, check_name, check_str
+from skewless.define._common import FrozenMixin, check_duration, check_name, check_str, seconds_duration
 from skewless.define._fields import BREAKING, PART, Spec, as_dict, spec_of
 from skewless.errors import DefinitionError
 
@@ -25,7 +25,7 @@ def _delay(label: str, delay: Any) -> timedelta | None:
         if not math.isfinite(delay):
             raise DefinitionError(f"{label}: availability_delay {delay!r} is not a finite number "
                                   "of seconds", hint="e.g. availability_delay=timedelta(hours=6)")
-        delay = timedelta(seconds=delay)
+        delay = seconds_duration(f"{label}: availability_delay", delay)
     if not isinstance(delay, timedelta):
         raise DefinitionError(
             f"{label}: availability_delay must be a timedelta (or seconds), got {delay!r}",
@@ -36,6 +36,7 @@ def _delay(label: str, delay: Any) -> timedelta | None:
         raise DefinitionError(
             f"{label}: availability_delay {shown} is negative; a row cannot land before its "
             "event time", hint="give how long after its event time a row lands (>= 0)")
+    check_duration(f"{label}: availability_delay", delay)
     return delay if delay > timedelta(0) else None
 
 

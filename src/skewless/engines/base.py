@@ -64,8 +64,11 @@ class EntityInput:
         if isinstance(entity_df, pd.DataFrame):
             try:
                 table = pa.Table.from_pandas(entity_df, preserve_index=False)
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-                raise InvalidRequestError(f"entity_df cannot be converted to Arrow: {e}") from None
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:
+                raise InvalidRequestError(
+                    f"entity_df cannot be converted to Arrow: {_culprit(entity_df)}{e}",
+                    hint="give that column one type Arrow holds (integers within 64 bits, floats, "
+                    "strings, timestamps), or leave it out of entity_df") from None
             return cls(table=table, frame=entity_df)
         if isinstance(entity_df, pa.RecordBatch):
             entity_df = pa.Table.from_batches([entity_df])
@@ -76,6 +79,17 @@ class EntityInput:
         raise InvalidRequestError(
             f"entity_df must be a pandas DataFrame, an Arrow table or a SQL string, got "
             f"{type(entity_df).__name__}")
+
+
+def _culprit(frame: pd.DataFrame) -> str:
+    """``"entity_df column 'c': "`` for the first column of ``frame`` Arrow cannot hold alone
+    (pyarrow's OverflowError names none), or "" when each converts alone."""
+    for name in frame.columns:
+        try:
+            pa.Array.from_pandas(frame[name])
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            return f"entity_df column '{name}': "
+    return ""
 
 
 def check_entity_input(engine: OfflineEngine, entity: EntityInput) -> None:

@@ -35,14 +35,34 @@ def _pylist(values: Column) -> list[Any]:
     return list(values) if isinstance(values, list) else values.to_pylist()  # type: ignore[no-any-return]
 
 
+def _own(values: Column, dtype: T.ValueType) -> list[Any]:
+    """The values a python-mode function gets, its own to change: offline, ``to_pylist`` builds
+    new lists; online, the served lists (values of Array features) are the ones the response
+    returns, so they are copied, or a function changing its input in place would change the
+    value served beside its output."""
+    if isinstance(values, list) and isinstance(dtype, T.Array):
+        return [None if v is None else list(v) for v in values]
+    return _pylist(values)
+
+
 def _arrow(values: Column, dtype: T.ValueType) -> pa.Array:
     return values if isinstance(values, pa.Array) else pa.array(values, type=dtype.to_arrow())
 
 
-def run_transform(t: Transform, inputs: Mapping[str, Column], request: Mapping[str, Column],
+RequestKey: TypeAlias = "tuple[str, str]"   # (request field, declared type name)
+
+
+def request_key(name: str, dtype: T.ValueType) -> RequestKey:
+    """The key of a request field's values converted to ``dtype``: two request sources may
+    declare one field with two types, and each view reading it gets its own type."""
+    return (name, dtype.name)
+
+
+def run_transform(t: Transform, inputs: Mapping[str, Column], request: Mapping[RequestKey, Column],
                   rows: int) -> dict[str, Column]:
     """``t``'s outputs (working column -> values of the declared type) for ``rows`` rows, from
-    its base inputs (working column -> values) and the request fields (name -> values). A
+    its base inputs (working column -> values) and the request fields (``request_key`` ->
+    values). A
     column is an Arrow array of the declared type, or a list of exactly the Python values its
     ``to_pylist`` gives (the online read serves those: docs/online.md), so both paths hand the
     function the same values."""
@@ -51,11 +71,11 @@ def run_transform(t: Transform, inputs: Mapping[str, Column], request: Mapping[s
     except SkewlessError as e:   # the stored text does not load here (a module not installed)
         raise TransformError(f"on-demand feature view '{t.view}': {e.message}", hint=e.hint) from e
     if t.mode == "python":
-        data: Any = {name: _pylist(inputs[col]) for name, col, _ in t.inputs}
-        data.update({name: _pylist(request[name]) for name, _ in t.request})
+        data: Any = {name: _own(inputs[col], dtype) for name, col, dtype in t.inputs}
+        data.update({name: _own(request[request_key(name, dtype)], dtype) for name, dtype in t.request})
     else:
         arrays = {name: _arrow(inputs[col], dtype) for name, col, dtype in t.inputs}
-        arrays.update({name: _arrow(request[name], dtype) for name, dtype in t.request})
+        arrays.update({name: _arrow(request[request_key(name, dtype)], dtype) for name, dtype in t.request})
         data = (pa.table(arrays).to_pandas(types_mapper=pandas_types_mapper) if arrays
                 else pd.DataFrame(index=range(rows)))
     try:
@@ -87,6 +107,20 @@ def fit(values: Any, dtype: T.ValueType) -> Column:
     return conform(values, dtype.to_arrow())
 
 
+def _in_input_order(out: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """A pandas-mode result in the input's row order. The input frame's index is ``0..rows-1``
+    on both paths; a result whose index holds exactly those labels in another order (the
+    function sorted its input) is put back in that order, as pandas would align it. Any other
+    index (reset, new labels, several levels) is taken by position."""
+    index = out.index
+    if len(index) != rows or index.equals(pd.RangeIndex(rows)):
+        return out
+    if (not isinstance(index, pd.MultiIndex) and pd.api.types.is_integer_dtype(index.dtype)
+            and index.is_unique and index.isin(range(rows)).all()):
+        return out.reindex(pd.RangeIndex(rows))
+    return out
+
+
 def _outputs(t: Transform, out: Any, rows: int) -> dict[str, Column]:
     label = f"on-demand feature view '{t.view}'"
     if t.mode == "pandas":
@@ -95,7 +129,7 @@ def _outputs(t: Transform, out: Any, rows: int) -> dict[str, Column]:
                                  "'pandas' it must return a pandas DataFrame",
                                  hint="return a DataFrame with one column per output field, or "
                                  "declare mode='python' for a dict of lists")
-        columns: Any = out
+        columns: Any = _in_input_order(out, rows)
         got = [str(c) for c in out.columns]
         n = len(out)
     else:
@@ -137,7 +171,7 @@ def _outputs(t: Transform, out: Any, rows: int) -> dict[str, Column]:
 
 
 def run_all(request: OnDemandRequest, base: Mapping[str, Column],
-            request_columns: Mapping[str, Column], rows: int) -> dict[str, Column]:
+            request_columns: Mapping[RequestKey, Column], rows: int) -> dict[str, Column]:
     """Every transform of ``request`` over one batch: the transforms' outputs, by working column."""
     columns: dict[str, Column] = {}
     for t in request.transforms:
@@ -146,26 +180,37 @@ def run_all(request: OnDemandRequest, base: Mapping[str, Column],
 
 
 def request_arrays(request: OnDemandRequest, column: Callable[[str], Any | None], where: str,
-                   fix: str) -> dict[str, Column]:
-    """The request fields as arrays of their declared types; ``column(name)`` gives the values
-    given for a field (None: not given). InvalidRequestError names the field, the view reading
-    it and the rows that do not convert."""
-    out: dict[str, Column] = {}
-    for name, (dtype, view) in request.request_fields.items():
+                   fix: str) -> dict[RequestKey, Column]:
+    """The request fields as arrays of the types the views reading them declare (by
+    ``request_key``: once per field and type); ``column(name)`` gives the values given for a
+    field (None: not given). InvalidRequestError names the field, the view reading it and the
+    rows that do not convert."""
+    given: dict[str, Any] = {}
+    for name, (_, first) in request.request_fields.items():
         values = column(name)
         if values is None:
             raise InvalidRequestError(
-                f"{where} has no request field '{name}' needed by on-demand feature view '{view}'",
+                f"{where} has no request field '{name}' needed by on-demand feature view '{first}'",
                 hint=fix.format(name=name))
-        try:
-            out[name] = fit(values, dtype)
-        except (BadColumn, IncompatibleType) as e:
-            rows = f" at {show_rows(e.rows)}" if isinstance(e, BadColumn) and e.rows else ""
-            raise InvalidRequestError(
-                f"{where}: request field '{name}' (read by on-demand feature view '{view}', "
-                f"declared {dtype.name}) {e}{rows}",
-                hint=f"send '{name}' as {dtype.name} values") from None
+        given[name] = values
+    out: dict[RequestKey, Column] = {}
+    for t in request.transforms:
+        for name, dtype in t.request:
+            key = request_key(name, dtype)
+            if key not in out:
+                out[key] = _request_values(given[name], name, dtype, t.view, where)
     return out
+
+
+def _request_values(values: Any, name: str, dtype: T.ValueType, view: str, where: str) -> Column:
+    try:
+        return fit(values, dtype)
+    except (BadColumn, IncompatibleType) as e:
+        rows = f" at {show_rows(e.rows)}" if isinstance(e, BadColumn) and e.rows else ""
+        raise InvalidRequestError(
+            f"{where}: request field '{name}' (read by on-demand feature view '{view}', "
+            f"declared {dtype.name}) {e}{rows}",
+            hint=f"send '{name}' as {dtype.name} values") from None
 
 
 def offline(request: OnDemandRequest, features: pa.Table, entity: pa.Table | None) -> pa.Table:

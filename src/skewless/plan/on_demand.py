@@ -46,8 +46,9 @@ class Transform:
 class OnDemandRequest:
     """A request with on-demand views, split as the module docstring says. ``columns``: (working
     column, result name) per result column in request order; ``dtypes``: the declared type of
-    each result column; ``request_fields``: every request field the transforms read, with its
-    type and the first view reading it (for errors)."""
+    each result column; ``request_fields``: every request field the transforms read, with the
+    type and the name of the first view reading it (for errors; each transform converts the
+    values to the type its own request source declares: ``Transform.request``)."""
 
     base_refs: tuple[str, ...]
     transforms: tuple[Transform, ...]

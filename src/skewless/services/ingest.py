@@ -44,7 +44,7 @@ import numpy as np
 import pyarrow as pa
 
 from skewless.errors import (ConfigError, InvalidRequestError, MissingExtraError, OnlineStoreError,
-                             SkewlessError)
+                             SkewlessError, SourceError)
 from skewless.kernels.batch import UTC_MICROS, cast
 from skewless.services.push import _expected, _validate, find_push_source, push_target
 
@@ -163,6 +163,16 @@ def _redis() -> Any:
     return redis
 
 
+def _not_utf8(text: str) -> str | None:
+    """Where ``text`` (read with ``surrogateescape``) holds bytes that are not UTF-8, or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raw = text[e.start:e.end].encode("utf-8", "surrogateescape")
+        return f"byte 0x{raw[0]:02x} at character {e.start}"
+    return None
+
+
 def batch_id_for(key: str, entry_ids: Sequence[str]) -> str:
     """The push batch id of a batch: the stream (a digest of its key) and its first and last
     entry ids. Equal on every redelivery of the batch."""
@@ -200,9 +210,12 @@ class StreamIngest:
 
     def _connect(self) -> Any:
         redis = _redis()
+        # bytes that are not UTF-8 decode to lone surrogates instead of failing the whole read
+        # (an entry's bytes are the producer's: one bad entry must not stop the stream); they
+        # encode back to the same bytes, so a dead letter keeps the entry as it was
         return redis.Redis.from_url(self.spec.url, socket_connect_timeout=2.0,
                                     socket_timeout=max(5.0, self.spec.block_ms / 1000 + 5.0),
-                                    decode_responses=True)
+                                    decode_responses=True, encoding_errors="surrogateescape")
 
     def _call(self, what: str, fn: Callable[[Any], Any], abandon_on_stop: bool = True) -> Any:
         """``fn(client)`` retried on connection errors with capped exponential backoff; None
@@ -235,7 +248,14 @@ class StreamIngest:
                              "(a Redis restart without persistence?); creating it again")
                     self._ensure_group()
                     continue
-                raise
+                # WRONGTYPE (the key holds no stream), a command the server refuses (an ACL, a
+                # Redis too old for streams): terminal, named with the stream and the step
+                raise SourceError(
+                    f"ingest {self.source}: Redis at {self._where()} refused {what} on stream "
+                    f"'{self.spec.key}' (group '{self.spec.group}'): {e}",
+                    hint="check that --key names a stream (`TYPE <key>` in redis-cli says "
+                    "'stream' or 'none') and that this user may run stream commands; the "
+                    "batch in flight stays pending for the rerun (docs/streams.md)") from e
 
     def _where(self) -> str:
         from skewless.online.redis import parse_connection_string
@@ -274,8 +294,11 @@ class StreamIngest:
         """Dead-letter and acknowledge one entry, atomically; False when stopped meanwhile."""
         def send(r: Any) -> bool:
             pipe = r.pipeline(transaction=True)
-            pipe.xadd(self.spec.dead, {**fields, "reason": reason, "entry_id": entry_id,
-                                       "stream": self.spec.key, "push_source": self.source})
+            letter = {**fields, "reason": reason, "entry_id": entry_id, "stream": self.spec.key,
+                      "push_source": self.source}
+            # as bytes: a field that is not UTF-8 goes back as the producer wrote it
+            pipe.xadd(self.spec.dead, {k.encode("utf-8", "surrogateescape"): v.encode("utf-8", "surrogateescape")
+                                       for k, v in letter.items()})
             pipe.xack(self.spec.key, self.spec.group, entry_id)
             pipe.execute()
             return True
@@ -298,11 +321,15 @@ class StreamIngest:
             row: Any = None
             if raw is None:
                 reason = f"no '{DATA_FIELD}' field (fields: {sorted(fields)})"
+            elif (bad := _not_utf8(raw)) is not None:
+                reason = f"'{DATA_FIELD}' is not UTF-8 text ({bad})"
             else:
                 try:
                     row = json.loads(raw)
                 except ValueError as e:
                     reason = f"'{DATA_FIELD}' is not JSON: {e}"
+                except RecursionError:   # nested past the parser's depth: not a row of columns
+                    reason = f"'{DATA_FIELD}' is JSON nested too deeply to parse"
                 else:
                     if not isinstance(row, dict):
                         reason = f"'{DATA_FIELD}' is a JSON {type(row).__name__}, expected an object"
@@ -346,6 +373,9 @@ class StreamIngest:
         kept, dropped = [], []
         for entry_id, row in good:
             eid = row.get(self.event_id)
+            if isinstance(eid, (list, dict)):   # not an id (push's type check dead-letters it)
+                kept.append((entry_id, row))
+                continue
             if eid is not None and eid in seen:
                 dropped.append(entry_id)
                 continue
@@ -382,6 +412,7 @@ class StreamIngest:
         good, dropped = self._dedup(good)
         done: BatchDone | None = None
         report = None
+        retried = False
         while good:
             # the batch id is derived after every bad entry is gone: a redelivery (of the good
             # ones only: the bad ones are acknowledged) derives the same id
@@ -394,7 +425,13 @@ class StreamIngest:
                 if kept is None:
                     return False
                 if len(kept) == len(good):
-                    raise refused   # no entry is bad alone: a definition changed meanwhile
+                    # No entry is bad alone. The checks that depend on the clock (an event time
+                    # after now, a created time beyond the tolerance) only relax as it moves on:
+                    # an entry a moment in the future at the push may be fine at the check
+                    # after it. Push once more; refused again, a definition changed meanwhile.
+                    if retried:
+                        raise refused
+                    retried = True
                 good = kept
                 continue
             if report is None:

@@ -483,7 +483,10 @@ def _assemble(view: OnlineView, recs: Sequence[Record | None], row_status: list[
                     v = r.vals[i]  # type: ignore[union-attr]
                     vals.append(restore(v, f.dtype) if f.restore else v)
             if st is not PRESENT:
-                vals.append(f.default if use_default else None)
+                # a list default (Array field) is copied: one object shared by every response
+                # would carry a caller's in-place change into every later one
+                vals.append((list(f.default) if type(f.default) is list else f.default)
+                            if use_default else None)
             sts.append(st)
         values[f.output] = vals
         cols.append((f.output, sts))
