@@ -173,3 +173,44 @@ def test_a_push_source_redelivery_counts_once(tmp_path: Path) -> None:
                                                "offline_store": {"type": engine}})
         df = store.get_historical_features(labels, ["tx:amount_sum_1h", "tx:amount_count_1h"]).to_df()
         assert (df["amount_sum_1h"][0], df["amount_count_1h"][0]) == (3.0, 2), engine
+
+
+def add_bonus(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """An on-demand view over an aggregated feature and a request field (module level: stored
+    as its text)."""
+    return {"sum_plus_bonus": [None if s is None or b is None else s + b
+                               for s, b in zip(inputs["amount_sum_1h"], inputs["bonus"])]}
+
+
+@pytest.mark.parametrize("engine", ["reference", "duckdb"])
+def test_an_on_demand_view_reads_an_aggregated_feature_alike_online_and_offline(
+        tmp_path: Path, engine: str) -> None:
+    """An aggregated feature as an on-demand input (issue 13): training data and serving at the
+    same moment give the function the same window value, so the same output."""
+    from skewless import RequestSource, on_demand_feature_view
+
+    (tmp_path / "feature_store.yaml").write_text(
+        f"project: agg\nregistry: data/registry.db\noffline_store: {{type: {engine}}}\n"
+        "online_store: {type: sqlite, path: data/online.db}\n")
+    (tmp_path / "data" / "tx").mkdir(parents=True)
+    pd.DataFrame({"user_id": [1, 1, 1, 2], "ts": [T0 - 70 * M, T0 - 30 * M, T0 - 5 * M, T0 - 90 * M],
+                  "amount": [100.0, 2.0, 3.0, 5.0]}).to_parquet(tmp_path / "data" / "tx" / "a.parquet")
+    view = FeatureView("tx", [user], [Field("user_id", Int64), Field("amount", Float64)],
+                       FileSource("data/tx", "ts"),
+                       aggregations=[Aggregation("amount", "sum", timedelta(hours=1))])
+    bonus = RequestSource("bonus_req", [Field("bonus", Float64)])
+    odfv = on_demand_feature_view(sources=[view, bonus], schema=[Field("sum_plus_bonus", Float64)],
+                                  mode="python")(add_bonus)
+    fs = FeatureStore(tmp_path, clock=lambda: T0)
+    fs.apply([user, view, odfv])
+    fs.materialize(None, T0)
+    refs = ["tx:amount_sum_1h", "add_bonus:sum_plus_bonus"]
+    served = fs.get_online_features(refs, [{"user_id": 1, "bonus": 0.5}, {"user_id": 2, "bonus": 1.0},
+                                           {"user_id": 3, "bonus": 2.0}]).to_dict()
+    trained = fs.get_historical_features(
+        pd.DataFrame({"user_id": [1, 2, 3], "event_timestamp": [T0] * 3, "bonus": [0.5, 1.0, 2.0]}),
+        refs).to_df()
+    assert served["amount_sum_1h"] == [5.0, None, None]
+    assert served["sum_plus_bonus"] == [5.5, None, None]
+    assert trained["amount_sum_1h"].tolist()[0] == 5.0 and trained["amount_sum_1h"].isna().tolist()[1:] == [True, True]
+    assert trained["sum_plus_bonus"].tolist()[0] == 5.5 and trained["sum_plus_bonus"].isna().tolist()[1:] == [True, True]
