@@ -72,7 +72,7 @@ from skewless.define.source import is_glob
 from skewless.errors import (InvalidRequestError, OnlineStoreError, SkewlessError, SourceError,
                              UnknownObjectError, closest)
 from skewless.kernels.batch import UTC_MICROS, BadColumn, cast, columns_of, conform, show_rows
-from skewless.kernels.compaction import live_files, was_compacted
+from skewless.kernels.compaction import fsync_dir, live_files, was_compacted
 from skewless.kernels.source import CREATED_AHEAD_HINT, resolve_source, values_after
 from skewless.times import to_utc
 from skewless.plan.materialize import CREATED_TS, EVENT_TS
@@ -456,7 +456,7 @@ def write_file(table: pa.Table, directory: Path, now: datetime, batch_id: str | 
             if written:
                 os.replace(tmp, final)
         tmp.unlink(missing_ok=True)
-        _fsync_dir(directory)
+        fsync_dir(directory)
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise SourceError(f"cannot write pushed rows to {directory}: {e}",
@@ -498,19 +498,6 @@ def _already_pushed(path: Path, batch_id: str, digest: str, table: pa.Table, sou
     if stored.schema.equals(table.schema):
         return stored
     return table   # the definition changed since: the rows as validated now
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # platforms without directory fds (Windows)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def online_rows(table: pa.Table, batch: FileSource, views: Sequence[FeatureView],
