@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 
 from skewless import Aggregation, Entity, FeatureView, Field, FileSource
-from skewless.errors import UnsupportedError
 from skewless.kernels.source import ResolvedSource
 from skewless.plan.aggregate import aggregate_request, window_start
 from skewless.types import Float64, Int64, String
@@ -38,10 +37,15 @@ def test_the_request_holds_the_rule_s_parameters() -> None:
     assert window_start(-1, 60, 60) == -120
 
 
-def test_an_availability_delay_is_refused_until_aggregations_honour_it() -> None:
-    """Sources cannot declare ``availability_delay`` in this module's tests yet; once they can,
-    an aggregated view over one must be refused (or honoured), never silently ignored."""
-    source = FileSource("data/tx", "ts")
-    object.__setattr__(source, "availability_delay", timedelta(hours=6))
-    with pytest.raises(UnsupportedError, match=r"feature view 'tx': its source declares an availability_delay"):
-        aggregate_request(view(source), ["m"], ["m"], ("user_id",), RESOLVED)
+def test_an_availability_delay_bounds_the_events_a_window_counts() -> None:
+    """``ts + availability_delay <= t`` on top of ``ts < t``: the exclusive bound of a window's
+    event times is ``t - delay + 1us`` with a delay, ``t`` without (plan/visibility.py)."""
+    source = FileSource("data/tx", "ts", availability_delay=timedelta(hours=6))
+    r = aggregate_request(view(source), ["m"], ["m"], ("user_id",), RESOLVED)
+    six = 6 * 3_600_000_000
+    assert r.delay_us == six and r.usable_before(10 * six) == 9 * six + 1
+    plain = aggregate_request(view(), ["m"], ["m"], ("user_id",), RESOLVED)
+    assert plain.delay_us == 0 and plain.usable_before(10 * six) == 10 * six
+    one = aggregate_request(view(FileSource("data/tx", "ts", availability_delay=timedelta(microseconds=1))),
+                            ["m"], ["m"], ("user_id",), RESOLVED)
+    assert one.usable_before(7) == 7   # ts + 1us <= t is ts < t

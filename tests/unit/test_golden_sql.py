@@ -88,13 +88,13 @@ def test_latest_per_key_sql_matches_golden(case):
     _check(case, f"{sql};\n-- params: {params!r}\n")
 
 
-def _aggregate(event_id: str | None, columns: tuple[AggregateColumn, ...]) -> AggregateRequest:
+def _aggregate(event_id: str | None, columns: tuple[AggregateColumn, ...], delay_us: int = 0) -> AggregateRequest:
     loc = "/repo/data/tx"
     return AggregateRequest(
         view="tx", source=ResolvedSource(loc, (f"{loc}/a.parquet",), True, False), timestamp_column="event_ts",
         created_column="created_ts" if event_id else None, event_id_column=event_id,
         join_keys=("user_id",), source_keys=("src_user_id",), columns=columns,
-        value_columns=(("amount", T.Float64), ("merchant", T.String)), use_default=True)
+        value_columns=(("amount", T.Float64), ("merchant", T.String)), use_default=True, delay_us=delay_us)
 
 
 _M5, _H = 300_000_000, 3_600_000_000
@@ -110,6 +110,12 @@ AGGREGATE = {
                         None),
         AggregateColumn("amount_max_1d", "amount_max_1d", "max", "amount", T.Float64, T.Float64, 24 * _H, _H,
                         None))), _T1),
+    # a source with availability_delay=6h: a label counts the window's events usable by then
+    "aggregate_delayed_sum_mean": (_aggregate(None, (
+        AggregateColumn("amount_sum_1d", "amount_sum_1d", "sum", "amount", T.Float64, T.Float64, 24 * _H, _H,
+                        None),
+        AggregateColumn("amount_mean_1h", "amount_mean_1h", "mean", "amount", T.Float64, T.Float64, _H, _M5,
+                        None)), delay_us=6 * _H), None),
 }
 
 

@@ -124,8 +124,9 @@ def aggregated_columns(request: AggregateRequest, entity: pa.Table, label_times:
                 window: list[Event] = []
             else:
                 start = c.window_start(t_us)
+                # the window's events already usable at t (ts + availability_delay <= t)
                 window = [(r["ts"], r["created"], r["values"][c.source_column]) for r in mine
-                          if start <= r["ts"] < t_us]
+                          if start <= r["ts"] < t_us and r["ts"] + request.delay_us <= t_us]
             value = aggregate(window, c.function)
             out[c.output].append(c.default if value is None and c.default is not None else value)
     return out

@@ -335,15 +335,20 @@ def compile_aggregate(request: AggregateRequest, entity_relation: str, timestamp
         f"{d.semi_join} (SELECT DISTINCT {wanted} FROM {entity_relation}) AS ek ON {semi}",
         tuple(params)))
 
-    # labels: those with a time and every key (the others have empty windows)
+    # labels: those with a time and every key (the others have empty windows). With an
+    # availability delay, ``u``: the exclusive bound of the event times usable at t
+    # (``ts + delay <= t``, ``AggregateRequest.usable_before``); without one, t itself
+    delayed = request.delay_us > 0
+    until = "l.u" if delayed else "l.t"
     t = d.epoch_us.format(t=d.cast_ts(f"e.{ident(timestamp_column)}"))
+    usable = f", {t} - {request.delay_us - 1} AS u" if delayed else ""
     lab_where = [f"{d.cast_ts(f'e.{ident(timestamp_column)}')} IS NOT NULL"]
     lab_where += [f"e.{ident(k)} IS NOT NULL" for k in request.join_keys]
     setup.append((
         d.temp_table.format(name=f"{p}_lab")
         + f"SELECT e.{ROW_ID}, "
         + ", ".join(f"e.{ident(k)} AS k{j}" for j, k in enumerate(request.join_keys))
-        + f", {t} AS t FROM {entity_relation} AS e WHERE {' AND '.join(lab_where)}", ()))
+        + f", {t} AS t{usable} FROM {entity_relation} AS e WHERE {' AND '.join(lab_where)}", ()))
 
     def tile_states(v: str, j: int, per_event: bool) -> list[str]:
         """The state columns of value column j: aggregated over a tile, or of one event."""
@@ -390,11 +395,15 @@ def compile_aggregate(request: AggregateRequest, entity_relation: str, timestamp
         # the head tile of each label: its events before t
         ev = [x for j in requested for x in tile_states(f"e.v{j}", j, True)]
         ev = [x.replace("'t': ts, 'c': cr", "'t': e.ts, 'c': e.cr") for x in ev]
+        # (with a delay: the tile holding u, its events before u, and the tiles of t and u
+        # to tell whether that tile is inside a window at all)
+        edges = (f", {_tile_start(d, 'l.t', s)} // {s} AS ht, {_tile_start(d, 'l.u', s)} // {s} AS hu"
+                 if delayed else "")
         setup.append((
             d.temp_table.format(name=f"{p}_h{s}")
-            + f"SELECT l.{ROW_ID}, {', '.join(ev)} FROM {p}_lab AS l JOIN {p}_ev AS e "
-            f"ON {key_eq('e', 'l')} AND {_tile_start(d, 'e.ts', s)} = {_tile_start(d, 'l.t', s)} "
-            f"AND e.ts < l.t", ()))
+            + f"SELECT l.{ROW_ID}{edges}, {', '.join(ev)} FROM {p}_lab AS l JOIN {p}_ev AS e "
+            f"ON {key_eq('e', 'l')} AND {_tile_start(d, 'e.ts', s)} = {_tile_start(d, until, s)} "
+            f"AND e.ts < {until}", ()))
 
     windows = sorted({(c.window_us, c.tile_us) for c in request.columns})
     results: list[tuple[str, list[AggregateColumn]]] = []
@@ -411,8 +420,10 @@ def compile_aggregate(request: AggregateRequest, entity_relation: str, timestamp
                 f"FROM {p}_lab AS l CROSS JOIN (VALUES (0), (1)) AS b(d)) AS l "
                 f"JOIN {p}_t{s} AS p ON {key_eq('p', 'l')} "
                 f"AND {d.floor_div.format(a='p.idx', n=n_tiles)} = l.bucket "
-                f"AND p.idx >= l.hidx - {n_tiles} AND p.idx < l.hidx")
-        parts = f"{full}\nUNION ALL\nSELECT {ROW_ID}, {', '.join(names)} FROM {p}_h{s}"
+                f"AND p.idx >= l.hidx - {n_tiles} AND p.idx < "
+                + (f"{_tile_start(d, 'l.u', s)} // {s}" if delayed else "l.hidx"))
+        inside = f" WHERE hu >= ht - {n_tiles}" if delayed else ""
+        parts = f"{full}\nUNION ALL\nSELECT {ROW_ID}, {', '.join(names)} FROM {p}_h{s}{inside}"
         needs_mean = any(c.function.startswith("stddev") for c in mine)
         if needs_mean:
             # each part with its label's overall mean of the column (for Chan's M2)

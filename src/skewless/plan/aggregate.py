@@ -6,7 +6,9 @@ is decided here, once:
 
   for each entity row r at time t and each aggregation a of view V: the events e of V's source
   with the same join keys and ``window_start(t) <= e.ts < t``, where
-  ``window_start(t) = floor_tile(t - a.window)`` (tiles epoch-aligned, ``a.tile_us`` long);
+  ``window_start(t) = floor_tile(t - a.window)`` (tiles epoch-aligned, ``a.tile_us`` long),
+  and usable by ``t``: ``e.ts + availability_delay <= t`` (``plan/visibility.py``; the
+  source's delay, 0 when none: then ``e.ts < t`` is the whole bound);
   with ``as_of``, only the events known by then (``plan/visibility.py``'s ``known_column``);
   with an event id column, one row per event id (``skewless.aggregate.dedup_events``' rule);
   null values skipped; then ``a.function`` over the values. An empty window: count 0, else
@@ -25,8 +27,8 @@ from typing import Any
 from skewless import types as T
 from skewless.aggregate.windows import floor_tile, micros
 from skewless.define import FeatureView
-from skewless.errors import UnsupportedError
 from skewless.kernels.source import ResolvedSource
+from skewless.plan.visibility import Visibility, view_visibility
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,15 @@ class AggregateRequest:
     # the source columns of every aggregation of the view (schema order), with their types
     value_columns: tuple[tuple[str, T.ValueType], ...]
     use_default: bool
+    # the source's availability delay in microseconds (0: none): an event counts at t only
+    # once usable, ``ts + delay_us <= t`` (``plan/visibility.py``)
+    delay_us: int = 0
+
+    def usable_before(self, t_us: int) -> int:
+        """The exclusive upper bound of the event times a window at ``t_us`` counts: ``t_us``
+        without a delay (``e.ts < t``), else ``newest_us(t) + 1`` (``e.ts + delay <= t``, which
+        implies ``e.ts < t``)."""
+        return t_us if not self.delay_us else Visibility(None, self.delay_us).newest_us(t_us) + 1
 
     @property
     def features(self) -> tuple[ReadColumn, ...]:
@@ -91,16 +102,9 @@ class AggregateRequest:
 def aggregate_request(view: FeatureView, features: list[str], outputs: list[str],
                       join_keys: tuple[str, ...], source: ResolvedSource) -> AggregateRequest:
     """The request for ``features`` of the aggregated ``view`` (their result columns
-    ``outputs``). An availability delay on the source is refused (not supported with
-    aggregations yet)."""
+    ``outputs``). The source's availability delay bounds the events counted
+    (``AggregateRequest.usable_before``)."""
     src = view.batch_source
-    delay = getattr(src, "availability_delay", None)
-    if delay:
-        raise UnsupportedError(
-            f"feature view '{view.name}': its source declares an availability_delay, which "
-            "windowed aggregations do not honour yet",
-            hint="remove availability_delay from the source of an aggregated view, or serve "
-            "the aggregation from a view over a source without one")
     by_feature = {a.feature_name: (a, f) for a, f in view.aggregation_fields()}
     declared = {f.name: f.dtype for f in view.schema}
     cols = []
@@ -120,4 +124,5 @@ def aggregate_request(view: FeatureView, features: list[str], outputs: list[str]
         view=view.name, source=source, timestamp_column=src.timestamp_field,
         created_column=src.created_timestamp_column, event_id_column=src.event_id_column,
         join_keys=join_keys, source_keys=tuple(src.source_column(k) for k in join_keys),
-        columns=tuple(cols), value_columns=values, use_default=view.on_missing == "default")
+        columns=tuple(cols), value_columns=values, use_default=view.on_missing == "default",
+        delay_us=view_visibility(view).delay_us)

@@ -15,12 +15,14 @@ scenarios, any online path) can prove itself against the reference engine::
 
 ``aggregation_scenarios()`` draws one aggregated view (one to six aggregations over an integer,
 a float, a string and a timestamp column; a declared tile or the default ones; defaults or
-nulls for empty windows; an event id column or none), its events and a set of labels. Events
+nulls for empty windows; an event id column or none; a source availability delay or none),
+its events and a set of labels. Events
 sit exactly on tile edges and one microsecond either side, come in bursts at one time on one
 key, arrive late (created long after their event time), are redelivered (the same event id,
 identical or corrected with a newer created time), hold nulls; labels sit exactly at event
 times (the event is excluded), exactly one window after an event and a microsecond either side
-(the rounded-down tail), on tile edges, before a key's first event, far after its last (empty
+(the rounded-down tail), when an event lands (its time plus the delay) and a microsecond
+either side, on tile edges, before a key's first event, far after its last (empty
 windows), on unknown keys and null keys. The request mixes in a plain view's feature through a
 FeatureService, and sometimes asks for full feature names or an ``as_of``.
 
@@ -95,6 +97,7 @@ class AggScenario:
     as_of_us: int | None
     files: int
     composite: bool                 # the view's entity is (user_id, region)
+    delay_us: int = 0               # the source's availability_delay (0: none)
 
     # --- definitions ------------------------------------------------------------------------
     def view(self, repo: str | Path) -> tuple[Entity, Entity, FeatureView, FeatureView]:
@@ -102,7 +105,8 @@ class AggScenario:
         pair = Entity("user_region", join_keys=["user_id", "region"])
         source = FileSource("data/events", timestamp_field="ts",
                             created_timestamp_column="created" if self.with_created else None,
-                            event_id_column="event_id" if self.event_ids else None)
+                            event_id_column="event_id" if self.event_ids else None,
+                            availability_delay=timedelta(microseconds=self.delay_us) if self.delay_us else None)
         schema = [Field("user_id", T.Int64), Field("region", T.String)] + [
             Field(c, T.from_name(t), default=self.defaults.get(c)) for c, t in COLUMNS.items()]
         aggs = [Aggregation(c, f, timedelta(microseconds=w), name=n) for c, f, w, n in self.aggregations]
@@ -193,7 +197,8 @@ class AggScenario:
                 else:
                     start = floor_tile(t - w, tile)
                     window = [(r["ts"], r["created"], _shown(c, r["values"][c])) for r in rows
-                              if r["key"] == key and start <= r["ts"] < t]
+                              if r["key"] == key and start <= r["ts"] < t
+                              and r["ts"] + self.delay_us <= t]   # usable by t
                 value = aggregate(window, f)
                 default = self.defaults.get(c) if self.on_missing == "default" and f != "count" else None
                 if value is None and default is not None:
@@ -266,6 +271,9 @@ def aggregation_scenarios(draw: Callable[..., Any], max_events: int = 30,
             return BASE_US + k * span_tile + draw(st.sampled_from([-1, 0, 0, 1]))
         return BASE_US + draw(st.integers(-span_tile, horizon))
 
+    # a source availability_delay, sometimes: 1us, under a tile, odd, a tile, beyond a window
+    delay = draw(st.sampled_from([0, 0, 0, 1, 90_000_000, span_tile - 1, span_tile,
+                                  aggs[0][2] + span_tile]))
     with_created = draw(st.booleans())
     event_ids = draw(st.booleans())
     events: list[AggEvent] = []
@@ -297,10 +305,11 @@ def aggregation_scenarios(draw: Callable[..., Any], max_events: int = 30,
         kind = draw(st.integers(0, 6))
         key = draw(st.sampled_from(KEYS))
         region = draw(st.sampled_from(REGIONS))
-        if kind <= 1 and events:     # at an event, or one window (and tile) after it, +-1 us
-            e = draw(st.sampled_from(events))
+        if kind <= 1 and events:     # at an event, or one window (and tile) after it, +-1 us,
+            e = draw(st.sampled_from(events))   # or when it lands (ts + delay), +-1 us
             _, _, w, _ = draw(st.sampled_from(aggs))
-            t = e.ts_us + draw(st.sampled_from([0, w, w + 1, w - 1, w + span_tile, 1]))
+            t = e.ts_us + draw(st.sampled_from([0, w, w + 1, w - 1, w + span_tile, 1, delay - 1, delay,
+                                                delay + 1, delay + w]))
             key, region = e.key, e.region
         elif kind == 2:
             t = BASE_US - 10 * span_tile   # before every event
@@ -321,7 +330,7 @@ def aggregation_scenarios(draw: Callable[..., Any], max_events: int = 30,
         as_of = BASE_US + draw(st.integers(0, horizon))
     return AggScenario(tuple(aggs), tile, on_missing, defaults, event_ids, with_created,
                        tuple(events), tuple(labels), draw(st.booleans()), draw(st.booleans()), as_of,
-                       draw(st.integers(1, 2)), draw(st.booleans()))
+                       draw(st.integers(1, 2)), draw(st.booleans()), delay)
 
 
 # --- running it --------------------------------------------------------------------------------
@@ -367,7 +376,7 @@ def explain(scenario: AggScenario, row: int) -> str:
     """The facts behind one label: its key and time, and that key's events."""
     key, region, t = scenario.labels[row]
     lines = [f"row {row}: key {key} (region {region}, composite {scenario.composite}) at {t} us; "
-             f"tile {scenario.tile_us}; as_of {scenario.as_of_us}; "
+             f"tile {scenario.tile_us}; as_of {scenario.as_of_us}; delay {scenario.delay_us} us; "
              f"aggregations {scenario.aggregations}; its events:"]
     for e in sorted((e for e in scenario.events if e.key == key), key=lambda e: e.ts_us):
         lines.append(f"    region={e.region} ts={e.ts_us} created={e.created_us} id={e.event_id} {e.values}")
