@@ -106,3 +106,83 @@ def test_a_run_never_takes_back_what_a_push_brought(tmp_path: Path) -> None:
     assert got["amount_sum_1h"] == [53.0]
     fs.materialize_incremental(now[0])
     assert fs.get_online_features(["agg:amount_sum_1h"], [{"user_id": 1}]).to_dict()["amount_sum_1h"] == [53.0]
+
+
+# --- availability delay (docs/aggregations.md, "Availability delay") ---------------------------
+D = datetime(2024, 6, 4, tzinfo=timezone.utc)   # midnight of the day served
+H = timedelta(hours=1)
+
+
+def _delayed_repo(tmp: Path, now: list[datetime], engine: str, push: bool = False) -> FeatureStore:
+    """A daily batch landing 6 hours after its events (availability_delay=6h): yesterday 20:00
+    lands today 02:00, yesterday 22:00 lands 04:00; today's events land this morning or later."""
+    from skewless import PushSource
+
+    (tmp / "data" / "tx").mkdir(parents=True, exist_ok=True)
+    ts = pa.timestamp("us", "UTC")
+    rows = [(1, D - 4 * H, 1.0), (1, D - 2 * H, 2.0), (1, D + H, 4.0), (1, D + 2 * H, 8.0)]
+    pq.write_table(pa.table({"user_id": pa.array([r[0] for r in rows], pa.int64()),
+                             "ts": pa.array([r[1] for r in rows], ts), "amount": [r[2] for r in rows]}),
+                   tmp / "data" / "tx" / "day.parquet")
+    fs = FeatureStore(tmp, config={"project": "d", "online_store": {"type": "memory"},
+                                   "offline_store": {"type": engine}, "registry_cache_ttl_seconds": 0},
+                      clock=lambda: now[0])
+    user = Entity("user", join_keys=["user_id"])
+    src = FileSource("data/tx", "ts", availability_delay=timedelta(hours=6))
+    fs.apply([user, FeatureView(
+        "agg", entities=[user], schema=[Field("user_id", Int64), Field("amount", Float64)],
+        source=PushSource("tx_push", batch_source=src) if push else src,
+        aggregations=[Aggregation("amount", "sum", timedelta(days=1)),
+                      Aggregation("amount", "count", timedelta(days=1))])])
+    return fs
+
+
+DAILY = ["agg:amount_sum_1d", "agg:amount_count_1d"]
+
+
+def _both(fs: FeatureStore, t: datetime) -> tuple[tuple[float | None, int], tuple[float | None, int]]:
+    on = fs.get_online_features(DAILY, [{"user_id": 1}]).to_dict()
+    import pandas as pd
+    off = fs.get_historical_features(pd.DataFrame({"user_id": [1], "event_timestamp": [t]}), DAILY).to_df()
+    return ((on["amount_sum_1d"][0], on["amount_count_1d"][0]),
+            (off["amount_sum_1d"][0], int(off["amount_count_1d"][0])))
+
+
+def test_a_daily_batch_with_a_delay_is_as_fresh_in_training_as_in_serving(tmp_path: Path) -> None:
+    """At 03:00 the 1-day window holds four events, but only yesterday 20:00's had landed:
+    without the delay training would count all four (fresher than serving ever is). Online
+    after materialize-incremental at t equals the offline join at t, on both engines; the
+    22:00 event lands at 04:00 exactly (inclusive), not 1us before."""
+    for engine in ("reference", "duckdb"):
+        now = [D + 3 * H]
+        fs = _delayed_repo(tmp_path / engine, now, engine)
+        for t, want in [(D + 3 * H, (1.0, 1)), (D + 4 * H - US, (1.0, 1)), (D + 4 * H, (3.0, 2)),
+                        (D + 7 * H, (7.0, 3)), (D + 8 * H, (15.0, 4))]:
+            now[0] = t
+            fs.materialize_incremental(t)
+            assert _both(fs, t) == (want, want), (engine, t)
+        # a read later than the last materialization sees what was usable at its end
+        now[0] = D + 20 * H
+        assert _both(fs, D + 8 * H)[0] == (15.0, 4)
+
+
+def test_a_pushed_row_not_usable_yet_comes_online_with_the_next_materialization(tmp_path: Path) -> None:
+    """A push at 03:00 of an event at 02:30 (usable 08:30) is pending: offline at once, merged
+    into no tile; the materialization up to 08:30 rebuilds the tile holding it. A row usable at
+    the push time is merged at once."""
+    import pandas as pd
+
+    now = [D + 3 * H]
+    fs = _delayed_repo(tmp_path, now, "duckdb", push=True)
+    fs.materialize_incremental(now[0])
+    assert _both(fs, now[0]) == ((1.0, 1), (1.0, 1))
+    rows = pd.DataFrame({"user_id": [1, 1], "ts": [D + 2 * H + 30 * timedelta(minutes=1), D - 5 * H],
+                         "amount": [16.0, 32.0]})
+    report = fs.push("tx_push", rows)
+    assert report.pending_rows == 1
+    assert _both(fs, now[0]) == ((33.0, 2), (33.0, 2))   # yesterday 19:00 landed at 01:00
+    for t, want in [(D + 8 * H + 30 * timedelta(minutes=1) - US, (47.0, 5)),
+                    (D + 8 * H + 30 * timedelta(minutes=1), (63.0, 6))]:
+        now[0] = t
+        fs.materialize_incremental(t)
+        assert _both(fs, t) == (want, want), t

@@ -326,8 +326,9 @@ def materialize(ctx: RuntimeContext, snapshot: Snapshot, *, end: datetime,
         created_col = view.batch_source.created_timestamp_column
         requests: list[tuple[datetime | None, datetime, datetime | None]] = [(start, end, None)]
         if view.aggregations:
-            # an aggregated view covers the events before ``end`` (the value at ``end`` never
-            # counts an event at ``end``): its coverage ends 1us before (docs/aggregations.md)
+            # an aggregated view covers the events usable at ``end`` (the value at ``end`` never
+            # counts an event at ``end``): without a delay its coverage ends 1us before, with one
+            # at ``end`` (landing times; docs/aggregations.md)
             rows, seen, covered_to = _materialize_tiles(ctx, snapshot, view, table, before, start,
                                                         end, incremental, now, on_rows)
             if covered_to is None:
@@ -413,30 +414,38 @@ def _materialize_tiles(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureVie
                        before: Coverage, start: datetime | None, end: datetime, incremental: bool,
                        now: datetime, on_rows: RowsCallback | None
                        ) -> tuple[int, datetime | None, datetime | None]:
-    """Rebuild the tiles of aggregated ``view`` (skewless.services.tiles) for the events before
-    ``end``: an explicit window from the tile holding ``start``; an incremental run from the
-    first hole of ``before`` and, when the source has a created timestamp, from the earliest
-    late event if earlier. Returns (events read, latest created time seen, the end of the
-    coverage: ``end`` - 1us, or None when an incremental run had nothing to do)."""
+    """Rebuild the tiles of aggregated ``view`` (skewless.services.tiles) for the events usable
+    at ``end``: before ``end`` and, with a source availability delay, landed by then
+    (``event_ts + availability_delay <= end``; ``plan/visibility.py``), so the online store
+    never holds an event before it is usable. An explicit window from the tile holding the
+    events landing at ``start``; an incremental run from the first hole of ``before`` (landing
+    times, as every view's coverage) and, when the source has a created timestamp, from the
+    earliest late event if earlier. Returns (events read, latest created time seen, the end of
+    the coverage in landing times: the last landing time usable at ``end``, i.e. ``end`` - 1us
+    without a delay and ``end`` with one, or None when an incremental run had nothing to do)."""
     store, repo_path = ctx.online_store, ctx.repo_path
-    last = end - US
+    delay_us = view_visibility(view).delay_us
     end_us = micros(end)
-    if incremental:
-        spans: list[int | None] = [None if a is None else micros(a) for a, _ in before.holes(last)]
+    # the exclusive bound of the event times usable at ``end`` (plan/aggregate.py's rule)
+    hi_us = end_us if not delay_us else view_visibility(view).newest_us(end_us) + 1
+    last = from_micros(hi_us + delay_us) - US
+    if incremental:   # holes in landing times: their events from landing - delay
+        spans: list[int | None] = [None if a is None else micros(a) - delay_us
+                                   for a, _ in before.holes(last)]
         created_col = view.batch_source.created_timestamp_column
         if created_col and before.intervals:
             mark = before.created_high or _NO_CREATED_YET
-            earliest = earliest_created_since(snapshot, view, repo_path, micros(mark), end_us)
+            earliest = earliest_created_since(snapshot, view, repo_path, micros(mark), hi_us)
             if earliest is not None:
                 spans.append(earliest)
         if not spans:
             return 0, None, None
     else:
-        spans = [None if start is None else micros(start)]
+        spans = [None if start is None else micros(start) - delay_us]
     # one span from the earliest start: the tiles between holes are rebuilt too (whole tiles;
     # replace_tiles never puts a tile back to an earlier bound than the stored one)
     lo = None if None in spans else min(x for x in spans if x is not None)
-    rows, _keys, created = materialize_tiles(store, snapshot, view, table, repo_path, lo, end_us)
+    rows, _keys, created = materialize_tiles(store, snapshot, view, table, repo_path, lo, hi_us)
     if on_rows and rows:
         on_rows(view.name, rows)
     seen = None if created is None else min(from_micros(created), to_utc(now))

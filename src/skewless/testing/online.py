@@ -677,6 +677,7 @@ class StreamScenario:
     defaults: tuple[float | None, int | None]   # the fields' defaults (x, n)
     full_feature_names: bool
     batch_until: datetime | None        # "mixed": events before it are offline from the start
+    delay: timedelta | None = None      # the batch source's availability_delay
 
     @property
     def tile_of(self) -> dict[timedelta, timedelta]:
@@ -695,17 +696,19 @@ def _stdev(vals: list[float], ddof: int) -> float | None:
 
 def brute_force_aggregate(events: Sequence[StreamEvent], key: int, column: str, function: str,
                           window: timedelta, tile: timedelta, t: datetime,
-                          event_ids: bool) -> tuple[Any, int, datetime | None]:
+                          event_ids: bool, delay: timedelta | None = None
+                          ) -> tuple[Any, int, datetime | None]:
     """DESIGN section 4 by brute force: the events of ``key`` with ``floor_tile(t - window) <=
-    ts < t`` (duplicates of an event id, exact copies here, count once when ``event_ids``),
-    nulls skipped. Returns (value, number of values, event time of the latest value)."""
+    ts < t`` and usable by t, ``ts + delay <= t`` (duplicates of an event id, exact copies here,
+    count once when ``event_ids``), nulls skipped. Returns (value, number of values, event time
+    of the latest value)."""
     step = tile // US
     lo_us = ((t - window) - _EPOCH) // US
     lo = _EPOCH + timedelta(microseconds=lo_us - lo_us % step)
     seen: set[str] = set()
     inside = []
     for e in events:
-        if e.key != key or not lo <= e.ts < t:
+        if e.key != key or not lo <= e.ts < t or (delay is not None and e.ts + delay > t):
             continue
         if event_ids and e.event_id is not None:
             if e.event_id in seen:
@@ -744,7 +747,9 @@ def aggregation_streams(draw: Callable[..., Any], modes: Sequence[str] = AGG_MOD
                           max_events: int = 30) -> StreamScenario:
     """A random aggregated view and events: bursts on one key, events exactly on tile and window
     edges (and 1us either side), late events, exact duplicates (with and without an event id),
-    null values, keys with empty windows; check times on tile edges and between them."""
+    null values, keys with empty windows; check times on tile edges and between them; sometimes
+    a source availability delay, with events landing exactly at a check time (and 1us either
+    side) and pushed rows pending at their push time (then every check materializes first)."""
     tile, windows = draw(st.sampled_from(AGG_TILINGS))
     chosen = draw(st.lists(st.tuples(st.sampled_from(("x", "n")), st.sampled_from(AGG_FUNCTIONS),
                                      st.sampled_from(windows)), min_size=1, max_size=6, unique=True))
@@ -753,7 +758,11 @@ def aggregation_streams(draw: Callable[..., Any], modes: Sequence[str] = AGG_MOD
     checks = sorted(set(draw(st.lists(st.sampled_from(_edges(span, windows)), min_size=1, max_size=3))))
     checks = [AGG_BASE + span + c for c in checks]
     # event times: on the grid of tile and window edges around the checks, 1us either side
+    # a batch source availability_delay, sometimes; then events also land on the check times
+    delay = draw(st.sampled_from([None, None, None, US, 7 * MINUTE, HOUR]))
     anchors = [c - w for c in checks for w in windows] + list(checks)
+    if delay is not None:
+        anchors += [c - delay for c in checks]
     step = tile or timedelta(minutes=5)
     times = st.one_of(
         st.sampled_from([a + d for a in anchors for d in (-US, timedelta(0), US)]),
@@ -784,7 +793,7 @@ def aggregation_streams(draw: Callable[..., Any], modes: Sequence[str] = AGG_MOD
     return StreamScenario(aggs, tile, tuple(events), tuple(checks), mode, event_ids, created,
                        draw(st.sampled_from(["null", "default"])),
                        (draw(st.sampled_from([None, -1.0])), draw(st.sampled_from([None, 7]))),
-                       draw(st.booleans()), batch_until)
+                       draw(st.booleans()), batch_until, delay)
 
 
 def _edges(span: timedelta, windows: Sequence[timedelta]) -> list[timedelta]:
@@ -841,7 +850,8 @@ def check_aggregation_stream(scenario: StreamScenario, repo: str | Path, offline
     store = FeatureStore(repo, config=config, clock=lambda: now[0])
     user = Entity("user", join_keys=["user_id"])
     src = FileSource("data/events", "ts", created_timestamp_column="created" if scenario.created else None,
-                     event_id_column="eid" if scenario.event_ids else None)
+                     event_id_column="eid" if scenario.event_ids else None,
+                     availability_delay=scenario.delay)
     x_default, n_default = scenario.defaults
     view = FeatureView(
         "agg", entities=[user], on_missing=scenario.on_missing,
@@ -883,8 +893,17 @@ def check_aggregation_stream(scenario: StreamScenario, repo: str | Path, offline
                 if any(e.arrival > e.ts for e in group):
                     traits.add("late_event_pushed")
             now[0] = max(now[0], t)
-            if scenario.mode != "push":
+            if scenario.mode != "push" or scenario.delay is not None:
+                # (with a delay, a pushed row not usable yet at its push time is pending: the
+                # materialization whose end is at or after its landing brings it online)
                 store.materialize_incremental(t)
+            if scenario.delay is not None:
+                traits.add("agg_delay")
+                if any(t - scenario.delay - US <= e.ts <= t - scenario.delay + US for e in arrived):
+                    traits.add("agg_landing_edge")
+                if any(e.arrival < e.ts + scenario.delay <= t for e in arrived
+                       if e not in batch):
+                    traits.add("agg_pending_pushed")
             got = store.get_online_features(refs, [{"user_id": k} for k in keys],
                                             full_feature_names=scenario.full_feature_names)
             values = got.to_dict()
@@ -898,7 +917,8 @@ def check_aggregation_stream(scenario: StreamScenario, repo: str | Path, offline
             for (column, function, window), out in zip(scenario.aggregations, outputs):
                 for i, k in enumerate(keys):
                     want, count, top = brute_force_aggregate(arrived, k, column, function, window,
-                                                             tiles[window], t, scenario.event_ids)
+                                                             tiles[window], t, scenario.event_ids,
+                                                             scenario.delay)
                     if want is None and scenario.on_missing == "default" and function != "count":
                         want = scenario.defaults[0 if column == "x" else 1]
                         if want is not None and function in ("sum", "mean", "stddev_samp", "stddev_pop"):
