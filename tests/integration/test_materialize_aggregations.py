@@ -186,3 +186,37 @@ def test_a_pushed_row_not_usable_yet_comes_online_with_the_next_materialization(
         now[0] = t
         fs.materialize_incremental(t)
         assert _both(fs, t) == (want, want), t
+
+
+def test_a_run_ending_before_a_push_brings_no_event_before_it_lands(tmp_path: Path) -> None:
+    """A push at 09:30 merged an event of 03:20 (landed 09:20); a run up to 09:10 then rebuilds
+    the tile 03:00-04:00 with what pushes had brought beyond its bound, but not the offline
+    event of 03:40, which lands only at 09:40."""
+    import pandas as pd
+
+    now = [D + 9 * H + 30 * timedelta(minutes=1)]
+    fs = _delayed_repo(tmp_path, now, "duckdb", push=True)
+    fs.push("tx_push", pd.DataFrame({"user_id": [1], "ts": [D + 3 * H + 40 * timedelta(minutes=1)],
+                                     "amount": [64.0]}), to="offline")
+    fs.push("tx_push", pd.DataFrame({"user_id": [1], "ts": [D + 3 * H + 20 * timedelta(minutes=1)],
+                                     "amount": [16.0]}))
+    fs.materialize(None, D + 9 * H + 10 * timedelta(minutes=1))
+    # usable at 09:30: 1, 2, 4, 8 and the pushed 16; 64 lands at 09:40
+    assert _both(fs, now[0]) == ((31.0, 5), (31.0, 5))
+    now[0] = D + 9 * H + 40 * timedelta(minutes=1)
+    fs.materialize_incremental(now[0])
+    assert _both(fs, now[0]) == ((95.0, 6), (95.0, 6))
+
+
+def test_rebuild_online_holds_only_the_events_usable_now(tmp_path: Path) -> None:
+    """rebuild-online at 03:00 builds the tiles from the events landed by then (yesterday
+    20:00's only), and verifies serving against the offline join with the same rule."""
+    now = [D + 3 * H]
+    fs = _delayed_repo(tmp_path, now, "duckdb")
+    (report,) = fs.rebuild_online()
+    assert report.mismatches == []
+    assert _both(fs, now[0]) == ((1.0, 1), (1.0, 1))
+    assert fs.online_status()[0].watermark == now[0]   # landing times: all usable by 03:00 is in
+    now[0] = D + 4 * H   # yesterday 22:00 lands: the next incremental run brings it
+    fs.materialize_incremental(now[0])
+    assert _both(fs, now[0]) == ((3.0, 2), (3.0, 2))

@@ -84,7 +84,7 @@ class AggregateRequest:
         """The exclusive upper bound of the event times a window at ``t_us`` counts: ``t_us``
         without a delay (``e.ts < t``), else ``newest_us(t) + 1`` (``e.ts + delay <= t``, which
         implies ``e.ts < t``)."""
-        return t_us if not self.delay_us else Visibility(None, self.delay_us).newest_us(t_us) + 1
+        return usable_before(t_us, self.delay_us)
 
     @property
     def features(self) -> tuple[ReadColumn, ...]:
@@ -97,6 +97,14 @@ class AggregateRequest:
         """The value columns breaking ties between copies of one event id, in order: every
         aggregated column of the view, in schema order (docs/aggregations.md, "Event ids")."""
         return tuple(c for c, _ in self.value_columns)
+
+
+def usable_before(t_us: int, delay_us: int) -> int:
+    """The exclusive bound of the event times of a source with availability delay ``delay_us``
+    (0: none) usable at ``t_us`` by a window (``e.ts < t`` and ``e.ts + delay <= t``): ``t_us``
+    without a delay, ``newest_us(t) + 1`` with one. What offline windows count at ``t`` and what
+    an aggregated view's tiles hold once materialized up to ``t``."""
+    return t_us if not delay_us else Visibility(None, delay_us).newest_us(t_us) + 1
 
 
 def aggregate_request(view: FeatureView, features: list[str], outputs: list[str],

@@ -53,6 +53,7 @@ from skewless.online.base import StoreIdentity, coverage_holds
 from skewless.online.codec import OLDEST, Record, encode_key, from_micros, micros
 from skewless.times import to_utc
 from skewless.plan.materialize import CREATED_TS, EVENT_TS, materialize_request
+from skewless.plan.aggregate import usable_before
 from skewless.plan.visibility import view_visibility
 from skewless.registry import RegistryStore, Snapshot
 from skewless.registry.diff import materialization_signature
@@ -427,7 +428,7 @@ def _materialize_tiles(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureVie
     delay_us = view_visibility(view).delay_us
     end_us = micros(end)
     # the exclusive bound of the event times usable at ``end`` (plan/aggregate.py's rule)
-    hi_us = end_us if not delay_us else view_visibility(view).newest_us(end_us) + 1
+    hi_us = usable_before(end_us, delay_us)
     last = from_micros(hi_us + delay_us) - US
     if incremental:   # holes in landing times: their events from landing - delay
         spans: list[int | None] = [None if a is None else micros(a) - delay_us
@@ -445,7 +446,10 @@ def _materialize_tiles(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureVie
     # one span from the earliest start: the tiles between holes are rebuilt too (whole tiles;
     # replace_tiles never puts a tile back to an earlier bound than the stored one)
     lo = None if None in spans else min(x for x in spans if x is not None)
-    rows, _keys, created = materialize_tiles(store, snapshot, view, table, repo_path, lo, hi_us)
+    # (with a delay, a tile that pushes filled beyond hi_us is rebuilt with the events usable now)
+    usable_us = usable_before(micros(to_utc(now)), delay_us) if delay_us else None
+    rows, _keys, created = materialize_tiles(store, snapshot, view, table, repo_path, lo, hi_us,
+                                             None if usable_us is None else max(usable_us, hi_us))
     if on_rows and rows:
         on_rows(view.name, rows)
     seen = None if created is None else min(from_micros(created), to_utc(now))

@@ -59,6 +59,8 @@ from skewless.errors import SkewlessError
 from skewless.online import legacy_table_names, staging_table
 from skewless.online.codec import OLDEST, decode_key, from_micros, micros
 from skewless.times import to_utc
+from skewless.plan.aggregate import usable_before
+from skewless.plan.visibility import view_visibility
 from skewless.plan.materialize import materialize_request
 from skewless.plan.online import build_online_plan
 from skewless.registry import Snapshot
@@ -170,8 +172,12 @@ def _rebuild_view(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureView, no
     identity = store.identity()   # claimed by the staging table's create
     if created_high is not None:
         created_high = min(created_high, now)   # the created-time mark never passes the clock
-    # an aggregated view holds the events before ``now`` (docs/aggregations.md)
-    covered_to = now - US if view.aggregations else now
+    # an aggregated view holds the events usable at ``now``: before it and, with an availability
+    # delay, landed by it; its coverage (landing times) ends 1us before ``now`` without a delay,
+    # at ``now`` with one (docs/aggregations.md)
+    delay_us = view_visibility(view).delay_us
+    covered_to = (from_micros(usable_before(micros(now), delay_us) + delay_us) - US
+                  if view.aggregations else now)
     coverage = Coverage(materialization_signature(snapshot, view), ((None, covered_to),), created_high,
                         identity.id if identity is not None else "",
                         identity.writes if identity is not None else 0)
@@ -213,8 +219,9 @@ def _build_and_swap(ctx: RuntimeContext, snapshot: Snapshot, view: FeatureView, 
         store.create([staging])
         if view.aggregations:
             require_tiles(store, view, "rebuild-online")
-            written, _keys, created = materialize_tiles(store, snapshot, view, staging, ctx.repo_path,
-                                                        None, micros(now))
+            written, _keys, created = materialize_tiles(
+                store, snapshot, view, staging, ctx.repo_path, None,
+                usable_before(micros(now), view_visibility(view).delay_us))
             if on_rows and written:
                 on_rows(view.name, written)
             holding.confirm()

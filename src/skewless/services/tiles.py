@@ -176,16 +176,21 @@ def write_built(store: OnlineStore, table: str, built: dict[bytes, dict[int, dic
 
 
 def materialize_tiles(store: OnlineStore, snapshot: Snapshot, view: FeatureView, table: str,
-                      repo_path: str | Path, lo_us: int | None, hi_us: int
-                      ) -> tuple[int, int, int | None]:
+                      repo_path: str | Path, lo_us: int | None, hi_us: int,
+                      usable_us: int | None = None) -> tuple[int, int, int | None]:
     """Rebuild, from the offline events, the tiles of ``view`` from the one holding ``lo_us``
     (None: every tile) up to ``hi_us`` (exclusive): every tile size's tiles are rebuilt from
-    their start, so the tiles holding ``lo_us`` are whole. Returns (events read, keys
-    written, the latest created time read or None)."""
+    their start, so the tiles holding ``lo_us`` are whole. ``usable_us`` (exclusive, at least
+    ``hi_us``): with a source availability delay, the bound of the events usable now; the
+    ``full`` variant of the tiles holding ``hi_us`` (``BuiltTile``) holds none after it, so a
+    run never brings online an event before it lands. Returns (events read, keys written, the
+    latest created time read or None)."""
     layout = tile_layout(view)
     start = None if lo_us is None else min(floor_tile(lo_us, s) for s in layout.keep_us)
     # the tiles holding hi_us are read whole (their ``full`` variant, see BuiltTile)
     until = max([hi_us] + [floor_tile(hi_us, s) + s for s in layout.keep_us if hi_us % s])
+    if usable_us is not None:
+        until = max(hi_us, min(until, usable_us))
     events = events_table(snapshot, view, repo_path, start, until)
     before = events.filter(pc.less(events.column(_TS), pa.scalar(hi_us, pa.int64())))
     created = pc.max(before.column(_CREATED)).as_py() if before.num_rows else None
