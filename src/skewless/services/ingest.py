@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -49,9 +49,31 @@ from skewless.kernels.batch import UTC_MICROS, cast
 from skewless.services.push import _expected, _validate, find_push_source, push_target
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from prometheus_client import CollectorRegistry
 
-    from skewless.store import FeatureStore
+    from skewless.context import RuntimeContext
+    from skewless.registry import Snapshot
+    from skewless.services.push import PushReport
+
+
+class PushingStore(Protocol):
+    """What the consumer needs of the store it feeds (``skewless.FeatureStore`` is one): the
+    front door's ``push``, its definitions, clock and context. A protocol, not the facade's
+    class, so that this use case does not import the facade that builds it."""
+
+    repo_path: Path
+
+    @property
+    def context(self) -> RuntimeContext: ...
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    def snapshot(self) -> Snapshot: ...
+
+    def push(self, source_name: str, df: Any, to: Any = ..., batch_id: str | None = None) -> PushReport: ...
 
 DATA_FIELD = "data"
 FRESHNESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -185,7 +207,7 @@ class StreamIngest:
     (:meth:`run`). ``log``: progress and retry messages (default: stderr); ``on_batch``:
     called after each acknowledged batch."""
 
-    def __init__(self, store: FeatureStore, source: str, spec: StreamSpec, *,
+    def __init__(self, store: PushingStore, source: str, spec: StreamSpec, *,
                  metrics: Metrics | None = None, log: Callable[[str], None] | None = None,
                  on_batch: Callable[[BatchDone], None] | None = None) -> None:
         self.store, self.source, self.spec = store, source, spec
