@@ -15,7 +15,7 @@ from skewless.define._fields import (BREAKING, IDENTITY, SCHEMA, SOURCE, Spec, a
                                      specs_of)
 from skewless.define.aggregation import Aggregation, duration
 from skewless.define.entity import Entity
-from skewless.define.field import Field
+from skewless.define.field import Field, check_schema
 from skewless.define.source import FileSource, PushSource, Source, offline_source, source_from_spec
 from skewless.errors import DefinitionError, closest
 
@@ -155,15 +155,8 @@ class FeatureView(FrozenMixin):
             raise DefinitionError(f"{label}: entity listed twice in {ents}")
         self._set("entities", tuple(ents))
         self._set("entity_objects", objs)
-        fields = list(schema or [])
-        for f in fields:
-            if not isinstance(f, Field):
-                raise DefinitionError(f"{label}: schema entries must be Field(...), got {f!r}")
-        names = [f.name for f in fields]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise DefinitionError(f"{label}: field(s) {dup} declared twice in schema")
-        self._set("schema", tuple(fields))
+        fields = check_schema(label, schema)
+        self._set("schema", fields)
         if not isinstance(source, (FileSource, PushSource)):
             raise DefinitionError(
                 f"{label}: source must be a FileSource or a PushSource, got {type(source).__name__}")
@@ -188,7 +181,7 @@ class FeatureView(FrozenMixin):
             raise DefinitionError(f"{label}: schema has no features besides the join keys")
         batch = offline_source(source)
         for reserved in (batch.timestamp_field, batch.created_timestamp_column):
-            if reserved and reserved in names:
+            if reserved and reserved in {f.name for f in fields}:
                 raise DefinitionError(
                     f"{label}: field {reserved!r} is the source's timestamp column, not a feature",
                     hint="remove it from schema",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from skewless import types as T
@@ -77,3 +78,22 @@ class Field(FrozenMixin):
     def __repr__(self) -> str:
         extra = f", default={self.default!r}" if self.default is not None else ""
         return f"Field(name={self.name!r}, dtype={self.dtype}{extra})"
+
+
+def check_schema(label: str, schema: Sequence[Field] | None, example: str | None = None,
+                 dtype: str = "Float64") -> tuple[Field, ...]:
+    """The fields of ``schema``: every entry a Field, no name twice, and, when ``example`` is
+    given, not empty; else DefinitionError naming ``label`` (the hint shows a field named
+    ``example`` of ``dtype``). The one schema check of every definition with a schema."""
+    fields = list(schema or [])
+    if not fields and example is not None:
+        raise DefinitionError(f"{label}: schema is empty",
+                              hint=f"schema=[Field(name='{example}', dtype={dtype})]")
+    for f in fields:
+        if not isinstance(f, Field):
+            raise DefinitionError(f"{label}: schema entries must be Field(...), got {f!r}")
+    names = [f.name for f in fields]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise DefinitionError(f"{label}: field(s) {dup} declared twice in schema")
+    return tuple(fields)

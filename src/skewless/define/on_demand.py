@@ -35,27 +35,10 @@ from typing import Any
 from skewless.define._common import FrozenMixin, check_name, check_str, check_tags
 from skewless.define._fields import IDENTITY, PART, SCHEMA, Spec, as_dict, specs_of
 from skewless.define.feature_view import FeatureView, FeatureViewProjection, _schema_from_specs
-from skewless.define.field import Field
+from skewless.define.field import Field, check_schema
 from skewless.errors import DefinitionError, closest
 
 MODES = ("pandas", "python")
-
-
-def _schema(label: str, schema: Sequence[Field] | None, example: str, dtype: str) -> tuple[Field, ...]:
-    """The fields of ``schema``: not empty, every entry a Field, no name twice; else
-    DefinitionError naming ``label`` (with an example field named ``example`` of ``dtype``)."""
-    fields = list(schema or [])
-    if not fields:
-        raise DefinitionError(f"{label}: schema is empty",
-                              hint=f"schema=[Field(name='{example}', dtype={dtype})]")
-    for f in fields:
-        if not isinstance(f, Field):
-            raise DefinitionError(f"{label}: schema entries must be Field(...), got {f!r}")
-    names = [f.name for f in fields]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise DefinitionError(f"{label}: field(s) {dup} declared twice in schema")
-    return tuple(fields)
 
 
 class RequestSource(FrozenMixin):
@@ -78,7 +61,7 @@ class RequestSource(FrozenMixin):
     def __init__(self, name: str, schema: Sequence[Field], description: str = "") -> None:
         check_name("RequestSource", name)
         label = f"RequestSource '{name}'"
-        fields = _schema(label, schema, "val_to_add", "Int64")
+        fields = check_schema(label, schema, "val_to_add", "Int64")
         self._set("name", name)
         self._set("schema", fields)
         self._set("description", check_str("RequestSource", name, "description", description))
@@ -360,7 +343,7 @@ class OnDemandFeatureView(FrozenMixin):
         if dup:
             raise DefinitionError(f"{label}: source(s) {dup} listed twice")
         self._set("sources", tuple(srcs))
-        self._set("schema", _schema(label, schema, "conv_rate_plus_val1", "Float64"))
+        self._set("schema", check_schema(label, schema, "conv_rate_plus_val1", "Float64"))
         self._set("udf", udf if isinstance(udf, UserFunction) else UserFunction.capture(udf, name))
         if mode not in MODES:
             hint = ("skewless runs the same function offline and online in 'pandas' or 'python' "
