@@ -175,7 +175,7 @@ class MonitoringConfig(MonitorThresholds):
     period_days: float = Field(default=14.0, gt=0)
     psi_bins: int = Field(default=10, ge=2, le=100)
     psi_epsilon: float = Field(default=1e-4, gt=0, lt=1)
-    ks_sample_size: int = Field(default=20_000, ge=100)   # rows per window given to ks_2samp
+    sample_size: int = Field(default=20_000, ge=100)   # values per window for PSI and KS
     min_rows: int = Field(default=100, ge=1)              # fewer rows in a window: skipped, with a note
     online_sample_keys: int = Field(default=1000, ge=0)   # 0: no online checks
     # latency: the feature server's Prometheus endpoint, or its multiprocess metrics directory

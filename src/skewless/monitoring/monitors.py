@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -173,9 +174,9 @@ def run(con: Any, config: Any, views: Sequence[FeatureView], join_keys: dict[str
         feats = columns(view, join_keys.get(view.name, ()))
         scan: OfflineScan | None = None
         try:
-            scan = scan_view(con, view, config.repo_path, feats, w, cfg.psi_bins,
-                             cfg.ks_sample_size, cfg.min_rows)
-        except Exception as e:  # noqa: BLE001 - DuckDB's own errors too: named, not raised
+            scan = scan_view(con, view, config.repo_path, feats, w, cfg.sample_size,
+                             cfg.min_rows, join_keys.get(view.name, ()))
+        except (SkewlessError, duckdb.Error) as e:   # named in the report, not raised
             why = str(e) if isinstance(e, SkewlessError) else f"{type(e).__name__}: {e}"
             report.checks.append(Check("freshness", view.name, None, "offline", None, "s", None,
                                        None, ALERT, f"the source cannot be read: {why}"))
@@ -271,16 +272,14 @@ def _distribution(view: FeatureView, feats: dict[str, tuple[str, bool]], th: Mon
         elif scan.baseline_rows < cfg.min_rows or scan.current_rows < cfg.min_rows:
             note = (f"skipped: {scan.baseline_rows:,} baseline and {scan.current_rows:,} current "
                     f"rows (min_rows: {cfg.min_rows})")
-        elif name not in scan.hist or not sum(scan.hist[name][0]) or not sum(scan.hist[name][1]):
+        elif name not in scan.samples or not all(len(x) for x in scan.samples[name]):
             note = "skipped: no non-null value in a window"
         if note is not None:
             out.extend(Check(c, view.name, name, "offline", None, "", _th(th, c)[0], _th(th, c)[1],
                              OK, note) for c in wanted)
             continue
-        hb, hc = scan.hist[name]
         sb, sc = scan.samples[name]
-        d = stats.Drift(stats.psi(hb, hc, cfg.psi_epsilon), stats.ks(sb, sc), scan.edges[name],
-                        hb, hc, sum(hb), sum(hc))
+        d = stats.drift(sb, sc, cfg.psi_bins, cfg.psi_epsilon)
         out.extend(_drift_checks(view.name, name, "offline", d, th, wanted))
     return out
 
@@ -297,7 +296,7 @@ def _drift_checks(view: str | None, feature: str, scope: str, d: stats.Drift,
         warn, alert = _th(th, c)
         out.append(Check(c, view, feature, scope, value, "", warn, alert, above(value, warn, alert),
                          f"baseline {d.baseline_rows:,} values, current {d.current_rows:,}"
-                         + (" (KS on samples)" if c == "ks" else f" ({len(d.edges) + 1} bins)"),
+                         + (f" ({len(d.edges) + 1} quantile bins)" if c == "psi" else ""),
                          d.series()))
     return out
 

@@ -1,9 +1,10 @@
 """The offline side of the monitors: one DuckDB pass over a view's source for the freshness
-and completeness figures (newest event time and rows and non-null values per day, plus the
-baseline window's quantiles), and one over the baseline and current windows for the
-distribution figures (histograms over those quantile bins and a hash-sampled set of values
-for the KS statistic). No row reaches Python: only per-day counts, edges, counts per bin and
-at most ``ks_sample_size`` values per window and feature (docs/monitoring.md).
+and completeness figures (per UTC day: rows, newest event time, non-null values; and the rows
+of the baseline and current windows), and one over the two windows that picks about
+``sample_size`` values per window and numeric feature for the distribution figures (PSI's
+quantile bins and counts, and KS, computed from those samples by
+``skewless.monitoring.stats.drift``). What reaches Python is per-day counts and the samples,
+never the rows (docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import numpy as np
 from skewless.define import FeatureView
 from skewless.engines.sql import DUCKDB
 from skewless.kernels.source import ResolvedSource, resolve_source
-from skewless.monitoring.stats import dedupe_edges
 
 NUMERIC = {"Int32", "Int64", "Float32", "Float64"}
 _HASH_MOD = 1_000_003
+_DAY_US = 86_400_000_000
+_EPOCH = date(1970, 1, 1)
 
 
 def scan_sql(src: ResolvedSource) -> str:
@@ -57,18 +59,16 @@ class Windows:
 
 @dataclass
 class OfflineScan:
-    """What the offline pass found for one view: the newest event time (None: no row up to
-    now), per day the rows, newest event time and non-null count per feature, the rows and
-    non-null counts of the current window, and per numeric feature the baseline's edges,
-    the two windows' histograms and value samples."""
+    """What the offline passes found for one view: the newest event time (None: no row up to
+    now), per day of the period the rows, newest event time and non-null count per feature,
+    the rows of the baseline and the current window and the current non-null counts, and
+    per numeric feature a sample of each window's non-null values (baseline, current)."""
 
     newest: datetime | None
     days: list[tuple[date, int, datetime | None, dict[str, int]]]
     current_rows: int
     current_non_null: dict[str, int]
     baseline_rows: int
-    edges: dict[str, list[float]] = field(default_factory=dict)
-    hist: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
     samples: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
@@ -90,102 +90,75 @@ def columns(view: FeatureView, join_keys: tuple[str, ...]) -> dict[str, tuple[st
 
 
 def scan_view(con: Any, view: FeatureView, repo_path: Any, features: dict[str, tuple[str, bool]],
-              w: Windows, bins: int, sample_size: int, min_rows: int) -> OfflineScan:
-    """The two passes over ``view``'s source (module docstring). ``features``: name ->
-    (source column, numeric?). Raises SourceError when the source cannot be found or read."""
+              w: Windows, sample_size: int, min_rows: int, join_keys: tuple[str, ...] = ()
+              ) -> OfflineScan:
+    """The passes over ``view``'s source (module docstring). ``features``: name -> (source
+    column, numeric?); ``join_keys``: hashed with the event time to pick the sampled rows.
+    Raises SourceError when the source cannot be found, DuckDB's errors when it cannot be read."""
     src = resolve_source(view.batch_source, repo_path)
     ident = DUCKDB.ident
     ts = ident(view.batch_source.timestamp_field)
     start = min(w.period_start, w.baseline_start)
     names = list(features)
-    cols = ", ".join(f"{ident(col)} AS c{i}" for i, (col, _) in enumerate(features.values()))
-    inner = (f"SELECT CAST({ts} AS TIMESTAMPTZ) AS t{', ' + cols if cols else ''} "
+    cols = [f"{ident(col)} AS c{i}" for i, (col, _) in enumerate(features.values())]
+    keys = [f"{ident(view.batch_source.source_column(k))} AS k{i}" for i, k in enumerate(join_keys)]
+    inner = (f"SELECT {', '.join([f'CAST({ts} AS TIMESTAMPTZ) AS t', *cols, *keys])} "
              f"FROM {scan_sql(src)}")
     numeric = [i for i, (_, num) in enumerate(features.values()) if num]
-    qs = [i / bins for i in range(1, bins)]
     base = "t >= $b0 AND t < $c0"
     cur = "t >= $c0"
+    # per UTC day (an integer: a cast to DATE goes through the time zone code, 4x slower);
+    # the windows' counts are summed over the days
     aggs = ["count(*) AS n", "max(t) AS mx"]
     aggs += [f"count(c{i}) AS nn{i}" for i in range(len(names))]
-    aggs += ["count(*) FILTER (WHERE " + cur + ") AS n_cur",
-             "count(*) FILTER (WHERE " + base + ") AS n_base"]
+    aggs += [f"count(*) FILTER (WHERE {cur}) AS n_cur", f"count(*) FILTER (WHERE {base}) AS n_base"]
     aggs += [f"count(c{i}) FILTER (WHERE {cur}) AS nn_cur{i}" for i in range(len(names))]
-    # the baseline's quantiles (the per-day rows' are not used)
-    aggs += [f"approx_quantile(CAST(c{i} AS DOUBLE), {qs!r}) FILTER (WHERE {base} AND "
-             f"NOT isnan(CAST(c{i} AS DOUBLE))) AS q{i}" for i in numeric]
-    sql = (f"SELECT day, grouping(day) AS g, {', '.join(aggs)} "
-           f"FROM (SELECT CAST(t AS DATE) AS day, * FROM ({inner}) WHERE t >= $p0 AND t <= $now) "
-           f"GROUP BY GROUPING SETS ((day), ())")
+    sql = (f"SELECT epoch_us(t) // {_DAY_US} AS day, {', '.join(aggs)} "
+           f"FROM ({inner}) WHERE t >= $p0 AND t <= $now GROUP BY day")
     params = {"p0": start, "now": w.now, "b0": w.baseline_start, "c0": w.current_start}
     rows = con.execute(sql, params).fetchall()
     desc = [d[0] for d in con.description]
-    total: dict[str, Any] = {}
     days: list[tuple[date, int, datetime | None, dict[str, int]]] = []
+    n_cur = n_base = 0
+    nn_cur = dict.fromkeys(names, 0)
+    newest: datetime | None = None
     for row in rows:
         r = dict(zip(desc, row))
-        if r["g"]:
-            total = r
-        elif r["day"] is not None:
-            days.append((r["day"], int(r["n"]), _utc(r["mx"]),
-                         {n: int(r[f"nn{i}"]) for i, n in enumerate(names)}))
+        day = _EPOCH + timedelta(days=int(r["day"]))
+        mx = _utc(r["mx"])
+        if day >= w.period_start.date():
+            days.append((day, int(r["n"]), mx, {n: int(r[f"nn{i}"]) for i, n in enumerate(names)}))
+        n_cur += int(r["n_cur"])
+        n_base += int(r["n_base"])
+        for i, n in enumerate(names):
+            nn_cur[n] += int(r[f"nn_cur{i}"])
+        if mx is not None and (newest is None or mx > newest):
+            newest = mx
     days.sort(key=lambda d: d[0])
-    newest = _utc(total.get("mx"))
     if newest is None:   # nothing in the period: the newest row before it, if any
         newest = _utc(con.execute(f"SELECT max(t) FROM ({inner}) WHERE t <= $now",
                                   {"now": w.now}).fetchone()[0])
-    out = OfflineScan(newest, days, int(total.get("n_cur") or 0),
-                      {n: int(total.get(f"nn_cur{i}") or 0) for i, n in enumerate(names)},
-                      int(total.get("n_base") or 0))
-    for i in numeric:
-        edges = dedupe_edges(total.get(f"q{i}") or [])
-        out.edges[names[i]] = edges
-    if out.baseline_rows < min_rows or out.current_rows < min_rows or not numeric:
-        return out
-    _distribution(con, inner, names, numeric, out, params, sample_size)
+    out = OfflineScan(newest, days, n_cur, nn_cur, n_base)
+    if n_base >= min_rows and n_cur >= min_rows and numeric:
+        _samples(con, inner, names, numeric, out, params, sample_size, len(join_keys))
     return out
 
 
-def _distribution(con: Any, inner: str, names: list[str], numeric: list[int], out: OfflineScan,
-                  params: dict[str, Any], sample_size: int) -> None:
-    """The second pass: per window, each numeric feature's counts per bin and a sample."""
+def _samples(con: Any, inner: str, names: list[str], numeric: list[int], out: OfflineScan,
+             params: dict[str, Any], sample_size: int, n_keys: int) -> None:
+    """The second pass: per window, about ``sample_size`` values of each numeric feature (rows
+    picked by a hash of their event time and keys, so a run over the same data picks the same
+    rows, and rows sharing a timestamp are not picked all or none)."""
     rate_b = min(1.0, sample_size / max(out.baseline_rows, 1))
     rate_c = min(1.0, sample_size / max(out.current_rows, 1))
     lim_b, lim_c = int(math.ceil(rate_b * _HASH_MOD)), int(math.ceil(rate_c * _HASH_MOD))
-    aggs = []
+    hashed = ", ".join(["t", *(f"k{i}" for i in range(n_keys))])
+    values = ", ".join(f"CAST(c{i} AS DOUBLE) AS s{i}" for i in numeric)
+    sql = (f"SELECT t >= $c0 AS w, {values} FROM ({inner}) WHERE t >= $b0 AND t <= $now AND "
+           f"hash({hashed}) % {_HASH_MOD} < (CASE WHEN t >= $c0 THEN {lim_c} ELSE {lim_b} END)")
+    table = con.sql(sql, params={k: params[k] for k in ("b0", "c0", "now")}).to_arrow_table()
+    current = table.column("w").to_numpy(zero_copy_only=False).astype(bool)
     for i in numeric:
-        x = f"CAST(c{i} AS DOUBLE)"
-        edges = out.edges[names[i]]
-        binexpr = " + ".join(f"CAST({x} >= {e!r} AS INTEGER)" for e in edges) or "0"
-        keep = f"{x} IS NOT NULL AND NOT isnan({x})"
-        aggs.append(f"histogram({binexpr}) FILTER (WHERE {keep}) AS h{i}")
-        aggs.append(f"list({x}) FILTER (WHERE {keep} AND hash(t, {x}, {i}) % {_HASH_MOD} "
-                    f"< (CASE WHEN w THEN {lim_c} ELSE {lim_b} END)) AS s{i}")
-    sql = (f"SELECT w, {', '.join(aggs)} FROM (SELECT t >= $c0 AS w, * FROM ({inner}) "
-           f"WHERE t >= $b0 AND t <= $now) GROUP BY w")
-    rows = con.execute(sql, {k: params[k] for k in ("b0", "c0", "now")}).fetchall()
-    desc = [d[0] for d in con.description]
-    by_w = {bool(r[0]): dict(zip(desc, r)) for r in rows}
-    for i in numeric:
-        n_bins = len(out.edges[names[i]]) + 1
-        hists = []
-        samples = []
-        for w in (False, True):
-            r = by_w.get(w, {})
-            counts = [0] * n_bins
-            for k, v in _map_items(r.get(f"h{i}")):
-                counts[int(k)] += int(v)
-            hists.append(counts)
-            samples.append(np.asarray(r.get(f"s{i}") or [], dtype="float64"))
-        out.hist[names[i]] = (hists[0], hists[1])
-        out.samples[names[i]] = (samples[0], samples[1])
-
-
-def _map_items(value: Any) -> list[tuple[Any, Any]]:
-    """A DuckDB MAP as fetched (a dict, or ``{"key": [...], "value": [...]}``) as pairs."""
-    if not value:
-        return []
-    if isinstance(value, dict) and set(value) == {"key", "value"} and isinstance(value["key"], list):
-        return list(zip(value["key"], value["value"]))
-    if isinstance(value, dict):
-        return list(value.items())
-    return list(value)
+        x = table.column(f"s{i}").to_numpy(zero_copy_only=False).astype("float64")  # null: NaN
+        keep = ~np.isnan(x)
+        out.samples[names[i]] = (x[keep & ~current], x[keep & current])
