@@ -241,14 +241,15 @@ def _completeness_offline(view: FeatureView, feats: dict[str, tuple[str, bool]],
         if scan.current_rows == 0:
             out.append(Check("completeness", view.name, name, "offline", None, "share",
                              th.completeness_warn, th.completeness_alert, OK,
-                             f"no row in the current window (since {_iso(w.current_start)})", series))
+                             f"no row in the current window (since {_iso(scan.windows.current_start)})",
+                             series))
             continue
         share = scan.current_non_null[name] / scan.current_rows
         out.append(Check("completeness", view.name, name, "offline", share, "share",
                          th.completeness_warn, th.completeness_alert,
                          below(share, th.completeness_warn, th.completeness_alert),
                          f"{scan.current_non_null[name]:,} of {scan.current_rows:,} rows non-null "
-                         f"since {_iso(w.current_start)}", series))
+                         f"in the current window, from {_iso(scan.windows.current_start)}", series))
     return out
 
 

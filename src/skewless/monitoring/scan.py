@@ -56,12 +56,23 @@ class Windows:
         return cls(now, now - timedelta(days=period_days), current - timedelta(days=baseline_days),
                    current)
 
+    def anchored(self, newest: datetime | None) -> Windows:
+        """The baseline and current windows moved back to end at ``newest`` (the newest event,
+        when before ``now``): drift compares the latest data with the data before it, however
+        late the data is (freshness reports how late). The series period still ends at now."""
+        if newest is None or newest >= self.now:
+            return self
+        shift = self.now - newest
+        return Windows(self.now, self.period_start, self.baseline_start - shift,
+                       self.current_start - shift)
+
 
 @dataclass
 class OfflineScan:
     """What the offline passes found for one view: the newest event time (None: no row up to
     now), per day of the period the rows, newest event time and non-null count per feature,
-    the rows of the baseline and the current window and the current non-null counts, and
+    the rows of the baseline and the current window (``windows``: anchored at the newest
+    event) and the current non-null counts, and
     per numeric feature a sample of each window's non-null values (baseline, current)."""
 
     newest: datetime | None
@@ -69,6 +80,7 @@ class OfflineScan:
     current_rows: int
     current_non_null: dict[str, int]
     baseline_rows: int
+    windows: Windows
     samples: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
@@ -98,13 +110,16 @@ def scan_view(con: Any, view: FeatureView, repo_path: Any, features: dict[str, t
     src = resolve_source(view.batch_source, repo_path)
     ident = DUCKDB.ident
     ts = ident(view.batch_source.timestamp_field)
-    start = min(w.period_start, w.baseline_start)
     names = list(features)
     cols = [f"{ident(col)} AS c{i}" for i, (col, _) in enumerate(features.values())]
     keys = [f"{ident(view.batch_source.source_column(k))} AS k{i}" for i, k in enumerate(join_keys)]
     inner = (f"SELECT {', '.join([f'CAST({ts} AS TIMESTAMPTZ) AS t', *cols, *keys])} "
              f"FROM {scan_sql(src)}")
     numeric = [i for i, (_, num) in enumerate(features.values()) if num]
+    newest = _utc(con.execute(f"SELECT max(t) FROM ({inner}) WHERE t <= $now",
+                              {"now": w.now}).fetchone()[0])
+    w = w.anchored(newest)
+    start = min(w.period_start, w.baseline_start)
     base = "t >= $b0 AND t < $c0"
     cur = "t >= $c0"
     # per UTC day (an integer: a cast to DATE goes through the time zone code, 4x slower);
@@ -121,7 +136,6 @@ def scan_view(con: Any, view: FeatureView, repo_path: Any, features: dict[str, t
     days: list[tuple[date, int, datetime | None, dict[str, int]]] = []
     n_cur = n_base = 0
     nn_cur = dict.fromkeys(names, 0)
-    newest: datetime | None = None
     for row in rows:
         r = dict(zip(desc, row))
         day = _EPOCH + timedelta(days=int(r["day"]))
@@ -132,13 +146,8 @@ def scan_view(con: Any, view: FeatureView, repo_path: Any, features: dict[str, t
         n_base += int(r["n_base"])
         for i, n in enumerate(names):
             nn_cur[n] += int(r[f"nn_cur{i}"])
-        if mx is not None and (newest is None or mx > newest):
-            newest = mx
     days.sort(key=lambda d: d[0])
-    if newest is None:   # nothing in the period: the newest row before it, if any
-        newest = _utc(con.execute(f"SELECT max(t) FROM ({inner}) WHERE t <= $now",
-                                  {"now": w.now}).fetchone()[0])
-    out = OfflineScan(newest, days, n_cur, nn_cur, n_base)
+    out = OfflineScan(newest, days, n_cur, nn_cur, n_base, w)
     if n_base >= min_rows and n_cur >= min_rows and numeric:
         _samples(con, inner, names, numeric, out, params, sample_size, len(join_keys))
     return out
