@@ -96,7 +96,7 @@ def test_grading() -> None:
 
 def _log_table(now: datetime, shift: float, null_share: float) -> pa.Table:
     rng = np.random.default_rng(3)
-    n = 8000
+    n = 16_000
     ts = [now - timedelta(seconds=float(s)) for s in rng.uniform(0, 8 * 86_400, n)]
     current = np.array([t >= now - timedelta(days=1) for t in ts])
     amount = rng.normal(10.0, 2.0, n) + np.where(current, shift * 2.0, 0.0)
