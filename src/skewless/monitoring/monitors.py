@@ -132,12 +132,12 @@ def check_views(cfg: MonitoringConfig, known: Sequence[str], selected: Sequence[
         if name not in known:
             raise ConfigError(
                 f"feature_store.yaml: monitoring.views.{name}: there is no feature view "
-                f"'{name}'{closest(name, known)}",
+                f"'{name}'; {closest(name, known)}",
                 hint="fix or remove the entry (docs/monitoring.md, \"Configuration\"); "
                 f"views: {', '.join(known) or '(none applied)'}")
     for name in selected or ():
         if name not in known:
-            raise UnknownObjectError(f"feature view '{name}' is not registered{closest(name, known)}",
+            raise UnknownObjectError(f"feature view '{name}' is not registered; {closest(name, known)}",
                                      hint="`skewless ls` lists the views")
 
 
