@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -165,6 +164,8 @@ def run(con: Any, config: Any, views: Sequence[FeatureView], join_keys: dict[str
     registry records of its last run; ``latency``: a ``latency.Percentiles`` source (or None:
     reported as not available). A view whose source cannot be read gets an ALERT naming the
     error rather than stopping the run."""
+    import duckdb   # here: ``import skewless`` stays light (tests/unit/test_public_api.py)
+
     cfg: MonitoringConfig = config.monitoring
     w = Windows.of(now, cfg.period_days, cfg.baseline_days, cfg.current_days)
     report = MonitorReport(now)
