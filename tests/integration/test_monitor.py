@@ -227,3 +227,22 @@ def test_an_override_for_a_view_that_does_not_exist_names_it(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match=r"monitoring\.views\.txn_stat: there is no feature view"):
         open_store(repo).monitor()
     assert not (repo / "data/monitoring/last.json").exists()
+
+
+def test_an_aggregated_view_is_checked_offline_and_by_its_materialization(tmp_path: Path) -> None:
+    """Its online records are tiles: no online value check (a note says so); its source's
+    columns are checked offline, and no false alarm comes of it."""
+    from skewless import Aggregation
+
+    repo = make_repo(tmp_path)
+    store = FeatureStore(repo, clock=lambda: NOW)
+    store.apply([user, FeatureView(
+        "txn_agg", entities=[user], schema=[Field("user_id", Int64), Field("amount", Float64)],
+        source=FileSource("data/txn", "ts"),
+        aggregations=[Aggregation("amount", "sum", timedelta(days=1))])])
+    store.materialize_incremental()
+    report = store.monitor()
+    assert bad(report) == [], report.to_dict()
+    assert "aggregated view" in find(report, "freshness", "online").detail
+    assert find(report, "psi", "offline", "amount").value < 0.05
+    assert find(report, "materialization", "online").status == "OK"

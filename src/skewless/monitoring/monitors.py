@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import datetime, time as dtime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -188,7 +188,13 @@ def run(con: Any, config: Any, views: Sequence[FeatureView], join_keys: dict[str
                 report.checks.extend(_completeness_offline(view, feats, th, scan, w))
             report.checks.extend(_distribution(view, feats, th, cfg, scan, skip))
         if online and view.name in online and cfg.online_sample_keys > 0:
-            report.checks.extend(_online(view, feats, th, online[view.name], now, cfg, skip))
+            if view.aggregations:   # its online records are tiles, not feature values
+                report.checks.append(Check(
+                    "freshness", view.name, None, "online", None, "s", None, None, OK,
+                    "online checks skipped: an aggregated view stores tiles, not values "
+                    "(materialization health below covers it)"))
+            else:
+                report.checks.extend(_online(view, feats, th, online[view.name], now, cfg, skip))
         if materialization is not None and view.online and "materialization" not in skip:
             report.checks.append(_materialization(view, th, materialization.get(view.name), now))
     if latency is not None:
@@ -424,6 +430,3 @@ def log_checks(table: pa.Table, now: datetime, cfg: MonitoringConfig,
                                  stats.drift(b, c, cfg.psi_bins, cfg.psi_epsilon), th, ("psi", "ks")))
     return out
 
-
-def day_of(ts: datetime) -> date:
-    return ts.astimezone(timezone.utc).date()
