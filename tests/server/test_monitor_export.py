@@ -122,3 +122,27 @@ def test_a_server_that_does_not_answer_leaves_latency_not_available(sqlite_repo:
     latency = [c for c in report.checks if c.check == "latency"]
     assert len(latency) == 1 and latency[0].status == "OK" and latency[0].value is None
     assert "did not answer" in latency[0].detail
+
+
+def test_latency_from_the_multiprocess_metrics_directory(tmp_path: Path) -> None:
+    """``monitoring.metrics_dir``: the files the workers of ``skewless serve --workers N`` write
+    (here one process observes reads of a view, as a worker does)."""
+    import subprocess
+    import sys
+
+    from skewless.config import MonitoringConfig
+    from skewless.monitoring.latency import collect
+
+    script = ("from skewless.server import metrics as M\n"
+              "for v in [0.0002] * 50 + [0.002] * 45 + [0.2] * 5:\n"
+              "    M.READ_SECONDS.labels('user_spend').observe(v)\n")
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120)
+    perc = collect(MonitoringConfig(metrics_dir=str(tmp_path)), Path)
+    checks = {c.view: c for c in perc.checks(MonitoringConfig(), ["user_spend", "other"], set())}
+    spend = checks["user_spend"]
+    assert spend.series["p50"] <= 0.00025 and 0.001 <= spend.series["p95"] <= 0.0025
+    assert 0.1 < spend.value <= 0.25 and spend.status == "WARN"   # p99 over the 0.05 s default
+    assert checks["other"].value is None and checks["other"].status == "OK"
+    empty = collect(MonitoringConfig(metrics_dir=str(tmp_path / "none")), Path)
+    assert empty.buckets is None and "no metrics" in empty.why
