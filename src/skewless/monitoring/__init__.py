@@ -1,0 +1,1 @@
+"""Monitoring: feature logging, the skew audit and the monitors (docs/monitoring.md)."""
