@@ -246,3 +246,10 @@ def test_store_report_takes_dicts(repo: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidRequestError, match="audit result #1"):
         FeatureStore(repo).report(tmp_path / "r2.html", audits=[{"service": "s"}])
     assert not (tmp_path / "r2.html").exists()
+
+
+def test_threshold_labels_read_in_the_unit_of_their_size() -> None:
+    from skewless.monitoring.report_plots import human_seconds
+
+    assert [human_seconds(v) for v in (108_000, 2_592_000, 86_400, 900, 45, 0.25)] == \
+        ["30 h", "30 d", "24 h", "15 min", "45 s", "250 ms"]

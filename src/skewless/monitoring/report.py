@@ -221,7 +221,7 @@ def _summary(monitor: Mapping[str, Any] | None, audits: Sequence[Mapping[str, An
              f'<span class="overall">overall status</span>']
     if monitor is not None:
         parts.append('<span class="counts">monitor checks: ' + " · ".join(
-            f'<span class="count {s.lower()}">{counts.get(s, 0)} {s}</span>' for s in reversed(STATUSES))
+            f'<span class="count {s.lower() if counts.get(s) else "none"}">{counts.get(s, 0)} {s}</span>' for s in reversed(STATUSES))
             + f' <span class="muted">(run at {_e(monitor.get("generated_at", "?"))})</span></span>')
     if audits:
         parts.append(f'<span class="counts">audits: {len(failed)} of {len(audits)} crossed a threshold</span>')
@@ -473,7 +473,7 @@ h4 { margin: 16px 0 6px; font-size: 14px; }
 .status-line { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 18px; }
 .status-line > .badge { font-size: 18px; padding: 4px 16px; border-radius: 14px; }
 .overall { font-weight: 600; }
-.count { font-weight: 600; } .count.ok { color: var(--ok); } .count.warn { color: var(--warn); } .count.alert { color: var(--alert); }
+.count { font-weight: 600; } .count.none { color: var(--muted); font-weight: normal; } .count.ok { color: var(--ok); } .count.warn { color: var(--warn); } .count.alert { color: var(--alert); }
 .alerts { list-style: none; padding: 0; margin: 12px 0 0; }
 .alerts li { padding: 5px 0; border-top: 1px solid var(--line); }
 .ok-line { color: var(--ok); font-weight: 600; margin: 10px 0 0; }

@@ -105,11 +105,12 @@ def time_unit(seconds: Iterable[float]) -> tuple[str, float]:
 
 
 def human_seconds(v: float) -> str:
-    """``v`` seconds as ``30 d``, ``24 h``, ``15 min``, ``12 s`` or ``250 ms``."""
-    for name, size in (("d", 86_400.0), ("h", 3_600.0), ("min", 60.0), ("s", 1.0)):
-        if abs(v) >= size:
+    """``v`` seconds as ``30 d``, ``30 h``, ``15 min``, ``12 s`` or ``250 ms`` (a unit is used
+    from two of it on: 30 hours reads ``30 h``, not ``1.25 d``)."""
+    for name, size in (("d", 86_400.0), ("h", 3_600.0), ("min", 60.0)):
+        if abs(v) >= 2 * size:
             return f"{v / size:.3g} {name}"
-    return f"{v * 1e3:.3g} ms"
+    return f"{v:.3g} s" if abs(v) >= 1 else f"{v * 1e3:.3g} ms"
 
 
 def freshness_plots(checks: Sequence[Mapping[str, Any]],
