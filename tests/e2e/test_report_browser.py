@@ -83,7 +83,10 @@ class Opened:
 
         page.route("**/*", route)
         page.goto(path.as_uri(), wait_until="load", timeout=RENDER_TIMEOUT_MS)
-        page.wait_for_selector("body[data-plots-rendered]", state="attached", timeout=RENDER_TIMEOUT_MS)
+        page.wait_for_selector("body[data-plots-rendered], body[data-plots-failed]", state="attached",
+                               timeout=RENDER_TIMEOUT_MS)
+        failed = page.get_attribute("body", "data-plots-failed")
+        assert failed is None, f"a plot failed to draw: {failed} (page errors: {self.page_errors})"
 
     def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(dialog.message)

@@ -253,3 +253,15 @@ def test_threshold_labels_read_in_the_unit_of_their_size() -> None:
 
     assert [human_seconds(v) for v in (108_000, 2_592_000, 86_400, 900, 45, 0.25)] == \
         ["30 h", "30 d", "24 h", "15 min", "45 s", "250 ms"]
+
+
+def test_past_the_limit_only_the_histograms_that_need_attention_are_drawn() -> None:
+    from skewless.monitoring.report_plots import histogram_plots
+
+    checks = monitor_result("incident")["checks"]
+    plots, left_out = histogram_plots(checks, limit=3)
+    assert len(plots) == 4 and left_out == 6          # 2 ALERT + 2 WARN pairs, 6 OK ones left out
+    assert [p.key for p in plots[:2]] == ["merchant_stats:merchant_category_risk_score (offline)",
+                                          "merchant_stats:merchant_category_risk_score (log)"]
+    page = render(monitor_result("incident"), []).html
+    assert "more feature(s), all OK" not in page                     # 10 drawn: under the limit

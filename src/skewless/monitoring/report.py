@@ -381,9 +381,12 @@ def render(monitor: Mapping[str, Any] | None, audits: Sequence[Mapping[str, Any]
     page.section("histograms", "Baseline vs current histograms",
                  "Share of rows per bin; the bins are quantiles of the baseline, so the baseline is "
                  "about flat and a drifted feature piles up at one end. Worst first.")
-    plots = P.histogram_plots(checks)
+    plots, left_out = P.histogram_plots(checks)
     page.plots(plots, grid=True) if plots else page.nothing(
         "histograms", "No histogram in the PSI / KS checks." if monitor else no_monitor.capitalize() + ".")
+    if left_out:
+        page.parts.append(f'<p class="note">{left_out} more feature(s), all OK, are not drawn; '
+                          "their PSI and KS are in the drift plot and the table below.</p>")
     page.end()
 
     page.section("audit", "Skew audit: served vs recomputed offline",
@@ -490,7 +493,8 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 1
 """
 
 # Reads the plot specs (JSON, never evaluated as script) and draws them; sets
-# body[data-plots-rendered] once every plot is drawn (the browser test waits for it).
+# body[data-plots-rendered] once every plot is drawn, body[data-plots-failed] when one failed
+# (the browser test waits for either).
 _JS = """
 (function () {
   var specs = JSON.parse(document.getElementById('skewless-plots').textContent);
@@ -501,6 +505,8 @@ _JS = """
     return Plotly.newPlot(s.id, s.data, s.layout, config);
   })).then(function () {
     document.body.setAttribute('data-plots-rendered', String(specs.length));
+  }, function (e) {
+    document.body.setAttribute('data-plots-failed', String(e));
   });
 })();
 """

@@ -323,15 +323,24 @@ def bin_labels(edges: Sequence[Any], n: int) -> list[str]:
     return out
 
 
-def histogram_plots(checks: Sequence[Mapping[str, Any]]) -> list[Plot]:
+MAX_HISTOGRAMS = 24
+
+
+def histogram_plots(checks: Sequence[Mapping[str, Any]], limit: int = MAX_HISTOGRAMS) -> tuple[list[Plot], int]:
     """Per feature and scope: baseline vs current share of rows in each bin (the bins of the
-    PSI check, quantiles of the baseline, so the baseline is about flat), worst first."""
+    PSI check, quantiles of the baseline, so the baseline is about flat), worst first; every
+    WARN and ALERT one, then OK ones up to ``limit`` plots in all. Returns the plots and the
+    number of OK ones left out."""
     import plotly.graph_objects as go
 
     groups = _distribution_checks(checks)
-    plots = []
+    plots: list[Plot] = []
+    left_out = 0
     for key in _severity_order(groups):
         pair = groups[key]
+        if len(plots) >= limit and all(_status(c) == "OK" for c in pair.values()):
+            left_out += 1
+            continue
         series = next((c.get("series") for c in (pair.get("psi"), pair.get("ks"))
                        if c is not None and isinstance(c.get("series"), Mapping)), None)
         if not series:
@@ -363,7 +372,7 @@ def histogram_plots(checks: Sequence[Mapping[str, Any]]) -> list[Plot]:
                    "tickangle": -35, "tickfont": {"size": 11}},
             yaxis={"title": {"text": "share of rows (%)"}, "ticksuffix": "%"},
             margin={"l": 70, "r": 24, "t": 70, "b": 120}), 420))
-    return plots
+    return plots, left_out
 
 
 # -- audit ----------------------------------------------------------------------------------
