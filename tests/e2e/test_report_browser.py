@@ -189,3 +189,16 @@ def test_an_empty_report_says_so_without_plots(browser: Any, tmp_path: Path) -> 
         assert opened.console_errors == [] and opened.page_errors == []
     finally:
         opened.close()
+
+
+def test_the_check_catches_a_plot_that_drew_nothing(browser: Any, tmp_path: Path) -> None:
+    """The checks above are not vacuous: a plot given no data fails them, named."""
+    page = render_report(monitor_result("healthy"), [])
+    broken = page.replace("Plotly.newPlot(s.id, s.data,", "Plotly.newPlot(s.id, s.id === 'plot-3' ? [] : s.data,")
+    assert broken != page
+    opened = Opened(browser, _write(tmp_path, "broken.html", broken))
+    try:
+        with pytest.raises(AssertionError, match=r"plot-3 \(completeness all\): no data marks"):
+            _check_every_plot_rendered(opened)
+    finally:
+        opened.close()
