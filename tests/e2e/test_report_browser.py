@@ -202,3 +202,22 @@ def test_the_check_catches_a_plot_that_drew_nothing(browser: Any, tmp_path: Path
             _check_every_plot_rendered(opened)
     finally:
         opened.close()
+
+
+def test_odd_results_render_without_errors(browser: Any, tmp_path: Path) -> None:
+    """Nulls, strings where numbers go, series missing or short: what is drawn draws cleanly."""
+    monitor = {"generated_at": "2026-11-30T06:00:00+00:00", "status": "OK", "checks": [
+        {"check": "freshness", "view": "v", "scope": "online", "status": "OK", "value": 60.0,
+         "unit": "seconds", "warn": None, "alert": None, "series": None},
+        {"check": "psi", "view": "v", "feature": "f", "scope": "offline", "status": "OK", "value": 0.01,
+         "series": {"edges": [], "baseline": [5, 5], "current": [4, 6]}},
+        {"check": "latency", "scope": "server", "status": "OK", "value": None, "series": {"p50": None}},
+    ]}
+    audit = {"service": "s", "features": [{"feature": "v:f", "mismatch_rate": 0.5, "worst": []},
+                                          {"feature": "v:g", "mismatch_rate": "x", "worst": []}]}
+    opened = Opened(browser, _write(tmp_path, "odd.html", render_report(monitor, [audit])))
+    try:
+        plots = _check_every_plot_rendered(opened)
+        assert sorted(p["kind"] for p in plots) == ["audit", "drift", "freshness", "histogram"]
+    finally:
+        opened.close()

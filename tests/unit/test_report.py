@@ -265,3 +265,25 @@ def test_past_the_limit_only_the_histograms_that_need_attention_are_drawn() -> N
                                           "merchant_stats:merchant_category_risk_score (log)"]
     page = render(monitor_result("incident"), []).html
     assert "more feature(s), all OK" not in page                     # 10 drawn: under the limit
+
+
+def test_odd_but_valid_results_render() -> None:
+    """Missing optional keys, nulls, strings where numbers go and empty series: the page
+    renders, drawing what it can."""
+    monitor = {"generated_at": "2026-11-30T06:00:00+00:00", "status": "WARN", "checks": [
+        {"check": "freshness", "status": "WARN", "value": "n/a", "series": []},
+        {"check": "freshness", "view": "v", "scope": "online", "status": "OK", "value": 60.0,
+         "unit": "seconds", "warn": None, "alert": None, "series": None},
+        {"check": "completeness", "view": "v", "feature": "f", "scope": "offline", "status": "OK",
+         "value": None, "series": [{"date": "2026-11-30", "non_null": None}]},
+        {"check": "psi", "view": "v", "feature": "f", "scope": "offline", "status": "OK", "value": 0.01,
+         "series": {"edges": [], "baseline": [5, 5], "current": [4, 6]}},
+        {"check": "ks", "view": "v", "feature": "g", "scope": "log", "status": "OK", "value": float("nan"),
+         "series": {"edges": [0, 1], "baseline": [], "current": []}},
+        {"check": "latency", "scope": "server", "status": "OK", "value": None, "series": {"p50": None}},
+        {"check": "materialization", "view": "v", "status": "OK"},
+    ]}
+    audit = {"service": "s", "features": [{"feature": "v:f", "mismatch_rate": "x", "worst": []}]}
+    r = render(monitor, [audit])
+    assert r.status == "WARN"
+    assert set(plot_kinds(r.html)) == {"freshness", "drift", "histogram", "audit"}   # no percentile

@@ -187,11 +187,16 @@ def _what(c: Mapping[str, Any]) -> str:
 
 # -- the page -------------------------------------------------------------------------------
 
+def _audit_failed(audit: Mapping[str, Any]) -> bool:
+    """The audit crossed a threshold: it says so, or one of its features is ALERT."""
+    return bool(audit.get("failed")) or any(_status_of(f) == "ALERT" for f in audit["features"])
+
+
 def _summary(monitor: Mapping[str, Any] | None, audits: Sequence[Mapping[str, Any]],
              notes: Sequence[str]) -> tuple[str, str, dict[str, int]]:
     checks = list(monitor.get("checks") or ()) if monitor else []
     counts = Counter(_status_of(c) for c in checks)
-    failed = [a for a in audits if a.get("failed") or any(_status_of(f) == "ALERT" for f in a["features"])]
+    failed = [a for a in audits if _audit_failed(a)]
     ranks = [P.STATUS_RANK[_status_of(monitor)] if monitor else 0] + [P.STATUS_RANK[_status_of(c)] for c in checks]
     if failed:
         ranks.append(2)
@@ -258,7 +263,7 @@ def _entity(entity: Any) -> str:
 
 def _audit_tables(audit: Mapping[str, Any]) -> str:
     feats = sorted(audit["features"], key=lambda f: (-P.STATUS_RANK[_status_of(f)],
-                                                     -(f.get("mismatch_rate") or 0.0), str(f["feature"])))
+                                                     -(P.num(f.get("mismatch_rate")) or 0.0), str(f["feature"])))
     body = "".join(
         f"<tr><td>{_badge(_status_of(f))}</td><td>{_e(f['feature'])}</td>"
         f"<td class=num>{_e(_int(f.get('compared')))}</td>"
@@ -355,7 +360,7 @@ def render(monitor: Mapping[str, Any] | None, audits: Sequence[Mapping[str, Any]
                  "Age of the newest event (now minus max event time) per view, online and offline, "
                  "one point per day, against the view's TTL (warn) and TTL + grace (alert). "
                  "A line that climbs steadily is a stalled pipeline.")
-    plots = P.freshness_plots(checks, history)
+    plots = P.freshness_plots(checks, history, str(monitor.get("generated_at") or "") if monitor else None)
     page.plots(plots, grid=True) if plots else page.nothing(
         "freshness", "No freshness check in the monitor result." if monitor else no_monitor.capitalize() + ".")
     page.end()
@@ -396,7 +401,7 @@ def render(monitor: Mapping[str, Any] | None, audits: Sequence[Mapping[str, Any]
     if not audits:
         page.nothing("audit", "No audit result was given (run <code>skewless audit --service NAME --since 1d</code>).")
     for a in audits:
-        fails = a.get("failed")
+        fails = _audit_failed(a)
         page.parts.append(
             f'<h3>{_badge("ALERT" if fails else "OK")} {_e(a["service"])} '
             f'<span class="muted">{_e(_time(a.get("since", "?")))} → {_e(_time(a.get("until", "?")))}, '

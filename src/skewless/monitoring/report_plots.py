@@ -58,7 +58,7 @@ def _status(check: Mapping[str, Any]) -> str:
     return s if s in STATUS_RANK else "OK"
 
 
-def _num(x: Any) -> float | None:
+def num(x: Any) -> float | None:
     """A finite float, or None (JSON nulls, strings, NaN and infinities are not drawn)."""
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         return None
@@ -113,8 +113,8 @@ def human_seconds(v: float) -> str:
     return f"{v:.3g} s" if abs(v) >= 1 else f"{v * 1e3:.3g} ms"
 
 
-def freshness_plots(checks: Sequence[Mapping[str, Any]],
-                    history: Sequence[Mapping[str, Any]]) -> list[Plot]:
+def freshness_plots(checks: Sequence[Mapping[str, Any]], history: Sequence[Mapping[str, Any]],
+                    generated_at: str | None = None) -> list[Plot]:
     """Per view: the age of the newest event (now minus max event time) over time, online and
     offline, from each check's daily ``series``, plus the value each past monitor run found
     (``history``), against the warn (the TTL) and alert (TTL + grace) lines. Log-scale y: an age
@@ -128,8 +128,10 @@ def freshness_plots(checks: Sequence[Mapping[str, Any]],
     past: dict[tuple[str, str], list[tuple[str, float]]] = {}
     for run in history:
         at = run.get("generated_at")
+        if not at:
+            continue
         for c in run.get("checks") or ():
-            if isinstance(c, Mapping) and c.get("check") == "freshness" and (v := _num(c.get("value"))) is not None:
+            if isinstance(c, Mapping) and c.get("check") == "freshness" and (v := num(c.get("value"))) is not None:
                 past.setdefault((str(c.get("view") or "(all views)"), str(c.get("scope"))), []).append((str(at), v))
 
     plots = []
@@ -138,21 +140,21 @@ def freshness_plots(checks: Sequence[Mapping[str, Any]],
         lines: dict[float, set[str]] = {}
         for c in view_checks:
             for p in c.get("series") or ():
-                if isinstance(p, Mapping) and (v := _num(p.get("age_seconds"))) is not None:
+                if isinstance(p, Mapping) and (v := num(p.get("age_seconds"))) is not None:
                     seconds.append(v)
-            if (v := _num(c.get("value"))) is not None:
+            if (v := num(c.get("value"))) is not None:
                 seconds.append(v)
             for which in ("warn", "alert"):
-                if (t := _num(c.get(which))) is not None and t > 0:
+                if (t := num(c.get(which))) is not None and t > 0:
                     lines.setdefault(t, set()).add(which)
         unit, size = time_unit(seconds)
         traces: list[Any] = []
         for c in sorted(view_checks, key=lambda c: str(c.get("scope"))):
             scope = str(c.get("scope"))
             pts = [(str(p.get("at")), v) for p in c.get("series") or ()
-                   if isinstance(p, Mapping) and (v := _num(p.get("age_seconds"))) is not None]
-            if not pts and (v := _num(c.get("value"))) is not None:
-                pts = [("now", v)]
+                   if isinstance(p, Mapping) and (v := num(p.get("age_seconds"))) is not None]
+            if not pts and generated_at and (v := num(c.get("value"))) is not None:
+                pts = [(generated_at, v)]                 # no series: the run's own value
             color = SCOPE_COLOR.get(scope, "#555")
             if pts:
                 traces.append(go.Scatter(
@@ -201,8 +203,8 @@ def completeness_plot(checks: Sequence[Mapping[str, Any]]) -> list[Plot]:
         if c.get("check") != "completeness":
             continue
         per_day = {str(p.get("date")): 100.0 * (1.0 - v) for p in c.get("series") or ()
-                   if isinstance(p, Mapping) and (v := _num(p.get("non_null"))) is not None}
-        if not per_day and (v := _num(c.get("value"))) is not None:
+                   if isinstance(p, Mapping) and (v := num(p.get("non_null"))) is not None}
+        if not per_day and (v := num(c.get("value"))) is not None:
             per_day = {"latest": 100.0 * (1.0 - v)}
         if per_day:
             rows.append((check_name(c), per_day))
@@ -244,7 +246,7 @@ def _severity_order(groups: dict[tuple[str, str, str], dict[str, Mapping[str, An
     def key(k: tuple[str, str, str]) -> tuple[int, float, tuple[str, str, str]]:
         pair = groups[k]
         rank = max(STATUS_RANK[_status(c)] for c in pair.values())
-        psi = _num(pair["psi"].get("value")) if "psi" in pair else None
+        psi = num(pair["psi"].get("value")) if "psi" in pair else None
         return (-rank, -(psi or 0.0), k)
     return sorted(groups, key=key)
 
@@ -257,7 +259,7 @@ def drift_bar_plots(checks: Sequence[Mapping[str, Any]]) -> list[Plot]:
 
     groups = _distribution_checks(checks)
     order = [k for k in reversed(_severity_order(groups))   # worst on top (plotly draws bottom-up)
-             if any(_num(c.get("value")) is not None for c in groups[k].values())]
+             if any(num(c.get("value")) is not None for c in groups[k].values())]
     if not order:
         return []
     names = [label(check_name(next(iter(groups[k].values())))) for k in order]
@@ -268,7 +270,7 @@ def drift_bar_plots(checks: Sequence[Mapping[str, Any]]) -> list[Plot]:
     legend_shown: set[str] = set()
     for col, (metric, axis) in enumerate(metrics, start=1):
         rows = [(n, groups[k].get(metric)) for n, k in zip(names, order)]
-        shown = [(n, c, v) for n, c in rows if c is not None and (v := _num(c.get("value"))) is not None]
+        shown = [(n, c, v) for n, c in rows if c is not None and (v := num(c.get("value"))) is not None]
         fig.add_trace(go.Bar(
             x=[v for _, _, v in shown], y=[n for n, _, _ in shown], orientation="h",
             name=metric.upper(), showlegend=False,
@@ -277,7 +279,7 @@ def drift_bar_plots(checks: Sequence[Mapping[str, Any]]) -> list[Plot]:
             hovertemplate=f"%{{y}}<br>{metric.upper()} %{{x:.4f}}<extra></extra>"), row=1, col=col)
         tops = [v for _, _, v in shown]
         for which, color in (("warn", WARN_COLOR), ("alert", ALERT_COLOR)):
-            pts = [(n, t) for n, c, _ in shown if (t := _num(c.get(which))) is not None]
+            pts = [(n, t) for n, c, _ in shown if (t := num(c.get(which))) is not None]
             tops += [t for _, t in pts]
             if pts:
                 fig.add_trace(go.Scatter(
@@ -302,7 +304,7 @@ def _edge(x: float) -> str:
 def bin_labels(edges: Sequence[Any], n: int) -> list[str]:
     """``[a, b)`` labels of ``n`` bins from ``edges`` (``n + 1`` bounds, or the ``n - 1``
     inner ones); ``bin i`` when the edges do not fit."""
-    e = [_num(x) for x in edges]
+    e = [num(x) for x in edges]
     if len(e) == n - 1:
         inner = e
         e = [None, *inner, None]
@@ -345,8 +347,8 @@ def histogram_plots(checks: Sequence[Mapping[str, Any]], limit: int = MAX_HISTOG
                        if c is not None and isinstance(c.get("series"), Mapping)), None)
         if not series:
             continue
-        base = [_num(x) or 0.0 for x in series.get("baseline") or ()]
-        cur = [_num(x) or 0.0 for x in series.get("current") or ()]
+        base = [num(x) or 0.0 for x in series.get("baseline") or ()]
+        cur = [num(x) or 0.0 for x in series.get("current") or ()]
         n = max(len(base), len(cur))
         if n == 0 or (sum(base) == 0 and sum(cur) == 0):
             continue
@@ -362,7 +364,7 @@ def histogram_plots(checks: Sequence[Mapping[str, Any]], limit: int = MAX_HISTOG
                 customdata=[int(x) for x in counts] + [0] * (n - len(counts)),
                 hovertemplate=f"{name} %{{x}}: %{{y:.1f}}% of rows (%{{customdata:,}})<extra></extra>"))
         stats = ", ".join(f"{m.upper()} {v:.3f} {_status(c)}" for m, c in sorted(pair.items(), reverse=True)
-                          if (v := _num(c.get("value"))) is not None)
+                          if (v := num(c.get("value"))) is not None)
         view, feature, scope = key
         what = f"{view}:{feature}" if view else feature
         plots.append(Plot("histogram", f"{what} ({scope})", _figure(
@@ -386,11 +388,11 @@ def audit_plot(audit: Mapping[str, Any]) -> list[Plot]:
     feats = [f for f in audit.get("features") or () if isinstance(f, Mapping)]
     if not feats:
         return []
-    feats.sort(key=lambda f: (STATUS_RANK[_status(f)], _num(f.get("mismatch_rate")) or 0.0,
+    feats.sort(key=lambda f: (STATUS_RANK[_status(f)], num(f.get("mismatch_rate")) or 0.0,
                               str(f.get("feature"))))   # worst on top: plotly draws bottom-up
     names = [label(f.get("feature")) for f in feats]
-    values = [100.0 * (_num(f.get("mismatch_rate")) or 0.0) for f in feats]
-    missing = [[100.0 * (_num(f.get(k)) or 0.0) for k in ("missing_online_rate", "missing_offline_rate")]
+    values = [100.0 * (num(f.get("mismatch_rate")) or 0.0) for f in feats]
+    missing = [[100.0 * (num(f.get(k)) or 0.0) for k in ("missing_online_rate", "missing_offline_rate")]
                for f in feats]
     traces: list[Any] = [go.Bar(
         x=values, y=names, orientation="h", name="mismatch (% of compared rows)", showlegend=False,
@@ -398,7 +400,7 @@ def audit_plot(audit: Mapping[str, Any]) -> list[Plot]:
         text=[f"{v:.2f}%" for v in values], textposition="outside", cliponaxis=False,
         hovertemplate=("%{y}<br>mismatch %{x:.3f}%<br>missing online %{customdata[0]:.3f}%"
                        "<br>missing offline %{customdata[1]:.3f}%<extra></extra>"))]
-    threshold = _num((audit.get("thresholds") or {}).get("mismatch_rate"))
+    threshold = num((audit.get("thresholds") or {}).get("mismatch_rate"))
     if threshold is not None:
         traces.append(go.Scatter(
             x=[100.0 * threshold] * len(names), y=names, mode="markers",
@@ -423,20 +425,21 @@ def latency_plots(checks: Sequence[Mapping[str, Any]],
     warn and alert lines; with two or more past monitor runs, the same percentiles over time."""
     import plotly.graph_objects as go
 
-    lat = [c for c in checks if c.get("check") == "latency" and isinstance(c.get("series"), Mapping)]
+    lat = [c for c in checks if c.get("check") == "latency" and isinstance(c.get("series"), Mapping)
+           and any(num(c["series"].get(q)) is not None for q in ("p50", "p95", "p99"))]
     plots = []
     if lat:
         names = [label(check_name(c)) for c in lat]
         traces: list[Any] = []
         for q, color in (("p50", "#90caf9"), ("p95", "#42a5f5"), ("p99", "#0d47a1")):
-            values = [1e3 * v if (v := _num(c["series"].get(q))) is not None else None for c in lat]
+            values = [1e3 * v if (v := num(c["series"].get(q))) is not None else None for c in lat]
             traces.append(go.Bar(x=names, y=values, name=q, marker={"color": color},
                                  text=[f"{v:.2f} ms" if v is not None else "" for v in values],
                                  textposition="outside", cliponaxis=False,
                                  hovertemplate=f"%{{x}} {q}: %{{y:.3f}} ms<extra></extra>"))
         shapes, notes, tops = [], [], []
         for which, color in (("warn", WARN_COLOR), ("alert", ALERT_COLOR)):
-            for t in sorted({t for c in lat if (t := _num(c.get(which))) is not None}):
+            for t in sorted({t for c in lat if (t := num(c.get(which))) is not None}):
                 ms = 1e3 * t
                 tops.append(ms)
                 shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": ms, "y1": ms,
@@ -445,7 +448,7 @@ def latency_plots(checks: Sequence[Mapping[str, Any]],
                               "showarrow": False, "font": {"color": color, "size": 12},
                               "text": f"{which} (on the checked value): {ms:.3g} ms"})
         all_ms = [1e3 * v for c in lat for q in ("p50", "p95", "p99")
-                  if (v := _num(c["series"].get(q))) is not None]
+                  if (v := num(c["series"].get(q))) is not None]
         top = max(all_ms + tops + [0.001])
         plots.append(Plot("latency", "now", _figure(
             traces, "Online read latency percentiles (latest monitor run)", 360, barmode="group",
@@ -458,7 +461,7 @@ def latency_plots(checks: Sequence[Mapping[str, Any]],
         for c in run.get("checks") or ():
             if isinstance(c, Mapping) and c.get("check") == "latency" and isinstance(c.get("series"), Mapping):
                 for q in ("p50", "p95", "p99"):
-                    if (v := _num(c["series"].get(q))) is not None:
+                    if (v := num(c["series"].get(q))) is not None:
                         over.setdefault(f"{check_name(c)} {q}", []).append((str(run.get("generated_at")), 1e3 * v))
     if over and max(len(v) for v in over.values()) >= 2:
         traces = [go.Scatter(x=[t for t, _ in pts], y=[v for _, v in pts], mode="lines+markers",
