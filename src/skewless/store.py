@@ -37,6 +37,7 @@ from skewless.services import online as online_svc
 from skewless.services import online_status as status_svc
 from skewless.services import push as push_svc
 from skewless.services import readiness as readiness_svc
+from skewless.services import report as report_svc
 from skewless.services import rebuild as rebuild_svc
 from skewless.services import repo as repo_svc
 from skewless.services import retrieve
@@ -52,6 +53,7 @@ from skewless.services.online import ColumnGroup, OnlineResponse, check_entity_c
 from skewless.services.online_status import ViewStatus
 from skewless.services.push import PushReport
 from skewless.services.readiness import Readiness
+from skewless.services.report import ReportFile
 from skewless.services.rebuild import Mismatch, RebuildReport
 from skewless.services.repo import LoadedRepo
 
@@ -489,6 +491,16 @@ class FeatureStore:
         then acknowledged, through this store's ``push`` (docs/streams.md). Raises
         UnknownObjectError for an unknown push source, ConfigError for a bad spec."""
         return StreamIngest(self, push_source, spec, metrics=metrics, log=log, on_batch=on_batch)
+
+    def report(self, path: str | os.PathLike[str], monitor: Any = None, audits: Sequence[Any] | None = None,
+               title: str = "skewless monitoring report") -> ReportFile:
+        """Write the monitoring report, one self-contained HTML page, to ``path`` (atomically)
+        and return what is in it (``ReportFile``: status, counts, plots). ``monitor``: a monitor
+        result (``MonitorReport.to_dict()``) or its JSON file; ``audits``: audit results or their
+        files. Both None: this repo's ``data/monitoring/last.json``, ``history.jsonl`` and
+        ``audit/*.json``. InvalidRequestError names a missing or malformed input (and the
+        command that creates it); nothing is written then. docs/report.md."""
+        return report_svc.write_report(self.repo_path, path, monitor, audits, title)
 
     def online_column_types(self, features: Sequence[str] | FeatureService | str,
                             full_feature_names: bool = False) -> dict[str, str | None]:

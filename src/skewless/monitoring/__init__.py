@@ -1,1 +1,1 @@
-"""Monitoring: feature logging, the skew audit and the monitors (docs/monitoring.md)."""
+"""Monitoring: feature logs, the skew audit, the monitors and the report (docs/monitoring.md)."""
