@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from skewless.aggregate import floor_tile
 from skewless.online.codec import Record, pack_vals, unpack_vals
-from skewless.online.tiles import (AggSpec, BuiltTile, Event, TileLayout, add_events, read_state,
-                                   read_window, replace_tiles)
+from skewless.online.tiles import (AggSpec, BuiltTile, Event, TileLayout, _pack_column, _view,
+                                   add_events, read_state, read_window, replace_tiles)
 from skewless.aggregate import EMPTY, update
 
 MIN = 60_000_000
@@ -173,5 +173,60 @@ def test_old_tiles_are_dropped() -> None:
     assert rec is not None
     state = read_state(rec)
     assert state is not None
-    ((starts, _closed, _last),) = state.groups.values()
-    assert starts == [60 * MIN]
+    (size,) = state.groups
+    assert list(state.suffixes(size, "x")[0]) == [60 * MIN]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of the same type; floats bit for bit (NaN, -0.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return math.copysign(1.0, a) == math.copysign(1.0, b) and (a == b or (a != a and b != b))
+    return bool(a == b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True)),
+    st.lists(st.integers(-(2**63), 2**63 - 1)),
+    st.lists(st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(),
+                       st.text(max_size=3)))))
+def test_stored_columns_read_back_exactly(values: list[Any]) -> None:
+    # a column of numbers in a record is stored packed when it can be (all floats, all 64-bit
+    # ints, all null), else as a list: either way it reads back value for value, type for type
+    # (a bool is not packed as an int, an unsigned 64-bit int is not wrapped)
+    stored = unpack_vals(pack_vals((_pack_column(values),)))[0]
+    got = list(_view(stored))
+    assert len(got) == len(values) and all(_same(a, b) for a, b in zip(got, values)), (values, got)
+
+
+def _lists(rec: Record) -> Record:
+    """``rec`` with its columns written as lists, the layout of records stored before columns
+    were packed."""
+    groups = [[size, list(_view(starts)), {c: [kept, [list(_view(f)) for f in cols]]
+                                           for c, (kept, cols) in closed.items()}, last]
+              for size, starts, closed, last in rec.vals[0]]
+    return Record(rec.event_ts, rec.created_ts, rec.names, (groups, rec.vals[1]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=events_st)
+def test_records_stored_before_packing_read_the_same(events: list[Event]) -> None:
+    for e in events:
+        e.event_id = None
+    layout = TileLayout.of(SPECS, event_ids=False)
+    rec = _roundtrip(add_events(None, events, layout))
+    if rec is None:
+        return
+    old = _roundtrip(_lists(rec))
+    top = max(e.ts for e in events)
+    assert old is not None and old.vals != rec.vals or not events
+    for t in (top + 1, top + 60 * MIN, floor_tile(top, 60 * MIN)):
+        for spec in SPECS:
+            a = read_window(read_state(rec), spec, t)  # type: ignore[arg-type]
+            b = read_window(read_state(old), spec, t)  # type: ignore[arg-type]
+            assert a == b or (a.count == b.count and close(a.value, b.value)), (spec, t, a, b)
+    # and an update of an old record writes the packed layout again
+    again = add_events(old, [Event(top + 1, None, {"x": 1})], layout)
+    assert again is not None and type(again.vals[0][0][1]) is bytes

@@ -51,8 +51,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -68,13 +67,13 @@ TILE = "tile"
 _OLDEST = -(2**63)   # a null created timestamp sorts as the oldest
 
 
-@dataclass(frozen=True)
-class Partial:
+class Partial(NamedTuple):
     """The state of one column over some events (see the module docstring). ``count`` counts
     non-null values; the other fields are meaningless (zero / None) while ``count`` is 0.
-    ``last`` is ``(ts_us, created_us or None, value)`` of the latest value."""
+    ``last`` is ``(ts_us, created_us or None, value)`` of the latest value. Immutable; a named
+    tuple because reads build several per request (three times cheaper than a dataclass)."""
 
-    count: int = 0
+    count: int = 0   # type: ignore[assignment]  # the field shadows tuple.count, on purpose
     sum: int | float = 0
     mean: float = 0.0
     m2: float = 0.0

@@ -29,12 +29,13 @@ All functions here are pure over plain values (``RecordUpdate``s for ``update_ba
 
 from __future__ import annotations
 
+import struct
+import sys
+import zlib
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import zlib
 
 import msgpack
 
@@ -130,16 +131,30 @@ def state_of(rec: Record | None) -> State:
 
 class ReadState:
     """A key's tile state as a read sees it: per tile size, the tile starts and the suffix
-    merges as columns (``Partial.to_list`` order), decoded with the record; the tiles
-    themselves stay packed until a read before some stored event needs them (``tiles``)."""
+    merges as columns (``Partial.to_list`` order); a read looks at the one tile size and
+    column it needs (``suffixes``, ``last``: decoded once, shared by the windows of one tile
+    size); the tiles themselves stay packed until a read before some stored event needs them
+    (``tiles``)."""
 
-    __slots__ = ("groups", "_blob", "_tiles")
+    __slots__ = ("groups", "_blob", "_tiles", "_seen")
 
-    def __init__(self, groups: Mapping[int, tuple[Sequence[int], Mapping[str, Any], Mapping[str, Any]]],
-                 blob: bytes) -> None:
-        self.groups = groups
+    def __init__(self, groups: Mapping[int, Sequence[Any]], blob: bytes) -> None:
+        self.groups = groups   # tile size -> the stored [size, starts, closed, last]
         self._blob = blob
         self._tiles: dict[int, list[Any]] | None = None
+        self._seen: dict[tuple[int, str], tuple[Sequence[int], Sequence[int], list[Any], Partial]] = {}
+
+    def suffixes(self, size: int, column: str) -> tuple[Sequence[int], Sequence[int], list[Any], Partial]:
+        """For tile size ``size`` and ``column``: the tile starts, the fields kept, the closed
+        suffix merges (one indexable per kept field) and the last tile's partial."""
+        try:
+            return self._seen[size, column]
+        except KeyError:
+            _, starts, closed, last = self.groups[size]
+            kept, cols = closed[column]
+            out = self._seen[size, column] = (
+                _view(starts), kept, [_view(f) for f in cols], _expand(kept, last[column]))
+            return out
 
     def tiles(self, size: int) -> list[Any]:
         if self._tiles is None:
@@ -152,11 +167,47 @@ def read_state(rec: Record) -> ReadState | None:
     """The tile state of a stored record, read only (None: a record of another layout)."""
     if rec.names != LAYOUT:
         return None
-    return ReadState({g[0]: (g[1], g[2], g[3]) for g in rec.vals[0]}, rec.vals[1])
+    return ReadState({g[0]: g for g in rec.vals[0]}, rec.vals[1])
+
+
+# A column of numbers in a record (the tile starts; a field of the suffix merges) is stored
+# packed when its values are all floats or all 64-bit ints (the usual case: counts, sums,
+# times): one byte, ``d`` or ``q``, then the values little-endian, 8 bytes each; ``n``: all
+# null, then their number. Decoding a record then makes one bytes object per column instead of
+# one Python number per tile, and a read indexes the bytes in place (``_view``). Any other
+# column (nulls among values, strings, bools, ints beyond 64 bits) stays a list; both forms
+# are read.
+_I64 = (-(2**63), 2**63 - 1)
+_NATIVE = sys.byteorder == "little"   # memoryview.cast reads native order
+
+
+def _pack_column(values: Sequence[Any]) -> bytes | list[Any]:
+    if values and all(v is None for v in values):
+        return b"n" + struct.pack("<q", len(values))
+    if values and all(type(v) is float for v in values):
+        return b"d" + struct.pack(f"<{len(values)}d", *values)
+    if values and all(type(v) is int and _I64[0] <= v <= _I64[1] for v in values):
+        return b"q" + struct.pack(f"<{len(values)}q", *values)
+    return list(values)
+
+
+def _view(column: bytes | Sequence[Any]) -> Sequence[Any]:
+    """A stored column as an indexable sequence of its values (packed: read in place)."""
+    if type(column) is not bytes:
+        return column   # type: ignore[return-value]
+    if column[0] == 110:   # "n"
+        return (None,) * struct.unpack_from("<q", column, 1)[0]
+    if _NATIVE:
+        return memoryview(column)[1:].cast("d" if column[0] == 100 else "q")
+    return struct.unpack_from(f"<{(len(column) - 1) // 8}{chr(column[0])}", column, 1)
+
+
+def _unpack_column(column: bytes | Sequence[Any]) -> list[Any]:
+    return list(_view(column))
 
 
 def _columns(rows: Sequence[Sequence[Any]], keep: Sequence[int]) -> list[Any]:
-    return [list(keep), [[r[i] for r in rows] for i in keep]]
+    return [list(keep), [_pack_column([r[i] for r in rows]) for i in keep]]
 
 
 def _closed(tiles: Sequence[Sequence[Any]], layout: TileLayout) -> dict[str, list[Any]]:
@@ -180,7 +231,7 @@ def _reuse(old: Sequence[Any], starts: list[int], tiles: Sequence[Sequence[Any]]
     changed (a push of recent events, the usual case): the same, less the tiles pruned since;
     or, when the events opened a new last tile, each merged once with the previous last tile.
     None when an older tile changed (then they are computed again)."""
-    old_starts, old_closed, old_last = old[1], old[2], old[3]
+    old_starts, old_closed, old_last = _unpack_column(old[1]), old[2], old[3]
     if not old_starts or not starts or (touched - {starts[-1]}):
         return None
     if starts[-1] == old_starts[-1]:
@@ -199,7 +250,7 @@ def _reuse(old: Sequence[Any], starts: list[int], tiles: Sequence[Sequence[Any]]
         kept, fields = old_closed[c]
         if list(kept) != list(layout.fields[c]):
             return None
-        cols = [list(f[drop:]) for f in fields]
+        cols = [_unpack_column(f)[drop:] for f in fields]
         if extra is not None:
             last = _expand(kept, extra[c])
             rows = [merge(_expand(kept, [f[i] for f in cols]), last).to_list()
@@ -207,7 +258,7 @@ def _reuse(old: Sequence[Any], starts: list[int], tiles: Sequence[Sequence[Any]]
             rows.append(last.to_list())
             out[c] = _columns(rows, kept)
         else:
-            out[c] = [list(kept), cols]
+            out[c] = [list(kept), [_pack_column(f) for f in cols]]
     return out
 
 
@@ -215,7 +266,7 @@ def record_of(state: State, layout: TileLayout, previous: Record | None = None,
               touched: Mapping[int, set[int]] | None = None) -> Record:
     """The record of a tile state: ``(groups, tiles)``. ``tiles`` is the state itself, packed
     and compressed (msgpack, zlib level 1: half the bytes a read fetches; a read never decodes
-    it). ``groups`` holds, per tile size, ``[size, starts,
+    it). ``groups`` holds, per tile size, ``[size, starts (packed: ``_pack_column``),
     closed, last]``: the tile starts, the **suffix merges** of every tile but the last (for each
     column and tile i, the library's ``merge`` of the partials of tiles i, ..., last - 1,
     column-wise, the fields ``TileLayout.fields``) and the last tile's partials. A read at t
@@ -235,7 +286,8 @@ def record_of(state: State, layout: TileLayout, previous: Record | None = None,
                             layout)
         if closed is None:
             closed = _closed(tiles, layout)
-        groups.append([size, starts, closed, {c: tiles[-1][PARTS][c] for c in layout.columns}])
+        groups.append([size, _pack_column(starts), closed,
+                       {c: tiles[-1][PARTS][c] for c in layout.columns}])
     blob = zlib.compress(msgpack.packb([[size, tiles] for size, tiles in sorted(state.items())],
                                        use_bin_type=True), 1)
     return Record(top, OLDEST, LAYOUT, (groups, blob))
@@ -391,20 +443,17 @@ def window_partial(state: ReadState, column: str, window_us: int, tile_us: int,
     """The partial of ``column`` over the window ending at ``t_us``: a stored closed suffix
     merged with the last tile when no stored tile is after the head tile (every stored event
     is before ``t_us``, the rule), else the library's ``merge`` of the window's tiles."""
-    group = state.groups.get(tile_us)
-    if group is None:
+    if tile_us not in state.groups:
         return EMPTY
-    starts, closed, last_parts = group
+    starts, kept, cols, last = state.suffixes(tile_us, column)
     if not starts:
         return EMPTY
     lo = bisect_left(starts, floor_tile(t_us - window_us, tile_us))
     head = floor_tile(t_us, tile_us)
-    kept, cols = closed[column]
     if starts[-1] <= head and starts[-1] < t_us:
         n = len(starts)
         if lo == n:
             return EMPTY
-        last = _expand(kept, last_parts[column])
         if lo == n - 1:
             return last
         return merge(_expand(kept, [f[lo] for f in cols]), last)

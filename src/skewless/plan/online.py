@@ -52,6 +52,10 @@ class OnlineView:
     # records are tile states (skewless.online.tiles), merged at the request time
     aggs: tuple[AggSpec, ...] = ()
     outputs: tuple[str, ...] = field(init=False)   # the features' response columns
+    # an aggregated view's features in runs of consecutive features of one window: per run,
+    # the window (column, window_us, tile_us), the run's outputs and its (feature, function)s
+    agg_runs: tuple[tuple[tuple[str, int, int], tuple[str, ...],
+                          tuple[tuple[OnlineFeature, str], ...]], ...] = field(init=False)
     key_signature: tuple[Any, ...] = field(init=False)   # views keyed alike share key encoding
     # stored layout -> (output, position, dtype to restore or None) per feature, or None when a
     # feature is not in the layout (see _extractor)
@@ -60,6 +64,15 @@ class OnlineView:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "outputs", tuple(f.output for f in self.features))
+        runs: list[tuple[tuple[str, int, int], list[tuple[OnlineFeature, str]]]] = []
+        for f, spec in zip(self.features, self.aggs):
+            window = (spec.column, spec.window_us, spec.tile_us)
+            if runs and runs[-1][0] == window:
+                runs[-1][1].append((f, spec.function))
+            else:
+                runs.append((window, [(f, spec.function)]))
+        object.__setattr__(self, "agg_runs", tuple(
+            (w, tuple(f.output for f, _ in members), tuple(members)) for w, members in runs))
         object.__setattr__(self, "key_signature", (self.join_keys, tuple(
             t.name if t is not None else None for t in self.key_types)))
         object.__setattr__(self, "_extractors", {})

@@ -393,36 +393,30 @@ def _assemble_aggregated(view: OnlineView, entity_rows: Sequence[Mapping[str, An
     states = [None if r is None or r is GONE else read_state(r) for r in recs]
     use_default = view.on_missing == "default"
     # one partial per (column, window, tile) and row, shared by that window's functions
-    partials: dict[tuple[str, int, int], list[Partial]] = {}
-    windows: dict[tuple[str, int, int], tuple[list[str], list[int | None]]] = {}
-    runs: list[tuple[tuple[str, int, int], list[str]]] = []   # consecutive features of one window
-    for f, spec in zip(view.features, view.aggs):
-        window = (spec.column, spec.window_us, spec.tile_us)
-        parts = partials.get(window)
-        if parts is None:
-            parts = partials[window] = [
-                EMPTY if state is None else window_partial(state, *window, now_us) for state in states]
-            windows[window] = (
+    # (and statuses and event times: one group per run of the window's features)
+    windows: dict[tuple[str, int, int], tuple[list[Partial], list[str], list[int | None]]] = {}
+    for window, outputs, members in view.agg_runs:
+        got = windows.get(window)
+        if got is None:
+            parts = [EMPTY if state is None else window_partial(state, *window, now_us) for state in states]
+            got = windows[window] = (
+                parts,
                 [UNAVAILABLE if r is GONE else PRESENT if p.count else NOT_FOUND for r, p in zip(recs, parts)],
                 [p.last[0] if p.last is not None else None for p in parts])
-        function, default, dtype = spec.function, f.default, f.dtype
-        col: list[Any] = []
-        for p in parts:
-            value = finalize(p, function)
-            if value is None:
-                if use_default:
-                    value = default
-            elif f.restore:
-                value = restore(value, dtype)
-            col.append(value)
-        values[f.output] = col
-        if runs and runs[-1][0] == window:
-            runs[-1][1].append(f.output)
-        else:
-            runs.append((window, [f.output]))
-    for window, outputs in runs:
-        statuses, stamps = windows[window]
-        groups.append(ColumnGroup(view.view, tuple(outputs), statuses, stamps))
+        parts = got[0]
+        for f, function in members:
+            default, dtype = f.default, f.dtype
+            col: list[Any] = []
+            for p in parts:
+                value = finalize(p, function)
+                if value is None:
+                    if use_default:
+                        value = default
+                elif f.restore:
+                    value = restore(value, dtype)
+                col.append(value)
+            values[f.output] = col
+        groups.append(ColumnGroup(view.view, outputs, got[1], got[2]))
 
 
 def _extractor(view: OnlineView, layout: tuple[str, ...]
