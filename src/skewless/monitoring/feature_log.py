@@ -175,10 +175,11 @@ class FeatureLogger(BaseHook):
         rate, root = self._policy(name)
         if rate <= 0.0 or (rate < 1.0 and self._random() >= rate):
             return
-        now = self.store.clock()
-        item: _Item = (name, root, _micros(now), {k: list(v) for k, v in result.keys.items()},
+        rows = event.request.get("entity_rows")
+        item: _Item = (name, root, _micros(self.store.clock()),
+                       {k: list(v) for k, v in result.keys.items()},
                        {k: list(v) for k, v in result.values.items()}, result.groups,
-                       result.dtypes, event.request.get("entity_rows") or (),
+                       result.dtypes, rows if isinstance(rows, Sequence) else (),
                        bool(event.request.get("full_feature_names")))
         try:
             self.queue.put_nowait(item)
