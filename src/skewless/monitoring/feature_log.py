@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import itertools
 import logging
 import os
 import random
@@ -393,6 +394,26 @@ def _day_of(log_us: int) -> str:
     return day
 
 
+_ids = itertools.count()
+_ID_PREFIX = uuid.uuid4().hex[:16]
+
+
+def _new_id_prefix() -> None:
+    """A forked process (a server worker) draws its own prefix."""
+    global _ID_PREFIX, _ids
+    _ID_PREFIX, _ids = uuid.uuid4().hex[:16], itertools.count()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_id_prefix)
+
+
+def _request_id() -> str:
+    """A request id unique across processes: a random prefix per process, then a counter
+    (cheaper than a uuid4 per request, which reads the system's random source)."""
+    return f"{_ID_PREFIX}{next(_ids):016x}"
+
+
 def _add(buffers: dict[tuple[Path, str, str], _Buffer], item: _Item) -> _Buffer:
     """Append one logged request to its partition's buffer."""
     name, root, log_us, keys, values, groups, dtypes, rows, full = item
@@ -429,7 +450,7 @@ def _add(buffers: dict[tuple[Path, str, str], _Buffer], item: _Item) -> _Buffer:
             col.extend(values[out])
             columns[lname + TIMESTAMP_SUFFIX].extend(stamps)
             columns[lname + STATUS_SUFFIX].extend(statuses)
-    for meta, dtype, value in ((LOG_TIMESTAMP, _TS, log_us), (REQUEST_ID, _STRING, uuid.uuid4().hex),
+    for meta, dtype, value in ((LOG_TIMESTAMP, _TS, log_us), (REQUEST_ID, _STRING, _request_id()),
                                (FEATURE_SERVICE, _STRING, name)):
         col = columns.get(meta)
         if col is None:
