@@ -108,6 +108,7 @@ def logging_wanted(config: RepoConfig, services: Mapping[str, FeatureService]) -
 _STOP = object()
 POLL_SECONDS = 0.05     # how often the writer takes what was queued
 POLICY_SECONDS = 1.0    # how often a request re-reads its service's logging policy
+YIELD_EVERY = 16        # the writer yields the GIL after this many queued requests
 
 
 class _Flush:
@@ -289,8 +290,14 @@ class FeatureLogger(BaseHook):
                 self._wake.wait(wait)
                 self._wake.clear()
                 queue = self.queue
+                done = 0
                 while queue:
                     item = queue.popleft()
+                    done += 1
+                    if done % YIELD_EVERY == 0:
+                        # hand the GIL over: a serving thread waiting for it would otherwise
+                        # wait for the interpreter's switch interval (5 ms), in its tail latency
+                        time.sleep(0)
                     if item is _STOP:
                         self._flush_all(buffers)
                         return
