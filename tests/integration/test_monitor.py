@@ -246,3 +246,33 @@ def test_an_aggregated_view_is_checked_offline_and_by_its_materialization(tmp_pa
     assert "aggregated view" in find(report, "freshness", "online").detail
     assert find(report, "psi", "offline", "amount").value < 0.05
     assert find(report, "materialization", "online").status == "OK"
+
+
+def test_what_was_served_is_checked_from_the_feature_log(tmp_path: Path) -> None:
+    # a service logs every request: the monitor checks the served values too (scope "log"):
+    # their completeness is the share of non-null values actually served, and PSI / KS
+    # between the two windows of served values raise no alarm for one distribution
+    from skewless import FeatureService, LoggingConfig
+
+    repo = make_repo(tmp_path, monitoring={"baseline_days": 1, "current_days": 1})
+    clock = [NOW - timedelta(days=1, hours=12)]
+    store = FeatureStore(repo, clock=lambda: clock[0])
+    svc = FeatureService("scoring", [txn_view()], logging_config=LoggingConfig(sample_rate=1.0))
+    store.apply([user, txn_view(), svc])
+    assert not [c for c in store.monitor(record=False).checks if c.scope == "log"]   # nothing logged yet
+    served: list = []
+    for end in (NOW - timedelta(days=2), NOW):   # baseline traffic, then current traffic
+        clock[0] = end + timedelta(hours=12) if end != NOW else NOW
+        store.materialize(end - timedelta(days=DAYS), end)
+        for _ in range(5):
+            rows = [{"user_id": u} for u in range(300)]
+            resp = store.get_online_features("scoring", rows).to_dict()
+            if end == NOW:
+                served += resp["amount"]
+    assert store.flush_feature_logs()
+    report = store.monitor(record=False)
+    got = find(report, "completeness", "log", "amount")
+    assert got.value == pytest.approx(sum(v is not None for v in served) / len(served))
+    for check in ("psi", "ks"):
+        c = find(report, check, "log", "amount")
+        assert c.value is not None and c.status == "OK", c

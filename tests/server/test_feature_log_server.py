@@ -44,3 +44,21 @@ def test_the_server_logs_what_it_serves(tmp_path: Path, serve) -> None:
         assert row["user_spend__amount"] == d["amount"][i]
         assert row["user_spend__amount__status"] == statuses["amount"][i]
         assert row["pair_stats__last_country__status"] == statuses["last_country"][i]
+
+
+def test_the_feature_log_counters_are_on_metrics(tmp_path: Path, serve) -> None:
+    # rows written (and, when the queue overflows, requests dropped) are counted on /metrics
+    import time
+
+    repo = make_repo(tmp_path / "repo", logging={"sample_rate": 1.0, "flush_interval_seconds": 0.05})
+    fs = FeatureStore(repo)
+    fs.apply(definitions())
+    fs.materialize_incremental()
+    server = serve(repo)
+    body = {"feature_service": SERVICE, "entities": {"user_id": ["u1", "u2"], "merchant_id": ["m1", "m1"]}}
+    assert server.post(GET, body).status_code == 200
+    line = f'skewless_feature_log_rows_total{{service="{SERVICE}"}} 2.0'
+    deadline = time.monotonic() + 60
+    while line not in (text := server.get("/metrics").text) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert line in text, [x for x in text.splitlines() if "feature_log" in x]

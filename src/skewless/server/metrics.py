@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import sys
 import threading
 from bisect import bisect_left
 from collections.abc import Callable
@@ -133,6 +134,25 @@ def export_results(monitoring_dir: Any) -> None:
     _RESULTS = registry
 
 
+_LOG_REGISTRY: CollectorRegistry | None = None
+
+
+def _feature_log_metrics() -> bytes:
+    """The feature log's counters (rows written, requests dropped, write errors: they live in
+    ``skewless.monitoring.feature_log``, loaded once a service logs) in a single-process
+    server; in multiprocess mode every worker's counters are in the collected files."""
+    global _LOG_REGISTRY
+    module = sys.modules.get("skewless.monitoring.feature_log")
+    if module is None:
+        return b""
+    if _LOG_REGISTRY is None:
+        registry = CollectorRegistry(auto_describe=True)
+        for counter in (module.WRITTEN, module.DROPPED, module.WRITE_ERRORS):
+            registry.register(counter)
+        _LOG_REGISTRY = registry
+    return generate_latest(_LOG_REGISTRY)
+
+
 def render() -> tuple[bytes, str]:
     """The Prometheus text exposition of every worker's metrics, then the monitor and audit
     results (read from their files, ``export_results``)."""
@@ -142,7 +162,7 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         data = generate_latest(registry)
     else:
-        data = generate_latest(REGISTRY)
+        data = generate_latest(REGISTRY) + _feature_log_metrics()
     if _RESULTS is not None:
         data += generate_latest(_RESULTS)
     return data, CONTENT_TYPE_LATEST

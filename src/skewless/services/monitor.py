@@ -5,14 +5,15 @@ with the context's engine, online store, registry and clock, and record the resu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from skewless.context import RuntimeContext
 from skewless.define import FeatureView
-from skewless.monitoring import latency, results
+from skewless.monitoring import feature_log, latency, results
 from skewless.errors import SkewlessError
 from skewless.monitoring.monitors import (ALERT, Check, MaterializationState, MonitorReport,
-                                          check_views, run)
+                                          check_views, log_checks, run)
 from skewless.registry import Snapshot
 from skewless.services.materialize import FAILURES
 from skewless.services.online_status import online_status
@@ -59,9 +60,24 @@ def monitor(ctx: RuntimeContext, snapshot: Snapshot, views: Sequence[str] | None
         con.close()
     if unreadable is not None:
         report.checks.insert(0, unreadable)
+    report.checks.extend(_log_checks(ctx, snapshot, now, {v.name for v in selected}))
     if record:
         results.record(report.to_dict(), ctx.config.resolve(results.MONITORING_DIR))
     return report
+
+
+def _log_checks(ctx: RuntimeContext, snapshot: Snapshot, now: datetime, views: set[str]) -> list[Check]:
+    """The checks over what was served (scope ``log``): completeness and distribution of each
+    feature of ``views`` in every feature service's log of the monitored period
+    (docs/monitoring.md, "From the feature log"). A service that logged nothing adds none."""
+    cfg = ctx.config.monitoring
+    out: list[Check] = []
+    for svc in snapshot.feature_services.values():
+        table = feature_log.read_feature_logs(ctx.config, svc.name, since=now - timedelta(days=cfg.period_days),
+                                              root=feature_log.log_root(ctx.config, svc))
+        if table.num_rows:
+            out += [c for c in log_checks(table, now, cfg, service=svc.name) if c.view in views]
+    return out
 
 
 def _duckdb() -> Any:
