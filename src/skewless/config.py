@@ -110,6 +110,42 @@ class ServingConfig(_Strict):
     max_entities_per_request: int = Field(default=100_000, ge=1)
 
 
+class FeatureLoggingConfig(_Strict):
+    """Feature logging of online reads by feature service (docs/feature-logging.md).
+
+    ``sample_rate``: the share of requests logged (0: none, the default; 1: every request),
+    for every feature service without its own ``logging_config``. ``path``: the log root
+    (relative to the repo). ``queue_size``: requests held for the background writer; when full,
+    a request is not logged (counted as dropped), never delayed. ``flush_interval_seconds`` /
+    ``flush_rows``: a partition's buffered rows are written as one Parquet file at least this
+    often, or once this many rows are buffered. ``retention_days``: partitions older than this
+    many days are deleted by ``skewless logs compact`` (None: kept).
+    """
+
+    sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    path: str = "data/feature_logs"
+    queue_size: int = Field(default=10_000, ge=1)
+    flush_interval_seconds: float = Field(default=10.0, gt=0)
+    flush_rows: int = Field(default=50_000, ge=1)
+    retention_days: int | None = Field(default=None, ge=1)
+
+
+class AuditConfig(_Strict):
+    """Default thresholds of ``skewless audit`` (docs/audit.md); a CLI flag overrides each.
+
+    A feature is ALERT when its ``mismatch_rate``, ``missing_online_rate`` or
+    ``missing_offline_rate`` is over the threshold (a share of the compared rows, 0 to 1).
+    ``float_tolerance``: two floats are equal when ``|a - b| <= float_tolerance * max(1, |a|,
+    |b|)``. ``worst``: how many entities with the largest differences are reported per feature.
+    """
+
+    mismatch_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    missing_online_rate: float = Field(default=0.01, ge=0.0, le=1.0)
+    missing_offline_rate: float = Field(default=0.01, ge=0.0, le=1.0)
+    float_tolerance: float = Field(default=1e-6, ge=0.0)
+    worst: int = Field(default=10, ge=0)
+
+
 class RepoConfig(_Strict):
     """The whole of ``feature_store.yaml``. Only ``project`` is required."""
 
@@ -125,6 +161,8 @@ class RepoConfig(_Strict):
     created_timestamp_tolerance_seconds: float = Field(default=300.0, ge=0)
     cache: CacheConfig = CacheConfig()
     serving: ServingConfig = ServingConfig()
+    logging: FeatureLoggingConfig = FeatureLoggingConfig()
+    audit: AuditConfig = AuditConfig()
 
     repo_path: Path = Field(default=Path("."), exclude=True)
     _notes: tuple[str, ...] = PrivateAttr(default=())

@@ -137,6 +137,10 @@ class FeatureStore:
         # the online store as the use cases read and write it: behind the hot-key and
         # fallback cache, which writes, swaps and drops through it keep true
         self.cache: CachedStore = self.context.online_store
+        # the feature log (docs/feature-logging.md): a hook registered only when logging is on
+        self._feature_logger: Any = None
+        if self.config.logging.sample_rate > 0:
+            self._start_feature_log()
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -221,6 +225,9 @@ class FeatureStore:
                 return self._serving[1]
             if self._serving is None or self._serving[1].version != snap.version:
                 self._online_plans.clear()
+                if self._feature_logger is None and snap.feature_services and any(
+                        s.logging_config is not None for s in snap.feature_services.values()):
+                    self._start_feature_log(snap)
             self._serving = (now, snap)
             self._registry_error = None
             self._registry_read_at = time.time()
@@ -259,6 +266,79 @@ class FeatureStore:
             self.context, fresh_snapshot=self._fresh_serving_snapshot,
             serving_snapshot=self._serving_snapshot, health=self.registry_health,
             was_ready=was_ready)
+
+    # --- feature logging and the skew audit ---------------------------------------------------
+    def _start_feature_log(self, snap: Snapshot | None = None) -> None:
+        """Register the feature log's hook if logging is on for any service (docs/feature-logging.md)."""
+        from skewless.monitoring import feature_log
+
+        services = snap.feature_services if snap is not None else {}
+        if self._feature_logger is None and feature_log.logging_wanted(self.config, services):
+            self._feature_logger = feature_log.FeatureLogger(self)
+            self.add_hook(self._feature_logger)
+
+    @property
+    def feature_logger(self) -> Any:
+        """The feature log's ``FeatureLogger`` (its counters: ``logged``, ``dropped``,
+        ``write_errors``...), or None while nothing is logged (docs/feature-logging.md)."""
+        return self._feature_logger
+
+    def flush_feature_logs(self, timeout: float = 30.0) -> bool:
+        """Write the logged requests queued so far; True once written (True when nothing is
+        logged), False if the writer did not finish within ``timeout`` seconds."""
+        return True if self._feature_logger is None else bool(self._feature_logger.flush(timeout))
+
+    def close(self) -> None:
+        """Write the queued feature logs and stop their writer (the feature server calls it at
+        shutdown; interpreter exit does too). The store stays usable: a later read that is
+        logged starts a new writer."""
+        logger, self._feature_logger = self._feature_logger, None
+        if logger is not None:
+            self.remove_hook(logger)
+            logger.close()
+
+    def read_feature_logs(self, service: str, since: TimeLike | None = None,
+                          until: TimeLike | None = None) -> Any:
+        """The logged rows of feature service ``service`` with ``since <= __log_timestamp <
+        until`` as a pyarrow Table (columns: docs/feature-logging.md); times as for
+        ``materialize``. UnknownObjectError for an unknown service."""
+        from skewless.monitoring import feature_log
+
+        svc = self.snapshot().get("feature_service", service)
+        return feature_log.read_feature_logs(
+            self.config, svc.name, to_utc(since, "since", self.clock) if since is not None else None,
+            to_utc(until, "until", self.clock) if until is not None else None,
+            root=feature_log.log_root(self.config, svc))
+
+    def compact_feature_logs(self, services: Sequence[str] | None = None, **options: Any) -> Any:
+        """Merge each feature log partition's small files and apply ``logging.retention_days``
+        (``skewless logs compact``; options of ``monitoring.feature_log.compact_logs``). Returns
+        one ``LogCompactReport`` per log root."""
+        from skewless.monitoring import feature_log
+
+        snap = self.snapshot()
+        chosen = [snap.get("feature_service", n) for n in services] if services is not None else None
+        roots: dict[Any, list[FeatureService] | None] = {feature_log.log_root(self.config): chosen}
+        for svc in (chosen if chosen is not None else snap.feature_services.values()):
+            root = feature_log.log_root(self.config, svc)
+            if root not in roots:
+                roots[root] = [svc]
+            elif roots[root] is not None and svc not in roots[root]:   # type: ignore[operator]
+                roots[root].append(svc)  # type: ignore[union-attr]
+        return [feature_log.compact_logs(self.config, svcs, root=root, now=self.clock(), **options)
+                for root, svcs in roots.items()]
+
+    def audit(self, service: str, since: TimeLike | None = None, until: TimeLike | None = None,
+              **thresholds: Any) -> Any:
+        """The skew audit of feature service ``service`` (docs/audit.md): the logged requests of
+        ``[since, until)`` (default: the last day) replayed through ``get_historical_features``
+        at their logged times, compared per feature; an ``AuditReport`` (``failed`` when a
+        threshold is crossed), also written to ``data/monitoring/audit/<service>.json``.
+        ``thresholds``: ``mismatch_rate``, ``missing_online_rate``, ``missing_offline_rate``,
+        ``float_tolerance``, ``worst`` (defaults: ``audit`` of feature_store.yaml)."""
+        from skewless.monitoring import audit as audit_mod
+
+        return audit_mod.audit(self, service, since=since, until=until, **thresholds)
 
     # --- definitions -------------------------------------------------------------------------
     def plan(self, objects: Iterable[Any], partial: bool = True,

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from skewless import (Aggregation, Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource,
-                      OnDemandFeatureView, PushSource, RequestSource)
+                      LoggingConfig, OnDemandFeatureView, PushSource, RequestSource)
 from skewless.cli import catalog
 from skewless.cli._common import console
 from skewless.define._common import FrozenMixin
@@ -77,7 +77,8 @@ CHANGED: dict[type, dict[str, Any]] = {
                   "aggregations": [Aggregation("x", "max", timedelta(days=1))],
                   "aggregation_tile": timedelta(hours=2)},
     FeatureService: {"name": "t", "features": "projection", "description": "fraud model",
-                     "owner": "me@example.com", "tags": {"stage": "prod"}},
+                     "owner": "me@example.com", "tags": {"stage": "prod"},
+                     "logging_config": LoggingConfig(sample_rate=0.5, path="logs")},
     RequestSource: {"name": "req2", "schema": [Field("r", Int64), Field("r2", Float64)],
                     "description": "sent by the app"},
     OnDemandFeatureView: {"name": "od2", "sources": "projection",

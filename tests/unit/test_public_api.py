@@ -7,7 +7,7 @@ import skewless.types as T
 def test_all_is_pinned() -> None:
     assert sorted(skewless.__all__) == sorted([
         "Aggregation", "Entity", "FeatureClient", "FeatureService", "FeatureStore", "FeatureView", "Field",
-        "FileSource", "OnDemandFeatureView", "PushSource", "RequestSource", "SkewlessError",
+        "FileLoggingDestination", "FileSource", "LoggingConfig", "OnDemandFeatureView", "PushSource", "RequestSource", "SkewlessError",
         "__version__", "on_demand_feature_view",
     ])
     for name in skewless.__all__:

@@ -2,6 +2,7 @@
 
 from skewless.define.aggregation import Aggregation
 from skewless.define.entity import Entity
+from skewless.define.feature_logging import FileLoggingDestination, LoggingConfig
 from skewless.define.feature_service import FeatureService
 from skewless.define.feature_view import ON_MISSING, FeatureView, FeatureViewProjection
 from skewless.define.field import Field
@@ -11,5 +12,5 @@ from skewless.define.source import FileSource, PushSource, Source, offline_sourc
 Definition = Entity | FeatureView | FeatureService | OnDemandFeatureView
 
 __all__ = ["Aggregation", "Entity", "Field", "FileSource", "PushSource", "Source", "offline_source", "FeatureView",
-           "FeatureViewProjection", "FeatureService", "ON_MISSING", "Definition",
+           "FeatureViewProjection", "FeatureService", "FileLoggingDestination", "LoggingConfig", "ON_MISSING", "Definition",
            "OnDemandFeatureView", "RequestSource", "on_demand_feature_view"]

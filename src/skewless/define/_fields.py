@@ -137,4 +137,5 @@ def init_args(kind: str, fields: tuple[Spec, ...], spec: Mapping[str, Any],
 ALIASES: dict[str, frozenset[str]] = {
     "FileSource": frozenset({"file_format", "event_timestamp_column", "tags", "owner",
                              "s3_endpoint_override"}),
+    "LoggingConfig": frozenset({"destination"}),
 }

@@ -7,9 +7,18 @@ from typing import Any
 
 from skewless.define._common import FrozenMixin, check_name, check_str, check_tags
 from skewless.define._fields import IDENTITY, Spec, as_dict, specs_of
+from skewless.define.feature_logging import LoggingConfig
 from skewless.define.feature_view import FeatureView, FeatureViewProjection
 from skewless.define.on_demand import OnDemandFeatureView
 from skewless.errors import DefinitionError
+
+
+def _logging_spec(config: LoggingConfig | None) -> dict[str, Any] | None:
+    return None if config is None else config.to_spec()
+
+
+def _logging_load(spec: dict[str, Any] | None) -> LoggingConfig | None:
+    return None if spec is None else LoggingConfig.from_spec(spec)
 
 
 def _projections(specs: list[dict[str, Any]]) -> list[FeatureViewProjection]:
@@ -18,13 +27,15 @@ def _projections(specs: list[dict[str, Any]]) -> list[FeatureViewProjection]:
 
 class FeatureService(FrozenMixin):
     """The features of one model: whole views (feature views and on-demand feature views)
-    and projections ``view[["a", "b"]]``."""
+    and projections ``view[["a", "b"]]``. ``logging_config``: log its online reads
+    (docs/feature-logging.md; None: the global ``logging`` of feature_store.yaml)."""
 
     name: str
     projections: tuple[FeatureViewProjection, ...]
     description: str
     owner: str
     tags: dict[str, str]
+    logging_config: LoggingConfig | None
 
     KIND = "feature service"
     FIELDS = (
@@ -34,6 +45,9 @@ class FeatureService(FrozenMixin):
         Spec("description", describe=(0, "description"), ls=(2, "description")),
         Spec("owner", describe=(1, "owner"), ls=(3, "owner")),
         Spec("tags", dump=as_dict, describe=(2, "tags"), ls=(4, "tags")),
+        # absent from the stored spec when None: services without it keep their stored form
+        Spec("logging_config", dump=_logging_spec, load=_logging_load, describe=(3, "logging"),
+             omit=None),
     )
 
     def __init__(
@@ -43,6 +57,7 @@ class FeatureService(FrozenMixin):
         description: str = "",
         owner: str = "",
         tags: dict[str, str] | None = None,
+        logging_config: LoggingConfig | None = None,
     ) -> None:
         self._set("name", check_name("feature service", name))
         projs: list[FeatureViewProjection] = []
@@ -70,6 +85,11 @@ class FeatureService(FrozenMixin):
         self._set("description", check_str("feature service", name, "description", description))
         self._set("owner", check_str("feature service", name, "owner", owner))
         self._set("tags", check_tags("feature service", name, tags))
+        if logging_config is not None and not isinstance(logging_config, LoggingConfig):
+            raise DefinitionError(
+                f"feature service '{name}': logging_config must be a LoggingConfig, got {logging_config!r}",
+                hint="logging_config=LoggingConfig(sample_rate=1.0) (docs/feature-logging.md)")
+        self._set("logging_config", logging_config)
 
     def __repr__(self) -> str:
         return f"FeatureService(name={self.name!r}, features={list(self.projections)!r})"

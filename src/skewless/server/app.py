@@ -392,6 +392,7 @@ def create_app(store: FeatureStore, tune_gc: bool = True) -> ServerApp:
             yield
         finally:
             server.tally.flush()
+            store.close()   # writes the queued feature logs (docs/feature-logging.md)
 
     routes = [
         server.route("/get-online-features", server.get_online_features, "POST"),  # see ServerApp
