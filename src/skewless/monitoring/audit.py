@@ -201,17 +201,17 @@ def audit(store: Any, service: str, since: Any = None, until: Any = None, *,
     t0 = time.perf_counter()
     cfg = store.config
     now = store.clock()
-    start = parse_time(since if since is not None else "1d", "--since", now)
-    end = parse_time(until, "--until", now) if until is not None else now
-    if start >= end:
-        raise InvalidRequestError(f"--since ({start.isoformat()}) is not before --until ({end.isoformat()})",
-                                  hint="audit a period that ends after it starts, e.g. --since 1d")
     snap = store.snapshot()
     svc = snap.feature_services.get(service)
     if svc is None:
         raise UnknownObjectError(f"feature service '{service}' is not registered; "
                                  f"{closest(service, snap.feature_services)}",
                                  hint="`skewless ls feature-services` lists them")
+    start = parse_time(since if since is not None else "1d", "--since", now)
+    end = parse_time(until, "--until", now) if until is not None else now
+    if start >= end:
+        raise InvalidRequestError(f"--since ({start.isoformat()}) is not before --until ({end.isoformat()})",
+                                  hint="audit a period that ends after it starts, e.g. --since 1d")
     options = cfg.audit
     limits = {"mismatch_rate": options.mismatch_rate if mismatch_rate is None else mismatch_rate,
               "missing_online_rate": options.missing_online_rate if missing_online_rate is None
