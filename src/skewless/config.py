@@ -146,6 +146,91 @@ class AuditConfig(_Strict):
     worst: int = Field(default=10, ge=0)
 
 
+class MonitorThresholds(_Strict):
+    """The thresholds of ``skewless monitor`` (docs/monitoring.md), as defaults under
+    ``monitoring:`` and as per-view overrides under ``monitoring.views.<view>``.
+
+    Ages are in seconds; shares (completeness) are in [0, 1]; PSI and KS are unitless. A value
+    crossing ``*_warn`` is WARN, crossing ``*_alert`` is ALERT (ages and PSI/KS: above;
+    completeness: below). ``None`` turns that level off."""
+
+    # freshness: WARN once the newest event is older than the view's ttl (or
+    # ``freshness_max_age_seconds`` for a view without ttl; no ttl and no max age: skipped),
+    # ALERT once older than that plus ``freshness_grace_seconds``
+    freshness_grace_seconds: float = Field(default=3600.0, ge=0)
+    freshness_max_age_seconds: float | None = Field(default=None, gt=0)
+    completeness_warn: float | None = Field(default=0.99, ge=0, le=1)
+    completeness_alert: float | None = Field(default=0.95, ge=0, le=1)
+    psi_warn: float | None = Field(default=0.1, ge=0)
+    psi_alert: float | None = Field(default=0.25, ge=0)
+    ks_warn: float | None = Field(default=0.1, ge=0, le=1)
+    ks_alert: float | None = Field(default=0.2, ge=0, le=1)
+    latency_p99_warn_seconds: float | None = Field(default=0.05, gt=0)
+    latency_p99_alert_seconds: float | None = Field(default=0.25, gt=0)
+    # materialization: the last run's age (default: the view's ttl, or the freshness max age)
+    materialization_max_age_seconds: float | None = Field(default=None, gt=0)
+
+
+class MonitorOverrides(_Strict):
+    """Per-view overrides of ``MonitorThresholds`` (only the keys written replace the
+    defaults); ``skip``: checks not to run for the view (``freshness``, ``completeness``,
+    ``psi``, ``ks``, ``latency``, ``materialization``)."""
+
+    freshness_grace_seconds: float | None = Field(default=None, ge=0)
+    freshness_max_age_seconds: float | None = Field(default=None, gt=0)
+    completeness_warn: float | None = Field(default=None, ge=0, le=1)
+    completeness_alert: float | None = Field(default=None, ge=0, le=1)
+    psi_warn: float | None = Field(default=None, ge=0)
+    psi_alert: float | None = Field(default=None, ge=0)
+    ks_warn: float | None = Field(default=None, ge=0, le=1)
+    ks_alert: float | None = Field(default=None, ge=0, le=1)
+    latency_p99_warn_seconds: float | None = Field(default=None, gt=0)
+    latency_p99_alert_seconds: float | None = Field(default=None, gt=0)
+    materialization_max_age_seconds: float | None = Field(default=None, gt=0)
+    skip: tuple[str, ...] = ()
+
+    @field_validator("skip")
+    @classmethod
+    def _checks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = ("freshness", "completeness", "psi", "ks", "latency", "materialization")
+        for name in value:
+            if name not in known:
+                raise ValueError(f"unknown check {name!r}; known: {', '.join(known)}")
+        return value
+
+
+class MonitoringConfig(MonitorThresholds):
+    """``monitoring:`` in feature_store.yaml: what ``skewless monitor`` checks and where its
+    alerts go (docs/monitoring.md). Windows are in days before the store's clock: the current
+    window is the last ``current_days``, the baseline the ``baseline_days`` before it; the
+    freshness and completeness series cover the last ``period_days``."""
+
+    views: dict[str, MonitorOverrides] = Field(default_factory=dict)
+    baseline_days: float = Field(default=7.0, gt=0)
+    current_days: float = Field(default=1.0, gt=0)
+    period_days: float = Field(default=14.0, gt=0)
+    psi_bins: int = Field(default=10, ge=2, le=100)
+    psi_epsilon: float = Field(default=1e-4, gt=0, lt=1)
+    ks_sample_size: int = Field(default=20_000, ge=100)   # rows per window given to ks_2samp
+    min_rows: int = Field(default=100, ge=1)              # fewer rows in a window: skipped, with a note
+    online_sample_keys: int = Field(default=1000, ge=0)   # 0: no online checks
+    # latency: the feature server's Prometheus endpoint, or its multiprocess metrics directory
+    metrics_url: str | None = None
+    metrics_dir: str | None = None
+    webhook_url: str | None = None
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    webhook_retries: int = Field(default=2, ge=0, le=10)
+
+    def thresholds(self, view: str) -> MonitorThresholds:
+        """The thresholds of ``view``: the defaults, with its overrides."""
+        override = self.views.get(view)
+        base = {k: getattr(self, k) for k in MonitorThresholds.model_fields}
+        if override is not None:
+            base.update({k: v for k, v in override.model_dump(exclude_unset=True).items()
+                         if k in MonitorThresholds.model_fields})
+        return MonitorThresholds(**base)
+
+
 class RepoConfig(_Strict):
     """The whole of ``feature_store.yaml``. Only ``project`` is required."""
 
@@ -163,6 +248,7 @@ class RepoConfig(_Strict):
     serving: ServingConfig = ServingConfig()
     logging: FeatureLoggingConfig = FeatureLoggingConfig()
     audit: AuditConfig = AuditConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     repo_path: Path = Field(default=Path("."), exclude=True)
     _notes: tuple[str, ...] = PrivateAttr(default=())
@@ -197,12 +283,31 @@ def _known_keys(model: Any) -> list[str]:
     return [k for k in getattr(model, "model_fields", {}) if k != "repo_path"]
 
 
-def _section_models(section: str, data: dict[str, Any] | None = None) -> tuple[Any, ...]:
-    """The model of a section: its backend's settings model (by the ``type`` in ``data``)."""
+def _section_models(section: str, data: dict[str, Any] | None = None,
+                    path: list[str] | None = None) -> tuple[Any, ...]:
+    """The model of a section: its backend's settings model (by the ``type`` in ``data``), or
+    the nested model at ``path`` (e.g. ``["monitoring", "views", "v"]``: MonitorOverrides)."""
     if section in SECTIONS:
-        model = section_settings(section, (data or {}).get(section))
-        return (model,) if model is not None else ()
-    return (RepoConfig,)
+        settings = section_settings(section, (data or {}).get(section))
+        return (settings,) if settings is not None else ()
+    model: Any = RepoConfig
+    for key in path or [section]:
+        fields = getattr(model, "model_fields", {})
+        if key in fields:
+            ann = fields[key].annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                model = ann
+                continue
+            args = getattr(ann, "__args__", ())
+            if args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel):
+                model = ("dict", args[-1])   # a mapping of names to models: the next key is a name
+                continue
+            return (RepoConfig,)
+        if isinstance(model, tuple):
+            model = model[1]
+            continue
+        return (RepoConfig,)
+    return (model,) if not isinstance(model, tuple) else (RepoConfig,)
 
 
 def _type_names(section: str) -> list[str]:
@@ -265,7 +370,7 @@ def _report(errors: list[Any], problems: _Problems, data: dict[str, Any]) -> Con
         var = problems.origins.var(loc)
         if e["type"] == "extra_forbidden":
             parent = loc[:-1]
-            models = _section_models(parent[0], data) if parent else (RepoConfig,)
+            models = _section_models(parent[0], data, parent) if parent else (RepoConfig,)
             valid = sorted({k for m in models for k in _known_keys(m)})
             if var is not None:
                 near = _nearest(loc[-1], valid)

@@ -32,6 +32,7 @@ from skewless.plan.online import OnlinePlan, build_online_plan
 from skewless.services import apply as apply_svc
 from skewless.services import compact as compact_svc
 from skewless.services import materialize as materialize_svc
+from skewless.services import monitor as monitor_svc
 from skewless.services import online as online_svc
 from skewless.services import online_status as status_svc
 from skewless.services import push as push_svc
@@ -46,6 +47,7 @@ from skewless.services.apply import PlanResult
 from skewless.services.compact import CompactReport
 from skewless.services.ingest import BatchDone, Metrics as StreamMetrics, StreamIngest, StreamSpec
 from skewless.services.materialize import ViewReport
+from skewless.monitoring.monitors import Check as MonitorCheck, MonitorReport
 from skewless.services.online import ColumnGroup, OnlineResponse, check_entity_count
 from skewless.services.online_status import ViewStatus
 from skewless.services.push import PushReport
@@ -511,6 +513,15 @@ class FeatureStore:
         holder, if another rebuild of one of them is running (docs/online.md, "Leases")."""
         return self._fire(H.REBUILD_ONLINE, {"views": views}, lambda: rebuild_svc.rebuild_online(
             self.context, self.snapshot(), views=views, on_rows=on_rows, batch_rows=batch_rows))
+
+    def monitor(self, views: Sequence[str] | None = None, record: bool = True) -> MonitorReport:
+        """Freshness, completeness, distribution (PSI, KS), latency and materialization health
+        of ``views`` (default: every feature view), graded OK / WARN / ALERT against
+        ``monitoring:`` in feature_store.yaml at this store's clock (docs/monitoring.md).
+        ``record``: also write ``data/monitoring/last.json`` and a line of
+        ``history.jsonl``. Raises ConfigError for a ``monitoring.views`` entry naming no
+        view, UnknownObjectError for an unknown view in ``views``."""
+        return monitor_svc.monitor(self.context, self.snapshot(), views, record=record)
 
     def online_status(self) -> list[ViewStatus]:
         """Per online view: entities stored, watermark and its age, last run."""

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from skewless import __version__
-from skewless.cli import audit, catalog, definitions, online, repo_init, serve, stream, training
+from skewless.cli import audit, catalog, definitions, monitor, online, repo_init, serve, stream, training
 from skewless.cli._common import REPO_HELP, CliState, RepoGroup
 
 app = typer.Typer(
@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 
 # One module per command group; each adds its commands to the app.
-for group in (repo_init, definitions, catalog, training, online, serve, stream, audit):
+for group in (repo_init, definitions, catalog, training, online, serve, stream, audit, monitor):
     group.register(app)
 
 

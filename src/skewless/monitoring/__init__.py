@@ -1,1 +1,1 @@
-"""Monitoring: feature logging, the skew audit, monitors and reports (docs/feature-logging.md, docs/audit.md)."""
+"""Monitoring: feature logging, the skew audit, the monitors and reports (docs/feature-logging.md, docs/audit.md, docs/monitoring.md)."""

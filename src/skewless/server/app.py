@@ -131,6 +131,8 @@ class FeatureServer:
             if isinstance(hook, M.MetricsHook):
                 store.remove_hook(hook)
         store.add_hook(self.metrics_hook)
+        # the monitor and audit results, read from their files on scrape (never run here)
+        M.export_results(store.config.resolve("data/monitoring"))
         cache = getattr(store, "cache", None)
         self.cache_counters = M.CacheCounters(cache) if cache is not None else None
 

@@ -23,6 +23,8 @@ Metric names (``docs/server.md`` explains each):
   registry read (the snapshot's age is ``time() - this``; with several workers, the oldest)
 - ``skewless_registry_stale``: 1 while the registry cannot be read and the server serves its
   last good snapshot (with several workers: 1 if any worker does)
+- ``skewless_monitor_*`` and ``skewless_audit_*``: the last monitor and audit results, read
+  from their files on scrape (``skewless.server.results_export``, docs/monitoring.md)
 
 The routes' figures are added up in the worker (``Tally``) and written to these metrics at
 most ``FLUSH_SECONDS`` later, and before the worker renders ``/metrics``: with several workers,
@@ -117,14 +119,33 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
 
 
+_RESULTS: CollectorRegistry | None = None   # the monitor and audit results (results_export)
+
+
+def export_results(monitoring_dir: Any) -> None:
+    """Export the monitor and audit results under ``monitoring_dir`` (``<repo>/data/monitoring``)
+    in ``render()``'s output from now on (``skewless.server.results_export``)."""
+    global _RESULTS
+    from skewless.server.results_export import ResultsCollector
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ResultsCollector(monitoring_dir))
+    _RESULTS = registry
+
+
 def render() -> tuple[bytes, str]:
-    """The Prometheus text exposition of every worker's metrics."""
+    """The Prometheus text exposition of every worker's metrics, then the monitor and audit
+    results (read from their files, ``export_results``)."""
     if multiprocess_dir():
         from prometheus_client import multiprocess
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        data = generate_latest(registry)
+    else:
+        data = generate_latest(REGISTRY)
+    if _RESULTS is not None:
+        data += generate_latest(_RESULTS)
+    return data, CONTENT_TYPE_LATEST
 
 
 class CacheCounters:

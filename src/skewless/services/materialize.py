@@ -45,7 +45,8 @@ import pyarrow as pa
 
 from skewless.context import RuntimeContext
 from skewless.define import FeatureView
-from skewless.errors import MaterializationError, OnlineStoreError, SourceError, UnknownObjectError, closest
+from skewless.errors import (MaterializationError, OnlineStoreError, SkewlessError, SourceError,
+                             UnknownObjectError, closest)
 from skewless.kernels.source import (CREATED_AHEAD_HINT, check_view_source, created_after, resolve_source,
                                      source_files)
 from skewless.online import OnlineStore
@@ -288,11 +289,55 @@ def batch_records(batch: pa.RecordBatch, join_keys: Sequence[str], features: Seq
             for key, ev, cr, vals in zip(keys, event, created, rows)]
 
 
+FAILURES = "materialization_failures"
+
+
 def materialize(ctx: RuntimeContext, snapshot: Snapshot, *, end: datetime,
                 start: datetime | None = None, views: Sequence[str] | None = None,
                 now: datetime | None = None, incremental: bool = False,
                 on_rows: RowsCallback | None = None, batch_rows: int = 100_000,
                 since: Coverage | None = None) -> list[ViewReport]:
+    """``_materialize`` (below), recording failed runs for the monitors (docs/monitoring.md,
+    "Materialization"): a run that raises adds one to the consecutive failures of each view it
+    was asked for (state ``materialization_failures``: count, time by the context's clock,
+    error); a view's successful run clears its count."""
+    selected = [v.name for v in online_views(snapshot, views)]
+    try:
+        reports = _materialize(ctx, snapshot, end=end, start=start, views=views, now=now,
+                               incremental=incremental, on_rows=on_rows, batch_rows=batch_rows,
+                               since=since)
+    except Exception as e:
+        _record_failure(ctx, snapshot, selected, e)
+        raise
+    try:
+        failed = ctx.registry.list_state(snapshot.project, FAILURES)
+        for r in reports:
+            if snapshot.online_key(r.view) in failed:
+                ctx.registry.delete_state(snapshot.project, FAILURES, snapshot.online_key(r.view))
+    except SkewlessError:   # the run is done; a registry that cannot record it is told apart
+        ctx.log.warning("could not clear the recorded materialization failures", exc_info=True)
+    return reports
+
+
+def _record_failure(ctx: RuntimeContext, snapshot: Snapshot, views: Sequence[str],
+                    error: BaseException) -> None:
+    at = to_utc(ctx.now()).isoformat()
+    text = f"{type(error).__name__}: {error}"[:500]
+    try:
+        for name in views:
+            key = snapshot.online_key(name)
+            prev = ctx.registry.get_state(snapshot.project, FAILURES, key) or {}
+            ctx.registry.set_state(snapshot.project, FAILURES, key, {
+                "failures": int(prev.get("failures") or 0) + 1, "at": at, "error": text})
+    except SkewlessError:   # the original error matters more: it is raised
+        ctx.log.warning("could not record the materialization failure", exc_info=True)
+
+
+def _materialize(ctx: RuntimeContext, snapshot: Snapshot, *, end: datetime,
+                 start: datetime | None = None, views: Sequence[str] | None = None,
+                 now: datetime | None = None, incremental: bool = False,
+                 on_rows: RowsCallback | None = None, batch_rows: int = 100_000,
+                 since: Coverage | None = None) -> list[ViewReport]:
     """Materialize ``views`` (default: every online view of ``snapshot``) with the context's
     engine, online store and registry. An explicit window covers the rows landing in
     ``[start, end]`` (``start <= event_ts + availability_delay <= end``; ``event_ts`` itself
