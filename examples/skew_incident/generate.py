@@ -1,7 +1,7 @@
 """Generate the fraud data set of the seed's incident (deterministic for a seed and a "now").
 
 About 120 days of card transactions up to ``now``: 2,000 customers, 200 merchants in 8
-categories, about 200 transactions a day, a fraud rate of 1-3 % per category, and a fraud spike
+categories, about 150 transactions a day, a fraud rate of 1-3 % per category, and a fraud spike
 (25 %) in ``electronics`` over the last 14 days. From them, the tables a fraud team keeps:
 
 ``transactions.parquet``
@@ -45,7 +45,7 @@ SPIKE_CATEGORY = "electronics"
 SPIKE_FRAUD = 0.25
 SPIKE_DAYS = 14
 DAYS = 120
-TXN_PER_DAY = 200
+TXN_PER_DAY = 150
 CUSTOMERS = 2_000
 MERCHANTS = 200
 RISK_WINDOW = timedelta(days=90)
@@ -68,11 +68,15 @@ def day_floor(t: datetime) -> datetime:
 
 
 def transactions(now: datetime, seed: int) -> pd.DataFrame:
-    """Every transaction over the ``DAYS`` days up to ``now`` (exclusive), in event order."""
+    """Every transaction over the ``DAYS`` days up to ``now`` (exclusive), in event order.
+
+    The days are drawn whole (up to the end of ``now``'s day), then cut at ``now``: the draws
+    depend on the seed only, so every run on a given day, whatever its time, sees the same
+    transactions up to its ``now``, and the daily tables (at 00:00) are the same all day."""
     rng = np.random.default_rng(seed)
     start = day_floor(now) - timedelta(days=DAYS)
-    span_us = int((now - start) / timedelta(microseconds=1))
-    n = int(TXN_PER_DAY * span_us / 86_400e6)
+    span_us = (DAYS + 1) * 86_400_000_000
+    n = TXN_PER_DAY * (DAYS + 1)
     # unique microsecond offsets, sorted: no two transactions share an event time
     offsets = np.sort(rng.choice(span_us, size=n, replace=False))
     merchant_category = np.arange(MERCHANTS) % len(CATEGORIES)
@@ -87,6 +91,7 @@ def transactions(now: datetime, seed: int) -> pd.DataFrame:
     rate = np.where(spiking, SPIKE_FRAUD, rate)
     is_fraud = (rng.random(n) < rate).astype("int64")
     amount = np.where(is_fraud == 1, np.round(amount * 2.5, 2), amount)
+    before = np.asarray(ts < pd.Timestamp(now))
     return pd.DataFrame({
         "transaction_id": np.arange(1, n + 1, dtype="int64"),
         "merchant_id": (merchant + 1).astype("int64"),
@@ -95,7 +100,7 @@ def transactions(now: datetime, seed: int) -> pd.DataFrame:
         "amount": amount.astype("float64"),
         "is_fraud": is_fraud,
         "event_timestamp": ts.astype("datetime64[us, UTC]"),
-    })
+    })[before].reset_index(drop=True)
 
 
 def _days(now: datetime) -> list[pd.Timestamp]:

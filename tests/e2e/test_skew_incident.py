@@ -80,15 +80,37 @@ def test_the_declared_once_repo_shows_no_mismatch(run: dict[str, Any]) -> None:
         assert f["missing_offline_rate"] == 0 and f["worst"] == [], f
 
 
-def test_the_monitor_runs_on_both_repos(run: dict[str, Any]) -> None:
-    for variant in ("skewed", "declared_once"):
-        monitor = run[variant]["monitor"]
-        assert monitor["exit"] in (0, 1) and monitor["report"] is not None, run["stdout"]
-        checks = monitor["report"]["checks"]
-        assert checks and {c["status"] for c in checks} <= {"OK", "WARN", "ALERT"}
-        # nothing wrong with the features served correctly, in either repo
-        assert [c for c in checks if c["view"] in ("customer_stats", "merchant_stats")
-                and c["status"] == "ALERT"] == [], checks
+def _not_ok(run: dict[str, Any], variant: str) -> list[dict[str, Any]]:
+    monitor = run[variant]["monitor"]
+    assert monitor["report"] is not None, run["stdout"]
+    checks = monitor["report"]["checks"]
+    assert checks and {c["status"] for c in checks} <= {"OK", "WARN", "ALERT"}
+    return [c for c in checks if c["status"] != "OK"]
+
+
+def test_the_monitor_points_at_the_skewed_view_only(run: dict[str, Any]) -> None:
+    """The risk view is the only one not OK: its online table was never materialized (the
+    weekly job writes it behind the offline store's back); the daily batches are fresh,
+    complete and stable (the data is the same for every run of a day: no chance WARN)."""
+    flagged = _not_ok(run, "skewed")
+    assert {c["view"] for c in flagged} == {"merchant_category_risk"}, flagged
+    assert [(c["check"], c["status"]) for c in flagged] == [("materialization", "WARN")], flagged
+    assert "never materialized" in flagged[0]["detail"]
+    assert run["skewed"]["monitor"]["exit"] == 0                     # WARN is not an alert
+
+
+def test_the_monitor_finds_nothing_wrong_with_the_plain_views(run: dict[str, Any]) -> None:
+    flagged = _not_ok(run, "declared_once")
+    assert [c for c in flagged if c["view"] != "merchant_category_risk"] == [], flagged
+
+
+@pytest.mark.xfail(strict=True, reason="the monitors read an aggregated view's schema columns as its "
+                   "features: online completeness of 'is_fraud' (a source column, not in the tile "
+                   "records) is 0%, an ALERT; integrator: make the monitors check an aggregated "
+                   "view's aggregations (or skip them), then drop this mark")
+def test_the_declared_once_repo_passes_the_monitor(run: dict[str, Any]) -> None:
+    assert _not_ok(run, "declared_once") == []
+    assert run["declared_once"]["monitor"]["exit"] == 0
 
 
 def test_the_data_is_deterministic_for_a_seed_and_a_now(tmp_path: Path) -> None:
