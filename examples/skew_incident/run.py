@@ -129,10 +129,11 @@ def serve_a_day(variant: str, repo: Path, gen: Generated, generated_dir: Path) -
     return {"requests": served, "seconds": round(time.perf_counter() - started, 1)}
 
 
-def audit_and_monitor(repo: Path) -> dict[str, Any]:
-    """``skewless audit`` and ``skewless monitor`` on the repo: printed, JSON kept."""
+def audit_and_monitor(repo: Path, window: list[str]) -> dict[str, Any]:
+    """``skewless audit`` (over ``window``: ``--since ...`` and maybe ``--until ...``) and
+    ``skewless monitor`` on the repo: printed, JSON kept."""
     out: dict[str, Any] = {}
-    for name, args in (("audit", ["audit", "--service", SERVICE, "--since", "1d",
+    for name, args in (("audit", ["audit", "--service", SERVICE, *window,
                                   "--json", str(repo / "audit.json")]),
                        ("monitor", ["monitor", "--json", str(repo / "monitor.json")])):
         done = cli(repo, *args)
@@ -149,8 +150,9 @@ def audit_and_monitor(repo: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("workdir", nargs="?", help="where to build the repos (default: a new temp dir)")
-    parser.add_argument("--now", help="ISO time the data ends at (default: the current time; the "
-                                      "audit's --since 1d counts back from the current time)")
+    parser.add_argument("--now", help="ISO time the data ends at (default: the current time); the "
+                                      "audit then replays the day before it (--since/--until), the "
+                                      "monitor still runs at the current time")
     parser.add_argument("--variant", choices=VARIANTS, action="append",
                         help="run only this repo (repeatable; default: both)")
     args = parser.parse_args(argv)
@@ -159,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     now = (datetime.fromisoformat(args.now.replace("Z", "+00:00")) if args.now
            else datetime.now(timezone.utc))
     now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    # the audit's window: the last day by the wall clock, or the day before a pinned --now
+    window = (["--since", "1d"] if args.now is None else
+              ["--since", (now - timedelta(days=1)).isoformat(), "--until", now.isoformat()])
     generated_dir = workdir / "generated"
     gen = generate(generated_dir, now)
     print(f"data: {gen.rows['transactions.parquet']:,} transactions up to {gen.now:%Y-%m-%d %H:%M} UTC, "
@@ -171,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         served = serve_a_day(variant, repo, gen, generated_dir)
         print(f"served {served['requests']:,} requests of '{SERVICE}' with feature logging on "
               f"({served['seconds']} s)")
-        summary[variant] = {**served, **audit_and_monitor(repo)}
+        summary[variant] = {**served, **audit_and_monitor(repo, window)}
     (workdir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return 0
 
