@@ -327,7 +327,8 @@ class FeatureStore:
                 roots[root] = [svc]
             elif roots[root] is not None and svc not in roots[root]:   # type: ignore[operator]
                 roots[root].append(svc)  # type: ignore[union-attr]
-        return [feature_log.compact_logs(self.config, svcs, root=root, now=self.clock(), **options)
+        return [feature_log.compact_logs(self.config, compact_svc.compact_directory, svcs, root=root,
+                                         now=self.clock(), **options)
                 for root, svcs in roots.items()]
 
     def audit(self, service: str, since: TimeLike | None = None, until: TimeLike | None = None,

@@ -20,7 +20,7 @@ files whose name starts with ``_`` or ``.`` are not data. Columns: the join keys
 columns, per feature ``<view>__<feature>``, ``<view>__<feature>__timestamp`` and
 ``<view>__<feature>__status``, then ``__log_timestamp``, ``__request_id``,
 ``__feature_service``. ``compact_logs`` merges a partition's small files with the push
-sources' compaction mechanism (``skewless.services.compact``), and deletes partitions older
+sources' compaction mechanism (``services.compact.compact_directory``), and deletes partitions older
 than ``logging.retention_days``; ``read_feature_logs`` reads them back.
 """
 
@@ -37,7 +37,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -51,10 +51,9 @@ from prometheus_client import Counter
 from skewless import types as T
 from skewless.config import RepoConfig
 from skewless.define import FeatureService
-from skewless.errors import LeaseHeldError, SkewlessError
+from skewless.errors import SkewlessError
 from skewless.hooks import BaseHook, Event, Outcome
 from skewless.kernels.compaction import fsync_dir, live_files
-from skewless.services.online import OnlineResponse
 
 log = logging.getLogger("skewless.feature_log")
 
@@ -164,8 +163,8 @@ class FeatureLogger(BaseHook):
     def after(self, event: Event, outcome: Outcome) -> None:
         """Queue the answer of an online read by feature service, if sampled (never blocks)."""
         result = outcome.result
-        if outcome.error is not None or not isinstance(result, OnlineResponse):
-            return
+        if outcome.error is not None or getattr(result, "groups", None) is None:
+            return   # a refused or failed read (an OnlineResponse has groups)
         features = event.request.get("features")
         if isinstance(features, FeatureService):
             name = features.name
@@ -492,18 +491,18 @@ class LogCompactReport:
     seconds: float = 0.0
 
 
-def compact_logs(config: RepoConfig, services: Sequence[FeatureService] | None = None, *,
+def compact_logs(config: RepoConfig, compact_folder: Callable[..., Any],
+                 services: Sequence[FeatureService] | None = None, *,
                  root: Path | None = None, now: datetime | None = None,
                  small_bytes: int = 16 * 1024 * 1024, target_bytes: int = 128 * 1024 * 1024,
                  grace_seconds: float = 600.0, retention_days: int | None = None) -> LogCompactReport:
-    """Merge each partition's small log files into one (the push sources' mechanism,
-    ``skewless.services.compact``: atomic and safe while readers run, replaced files deleted
-    ``grace_seconds`` after the switch), and delete partitions whose date is more than
-    ``retention_days`` (default ``logging.retention_days``; None: none) before ``now``.
-    ``services``: limit to these (default: every service folder under the root). Raises
-    LeaseHeldError when another compaction of a partition runs."""
-    from skewless.services import compact as C
-
+    """Merge each partition's small log files into one and delete partitions whose date is
+    more than ``retention_days`` (default ``logging.retention_days``; None: none) before
+    ``now``. ``compact_folder``: the push sources' compaction of one folder
+    (``services.compact.compact_directory``, passed by ``FeatureStore``): atomic and safe while
+    readers run, replaced files deleted ``grace_seconds`` after the switch. ``services``: limit
+    to these (default: every service folder under the root). Raises LeaseHeldError when
+    another compaction of a partition runs."""
     t0 = time.perf_counter()
     root = root if root is not None else log_root(config)
     now = now or datetime.now(timezone.utc)
@@ -515,7 +514,8 @@ def compact_logs(config: RepoConfig, services: Sequence[FeatureService] | None =
     for sdir in sorted(root.iterdir()):
         if not sdir.is_dir() or not sdir.name.startswith("feature_service="):
             continue
-        if wanted is not None and sdir.name.split("=", 1)[1] not in wanted:
+        service = sdir.name.split("=", 1)[1]
+        if wanted is not None and service not in wanted:
             continue
         for part in sorted(sdir.iterdir()):
             m = re.fullmatch(r"log_date=(\d{4}-\d{2}-\d{2})", part.name)
@@ -526,40 +526,17 @@ def compact_logs(config: RepoConfig, services: Sequence[FeatureService] | None =
                 report.expired.append(str(part))
                 continue
             report.partitions += 1
-            _compact_partition(C, part, now.timestamp(), small_bytes, target_bytes, grace_seconds, report)
+            sub = compact_folder(part, service, now=now.timestamp(), prefixes=(FILE_PREFIX, "compact-"),
+                                 small_bytes=small_bytes, target_bytes=target_bytes,
+                                 grace_seconds=grace_seconds, temp_prefix=FILE_PREFIX,
+                                 label=f"the feature log partition of service '{service}'")
+            report.merged.update({str(part / k): v for k, v in sub.merged.items()})
+            report.rows += sub.rows
+            report.files_before += sub.files_before
+            report.files_after += sub.files_after
+            report.deleted += len(sub.deleted)
     report.seconds = time.perf_counter() - t0
     return report
-
-
-def _compact_partition(C: Any, part: Path, now: float, small: int, target: int, grace: float,
-                       report: LogCompactReport) -> None:
-    sub = C.CompactReport(part.name, str(part))
-    try:
-        with C._folder_lock(part, part.name):
-            C._settle(part, now, grace, sub)
-            for n in os.listdir(part):   # temp files of a writer that crashed (an hour old)
-                if n.startswith(f".{FILE_PREFIX}") and n.endswith(".tmp"):
-                    try:
-                        if time.time() - (part / n).stat().st_mtime >= 3600.0:
-                            (part / n).unlink(missing_ok=True)
-                    except FileNotFoundError:
-                        pass
-            readable = C._readable(part)
-            report.files_before += len(readable)
-            candidates = [n for n in readable if n.startswith((FILE_PREFIX, "compact-"))
-                          and (part / n).stat().st_size < small]
-            for group in C._groups(part, candidates, target):
-                name, rows = C._merge(part, group, now)
-                report.merged[str(part / name)] = len(group)
-                report.rows += rows
-            if grace <= 0 and report.merged:
-                C._settle(part, now, grace, sub)
-            report.files_after += len(C._readable(part))
-            report.deleted += len(sub.deleted)
-    except LeaseHeldError:
-        raise LeaseHeldError(f"another compaction of the feature log partition {part} is running",
-                             hint="wait for it to finish; compactions of one partition run one at "
-                             "a time") from None
 
 
 __all__ = ["FEATURE_SERVICE", "LOG_TIMESTAMP", "META_COLUMNS", "REQUEST_ID", "STATUS_SUFFIX",

@@ -67,7 +67,7 @@ class CompactReport:
 
 
 @contextmanager
-def _folder_lock(directory: Path, source: str) -> Iterator[None]:
+def _folder_lock(directory: Path, label: str) -> Iterator[None]:
     meta = directory / META_DIR
     meta.mkdir(exist_ok=True)
     fd = os.open(meta / "compact.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -76,7 +76,7 @@ def _folder_lock(directory: Path, source: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise LeaseHeldError(
-                f"push source '{source}': another compaction of {directory} is running",
+                f"{label}: another compaction of {directory} is running",
                 hint="wait for it to finish; compactions of one folder run one at a time") from None
         yield
     finally:
@@ -223,17 +223,41 @@ def compact(ctx: RuntimeContext, snapshot: Snapshot, source_name: str, *,
     if not directory.is_dir():
         raise SourceError(f"push source '{source_name}': batch directory {directory} does not exist",
                           hint="compaction works on the folder pushes write to")
-    report = CompactReport(source_name, str(directory))
-    now = ctx.now().timestamp()
-    with _folder_lock(directory, source_name):
+    return compact_directory(directory, source_name, now=ctx.now().timestamp(),
+                             prefixes=("push-", "compact-"), small_bytes=small_bytes,
+                             target_bytes=target_bytes, grace_seconds=grace_seconds, t0=t0,
+                             label=f"push source '{source_name}'")
+
+
+def compact_directory(directory: Path, name: str, *, now: float, prefixes: tuple[str, ...],
+                      small_bytes: int = SMALL_BYTES, target_bytes: int = TARGET_BYTES,
+                      grace_seconds: float = GRACE_SECONDS, t0: float | None = None,
+                      temp_prefix: str | None = None, label: str | None = None) -> CompactReport:
+    """The module docstring's steps on one folder: its readable files named with one of
+    ``prefixes`` and smaller than ``small_bytes`` merged (``name`` is what errors and the report
+    call the folder's owner, ``label`` what the lock's error calls it; ``now``: Unix seconds). ``temp_prefix``: hidden temp files of
+    writers to the folder (``.<temp_prefix>*.tmp``) an hour old or more are removed (a crashed
+    writer's). The push sources' compaction and the feature logs' (docs/feature-logging.md)
+    both run it. Raises LeaseHeldError when another compaction of the folder runs."""
+    t0 = time.perf_counter() if t0 is None else t0
+    report = CompactReport(name, str(directory))
+    with _folder_lock(directory, label or name):
         _settle(directory, now, grace_seconds, report)
+        if temp_prefix is not None:
+            for n in os.listdir(directory):
+                if n.startswith("." + temp_prefix) and n.endswith(".tmp"):
+                    try:
+                        if time.time() - (directory / n).stat().st_mtime >= 3600.0:
+                            (directory / n).unlink(missing_ok=True)
+                    except FileNotFoundError:
+                        pass
         readable = _readable(directory)
         report.files_before = len(readable)
-        candidates = [n for n in readable if n.startswith(("push-", "compact-"))
+        candidates = [n for n in readable if n.startswith(prefixes)
                       and (directory / n).stat().st_size < small_bytes]
         for group in _groups(directory, candidates, target_bytes):
-            name, rows = _merge(directory, group, now)
-            report.merged[name] = len(group)
+            merged, rows = _merge(directory, group, now)
+            report.merged[merged] = len(group)
             report.rows += rows
             report.pending_delete += len(group)
         if grace_seconds <= 0 and report.merged:
@@ -244,4 +268,4 @@ def compact(ctx: RuntimeContext, snapshot: Snapshot, source_name: str, *,
     return report
 
 
-__all__ = ["GRACE_SECONDS", "SMALL_BYTES", "TARGET_BYTES", "CompactReport", "compact"]
+__all__ = ["GRACE_SECONDS", "SMALL_BYTES", "TARGET_BYTES", "CompactReport", "compact", "compact_directory"]
