@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from skewless.server import metrics as M
+from skewless.server.results_export import NAMES as RESULT_NAMES
 
 from .conftest import SERVICE, Server, start_server
 
@@ -24,7 +25,7 @@ SPEND = ["user_spend:amount", "user_spend:n_txn"]
 def declared() -> set[str]:
     """The metric families skewless declares (``skewless.server.metrics``), as the exposition
     may name them (a counter's family ``x`` is written ``x_total``)."""
-    names = {family.name for family in M.REGISTRY.collect()}
+    names = {family.name for family in M.REGISTRY.collect()} | set(RESULT_NAMES)
     return names | {f"{family.name}_total" for family in M.REGISTRY.collect() if family.type == "counter"}
 
 

@@ -24,7 +24,9 @@ def _fmt(value: float | None, unit: str) -> str:
         return "-"
     if unit == "s":
         for size, name in ((86_400, "d"), (3_600, "h"), (60, "m")):
-            if abs(value) >= size:
+            # a unit that shows the value to the tenth (25 hours is 25.0h, not 1.0d)
+            if abs(value) >= size and (round(value / size, 1) * size == round(value, 6)
+                                       or abs(value) >= 10 * size or size == 60):
                 return f"{value / size:.1f}{name}"
         return f"{value:.3f}s" if abs(value) < 1 else f"{value:.0f}s"
     if unit == "share":

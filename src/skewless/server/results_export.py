@@ -32,6 +32,11 @@ from prometheus_client.registry import Collector
 
 log = logging.getLogger("skewless.server")
 STATUS = {"OK": 0, "WARN": 1, "ALERT": 2}
+#: every family this module may export (a family with no sample is left out)
+NAMES = ("skewless_monitor_status", "skewless_monitor_value",
+         "skewless_monitor_generated_timestamp_seconds", "skewless_audit_mismatch_rate",
+         "skewless_audit_missing_online_rate", "skewless_audit_missing_offline_rate",
+         "skewless_audit_rows", "skewless_audit_generated_timestamp_seconds")
 
 
 class _JsonFile:
@@ -94,8 +99,9 @@ class ResultsCollector(Collector):
         self._logged: set[tuple[str, str]] = set()
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._monitor()
-        yield from self._audit()
+        for family in (*self._monitor(), *self._audit()):
+            if family.samples:
+                yield family
 
     def _monitor(self) -> Iterator[Metric]:
         labels = ["check", "view", "feature", "scope"]
