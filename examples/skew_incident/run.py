@@ -14,8 +14,8 @@ For each repo (``skewed/``, ``declared_once/``), in ``WORKDIR/<repo>``:
    declared-once repo pushes each transaction after scoring it (the event stream its
    aggregation reads);
 4. run ``skewless audit --service fraud_model --since 1d`` and ``skewless monitor`` on the repo
-   and print what they print (their JSON goes to ``WORKDIR/<repo>/audit.json`` and
-   ``monitor.json``).
+   (side by side, while the next repo is served) and print what they print (their JSON goes
+   to ``WORKDIR/<repo>/audit.json`` and ``monitor.json``).
 
 Expected: the skewed repo's audit flags ``merchant_category_risk:merchant_category_risk_score``
 and only it, worst for the ``electronics`` merchants; the declared-once repo's shows no
@@ -65,12 +65,12 @@ DATA = {
 }
 
 
-def cli(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``skewless ARGS --repo REPO`` as a user runs it (``python -m skewless.cli``)."""
+def cli(repo: Path, *args: str) -> subprocess.Popen[str]:
+    """``skewless ARGS --repo REPO`` as a user runs it (``python -m skewless.cli``), started."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKEWLESS_")}
     env.setdefault("COLUMNS", "160")
-    return subprocess.run([sys.executable, "-m", "skewless.cli", *args, "--repo", str(repo)],
-                          capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.Popen([sys.executable, "-m", "skewless.cli", *args, "--repo", str(repo)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def setup(variant: str, workdir: Path, generated_dir: Path) -> Path:
@@ -128,21 +128,26 @@ def serve_a_day(variant: str, repo: Path, gen: Generated, generated_dir: Path) -
     return {"requests": served, "dropped": dropped, "seconds": round(time.perf_counter() - started, 1)}
 
 
-def audit_and_monitor(repo: Path, window: list[str]) -> dict[str, Any]:
-    """``skewless audit`` (over ``window``: ``--since ...`` and maybe ``--until ...``) and
-    ``skewless monitor`` on the repo: printed, JSON kept."""
+def audit_and_monitor(repo: Path, window: list[str]) -> dict[str, tuple[list[str], subprocess.Popen[str]]]:
+    """Start ``skewless audit`` (over ``window``: ``--since ...`` and maybe ``--until ...``)
+    and ``skewless monitor`` on the repo, side by side (each writes its own files only)."""
+    audit = ["audit", "--service", SERVICE, *window]
+    return {"audit": (audit, cli(repo, *audit, "--json", str(repo / "audit.json"))),
+            "monitor": (["monitor"], cli(repo, "monitor", "--json", str(repo / "monitor.json")))}
+
+
+def report(repo: Path, started: dict[str, tuple[list[str], subprocess.Popen[str]]]) -> dict[str, Any]:
+    """Wait for the commands ``audit_and_monitor`` started; print what they printed; their
+    exit codes and JSON reports."""
     out: dict[str, Any] = {}
-    for name, args in (("audit", ["audit", "--service", SERVICE, *window,
-                                  "--json", str(repo / "audit.json")]),
-                       ("monitor", ["monitor", "--json", str(repo / "monitor.json")])):
-        done = cli(repo, *args)
-        print(f"\n$ skewless {' '.join(args[:-2] if args[-2] == '--json' else args)}   # exit {done.returncode}")
-        print(done.stdout.rstrip())
-        if done.stderr.strip():
-            print(done.stderr.rstrip(), file=sys.stderr)
+    for name, (args, proc) in started.items():
+        stdout, stderr = proc.communicate(timeout=600)
+        print(f"\n$ skewless {' '.join(args)}   # exit {proc.returncode}")
+        print(stdout.rstrip())
+        if stderr.strip():
+            print(stderr.rstrip(), file=sys.stderr)
         path = repo / f"{name}.json"
-        out[name] = {"exit": done.returncode,
-                     "report": json.loads(path.read_text()) if path.exists() else None}
+        out[name] = {"exit": proc.returncode, "report": json.loads(path.read_text()) if path.exists() else None}
     return out
 
 
@@ -169,13 +174,16 @@ def main(argv: list[str] | None = None) -> int:
           f"{gen.rows['traffic.parquet']:,} in the last 24 h (the traffic); weekly risk table "
           f"last pushed {gen.refreshes[-1]:%Y-%m-%d %H:%M}; in {workdir}")
     summary: dict[str, Any] = {"workdir": str(workdir), "now": gen.now.isoformat()}
-    for variant in args.variant or VARIANTS:
-        print(f"\n===== {variant} " + "=" * (60 - len(variant)))
+    runs = {}
+    for variant in args.variant or VARIANTS:       # each repo's audit and monitor start once it is served
         repo = setup(variant, workdir, generated_dir)
         served = serve_a_day(variant, repo, gen, generated_dir)
+        runs[variant] = (repo, served, audit_and_monitor(repo, window))
+    for variant, (repo, served, started) in runs.items():
+        print(f"\n===== {variant} " + "=" * (60 - len(variant)))
         print(f"served {served['requests']:,} requests of '{SERVICE}' with feature logging on "
               f"({served['seconds']} s; {served['dropped']} dropped by the log queue)")
-        summary[variant] = {**served, **audit_and_monitor(repo, window)}
+        summary[variant] = {**served, **report(repo, started)}
     (workdir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return 0
 
