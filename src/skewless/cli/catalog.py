@@ -113,6 +113,9 @@ _CELLS: dict[tuple[type, str], Render] = {
     (FeatureService, "projections"): lambda snap, s: "\n".join(
         f"{v} (all {len(f)})" if whole else f"{v}[{', '.join(f)}]"
         for v, f, whole in _service_features(snap, s)),
+    (FeatureService, "logging_config"): lambda snap, s: "-" if s.logging_config is None else (
+        f"sample {s.logging_config.sample_rate:g}"
+        + (f" to {s.logging_config.path}" if s.logging_config.path else "")),
 }
 
 

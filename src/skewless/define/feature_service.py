@@ -47,7 +47,7 @@ class FeatureService(FrozenMixin):
         Spec("tags", dump=as_dict, describe=(2, "tags"), ls=(4, "tags")),
         # absent from the stored spec when None: services without it keep their stored form
         Spec("logging_config", dump=_logging_spec, load=_logging_load, describe=(3, "logging"),
-             omit=None),
+             ls=(5, "logging"), omit=None),
     )
 
     def __init__(

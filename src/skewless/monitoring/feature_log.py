@@ -175,10 +175,11 @@ class FeatureLogger(BaseHook):
         rate, root = self._policy(name)
         if rate <= 0.0 or (rate < 1.0 and self._random() >= rate):
             return
-        now = self.store.clock()
-        item: _Item = (name, root, _micros(now), {k: list(v) for k, v in result.keys.items()},
+        rows = event.request.get("entity_rows")
+        item: _Item = (name, root, _micros(self.store.clock()),
+                       {k: list(v) for k, v in result.keys.items()},
                        {k: list(v) for k, v in result.values.items()}, result.groups,
-                       result.dtypes, event.request.get("entity_rows") or (),
+                       result.dtypes, rows if isinstance(rows, Sequence) else (),
                        bool(event.request.get("full_feature_names")))
         try:
             self.queue.put_nowait(item)
@@ -441,7 +442,8 @@ def partition_files(root: Path, service: str, since: datetime | None = None,
 def read_feature_logs(config: RepoConfig, service: str, since: datetime | None = None,
                       until: datetime | None = None, root: Path | None = None) -> pa.Table:
     """The logged rows of ``service`` with ``since <= __log_timestamp < until`` (aware
-    datetimes; None: unbounded), columns as in the module docstring, in log time order.
+    datetimes; None: unbounded), columns as in the module docstring, partition by partition
+    and file by file in the order they were written (not sorted: sort if you need to).
     ``root``: the log root (default ``logging.path`` of ``config``; a service with its own
     ``logging_config.path``: pass ``log_root(config, service)``). No logged rows: an empty
     table with the three ``__`` columns. A file that cannot be read: SourceError naming it."""
@@ -459,7 +461,7 @@ def read_feature_logs(config: RepoConfig, service: str, since: datetime | None =
         where.append(f'"{LOG_TIMESTAMP}" < ?')
         params.append(until)
     sql = ("SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false)"
-           + (" WHERE " + " AND ".join(where) if where else "") + f' ORDER BY "{LOG_TIMESTAMP}"')
+           + (" WHERE " + " AND ".join(where) if where else ""))
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
