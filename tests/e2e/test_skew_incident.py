@@ -105,10 +105,9 @@ def test_the_monitor_finds_nothing_wrong_with_the_plain_views(run: dict[str, Any
     assert [c for c in flagged if c["view"] != "merchant_category_risk"] == [], flagged
 
 
-@pytest.mark.xfail(strict=True, reason="the monitors read an aggregated view's schema columns as its "
-                   "features: online completeness of 'is_fraud' (a source column, not in the tile "
-                   "records) is 0%, an ALERT; integrator: make the monitors check an aggregated "
-                   "view's aggregations (or skip them), then drop this mark")
+@pytest.mark.xfail(strict=True, reason="the monitors on this branch read an aggregated view's tile "
+                   "records as values (online completeness of 'is_fraud': 0%, an ALERT); fixed on "
+                   "branch monitors by 47381d0, with which this passes: drop this mark when merging it")
 def test_the_declared_once_repo_passes_the_monitor(run: dict[str, Any]) -> None:
     assert _not_ok(run, "declared_once") == []
     assert run["declared_once"]["monitor"]["exit"] == 0
