@@ -265,3 +265,17 @@ def test_a_service_without_logging_config_keeps_its_stored_form() -> None:
     assert logged.to_spec()["logging_config"] == {"sample_rate": 0.5}
     assert FeatureService.from_spec(logged.to_spec()) == logged
     assert logged != plain
+
+
+def test_request_columns_are_logged_and_missing_ones_are_null(tmp_path: Path) -> None:
+    fs = make_store(tmp_path, {"sample_rate": 1.0})
+    assert fs.feature_logger._thread is None          # no writer thread before a logged read
+    fs.get_online_features(features="plain", entity_rows=[{"user_id": "u1", "channel": "web"}])
+    fs.get_online_features(features="plain", entity_rows=[{"user_id": "u2"}, {"user_id": "u3"}])
+    fs.get_online_features(features="plain", entity_rows=[{"user_id": "u9", "channel": "app"}])
+    assert fs.flush_feature_logs()
+    logs = fs.read_feature_logs("plain")
+    assert logs["user_id"].to_pylist() == ["u1", "u2", "u3", "u9"]
+    assert logs["channel"].to_pylist() == ["web", None, None, "app"]
+    assert logs["user_spend__amount"].to_pylist() == [140.0, 89.0, 2100.0, None]
+    fs.close()

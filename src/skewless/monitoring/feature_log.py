@@ -27,9 +27,10 @@ than ``logging.retention_days``; ``read_feature_logs`` reads them back.
 from __future__ import annotations
 
 import atexit
+import collections
+import itertools
 import logging
 import os
-import queue
 import random
 import re
 import shutil
@@ -50,6 +51,7 @@ from prometheus_client import Counter
 
 from skewless import types as T
 from skewless.config import RepoConfig
+from skewless.context import utc_now
 from skewless.define import FeatureService
 from skewless.errors import SkewlessError
 from skewless.hooks import BaseHook, Event, Outcome
@@ -104,6 +106,9 @@ def logging_wanted(config: RepoConfig, services: Mapping[str, FeatureService]) -
 # --- the request side ---------------------------------------------------------------------------
 
 _STOP = object()
+POLL_SECONDS = 0.05     # how often the writer takes what was queued
+POLICY_SECONDS = 1.0    # how often a request re-reads its service's logging policy
+YIELD_EVERY = 16        # the writer yields the GIL after this many queued requests
 
 
 class _Flush:
@@ -123,25 +128,32 @@ _Item = tuple[str, Path, int, dict[str, list[Any]], dict[str, list[Any]], Sequen
 class FeatureLogger(BaseHook):
     """The feature log of one ``FeatureStore`` (module docstring). ``store``: anything with
     ``config``, ``clock`` and ``serving_snapshot()``. ``writer``: replaces the function that
-    writes one partition's table (tests make it slow or failing); ``start=False`` leaves the
-    writer thread unstarted until ``start()``.
+    writes one partition's table (tests make it failing); the writer thread starts with the
+    first logged request (or ``start()``, or ``start=True``), so a store that logs nothing (a
+    CLI command) runs no thread.
 
     Counters (since creation): ``logged`` requests queued, ``dropped`` requests not logged
     because the queue was full, ``written_rows``, ``files``, ``write_errors`` and ``lost_rows``
     (rows of files that could not be written)."""
 
-    def __init__(self, store: Any, *, writer: Any = None, start: bool = True,
+    def __init__(self, store: Any, *, writer: Any = None, start: bool = False,
                  rng: random.Random | None = None) -> None:
         self.store = store
         self.config: RepoConfig = store.config
         cfg = self.config.logging
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=cfg.queue_size)
+        # the queue: a deque (appends are atomic, take no lock and wake nobody), bounded by a
+        # length check, drained by the writer every POLL_SECONDS: one wake-up per batch of
+        # requests instead of one per request (a woken thread per request cost the SDK ~100 µs)
+        self.queue: collections.deque[Any] = collections.deque()
+        self.queue_size = cfg.queue_size
+        self._wake = threading.Event()
         self.flush_interval = cfg.flush_interval_seconds
         self.flush_rows = cfg.flush_rows
         self._write = writer or write_partition
         self._random = (rng or random.Random()).random
         self._policies: dict[str, tuple[float, Path]] = {}
         self._policy_version: int | None = None
+        self._policy_read = 0.0
         self.logged = 0
         self.dropped = 0
         self.written_rows = 0
@@ -152,6 +164,7 @@ class FeatureLogger(BaseHook):
         self._pause_wanted = False
         self._resumed = threading.Event()
         self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
         self._closed = False
         ref = weakref.ref(self)
         self._atexit = lambda: (lambda me: me.close() if me is not None else None)(ref())
@@ -176,24 +189,33 @@ class FeatureLogger(BaseHook):
         if rate <= 0.0 or (rate < 1.0 and self._random() >= rate):
             return
         rows = event.request.get("entity_rows")
-        item: _Item = (name, root, _micros(self.store.clock()),
-                       {k: list(v) for k, v in result.keys.items()},
-                       {k: list(v) for k, v in result.values.items()}, result.groups,
-                       result.dtypes, rows if isinstance(rows, Sequence) else (),
+        clock = self.store.clock
+        now_us = time.time_ns() // 1000 if clock is utc_now else _micros(clock())
+        item: _Item = (name, root, now_us, {k: v[:] for k, v in result.keys.items()},
+                       {k: v[:] for k, v in result.values.items()}, result.groups,
+                       result.dtypes, rows if type(rows) is list else list(rows or ()),
                        bool(event.request.get("full_feature_names")))
-        try:
-            self.queue.put_nowait(item)
+        if self._thread is None:
+            self.start()
+        if len(self.queue) < self.queue_size:
+            self.queue.append(item)
             self.logged += 1
-        except queue.Full:
+        else:
             self.dropped += 1
             DROPPED.labels(name).inc()
 
     def _policy(self, name: str) -> tuple[float, Path]:
-        """(sample rate, log root) of service ``name``, cached per registry version."""
+        """(sample rate, log root) of service ``name``, from the serving definitions, re-read at
+        most every POLICY_SECONDS (a changed registry version empties the cache)."""
+        now = time.monotonic()
+        policy = self._policies.get(name)
+        if policy is not None and now - self._policy_read < POLICY_SECONDS:
+            return policy
         try:
             snap = self.store.serving_snapshot()
         except SkewlessError:
             return 0.0, Path()
+        self._policy_read = now
         if snap.version != self._policy_version:
             self._policies = {}
             self._policy_version = snap.version
@@ -206,10 +228,12 @@ class FeatureLogger(BaseHook):
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the writer thread (once)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="skewless-feature-log", daemon=True)
-            self._thread.start()
+        """Start the writer thread (once; the first logged request does, unless started)."""
+        with self._starting:
+            if self._thread is None and not self._closed:
+                thread = threading.Thread(target=self._run, name="skewless-feature-log", daemon=True)
+                thread.start()
+                self._thread = thread
 
     def pause(self) -> None:
         """Stop the writer from taking items off the queue until ``resume()`` (tests: a writer
@@ -226,13 +250,13 @@ class FeatureLogger(BaseHook):
     def flush(self, timeout: float = 30.0) -> bool:
         """Write everything queued before this call; True once written, False when the writer
         did not finish within ``timeout`` seconds (paused, stuck on a slow disk, stopped)."""
-        if self._thread is None or not self._thread.is_alive():
+        if self._thread is None:
+            return True          # nothing was ever queued
+        if not self._thread.is_alive():
             return False
         marker = _Flush()
-        try:
-            self.queue.put(marker, timeout=timeout)
-        except queue.Full:
-            return False
+        self.queue.append(marker)
+        self._wake.set()
         return marker.done.wait(timeout)
 
     def close(self, timeout: float = 30.0) -> None:
@@ -247,13 +271,12 @@ class FeatureLogger(BaseHook):
             return
         if self._pause_wanted:
             self.resume()
-        try:
-            self.queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            log.error("feature log: the writer did not drain its queue in %ss; %d queued requests "
-                      "are not logged", timeout, self.queue.qsize())
-            return
+        self.queue.append(_STOP)
+        self._wake.set()
         thread.join(timeout)
+        if thread.is_alive():
+            log.error("feature log: the writer did not write its queue in %ss; %d queued requests "
+                      "may not be logged", timeout, len(self.queue))
 
     # -- the writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
@@ -263,20 +286,26 @@ class FeatureLogger(BaseHook):
             if self._pause_wanted:
                 self._resumed.wait()
             with self._gate:
-                wait = max(0.01, min(0.2, self.flush_interval - (time.monotonic() - last)))
-                try:
-                    item = self.queue.get(timeout=wait)
-                except queue.Empty:
-                    item = None
-                if item is _STOP:
-                    self._flush_all(buffers)
-                    return
-                if isinstance(item, _Flush):
-                    self._flush_all(buffers)
-                    last = time.monotonic()
-                    item.done.set()
-                    continue
-                if item is not None:
+                wait = max(0.001, min(POLL_SECONDS, self.flush_interval - (time.monotonic() - last)))
+                self._wake.wait(wait)
+                self._wake.clear()
+                queue = self.queue
+                done = 0
+                while queue:
+                    item = queue.popleft()
+                    done += 1
+                    if done % YIELD_EVERY == 0:
+                        # hand the GIL over: a serving thread waiting for it would otherwise
+                        # wait for the interpreter's switch interval (5 ms), in its tail latency
+                        time.sleep(0)
+                    if item is _STOP:
+                        self._flush_all(buffers)
+                        return
+                    if isinstance(item, _Flush):
+                        self._flush_all(buffers)
+                        last = time.monotonic()
+                        item.done.set()
+                        continue
                     try:
                         buf = _add(buffers, item)
                     except Exception:  # noqa: BLE001 - a bad item must not stop the writer
@@ -359,36 +388,86 @@ def _array(values: list[Any], dtype: pa.DataType | None) -> pa.Array:
         return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
+_STRING = pa.string()
+_DAY_US = 86_400_000_000
+_days: dict[int, str] = {}
+
+
+def _day_of(log_us: int) -> str:
+    n = log_us // _DAY_US
+    day = _days.get(n)
+    if day is None:
+        day = _days[n] = (datetime(1970, 1, 1) + timedelta(days=n)).date().isoformat()
+    return day
+
+
+_ids = itertools.count()
+_ID_PREFIX = uuid.uuid4().hex[:16]
+
+
+def _new_id_prefix() -> None:
+    """A forked process (a server worker) draws its own prefix."""
+    global _ID_PREFIX, _ids
+    _ID_PREFIX, _ids = uuid.uuid4().hex[:16], itertools.count()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_id_prefix)
+
+
+def _request_id() -> str:
+    """A request id unique across processes: a random prefix per process, then a counter
+    (cheaper than a uuid4 per request, which reads the system's random source)."""
+    return f"{_ID_PREFIX}{next(_ids):016x}"
+
+
 def _add(buffers: dict[tuple[Path, str, str], _Buffer], item: _Item) -> _Buffer:
     """Append one logged request to its partition's buffer."""
     name, root, log_us, keys, values, groups, dtypes, rows, full = item
     n = len(next(iter(keys.values()))) if keys else len(rows)
-    day = (datetime(1970, 1, 1) + timedelta(microseconds=log_us)).date().isoformat()
+    day = _day_of(log_us)
     buf = buffers.get((root, name, day))
     if buf is None:
         buf = buffers[(root, name, day)] = _Buffer(root, name, day)
+    columns = buf.columns
+    touched = len(keys) + 3
     for k, v in keys.items():
-        buf.column(k, None).extend(v)
-    if rows and isinstance(rows[0], Mapping):   # request columns: what rows hold beyond the keys
-        extra = [k for k in rows[0] if k not in keys]
-        for k in extra:
-            buf.column(k, None).extend(r.get(k) if isinstance(r, Mapping) else None for r in rows)
+        col = columns.get(k)
+        if col is None:
+            col = buf.column(k, None)
+        col.extend(v)
+    if rows and type(rows[0]) is dict and len(rows[0]) > len(keys):   # request columns
+        for k in [k for k in rows[0] if k not in keys]:
+            touched += 1
+            col = columns.get(k)
+            if col is None:
+                col = buf.column(k, None)
+            col.extend([r.get(k) if type(r) is dict else None for r in rows])
     for g in groups:
+        stamps, statuses, view = g.event_micros, g.statuses, g.view
         for out in g.outputs:
-            lname = out if full or not g.view else f"{g.view}__{out}"
-            dtype = dtypes.get(out)
-            arrow = dtype.to_arrow() if isinstance(dtype, T.ValueType) else None
-            buf.column(lname, arrow).extend(values[out])
-            buf.column(lname + TIMESTAMP_SUFFIX, _TS).extend(g.event_micros)
-            buf.column(lname + STATUS_SUFFIX, pa.string()).extend(g.statuses)
-    rid = uuid.uuid4().hex
-    buf.column(LOG_TIMESTAMP, _TS).extend([log_us] * n)
-    buf.column(REQUEST_ID, pa.string()).extend([rid] * n)
-    buf.column(FEATURE_SERVICE, pa.string()).extend([name] * n)
+            touched += 3
+            lname = out if full or not view else f"{view}__{out}"
+            col = columns.get(lname)
+            if col is None:   # a new column: its types (else only the values are appended)
+                dtype = dtypes.get(out)
+                col = buf.column(lname, dtype.to_arrow() if isinstance(dtype, T.ValueType) else None)
+                buf.column(lname + TIMESTAMP_SUFFIX, _TS)
+                buf.column(lname + STATUS_SUFFIX, _STRING)
+            col.extend(values[out])
+            columns[lname + TIMESTAMP_SUFFIX].extend(stamps)
+            columns[lname + STATUS_SUFFIX].extend(statuses)
+    for meta, dtype, value in ((LOG_TIMESTAMP, _TS, log_us), (REQUEST_ID, _STRING, _request_id()),
+                               (FEATURE_SERVICE, _STRING, name)):
+        col = columns.get(meta)
+        if col is None:
+            col = buf.column(meta, dtype)
+        col.extend([value] * n)
     buf.rows += n
-    for col in buf.columns.values():   # a column this request did not have
-        if len(col) < buf.rows:
-            col.extend([None] * (buf.rows - len(col)))
+    if touched != len(columns):   # columns this request did not have: padded with nulls
+        for col in columns.values():
+            if len(col) < buf.rows:
+                col.extend([None] * (buf.rows - len(col)))
     return buf
 
 
