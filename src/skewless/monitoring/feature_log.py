@@ -312,8 +312,10 @@ class FeatureLogger(BaseHook):
                         log.exception("feature log: could not log a request of service '%s'", item[0])
                         self.lost_rows += 1
                         continue
-                    if buf.rows >= self.flush_rows:
+                    if buf.total >= self.flush_rows:
                         self._flush_one(buffers, buf)
+                for buf in buffers.values():
+                    buf.seal()
                 if time.monotonic() - last >= self.flush_interval:
                     self._flush_all(buffers)
                     last = time.monotonic()
@@ -324,21 +326,22 @@ class FeatureLogger(BaseHook):
 
     def _flush_one(self, buffers: dict[tuple[Path, str, str], _Buffer], buf: _Buffer) -> None:
         del buffers[(buf.root, buf.service, buf.day)]
-        if not buf.rows:
+        rows = buf.total
+        if not rows:
             return
         try:
             table = buf.table()
             self._write(partition_dir(buf.root, buf.service, buf.day), table)
         except Exception as e:  # noqa: BLE001 - logging never fails a request nor the writer
             self.write_errors += 1
-            self.lost_rows += buf.rows
+            self.lost_rows += rows
             WRITE_ERRORS.labels(buf.service).inc()
             log.error("feature log: %d rows of service '%s' (%s) could not be written to %s: %s",
-                      buf.rows, buf.service, buf.day, buf.root, e)
+                      rows, buf.service, buf.day, buf.root, e)
             return
         self.files += 1
-        self.written_rows += buf.rows
-        WRITTEN.labels(buf.service).inc(buf.rows)
+        self.written_rows += rows
+        WRITTEN.labels(buf.service).inc(rows)
 
 
 def _micros(t: datetime) -> int:
@@ -348,14 +351,23 @@ def _micros(t: datetime) -> int:
 
 @dataclass
 class _Buffer:
-    """The rows of one partition waiting to be written: a list per column, padded with None."""
+    """The rows of one partition waiting to be written: the requests taken off the queue since
+    the last wake-up as a list per column (padded with None), and the earlier ones as Arrow
+    tables (``seal``): few Python objects stay alive between flushes, so logging does not make
+    the garbage collector's full passes longer."""
 
     root: Path
     service: str
     day: str
-    rows: int = 0
+    rows: int = 0       # rows in ``columns``
+    sealed: int = 0     # rows in ``chunks``
     columns: dict[str, list[Any]] = field(default_factory=dict)
     types: dict[str, pa.DataType | None] = field(default_factory=dict)
+    chunks: list[pa.Table] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.rows + self.sealed
 
     def column(self, name: str, dtype: pa.DataType | None) -> list[Any]:
         col = self.columns.get(name)
@@ -364,12 +376,24 @@ class _Buffer:
             self.types[name] = dtype
         return col
 
-    def table(self) -> pa.Table:
-        arrays = []
+    def seal(self) -> None:
+        """The rows in lists as one Arrow table."""
+        if not self.rows:
+            return
         names = [n for n in self.columns if n not in META_COLUMNS] + list(META_COLUMNS)
-        for name in names:
-            arrays.append(_array(self.columns[name], self.types.get(name)))
-        return pa.Table.from_arrays(arrays, names=names)
+        self.chunks.append(pa.Table.from_arrays(
+            [_array(self.columns[n], self.types.get(n)) for n in names], names=names))
+        self.sealed += self.rows
+        self.rows = 0
+        self.columns = {}
+
+    def table(self) -> pa.Table:
+        self.seal()
+        if len(self.chunks) == 1:
+            return self.chunks[0]
+        table = pa.concat_tables(self.chunks, promote_options="permissive")
+        names = [n for n in table.column_names if n not in META_COLUMNS] + list(META_COLUMNS)
+        return table.select(names)
 
 
 def _array(values: list[Any], dtype: pa.DataType | None) -> pa.Array:
