@@ -105,9 +105,6 @@ def test_the_monitor_finds_nothing_wrong_with_the_plain_views(run: dict[str, Any
     assert [c for c in flagged if c["view"] != "merchant_category_risk"] == [], flagged
 
 
-@pytest.mark.xfail(strict=True, reason="the monitors on this branch read an aggregated view's tile "
-                   "records as values (online completeness of 'is_fraud': 0%, an ALERT); fixed on "
-                   "branch monitors by 47381d0, with which this passes: drop this mark when merging it")
 def test_the_declared_once_repo_passes_the_monitor(run: dict[str, Any]) -> None:
     assert _not_ok(run, "declared_once") == []
     assert run["declared_once"]["monitor"]["exit"] == 0
