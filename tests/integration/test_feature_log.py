@@ -76,7 +76,7 @@ def test_logged_rows_are_exactly_what_was_served(tmp_path: Path) -> None:
         i += n
     statuses_seen = {r["pair_stats__last_country__status"] for r in logs} | {r["user_spend__amount__status"] for r in logs}
     assert {"PRESENT", "NOT_FOUND", "OUTSIDE_TTL"} <= statuses_seen
-    # the layout of contract 1
+    # the layout of docs/feature-logging.md
     files = list((tmp_path / "data/feature_logs/feature_service=fraud_v1/log_date=2024-02-10").glob("*.parquet"))
     assert files and all(f.name.startswith("log-") for f in files)
     schema = pq.read_schema(files[0])

@@ -25,8 +25,12 @@ SPEND = ["user_spend:amount", "user_spend:n_txn"]
 def declared() -> set[str]:
     """The metric families skewless declares (``skewless.server.metrics``), as the exposition
     may name them (a counter's family ``x`` is written ``x_total``)."""
-    names = {family.name for family in M.REGISTRY.collect()} | set(RESULT_NAMES)
-    return names | {f"{family.name}_total" for family in M.REGISTRY.collect() if family.type == "counter"}
+    from skewless.monitoring import feature_log   # its counters: rows logged, drops, errors
+
+    collected = [*M.REGISTRY.collect(), *(c for m in (feature_log.WRITTEN, feature_log.DROPPED,
+                                                      feature_log.WRITE_ERRORS) for c in m.collect())]
+    names = {family.name for family in collected} | set(RESULT_NAMES)
+    return names | {f"{family.name}_total" for family in collected if family.type == "counter"}
 
 
 def families(text: str) -> set[str]:

@@ -65,8 +65,8 @@ def audit(
                          float_tolerance=float_tolerance, worst=worst)
     data = report.to_dict()
     if json_path is not None:
-        from skewless.monitoring.audit import write_json
-        write_json(json_path, data)
+        from skewless.monitoring.results import write_json_atomic
+        write_json_atomic(json_path, data)
     t = Table(title=f"Skew audit of {report.service}: {plural(report.rows, 'logged row')} from "
               f"{data['since']} to {data['until']}", title_justify="left", title_style="bold",
               box=box.SIMPLE_HEAD)

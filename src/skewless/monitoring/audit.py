@@ -22,7 +22,7 @@ Arrow (no per-row Python):
 
 A feature is ALERT when a rate is over its threshold (``audit`` of feature_store.yaml, or the
 arguments); the report ``failed`` when any feature is. The result (``AuditReport.to_dict()``,
-BRIEF contract 2) is also written to ``<repo>/data/monitoring/audit/<service>.json``
+docs/audit.md) is also written to ``<repo>/data/monitoring/audit/<service>.json``
 atomically.
 """
 
@@ -46,6 +46,7 @@ import pyarrow as pa
 
 from skewless.errors import InvalidRequestError, UnknownObjectError, closest
 from skewless.monitoring import feature_log as FL
+from skewless.monitoring.results import MONITORING_DIR, audit_path, write_json_atomic
 
 _SERVED = ("PRESENT", "CACHED")
 _ROW = "__audit_row"
@@ -107,7 +108,7 @@ class FeatureAudit:
 
 @dataclass
 class AuditReport:
-    """The audit of one service over ``[since, until)`` (``to_dict``: BRIEF contract 2)."""
+    """The audit of one service over ``[since, until)`` (``to_dict``: docs/audit.md)."""
 
     service: str
     since: datetime
@@ -148,23 +149,7 @@ class AuditReport:
 
 def report_path(repo_path: Path, service: str) -> Path:
     """Where each audit run of ``service`` leaves its JSON."""
-    return repo_path / "data" / "monitoring" / "audit" / f"{service}.json"
-
-
-def write_json(path: Path, data: dict[str, Any]) -> Path:
-    """Write ``data`` as JSON to ``path`` atomically (hidden temp file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "w") as fh:
-            json.dump(data, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return audit_path(repo_path / MONITORING_DIR, service)
 
 
 def _q(name: str) -> str:
@@ -259,7 +244,7 @@ def audit(store: Any, service: str, since: Any = None, until: Any = None, *,
     report = AuditReport(svc.name, start, end, logs.num_rows,
                          {**limits, "float_tolerance": tol}, results, time.perf_counter() - t0)
     if write:
-        write_json(report_path(store.repo_path, svc.name), report.to_dict())
+        write_json_atomic(report_path(store.repo_path, svc.name), report.to_dict())
     return report
 
 
@@ -361,4 +346,4 @@ def audit_gauges(report: AuditReport, registry: Any) -> AuditGauges:
 
 
 __all__ = ["AuditGauges", "AuditReport", "FeatureAudit", "audit", "audit_gauges", "parse_duration",
-           "parse_time", "report_path", "write_json"]
+           "parse_time", "report_path"]

@@ -15,7 +15,7 @@ rows are buffered, atomically: a hidden temp file, fsync, rename, fsync of the f
 loses the queue and the buffer, never a written file. Write failures are counted
 (``write_errors``, ``lost_rows``) and logged, never raised to a request.
 
-Layout (BRIEF contract 1): ``<root>/feature_service=<name>/log_date=YYYY-MM-DD/log-*.parquet``;
+Layout (docs/feature-logging.md): ``<root>/feature_service=<name>/log_date=YYYY-MM-DD/log-*.parquet``;
 files whose name starts with ``_`` or ``.`` are not data. Columns: the join keys, the request
 columns, per feature ``<view>__<feature>``, ``<view>__<feature>__timestamp`` and
 ``<view>__<feature>__status``, then ``__log_timestamp``, ``__request_id``,
@@ -76,7 +76,7 @@ WRITTEN = Counter("skewless_feature_log_rows", "Rows written to the feature log.
 
 
 def partition_dir(root: Path, service: str, day: date | str) -> Path:
-    """The folder of ``service``'s logs of ``day`` under ``root`` (contract 1)."""
+    """The folder of ``service``'s logs of ``day`` under ``root`` (docs/feature-logging.md)."""
     return root / f"feature_service={service}" / f"log_date={day}"
 
 

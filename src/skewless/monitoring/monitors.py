@@ -41,7 +41,7 @@ def _iso(ts: datetime) -> str:
 
 @dataclass
 class Check:
-    """One graded figure (BRIEF contract 3): ``check`` (freshness, completeness, psi, ks,
+    """One graded figure (docs/monitoring.md): ``check`` (freshness, completeness, psi, ks,
     latency, materialization), ``view`` and ``feature`` (None when not about one), ``scope``
     (online, offline, log, server), ``value`` in ``unit`` (None: not measured, ``detail`` says
     why), the ``warn`` and ``alert`` thresholds it was graded against, ``status`` and the
@@ -382,7 +382,7 @@ def _materialization(view: FeatureView, th: MonitorThresholds, state: Materializ
 def log_checks(table: pa.Table, now: datetime, cfg: MonitoringConfig,
                service: str | None = None) -> list[Check]:
     """Completeness per day and PSI / KS (baseline vs current window, as offline) of every
-    served feature of a feature-log table (BRIEF contract 1: ``<view>__<feature>`` value
+    served feature of a feature-log table (docs/feature-logging.md: ``<view>__<feature>`` value
     columns, ``__log_timestamp``), scope ``log``. A feature's share counts the served rows whose
     value is non-null. Non-numeric features get no distribution check (a note says so)."""
     w = Windows.of(now, cfg.period_days, cfg.baseline_days, cfg.current_days)

@@ -55,7 +55,7 @@ class RenderedReport:
 # -- validation -----------------------------------------------------------------------------
 
 def validate_monitor(monitor: Any, where: str = "the monitor result") -> dict[str, Any]:
-    """``monitor`` if it has the monitor result's shape (BRIEF contract 3, docs/report.md);
+    """``monitor`` if it has the monitor result's shape (docs/monitoring.md, docs/report.md);
     InvalidRequestError naming ``where``, the check's index and the key otherwise."""
     if not isinstance(monitor, Mapping):
         raise InvalidRequestError(f"{where} is a JSON {type(monitor).__name__}, not an object",
@@ -81,7 +81,7 @@ def validate_monitor(monitor: Any, where: str = "the monitor result") -> dict[st
 
 
 def validate_audit(audit: Any, where: str = "the audit result") -> dict[str, Any]:
-    """``audit`` if it has the audit result's shape (BRIEF contract 2, docs/report.md);
+    """``audit`` if it has the audit result's shape (docs/audit.md, docs/report.md);
     InvalidRequestError naming ``where``, the feature's index and the key otherwise."""
     if not isinstance(audit, Mapping):
         raise InvalidRequestError(f"{where} is a JSON {type(audit).__name__}, not an object",

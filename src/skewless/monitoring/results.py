@@ -13,12 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MONITORING_DIR = "data/monitoring"
+MONITORING_DIR = "data/monitoring"   # relative to the repo (RepoConfig.resolve)
 LAST = "last.json"
 HISTORY = "history.jsonl"
+AUDITS = "audit"                     # one ``<service>.json`` per audited feature service
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def audit_path(monitoring_dir: Path, service: str) -> Path:
+    """Where each audit run of ``service`` leaves its JSON (read by the server and the report)."""
+    return monitoring_dir / AUDITS / f"{service}.json"
+
+
+def write_json_atomic(path: Path, data: Any) -> Path:
     """Write ``data`` as JSON to ``path`` through a temporary file in the same folder and a
     rename: a reader sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,6 +38,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
 
 
 def record(data: dict[str, Any], monitoring_dir: Path) -> Path:

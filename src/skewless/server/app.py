@@ -49,6 +49,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from skewless.errors import RequestTooLargeError, SkewlessError, UnknownObjectError
+from skewless.monitoring import results
 from skewless.server import metrics as M
 from skewless.server.columns import ColumnCache
 from skewless.server.openapi import DOCS_HTML, openapi_document
@@ -132,7 +133,7 @@ class FeatureServer:
                 store.remove_hook(hook)
         store.add_hook(self.metrics_hook)
         # the monitor and audit results, read from their files on scrape (never run here)
-        M.export_results(store.config.resolve("data/monitoring"))
+        M.export_results(store.config.resolve(results.MONITORING_DIR))
         cache = getattr(store, "cache", None)
         self.cache_counters = M.CacheCounters(cache) if cache is not None else None
 

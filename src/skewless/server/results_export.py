@@ -30,6 +30,8 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from skewless.monitoring import results
+
 log = logging.getLogger("skewless.server")
 STATUS = {"OK": 0, "WARN": 1, "ALERT": 2}
 #: every family this module may export (a family with no sample is left out)
@@ -140,7 +142,7 @@ class ResultsCollector(Collector):
         when = GaugeMetricFamily("skewless_audit_generated_timestamp_seconds",
                                  "Last `skewless audit` of the service: the end of its window "
                                  "(Unix time).", labels=["service"])
-        folder = self.dir / "audit"
+        folder = self.dir / results.AUDITS
         try:
             paths = sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
         except OSError:

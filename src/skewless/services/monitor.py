@@ -10,7 +10,7 @@ from typing import Any
 
 from skewless.context import RuntimeContext
 from skewless.define import FeatureView
-from skewless.monitoring import feature_log, latency, results
+from skewless.monitoring import latency, results
 from skewless.errors import SkewlessError
 from skewless.monitoring.monitors import (ALERT, Check, MaterializationState, MonitorReport,
                                           check_views, log_checks, run)
@@ -70,6 +70,8 @@ def _log_checks(ctx: RuntimeContext, snapshot: Snapshot, now: datetime, views: s
     """The checks over what was served (scope ``log``): completeness and distribution of each
     feature of ``views`` in every feature service's log of the monitored period
     (docs/monitoring.md, "From the feature log"). A service that logged nothing adds none."""
+    from skewless.monitoring import feature_log   # duckdb: loaded when a monitor runs
+
     cfg = ctx.config.monitoring
     out: list[Check] = []
     for svc in snapshot.feature_services.values():

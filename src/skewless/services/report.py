@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any, Union
 
 from skewless.errors import InvalidRequestError
+from skewless.monitoring import results
 from skewless.monitoring.report import DEFAULT_TITLE, render, validate_audit, validate_monitor
 
-MONITORING_DIR = Path("data") / "monitoring"
-LAST = MONITORING_DIR / "last.json"
-HISTORY = MONITORING_DIR / "history.jsonl"
-AUDITS = MONITORING_DIR / "audit"
+MONITORING_DIR = Path(results.MONITORING_DIR)
+LAST = MONITORING_DIR / results.LAST
+HISTORY = MONITORING_DIR / results.HISTORY
+AUDITS = MONITORING_DIR / results.AUDITS
 
 Input = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 
