@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skewless import types as T
+from skewless.kernels.source import ResolvedSource
 from skewless.plan.aggregate import AggregateColumn, AggregateRequest
 from skewless.plan.historical import ROW_ID, HistoricalPlan, ViewRequest
 from skewless.plan.materialize import CREATED_TS, EVENT_TS, MaterializeRequest
@@ -229,7 +230,12 @@ def compile_latest(r: MaterializeRequest, dialect: Dialect = DUCKDB) -> tuple[st
 
 
 def _scan(d: Dialect, v: ViewRequest | MaterializeRequest | AggregateRequest) -> str:
-    src = v.source
+    return scan_source(d, v.source)
+
+
+def scan_source(d: Dialect, src: ResolvedSource) -> str:
+    """The table function reading a resolved source in dialect ``d`` (the engines' reads and
+    the monitors' scans alike)."""
     lit = d.literal
     if src.is_dir:
         # the folder's files as resolve_source listed them (hidden ones left out), not a glob:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from skewless.define import FeatureView
-from skewless.engines.sql import DUCKDB
+from skewless.engines.sql import DUCKDB, scan_source
 from skewless.kernels.source import ResolvedSource, resolve_source
 
 NUMERIC = {"Int32", "Int64", "Float32", "Float64"}
@@ -29,14 +29,7 @@ _EPOCH = date(1970, 1, 1)
 def scan_sql(src: ResolvedSource) -> str:
     """``read_parquet(...)`` of a resolved source, as the DuckDB engine reads it (the folder's
     listed files, not a glob: hidden and compacted-away files are left out)."""
-    d, lit = DUCKDB, DUCKDB.literal
-    if src.is_dir:
-        files = (d.file_list.format(files=", ".join(lit(f) for f in src.duckdb_files())) if src.files
-                 else lit(src.duckdb_pattern))
-        return d.read_folder.format(files=files)
-    if src.files and len(src.files) > 1:
-        return d.read_files.format(files=", ".join(lit(f) for f in src.duckdb_files()))
-    return d.read_file.format(files=lit(src.duckdb_files()[0] if src.files else src.duckdb_pattern))
+    return scan_source(DUCKDB, src)
 
 
 @dataclass(frozen=True)
