@@ -195,6 +195,8 @@ class FeatureServer:
                 resp = await self._read_together(req)
         except UnknownObjectError as e:
             # an unknown name in "features" is a bad request; an unknown service is not found
+            # (answered here, so counted here: ``call`` counts the errors that reach it)
+            self.tally.inc(M.ERRORS, ("/get-online-features", e.code))
             return (400 if req.features is not None else 404), dumps(e.to_dict()), JSON
         tally = self.tally
         if self.cache_counters is not None:
