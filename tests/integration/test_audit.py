@@ -153,6 +153,17 @@ def test_clear_errors(logged: FeatureStore) -> None:
         logged.audit("fraud_v1", since="1d", until="2d")
     with pytest.raises(InvalidRequestError, match="no logged requests of feature service 'fraud_v1'"):
         logged.audit("fraud_v1", since="1h")         # nothing logged in the last hour
+    # absurd values are clear errors naming the option, not a crash (an OverflowError, a
+    # DuckDB binder error on `nan`) nor silently accepted
+    with pytest.raises(InvalidRequestError, match="--since '9999999999d' is too long"):
+        logged.audit("fraud_v1", since="9999999999d")
+    with pytest.raises(InvalidRequestError, match="--since '3000000d' reaches before the year 1"):
+        logged.audit("fraud_v1", since="3000000d")
+    for tol in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(InvalidRequestError, match="float_tolerance .* is not a finite number"):
+            logged.audit("fraud_v1", since="40d", float_tolerance=tol)
+    with pytest.raises(InvalidRequestError, match="worst = -3 is negative"):
+        logged.audit("fraud_v1", since="40d", worst=-3)
     assert parse_duration("90m") == timedelta(minutes=90)
     assert parse_duration("1.5d") == timedelta(hours=36)
 

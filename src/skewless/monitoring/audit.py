@@ -64,7 +64,12 @@ def parse_duration(text: str, argument: str = "--since") -> timedelta:
             f"{argument} {text!r} is not a duration nor a time",
             hint="write a number and a unit (s, m, h, d), e.g. 1d or 12h, or an ISO time such "
             "as 2025-01-31T12:00:00 (docs/audit.md)")
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    try:
+        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    except OverflowError:
+        raise InvalidRequestError(
+            f"{argument} {text!r} is too long a duration",
+            hint="write a period of at most a few thousand years, e.g. 1d or 90d (docs/audit.md)") from None
 
 
 def parse_time(value: Any, argument: str, now: datetime) -> datetime:
@@ -75,7 +80,13 @@ def parse_time(value: Any, argument: str, now: datetime) -> datetime:
     if isinstance(value, timedelta):
         return now - value
     if isinstance(value, str) and _DURATION.match(value):
-        return now - parse_duration(value, argument)
+        delta = parse_duration(value, argument)
+        try:
+            return now - delta
+        except OverflowError:
+            raise InvalidRequestError(
+                f"{argument} {value!r} reaches before the year 1",
+                hint="audit a shorter period, e.g. --since 90d (docs/audit.md)") from None
     try:
         return to_utc(value, argument, lambda: now)
     except InvalidRequestError:
@@ -208,7 +219,13 @@ def audit(store: Any, service: str, since: Any = None, until: Any = None, *,
             raise InvalidRequestError(f"threshold {key} = {value!r} is not a share from 0 to 1",
                                       hint="e.g. --mismatch-rate 0.01 alerts over 1% mismatches")
     tol = options.float_tolerance if float_tolerance is None else float(float_tolerance)
+    if not (math.isfinite(tol) and tol >= 0.0):
+        raise InvalidRequestError(f"float_tolerance = {tol!r} is not a finite number >= 0",
+                                  hint="e.g. --float-tolerance 1e-6 (0: floats must be equal; docs/audit.md)")
     n_worst = options.worst if worst is None else int(worst)
+    if n_worst < 0:
+        raise InvalidRequestError(f"worst = {n_worst!r} is negative",
+                                  hint="e.g. --worst 10 (0: no worst entities; docs/audit.md)")
     root = FL.log_root(cfg, svc)
     logs = FL.read_feature_logs(cfg, svc.name, start, end, root=root)
     if logs.num_rows == 0:
