@@ -201,3 +201,17 @@ def test_gauges(logged: FeatureStore) -> None:
     report.features[0].mismatch_rate = 0.25
     gauges.update(report)
     assert registry.get_sample_value("skewless_audit_mismatch_rate", labels) == 0.25
+
+
+def test_a_feature_logged_with_another_type_is_named_not_a_crash(logged: FeatureStore) -> None:
+    # logs of the period whose value column holds strings (the feature was a String before a
+    # re-apply): DuckDB cannot compare them with the offline doubles
+    def change(t: pa.Table) -> pa.Table:
+        i = t.schema.get_field_index("user_spend__amount")
+        return t.set_column(i, "user_spend__amount",
+                            pa.array([None if v is None else f"{v}!" for v in t[i].to_pylist()]))
+
+    _tamper(logged, change)
+    with pytest.raises(InvalidRequestError, match="feature 'user_spend:amount' of service 'fraud_v1' "
+                       "cannot be compared: logged as string, offline double"):
+        logged.audit("fraud_v1", since="40d")

@@ -254,8 +254,21 @@ def audit(store: Any, service: str, since: Any = None, until: Any = None, *,
         offl = ", ".join(f"o.{_q(f)} AS {_q(f + '__offline')}" for f in compared)
         con.execute(f"CREATE TEMP TABLE j AS SELECT l.*{', ' + offl if offl else ''} "
                     f"FROM logged l JOIN offline o USING ({_q(_ROW)})")
-        results = [_compare(con, logs.schema.field(f).type, f, entity_cols, tol, n_worst, limits)
-                   for f in compared]
+        results = []
+        for f in compared:
+            try:
+                results.append(_compare(con, logs.schema.field(f).type, f, entity_cols, tol,
+                                        n_worst, limits))
+            except duckdb.Error as e:
+                # e.g. the feature's type changed within the period: the log files' union
+                # holds strings where the view now declares numbers
+                view, _, feat = f.partition("__")
+                raise InvalidRequestError(
+                    f"feature '{view}:{feat}' of service '{svc.name}' cannot be compared: logged as "
+                    f"{logs.schema.field(f).type}, offline {offline.schema.field(f).type} "
+                    f"({str(e).splitlines()[0]})",
+                    hint="did its type change within the period? audit a period after the change "
+                    "(--since), or move the older log files out (docs/audit.md)") from None
     finally:
         con.close()
     report = AuditReport(svc.name, start, end, logs.num_rows,
