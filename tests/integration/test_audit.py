@@ -215,3 +215,25 @@ def test_a_feature_logged_with_another_type_is_named_not_a_crash(logged: Feature
     with pytest.raises(InvalidRequestError, match="feature 'user_spend:amount' of service 'fraud_v1' "
                        "cannot be compared: logged as string, offline double"):
         logged.audit("fraud_v1", since="40d")
+
+
+def test_a_nan_is_a_mismatch_and_leaves_the_mean_differences_finite(logged: FeatureStore) -> None:
+    def change(t: pa.Table) -> pa.Table:
+        i = t.schema.get_field_index("user_spend__amount")
+        values = t[i].to_pylist()
+        first = next(k for k, v in enumerate(values) if v is not None)
+        values[first] = float("nan")
+        return t.set_column(i, "user_spend__amount", pa.array(values, pa.float64()))
+
+    _tamper(logged, change)
+    report = logged.audit("fraud_v1", since="40d")
+    amount = report.feature("user_spend:amount")
+    assert amount.mismatch_rate == 1 / amount.compared
+    assert amount.mean_abs_diff == 0.0 and amount.mean_rel_diff == 0.0   # the other rows agree
+    assert amount.worst[0]["online"] == "nan" and amount.worst[0]["abs_diff"] is None
+
+    def strict(constant: str) -> None:
+        raise ValueError(constant)
+
+    text = (logged.repo_path / "data/monitoring/audit/fraud_v1.json").read_text()
+    json.loads(text, parse_constant=strict)   # no bare NaN: valid JSON for any reader
