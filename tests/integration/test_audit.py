@@ -217,12 +217,14 @@ def test_a_feature_logged_with_another_type_is_named_not_a_crash(logged: Feature
         logged.audit("fraud_v1", since="40d")
 
 
-def test_a_nan_is_a_mismatch_and_leaves_the_mean_differences_finite(logged: FeatureStore) -> None:
+@pytest.mark.parametrize("odd", [float("nan"), float("inf"), float("-inf")])
+def test_a_nan_or_infinity_is_a_mismatch_and_leaves_the_mean_differences_finite(
+        logged: FeatureStore, odd: float) -> None:
     def change(t: pa.Table) -> pa.Table:
         i = t.schema.get_field_index("user_spend__amount")
         values = t[i].to_pylist()
         first = next(k for k, v in enumerate(values) if v is not None)
-        values[first] = float("nan")
+        values[first] = odd
         return t.set_column(i, "user_spend__amount", pa.array(values, pa.float64()))
 
     _tamper(logged, change)
@@ -230,7 +232,7 @@ def test_a_nan_is_a_mismatch_and_leaves_the_mean_differences_finite(logged: Feat
     amount = report.feature("user_spend:amount")
     assert amount.mismatch_rate == 1 / amount.compared
     assert amount.mean_abs_diff == 0.0 and amount.mean_rel_diff == 0.0   # the other rows agree
-    assert amount.worst[0]["online"] == "nan" and amount.worst[0]["abs_diff"] is None
+    assert amount.worst[0]["online"] == str(odd) and amount.worst[0]["abs_diff"] is None
 
     def strict(constant: str) -> None:
         raise ValueError(constant)

@@ -284,18 +284,20 @@ def _compare(con: duckdb.DuckDBPyConnection, dtype: pa.DataType, f: str, entity_
     numeric = (pa.types.is_integer(dtype) or pa.types.is_floating(dtype)
                or pa.types.is_decimal(dtype))
     if pa.types.is_floating(dtype):
-        # DuckDB orders NaN above every number and NaN = NaN: without the isnan guards a NaN
-        # against a number passes the tolerance (NaN <= tol * NaN) and the skew is missed
-        eq = (f"({on} = {off} OR (NOT isnan({on}) AND NOT isnan({off}) AND "
+        # DuckDB orders NaN above every number and NaN = NaN: without the isfinite guards a NaN
+        # or an infinity against a number passes the tolerance (NaN <= tol * NaN, inf <= tol *
+        # inf) and the skew is missed; equal NaNs or infinities are equal by `=`
+        eq = (f"({on} = {off} OR (isfinite({on}) AND isfinite({off}) AND "
               f"abs({on} - {off}) <= {tol!r} * greatest(1.0, abs({on}), abs({off}))))")
     else:
         eq = f"({on} = {off})"
     both = f"({on} IS NOT NULL AND {off} IS NOT NULL)"
     mism = f"(NOT (({on} IS NULL AND {off} IS NULL) OR ({both} AND {eq})))"
     served = f"({st} IN ('PRESENT', 'CACHED'))"
-    # the differences are over the rows where both are numbers: a NaN (served and trained alike,
-    # or against a number) would make the means NaN, written as a bare NaN in the JSON
-    nums = (f"({both} AND NOT isnan({on}::DOUBLE) AND NOT isnan({off}::DOUBLE))"
+    # the differences are over the rows where both are finite numbers: a NaN or an infinity
+    # (served and trained alike, or against a number) would make the means NaN or inf, written
+    # as a bare NaN / Infinity in the JSON
+    nums = (f"({both} AND isfinite({on}::DOUBLE) AND isfinite({off}::DOUBLE))"
             if pa.types.is_floating(dtype) else both)
     diff = f"(CASE WHEN {nums} THEN abs({on}::DOUBLE - {off}::DOUBLE) END)" if numeric else "NULL::DOUBLE"
     rel = (f"(CASE WHEN {nums} THEN (CASE WHEN abs({on}::DOUBLE - {off}::DOUBLE) = 0 THEN 0.0 ELSE "
