@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -34,7 +36,7 @@ def txn_view(**kw) -> FeatureView:
 
 
 def generate(repo: Path, *, seed: int = 7, end: datetime = NOW, shift: float = 0.0,
-             null_share: float = 0.0, days: int = DAYS) -> None:
+             null_share: float = 0.0, days: int = DAYS, nan: bool = False) -> None:
     """``days`` days of rows up to ``end`` (the last 10 minutes before it empty), one file per
     day: amount ~ N(100, 15), n_items ~ Poisson(3), country of 4. In the last day (the
     current window) amount is shifted by ``shift`` standard deviations and null in
@@ -56,7 +58,13 @@ def generate(repo: Path, *, seed: int = 7, end: datetime = NOW, shift: float = 0
             "amount": pd.array([None if np.isnan(a) else a for a in amount], dtype="Float64"),
             "n_items": rng.poisson(3.0, ROWS_PER_DAY),
             "country": rng.choice(["FR", "DE", "US", "JP"], ROWS_PER_DAY)})
-        df.to_parquet(out / f"day-{d:02d}.parquet")
+        if nan:   # the missing amounts written as NaN, not null
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            table = table.set_column(table.schema.get_field_index("amount"), "amount",
+                                     pa.array(amount, pa.float64(), from_pandas=False))
+            pq.write_table(table, out / f"day-{d:02d}.parquet")
+        else:
+            df.to_parquet(out / f"day-{d:02d}.parquet")
 
 
 def make_repo(tmp_path: Path, monitoring: dict | None = None, **gen) -> Path:
@@ -142,6 +150,15 @@ def test_a_column_that_turns_null_is_caught(tmp_path: Path) -> None:
     assert comp.status == "ALERT" and 0.4 < comp.value < 0.6
     assert comp.series[-1]["non_null"] < 0.7 and comp.series[0]["non_null"] == 1.0
     assert find(report, "completeness", "offline", "n_items").status == "OK"
+
+
+def test_a_column_that_turns_nan_is_caught_as_null(tmp_path: Path) -> None:
+    # NaN is how many writers spell a missing float: it counts as missing, not as a value
+    store = open_store(make_repo(tmp_path, null_share=0.5, nan=True))
+    report = store.monitor()
+    comp = find(report, "completeness", "offline", "amount")
+    assert comp.status == "ALERT" and 0.4 < comp.value < 0.6
+    assert comp.series[-1]["non_null"] < 0.7 and comp.series[0]["non_null"] == 1.0
 
 
 def test_a_stalled_materialization_is_caught(tmp_path: Path) -> None:

@@ -124,10 +124,14 @@ def scan_view(con: Any, view: FeatureView, repo_path: Any, features: dict[str, t
     cur = "t >= $c0"
     # per UTC day (an integer: a cast to DATE goes through the time zone code, 4x slower);
     # the windows' counts are summed over the days
+    # a value is present when not null and, for a number, not NaN (NaN is how many writers
+    # spell a missing float: a column that turns NaN is a column that turns null)
+    present = [f"c{i} IS NOT NULL AND NOT isnan(c{i}::DOUBLE)" if i in numeric else f"c{i} IS NOT NULL"
+               for i in range(len(names))]
     aggs = ["count(*) AS n", "max(t) AS mx"]
-    aggs += [f"count(c{i}) AS nn{i}" for i in range(len(names))]
+    aggs += [f"count(*) FILTER (WHERE {present[i]}) AS nn{i}" for i in range(len(names))]
     aggs += [f"count(*) FILTER (WHERE {cur}) AS n_cur", f"count(*) FILTER (WHERE {base}) AS n_base"]
-    aggs += [f"count(c{i}) FILTER (WHERE {cur}) AS nn_cur{i}" for i in range(len(names))]
+    aggs += [f"count(*) FILTER (WHERE {cur} AND {present[i]}) AS nn_cur{i}" for i in range(len(names))]
     sql = (f"SELECT epoch_us(t) // {_DAY_US} AS day, {', '.join(aggs)} "
            f"FROM ({inner}) WHERE t >= $p0 AND t <= $now GROUP BY day")
     params = {"p0": start, "now": w.now, "b0": w.baseline_start, "c0": w.current_start}
