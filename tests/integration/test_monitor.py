@@ -161,6 +161,17 @@ def test_a_column_that_turns_nan_is_caught_as_null(tmp_path: Path) -> None:
     assert comp.series[-1]["non_null"] < 0.7 and comp.series[0]["non_null"] == 1.0
 
 
+def test_no_drift_is_computed_from_fewer_than_min_rows_non_null_values(tmp_path: Path) -> None:
+    # 2,000 rows in the current window, 99.9% null: PSI and KS of a couple of values are noise
+    store = open_store(make_repo(tmp_path, null_share=0.999))
+    report = store.monitor()
+    assert find(report, "completeness", "offline", "amount").status == "ALERT"
+    for check in ("psi", "ks"):
+        drift = find(report, check, "offline", "amount")
+        assert drift.status == "OK" and drift.value is None, drift
+        assert "non-null values (min_rows: 1000)" in drift.detail
+
+
 def test_a_stalled_materialization_is_caught(tmp_path: Path) -> None:
     # the source keeps getting rows up to NOW + 2 days, the last run was at NOW
     repo = make_repo(tmp_path, end=NOW + timedelta(days=2), days=DAYS + 2)

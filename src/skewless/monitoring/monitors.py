@@ -280,6 +280,13 @@ def _distribution(view: FeatureView, feats: dict[str, tuple[str, bool]], th: Mon
         elif scan.baseline_rows < cfg.min_rows or scan.current_rows < cfg.min_rows:
             note = (f"skipped: {scan.baseline_rows:,} baseline and {scan.current_rows:,} current "
                     f"rows (min_rows: {cfg.min_rows})")
+        elif (min(scan.baseline_non_null.get(name, 0), scan.current_non_null.get(name, 0))
+              < cfg.min_rows):
+            # a mostly null column: a PSI of a handful of values is noise (docs/monitoring.md);
+            # completeness is the check that speaks for it
+            note = (f"skipped: {scan.baseline_non_null.get(name, 0):,} baseline and "
+                    f"{scan.current_non_null.get(name, 0):,} current non-null values "
+                    f"(min_rows: {cfg.min_rows})")
         elif name not in scan.samples or not all(len(x) for x in scan.samples[name]):
             note = "skipped: no non-null value in a window"
         if note is not None:

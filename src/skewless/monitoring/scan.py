@@ -82,6 +82,7 @@ class OfflineScan:
     baseline_rows: int
     windows: Windows
     samples: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    baseline_non_null: dict[str, int] = field(default_factory=dict)
 
 
 def _utc(value: Any) -> datetime | None:
@@ -132,6 +133,7 @@ def scan_view(con: Any, view: FeatureView, repo_path: Any, features: dict[str, t
     aggs += [f"count(*) FILTER (WHERE {present[i]}) AS nn{i}" for i in range(len(names))]
     aggs += [f"count(*) FILTER (WHERE {cur}) AS n_cur", f"count(*) FILTER (WHERE {base}) AS n_base"]
     aggs += [f"count(*) FILTER (WHERE {cur} AND {present[i]}) AS nn_cur{i}" for i in range(len(names))]
+    aggs += [f"count(*) FILTER (WHERE {base} AND {present[i]}) AS nn_base{i}" for i in range(len(names))]
     sql = (f"SELECT epoch_us(t) // {_DAY_US} AS day, {', '.join(aggs)} "
            f"FROM ({inner}) WHERE t >= $p0 AND t <= $now GROUP BY day")
     params = {"p0": start, "now": w.now, "b0": w.baseline_start, "c0": w.current_start}
@@ -140,6 +142,7 @@ def scan_view(con: Any, view: FeatureView, repo_path: Any, features: dict[str, t
     days: list[tuple[date, int, datetime | None, dict[str, int]]] = []
     n_cur = n_base = 0
     nn_cur = dict.fromkeys(names, 0)
+    nn_base = dict.fromkeys(names, 0)
     for row in rows:
         r = dict(zip(desc, row))
         day = _EPOCH + timedelta(days=int(r["day"]))
@@ -150,8 +153,9 @@ def scan_view(con: Any, view: FeatureView, repo_path: Any, features: dict[str, t
         n_base += int(r["n_base"])
         for i, n in enumerate(names):
             nn_cur[n] += int(r[f"nn_cur{i}"])
+            nn_base[n] += int(r[f"nn_base{i}"])
     days.sort(key=lambda d: d[0])
-    out = OfflineScan(newest, days, n_cur, nn_cur, n_base, w)
+    out = OfflineScan(newest, days, n_cur, nn_cur, n_base, w, baseline_non_null=nn_base)
     if n_base >= min_rows and n_cur >= min_rows and numeric:
         _samples(con, inner, names, numeric, out, params, sample_size, len(join_keys))
     return out
