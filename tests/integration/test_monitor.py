@@ -18,6 +18,7 @@ import yaml
 
 from skewless import Entity, FeatureStore, FeatureView, Field, FileSource
 from skewless.errors import ConfigError, SkewlessError, UnknownObjectError
+from skewless.monitoring.monitors import completeness
 from skewless.types import Float64, Int64, String
 
 user = Entity("user", join_keys=["user_id"])
@@ -155,10 +156,16 @@ def test_a_column_that_turns_null_is_caught(tmp_path: Path) -> None:
 def test_a_column_that_turns_nan_is_caught_as_null(tmp_path: Path) -> None:
     # NaN is how many writers spell a missing float: it counts as missing, not as a value
     store = open_store(make_repo(tmp_path, null_share=0.5, nan=True))
+    store.materialize_incremental()
     report = store.monitor()
     comp = find(report, "completeness", "offline", "amount")
     assert comp.status == "ALERT" and 0.4 < comp.value < 0.6
     assert comp.series[-1]["non_null"] < 0.7 and comp.series[0]["non_null"] == 1.0
+    # online, the newest record of most users is of the last day: about half are NaN
+    assert find(report, "completeness", "online", "amount").value < 0.8
+    # served values (scope log): NaN is missing too
+    served = pa.array([1.0, float("nan"), None, 2.0])
+    assert completeness(served) == 0.5 and completeness(pa.array([1, None])) == 0.5
 
 
 def test_no_drift_is_computed_from_fewer_than_min_rows_non_null_values(tmp_path: Path) -> None:

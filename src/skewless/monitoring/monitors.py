@@ -261,9 +261,14 @@ def _completeness_offline(view: FeatureView, feats: dict[str, tuple[str, bool]],
 
 
 def completeness(values: pa.Array | pa.ChunkedArray) -> float | None:
-    """The share of non-null values (None for no value at all)."""
+    """The share of values neither null nor NaN (None for no value at all)."""
     n = len(values)
-    return None if n == 0 else (n - values.null_count) / n
+    if n == 0:
+        return None
+    missing = values.null_count
+    if pa.types.is_floating(values.type):
+        missing += pc.sum(pc.is_nan(values)).as_py() or 0
+    return (n - missing) / n
 
 
 # --- distribution ------------------------------------------------------------------------------
@@ -344,7 +349,7 @@ def _online(view: FeatureView, feats: dict[str, tuple[str, bool]], th: MonitorTh
     if "completeness" not in skip and records:
         day = now.date().isoformat()
         for name in feats:
-            present = sum(1 for r in records if _value(r, name) is not None)
+            present = sum(1 for r in records if _present(_value(r, name)))
             share = present / len(records)
             out.append(Check("completeness", view.name, name, "online", share, "share",
                              th.completeness_warn, th.completeness_alert,
@@ -352,6 +357,11 @@ def _online(view: FeatureView, feats: dict[str, tuple[str, bool]], th: MonitorTh
                              f"{present:,} of {len(records):,} sampled records non-null",
                              [{"date": day, "non_null": share}]))
     return out
+
+
+def _present(value: Any) -> bool:
+    """Not null and not NaN (a NaN is a missing float)."""
+    return value is not None and not (isinstance(value, float) and value != value)
 
 
 def _value(record: Any, name: str) -> Any:
