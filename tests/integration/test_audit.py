@@ -153,6 +153,17 @@ def test_clear_errors(logged: FeatureStore) -> None:
         logged.audit("fraud_v1", since="1d", until="2d")
     with pytest.raises(InvalidRequestError, match="no logged requests of feature service 'fraud_v1'"):
         logged.audit("fraud_v1", since="1h")         # nothing logged in the last hour
+    # absurd values are clear errors naming the option, not a crash (an OverflowError, a
+    # DuckDB binder error on `nan`) nor silently accepted
+    with pytest.raises(InvalidRequestError, match="--since '9999999999d' is too long"):
+        logged.audit("fraud_v1", since="9999999999d")
+    with pytest.raises(InvalidRequestError, match="--since '3000000d' reaches before the year 1"):
+        logged.audit("fraud_v1", since="3000000d")
+    for tol in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(InvalidRequestError, match="float_tolerance .* is not a finite number"):
+            logged.audit("fraud_v1", since="40d", float_tolerance=tol)
+    with pytest.raises(InvalidRequestError, match="worst = -3 is negative"):
+        logged.audit("fraud_v1", since="40d", worst=-3)
     assert parse_duration("90m") == timedelta(minutes=90)
     assert parse_duration("1.5d") == timedelta(hours=36)
 
@@ -190,3 +201,41 @@ def test_gauges(logged: FeatureStore) -> None:
     report.features[0].mismatch_rate = 0.25
     gauges.update(report)
     assert registry.get_sample_value("skewless_audit_mismatch_rate", labels) == 0.25
+
+
+def test_a_feature_logged_with_another_type_is_named_not_a_crash(logged: FeatureStore) -> None:
+    # logs of the period whose value column holds strings (the feature was a String before a
+    # re-apply): DuckDB cannot compare them with the offline doubles
+    def change(t: pa.Table) -> pa.Table:
+        i = t.schema.get_field_index("user_spend__amount")
+        return t.set_column(i, "user_spend__amount",
+                            pa.array([None if v is None else f"{v}!" for v in t[i].to_pylist()]))
+
+    _tamper(logged, change)
+    with pytest.raises(InvalidRequestError, match="feature 'user_spend:amount' of service 'fraud_v1' "
+                       "cannot be compared: logged as string, offline double"):
+        logged.audit("fraud_v1", since="40d")
+
+
+@pytest.mark.parametrize("odd", [float("nan"), float("inf"), float("-inf")])
+def test_a_nan_or_infinity_is_a_mismatch_and_leaves_the_mean_differences_finite(
+        logged: FeatureStore, odd: float) -> None:
+    def change(t: pa.Table) -> pa.Table:
+        i = t.schema.get_field_index("user_spend__amount")
+        values = t[i].to_pylist()
+        first = next(k for k, v in enumerate(values) if v is not None)
+        values[first] = odd
+        return t.set_column(i, "user_spend__amount", pa.array(values, pa.float64()))
+
+    _tamper(logged, change)
+    report = logged.audit("fraud_v1", since="40d")
+    amount = report.feature("user_spend:amount")
+    assert amount.mismatch_rate == 1 / amount.compared
+    assert amount.mean_abs_diff == 0.0 and amount.mean_rel_diff == 0.0   # the other rows agree
+    assert amount.worst[0]["online"] == str(odd) and amount.worst[0]["abs_diff"] is None
+
+    def strict(constant: str) -> None:
+        raise ValueError(constant)
+
+    text = (logged.repo_path / "data/monitoring/audit/fraud_v1.json").read_text()
+    json.loads(text, parse_constant=strict)   # no bare NaN: valid JSON for any reader

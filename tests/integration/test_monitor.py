@@ -11,11 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from skewless import Entity, FeatureStore, FeatureView, Field, FileSource
 from skewless.errors import ConfigError, SkewlessError, UnknownObjectError
+from skewless.monitoring.monitors import completeness
 from skewless.types import Float64, Int64, String
 
 user = Entity("user", join_keys=["user_id"])
@@ -34,7 +37,7 @@ def txn_view(**kw) -> FeatureView:
 
 
 def generate(repo: Path, *, seed: int = 7, end: datetime = NOW, shift: float = 0.0,
-             null_share: float = 0.0, days: int = DAYS) -> None:
+             null_share: float = 0.0, days: int = DAYS, nan: bool = False) -> None:
     """``days`` days of rows up to ``end`` (the last 10 minutes before it empty), one file per
     day: amount ~ N(100, 15), n_items ~ Poisson(3), country of 4. In the last day (the
     current window) amount is shifted by ``shift`` standard deviations and null in
@@ -56,7 +59,13 @@ def generate(repo: Path, *, seed: int = 7, end: datetime = NOW, shift: float = 0
             "amount": pd.array([None if np.isnan(a) else a for a in amount], dtype="Float64"),
             "n_items": rng.poisson(3.0, ROWS_PER_DAY),
             "country": rng.choice(["FR", "DE", "US", "JP"], ROWS_PER_DAY)})
-        df.to_parquet(out / f"day-{d:02d}.parquet")
+        if nan:   # the missing amounts written as NaN, not null
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            table = table.set_column(table.schema.get_field_index("amount"), "amount",
+                                     pa.array(amount, pa.float64(), from_pandas=False))
+            pq.write_table(table, out / f"day-{d:02d}.parquet")
+        else:
+            df.to_parquet(out / f"day-{d:02d}.parquet")
 
 
 def make_repo(tmp_path: Path, monitoring: dict | None = None, **gen) -> Path:
@@ -142,6 +151,32 @@ def test_a_column_that_turns_null_is_caught(tmp_path: Path) -> None:
     assert comp.status == "ALERT" and 0.4 < comp.value < 0.6
     assert comp.series[-1]["non_null"] < 0.7 and comp.series[0]["non_null"] == 1.0
     assert find(report, "completeness", "offline", "n_items").status == "OK"
+
+
+def test_a_column_that_turns_nan_is_caught_as_null(tmp_path: Path) -> None:
+    # NaN is how many writers spell a missing float: it counts as missing, not as a value
+    store = open_store(make_repo(tmp_path, null_share=0.5, nan=True))
+    store.materialize_incremental()
+    report = store.monitor()
+    comp = find(report, "completeness", "offline", "amount")
+    assert comp.status == "ALERT" and 0.4 < comp.value < 0.6
+    assert comp.series[-1]["non_null"] < 0.7 and comp.series[0]["non_null"] == 1.0
+    # online, the newest record of most users is of the last day: about half are NaN
+    assert find(report, "completeness", "online", "amount").value < 0.8
+    # served values (scope log): NaN is missing too
+    served = pa.array([1.0, float("nan"), None, 2.0])
+    assert completeness(served) == 0.5 and completeness(pa.array([1, None])) == 0.5
+
+
+def test_no_drift_is_computed_from_fewer_than_min_rows_non_null_values(tmp_path: Path) -> None:
+    # 2,000 rows in the current window, 99.9% null: PSI and KS of a couple of values are noise
+    store = open_store(make_repo(tmp_path, null_share=0.999))
+    report = store.monitor()
+    assert find(report, "completeness", "offline", "amount").status == "ALERT"
+    for check in ("psi", "ks"):
+        drift = find(report, check, "offline", "amount")
+        assert drift.status == "OK" and drift.value is None, drift
+        assert "non-null values (min_rows: 1000)" in drift.detail
 
 
 def test_a_stalled_materialization_is_caught(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from skewless.cli.main import app
 from skewless.errors import InvalidRequestError
 from skewless.monitoring.report import fmt_value, render, render_report, validate_audit, validate_monitor
-from skewless.monitoring.report_plots import bin_labels, time_unit
+from skewless.monitoring.report_plots import bin_labels, completeness_plot, time_unit
 from skewless.store import FeatureStore
 from skewless.testing.monitoring_results import (HOSTILE, audit_result, monitor_history,
                                                  monitor_result)
@@ -287,3 +287,17 @@ def test_odd_but_valid_results_render() -> None:
     r = render(monitor, [audit])
     assert r.status == "WARN"
     assert set(plot_kinds(r.html)) == {"freshness", "drift", "histogram", "audit"}   # no percentile
+
+
+def test_a_day_without_data_is_a_blank_cell_not_a_bare_percent_sign() -> None:
+    # a weekly view has a value one day in seven; the daily views' days are blank for it
+    checks = [{"check": "completeness", "view": "weekly", "feature": "a", "scope": "offline",
+               "series": [{"date": "2026-01-01", "non_null": 1.0}]},
+              {"check": "completeness", "view": "daily", "feature": "b", "scope": "offline",
+               "series": [{"date": "2026-01-01", "non_null": 0.5},
+                          {"date": "2026-01-02", "non_null": 0.75}]}]
+    [plot] = completeness_plot(checks)
+    heat = plot.figure["data"][0]
+    assert heat["texttemplate"] == "%{text}"
+    rows = dict(zip(heat["y"], heat["text"]))
+    assert rows == {"weekly:a (offline)": ["0.0%", ""], "daily:b (offline)": ["50.0%", "25.0%"]}

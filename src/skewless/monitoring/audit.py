@@ -64,7 +64,12 @@ def parse_duration(text: str, argument: str = "--since") -> timedelta:
             f"{argument} {text!r} is not a duration nor a time",
             hint="write a number and a unit (s, m, h, d), e.g. 1d or 12h, or an ISO time such "
             "as 2025-01-31T12:00:00 (docs/audit.md)")
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    try:
+        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    except OverflowError:
+        raise InvalidRequestError(
+            f"{argument} {text!r} is too long a duration",
+            hint="write a period of at most a few thousand years, e.g. 1d or 90d (docs/audit.md)") from None
 
 
 def parse_time(value: Any, argument: str, now: datetime) -> datetime:
@@ -75,7 +80,13 @@ def parse_time(value: Any, argument: str, now: datetime) -> datetime:
     if isinstance(value, timedelta):
         return now - value
     if isinstance(value, str) and _DURATION.match(value):
-        return now - parse_duration(value, argument)
+        delta = parse_duration(value, argument)
+        try:
+            return now - delta
+        except OverflowError:
+            raise InvalidRequestError(
+                f"{argument} {value!r} reaches before the year 1",
+                hint="audit a shorter period, e.g. --since 90d (docs/audit.md)") from None
     try:
         return to_utc(value, argument, lambda: now)
     except InvalidRequestError:
@@ -208,7 +219,13 @@ def audit(store: Any, service: str, since: Any = None, until: Any = None, *,
             raise InvalidRequestError(f"threshold {key} = {value!r} is not a share from 0 to 1",
                                       hint="e.g. --mismatch-rate 0.01 alerts over 1% mismatches")
     tol = options.float_tolerance if float_tolerance is None else float(float_tolerance)
+    if not (math.isfinite(tol) and tol >= 0.0):
+        raise InvalidRequestError(f"float_tolerance = {tol!r} is not a finite number >= 0",
+                                  hint="e.g. --float-tolerance 1e-6 (0: floats must be equal; docs/audit.md)")
     n_worst = options.worst if worst is None else int(worst)
+    if n_worst < 0:
+        raise InvalidRequestError(f"worst = {n_worst!r} is negative",
+                                  hint="e.g. --worst 10 (0: no worst entities; docs/audit.md)")
     root = FL.log_root(cfg, svc)
     logs = FL.read_feature_logs(cfg, svc.name, start, end, root=root)
     if logs.num_rows == 0:
@@ -237,8 +254,21 @@ def audit(store: Any, service: str, since: Any = None, until: Any = None, *,
         offl = ", ".join(f"o.{_q(f)} AS {_q(f + '__offline')}" for f in compared)
         con.execute(f"CREATE TEMP TABLE j AS SELECT l.*{', ' + offl if offl else ''} "
                     f"FROM logged l JOIN offline o USING ({_q(_ROW)})")
-        results = [_compare(con, logs.schema.field(f).type, f, entity_cols, tol, n_worst, limits)
-                   for f in compared]
+        results = []
+        for f in compared:
+            try:
+                results.append(_compare(con, logs.schema.field(f).type, f, entity_cols, tol,
+                                        n_worst, limits))
+            except duckdb.Error as e:
+                # e.g. the feature's type changed within the period: the log files' union
+                # holds strings where the view now declares numbers
+                view, _, feat = f.partition("__")
+                raise InvalidRequestError(
+                    f"feature '{view}:{feat}' of service '{svc.name}' cannot be compared: logged as "
+                    f"{logs.schema.field(f).type}, offline {offline.schema.field(f).type} "
+                    f"({str(e).splitlines()[0]})",
+                    hint="did its type change within the period? audit a period after the change "
+                    "(--since), or move the older log files out (docs/audit.md)") from None
     finally:
         con.close()
     report = AuditReport(svc.name, start, end, logs.num_rows,
@@ -254,14 +284,23 @@ def _compare(con: duckdb.DuckDBPyConnection, dtype: pa.DataType, f: str, entity_
     numeric = (pa.types.is_integer(dtype) or pa.types.is_floating(dtype)
                or pa.types.is_decimal(dtype))
     if pa.types.is_floating(dtype):
-        eq = (f"({on} = {off} OR abs({on} - {off}) <= {tol!r} * greatest(1.0, abs({on}), abs({off})))")
+        # DuckDB orders NaN above every number and NaN = NaN: without the isfinite guards a NaN
+        # or an infinity against a number passes the tolerance (NaN <= tol * NaN, inf <= tol *
+        # inf) and the skew is missed; equal NaNs or infinities are equal by `=`
+        eq = (f"({on} = {off} OR (isfinite({on}) AND isfinite({off}) AND "
+              f"abs({on} - {off}) <= {tol!r} * greatest(1.0, abs({on}), abs({off}))))")
     else:
         eq = f"({on} = {off})"
     both = f"({on} IS NOT NULL AND {off} IS NOT NULL)"
     mism = f"(NOT (({on} IS NULL AND {off} IS NULL) OR ({both} AND {eq})))"
     served = f"({st} IN ('PRESENT', 'CACHED'))"
-    diff = f"(CASE WHEN {both} THEN abs({on}::DOUBLE - {off}::DOUBLE) END)" if numeric else "NULL::DOUBLE"
-    rel = (f"(CASE WHEN {both} THEN (CASE WHEN abs({on}::DOUBLE - {off}::DOUBLE) = 0 THEN 0.0 ELSE "
+    # the differences are over the rows where both are finite numbers: a NaN or an infinity
+    # (served and trained alike, or against a number) would make the means NaN or inf, written
+    # as a bare NaN / Infinity in the JSON
+    nums = (f"({both} AND isfinite({on}::DOUBLE) AND isfinite({off}::DOUBLE))"
+            if pa.types.is_floating(dtype) else both)
+    diff = f"(CASE WHEN {nums} THEN abs({on}::DOUBLE - {off}::DOUBLE) END)" if numeric else "NULL::DOUBLE"
+    rel = (f"(CASE WHEN {nums} THEN (CASE WHEN abs({on}::DOUBLE - {off}::DOUBLE) = 0 THEN 0.0 ELSE "
            f"abs({on}::DOUBLE - {off}::DOUBLE) / greatest(abs({on}::DOUBLE), abs({off}::DOUBLE)) END) END)"
            if numeric else "NULL::DOUBLE")
     n, mis, miss_on, miss_off, mad, mrd = con.execute(

@@ -261,9 +261,14 @@ def _completeness_offline(view: FeatureView, feats: dict[str, tuple[str, bool]],
 
 
 def completeness(values: pa.Array | pa.ChunkedArray) -> float | None:
-    """The share of non-null values (None for no value at all)."""
+    """The share of values neither null nor NaN (None for no value at all)."""
     n = len(values)
-    return None if n == 0 else (n - values.null_count) / n
+    if n == 0:
+        return None
+    missing = values.null_count
+    if pa.types.is_floating(values.type):
+        missing += pc.sum(pc.is_nan(values)).as_py() or 0
+    return (n - missing) / n
 
 
 # --- distribution ------------------------------------------------------------------------------
@@ -280,6 +285,13 @@ def _distribution(view: FeatureView, feats: dict[str, tuple[str, bool]], th: Mon
         elif scan.baseline_rows < cfg.min_rows or scan.current_rows < cfg.min_rows:
             note = (f"skipped: {scan.baseline_rows:,} baseline and {scan.current_rows:,} current "
                     f"rows (min_rows: {cfg.min_rows})")
+        elif (min(scan.baseline_non_null.get(name, 0), scan.current_non_null.get(name, 0))
+              < cfg.min_rows):
+            # a mostly null column: a PSI of a handful of values is noise (docs/monitoring.md);
+            # completeness is the check that speaks for it
+            note = (f"skipped: {scan.baseline_non_null.get(name, 0):,} baseline and "
+                    f"{scan.current_non_null.get(name, 0):,} current non-null values "
+                    f"(min_rows: {cfg.min_rows})")
         elif name not in scan.samples or not all(len(x) for x in scan.samples[name]):
             note = "skipped: no non-null value in a window"
         if note is not None:
@@ -337,7 +349,7 @@ def _online(view: FeatureView, feats: dict[str, tuple[str, bool]], th: MonitorTh
     if "completeness" not in skip and records:
         day = now.date().isoformat()
         for name in feats:
-            present = sum(1 for r in records if _value(r, name) is not None)
+            present = sum(1 for r in records if _present(_value(r, name)))
             share = present / len(records)
             out.append(Check("completeness", view.name, name, "online", share, "share",
                              th.completeness_warn, th.completeness_alert,
@@ -345,6 +357,11 @@ def _online(view: FeatureView, feats: dict[str, tuple[str, bool]], th: MonitorTh
                              f"{present:,} of {len(records):,} sampled records non-null",
                              [{"date": day, "non_null": share}]))
     return out
+
+
+def _present(value: Any) -> bool:
+    """Not null and not NaN (a NaN is a missing float)."""
+    return value is not None and not (isinstance(value, float) and value != value)
 
 
 def _value(record: Any, name: str) -> Any:

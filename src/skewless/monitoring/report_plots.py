@@ -218,7 +218,10 @@ def completeness_plot(checks: Sequence[Mapping[str, Any]]) -> list[Plot]:
     heat = go.Heatmap(
         x=days, y=[label(name) for name, _ in rows], z=z, zmin=0.0, zmax=max(5.0, top),
         colorscale=[[0.0, "#f7fbf7"], [0.2, "#ffe08a"], [0.5, "#f39c3d"], [1.0, "#c62828"]],
-        texttemplate="%{z:.1f}%", textfont={"size": 11}, xgap=2, ygap=2,
+        # the cell's text from Python: a day without data is blank (a texttemplate would
+        # print a bare "%" there)
+        text=[["" if v is None else f"{v:.1f}%" for v in row] for row in z],
+        texttemplate="%{text}", textfont={"size": 11}, xgap=2, ygap=2,
         colorbar={"title": {"text": "null %"}, "ticksuffix": "%"},
         hovertemplate="%{y}<br>%{x}: %{z:.2f}% null<extra></extra>")
     return [Plot("completeness", "all", _figure(

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,11 @@ def write_json_atomic(path: Path, data: Any) -> Path:
     """Write ``data`` as JSON to ``path`` through a temporary file in the same folder and a
     rename: a reader sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # not mkstemp (0600): the umask's permissions, as any file the user writes, so that a
+    # feature server running as another user can export the result
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        with os.fdopen(fd, "w") as f:
+        with open(tmp, "x") as f:
             json.dump(data, f, indent=1, default=str)
             f.flush()
             os.fsync(f.fileno())

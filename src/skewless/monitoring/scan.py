@@ -75,6 +75,7 @@ class OfflineScan:
     baseline_rows: int
     windows: Windows
     samples: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    baseline_non_null: dict[str, int] = field(default_factory=dict)
 
 
 def _utc(value: Any) -> datetime | None:
@@ -117,10 +118,15 @@ def scan_view(con: Any, view: FeatureView, repo_path: Any, features: dict[str, t
     cur = "t >= $c0"
     # per UTC day (an integer: a cast to DATE goes through the time zone code, 4x slower);
     # the windows' counts are summed over the days
+    # a value is present when not null and, for a number, not NaN (NaN is how many writers
+    # spell a missing float: a column that turns NaN is a column that turns null)
+    present = [f"c{i} IS NOT NULL AND NOT isnan(c{i}::DOUBLE)" if i in numeric else f"c{i} IS NOT NULL"
+               for i in range(len(names))]
     aggs = ["count(*) AS n", "max(t) AS mx"]
-    aggs += [f"count(c{i}) AS nn{i}" for i in range(len(names))]
+    aggs += [f"count(*) FILTER (WHERE {present[i]}) AS nn{i}" for i in range(len(names))]
     aggs += [f"count(*) FILTER (WHERE {cur}) AS n_cur", f"count(*) FILTER (WHERE {base}) AS n_base"]
-    aggs += [f"count(c{i}) FILTER (WHERE {cur}) AS nn_cur{i}" for i in range(len(names))]
+    aggs += [f"count(*) FILTER (WHERE {cur} AND {present[i]}) AS nn_cur{i}" for i in range(len(names))]
+    aggs += [f"count(*) FILTER (WHERE {base} AND {present[i]}) AS nn_base{i}" for i in range(len(names))]
     sql = (f"SELECT epoch_us(t) // {_DAY_US} AS day, {', '.join(aggs)} "
            f"FROM ({inner}) WHERE t >= $p0 AND t <= $now GROUP BY day")
     params = {"p0": start, "now": w.now, "b0": w.baseline_start, "c0": w.current_start}
@@ -129,6 +135,7 @@ def scan_view(con: Any, view: FeatureView, repo_path: Any, features: dict[str, t
     days: list[tuple[date, int, datetime | None, dict[str, int]]] = []
     n_cur = n_base = 0
     nn_cur = dict.fromkeys(names, 0)
+    nn_base = dict.fromkeys(names, 0)
     for row in rows:
         r = dict(zip(desc, row))
         day = _EPOCH + timedelta(days=int(r["day"]))
@@ -139,8 +146,9 @@ def scan_view(con: Any, view: FeatureView, repo_path: Any, features: dict[str, t
         n_base += int(r["n_base"])
         for i, n in enumerate(names):
             nn_cur[n] += int(r[f"nn_cur{i}"])
+            nn_base[n] += int(r[f"nn_base{i}"])
     days.sort(key=lambda d: d[0])
-    out = OfflineScan(newest, days, n_cur, nn_cur, n_base, w)
+    out = OfflineScan(newest, days, n_cur, nn_cur, n_base, w, baseline_non_null=nn_base)
     if n_base >= min_rows and n_cur >= min_rows and numeric:
         _samples(con, inner, names, numeric, out, params, sample_size, len(join_keys))
     return out
