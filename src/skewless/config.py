@@ -221,14 +221,17 @@ class AuditConfig(_Strict):
 
     A feature is ALERT when its ``mismatch_rate``, ``missing_online_rate`` or
     ``missing_offline_rate`` is over the threshold (a share of the compared rows, 0 to 1).
-    ``float_tolerance``: two floats are equal when ``|a - b| <= float_tolerance * max(1, |a|,
-    |b|)``. ``worst``: how many entities with the largest differences are reported per feature.
+    ``float_tolerance``, ``float_abs_tolerance``: two floats are equal when ``|a - b| <=
+    float_tolerance * max(|a|, |b|) + float_abs_tolerance`` (relative, so a feature of tiny
+    values is compared at its own scale; the absolute floor absorbs arithmetic noise around
+    zero). ``worst``: how many entities with the largest differences are reported per feature.
     """
 
     mismatch_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     missing_online_rate: float = Field(default=0.01, ge=0.0, le=1.0)
     missing_offline_rate: float = Field(default=0.01, ge=0.0, le=1.0)
     float_tolerance: float = Field(default=1e-6, ge=0.0)
+    float_abs_tolerance: float = Field(default=1e-12, ge=0.0)
     worst: int = Field(default=10, ge=0)
 
 

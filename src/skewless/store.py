@@ -340,7 +340,8 @@ class FeatureStore:
         at their logged times, compared per feature; an ``AuditReport`` (``failed`` when a
         threshold is crossed), also written to ``data/monitoring/audit/<service>.json``.
         ``thresholds``: ``mismatch_rate``, ``missing_online_rate``, ``missing_offline_rate``,
-        ``float_tolerance``, ``worst`` (defaults: ``audit`` of feature_store.yaml)."""
+        ``float_tolerance``, ``float_abs_tolerance``, ``worst`` (defaults: ``audit`` of
+        feature_store.yaml)."""
         from skewless.monitoring import audit as audit_mod
 
         return audit_mod.audit(self, service, since=since, until=until, **thresholds)

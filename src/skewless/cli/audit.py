@@ -51,6 +51,8 @@ def audit(
         "--missing-offline-rate", help="Alert over this share of values missing offline (default 0.01).")] = None,
     float_tolerance: Annotated[Optional[float], typer.Option(
         "--float-tolerance", help="Floats are equal within this relative tolerance (default 1e-6).")] = None,
+    float_abs_tolerance: Annotated[Optional[float], typer.Option(
+        "--float-abs-tolerance", help="... plus this absolute one (default 1e-12).")] = None,
     worst: Annotated[Optional[int], typer.Option(
         "--worst", help="Entities with the largest differences to show per feature (default 10).")] = None,
 ) -> None:
@@ -62,7 +64,8 @@ def audit(
     report = store.audit(service, since=since, until=until, mismatch_rate=mismatch_rate,
                          missing_online_rate=missing_online_rate,
                          missing_offline_rate=missing_offline_rate,
-                         float_tolerance=float_tolerance, worst=worst)
+                         float_tolerance=float_tolerance,
+                         float_abs_tolerance=float_abs_tolerance, worst=worst)
     data = report.to_dict()
     if json_path is not None:
         from skewless.monitoring.results import write_json_atomic

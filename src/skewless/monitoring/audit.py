@@ -7,7 +7,8 @@ value is then compared with the offline value of the same row, per feature, in D
 Arrow (no per-row Python):
 
 - **mismatch**: the two values differ. Integers, strings, booleans, timestamps and lists are
-  compared exactly; floats are equal when ``|a - b| <= float_tolerance * max(1, |a|, |b|)``;
+  compared exactly; floats are equal when ``|a - b| <= float_tolerance * max(|a|, |b|) +
+  float_abs_tolerance``;
   two nulls are equal, a null and a value are not.
 - **missing online**: the logged status is not PRESENT (nor CACHED) and the offline join has a
   value the online answer lacks (a mismatch whose online side was not served).
@@ -188,7 +189,8 @@ def _jsonable(v: Any) -> Any:
 def audit(store: Any, service: str, since: Any = None, until: Any = None, *,
           mismatch_rate: float | None = None, missing_online_rate: float | None = None,
           missing_offline_rate: float | None = None, float_tolerance: float | None = None,
-          worst: int | None = None, write: bool = True) -> AuditReport:
+          float_abs_tolerance: float | None = None, worst: int | None = None,
+          write: bool = True) -> AuditReport:
     """Audit ``service``'s logged requests of ``[since, until)`` (module docstring). ``store``:
     a FeatureStore. ``since``/``until``: a duration before now (``"1d"``, ``"12h"``), an ISO
     time, a datetime; default the last day. Thresholds and options default to ``audit`` of
@@ -219,9 +221,12 @@ def audit(store: Any, service: str, since: Any = None, until: Any = None, *,
             raise InvalidRequestError(f"threshold {key} = {value!r} is not a share from 0 to 1",
                                       hint="e.g. --mismatch-rate 0.01 alerts over 1% mismatches")
     tol = options.float_tolerance if float_tolerance is None else float(float_tolerance)
-    if not (math.isfinite(tol) and tol >= 0.0):
-        raise InvalidRequestError(f"float_tolerance = {tol!r} is not a finite number >= 0",
-                                  hint="e.g. --float-tolerance 1e-6 (0: floats must be equal; docs/audit.md)")
+    abs_tol = options.float_abs_tolerance if float_abs_tolerance is None else float(float_abs_tolerance)
+    for name, value, example in (("float_tolerance", tol, "--float-tolerance 1e-6"),
+                                 ("float_abs_tolerance", abs_tol, "--float-abs-tolerance 1e-12")):
+        if not (math.isfinite(value) and value >= 0.0):
+            raise InvalidRequestError(f"{name} = {value!r} is not a finite number >= 0",
+                                      hint=f"e.g. {example} (0: floats must be equal; docs/audit.md)")
     n_worst = options.worst if worst is None else int(worst)
     if n_worst < 0:
         raise InvalidRequestError(f"worst = {n_worst!r} is negative",
@@ -257,7 +262,7 @@ def audit(store: Any, service: str, since: Any = None, until: Any = None, *,
         results = []
         for f in compared:
             try:
-                results.append(_compare(con, logs.schema.field(f).type, f, entity_cols, tol,
+                results.append(_compare(con, logs.schema.field(f).type, f, entity_cols, (tol, abs_tol),
                                         n_worst, limits))
             except duckdb.Error as e:
                 # e.g. the feature's type changed within the period: the log files' union
@@ -272,14 +277,14 @@ def audit(store: Any, service: str, since: Any = None, until: Any = None, *,
     finally:
         con.close()
     report = AuditReport(svc.name, start, end, logs.num_rows,
-                         {**limits, "float_tolerance": tol}, results, time.perf_counter() - t0)
+                         {**limits, "float_tolerance": tol, "float_abs_tolerance": abs_tol}, results, time.perf_counter() - t0)
     if write:
         write_json_atomic(report_path(store.repo_path, svc.name), report.to_dict())
     return report
 
 
 def _compare(con: duckdb.DuckDBPyConnection, dtype: pa.DataType, f: str, entity_cols: list[str],
-             tol: float, n_worst: int, limits: dict[str, float]) -> FeatureAudit:
+             tol: tuple[float, float], n_worst: int, limits: dict[str, float]) -> FeatureAudit:
     on, off, st = _q(f), _q(f + "__offline"), _q(f + FL.STATUS_SUFFIX)
     numeric = (pa.types.is_integer(dtype) or pa.types.is_floating(dtype)
                or pa.types.is_decimal(dtype))
@@ -288,7 +293,7 @@ def _compare(con: duckdb.DuckDBPyConnection, dtype: pa.DataType, f: str, entity_
         # or an infinity against a number passes the tolerance (NaN <= tol * NaN, inf <= tol *
         # inf) and the skew is missed; equal NaNs or infinities are equal by `=`
         eq = (f"({on} = {off} OR (isfinite({on}) AND isfinite({off}) AND "
-              f"abs({on} - {off}) <= {tol!r} * greatest(1.0, abs({on}), abs({off}))))")
+              f"abs({on} - {off}) <= {tol[0]!r} * greatest(abs({on}), abs({off})) + {tol[1]!r}))")
     else:
         eq = f"({on} = {off})"
     both = f"({on} IS NOT NULL AND {off} IS NOT NULL)"
