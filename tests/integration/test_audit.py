@@ -239,3 +239,24 @@ def test_a_nan_or_infinity_is_a_mismatch_and_leaves_the_mean_differences_finite(
 
     text = (logged.repo_path / "data/monitoring/audit/fraud_v1.json").read_text()
     json.loads(text, parse_constant=strict)   # no bare NaN: valid JSON for any reader
+
+
+def test_the_table_keeps_long_feature_names_on_a_narrow_terminal() -> None:
+    # at 80 columns (a pipe, CI logs) the feature column was squeezed out entirely, leaving rows
+    # of figures without their feature; now the figures that do not fit are left out instead
+    from rich.console import Console
+
+    from skewless.cli.audit import summary_table
+
+    name = "merchant_category_risk:merchant_category_risk_score"
+    f = {"feature": name, "compared": 151, "mismatch_rate": 1.0, "missing_online_rate": 0.0,
+         "missing_offline_rate": 0.0, "mean_abs_diff": 0.00145128, "mean_rel_diff": 0.0436587,
+         "status": "ALERT", "worst": []}
+    report = AuditReport.from_dict({"service": "fraud_model", "since": "2026-11-29T00:00:00+00:00",
+                                    "until": "2026-11-30T00:00:00+00:00", "rows": 151, "failed": True,
+                                    "thresholds": {}, "features": [f]})
+    for width in (80, 100, 160):
+        console = Console(width=width, record=True, highlight=False)
+        console.print(summary_table(report, width))
+        text = console.export_text()
+        assert name[:20] in text and "ALERT" in text and "100.00%" in text, (width, text)

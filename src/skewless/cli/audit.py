@@ -70,17 +70,7 @@ def audit(
     if json_path is not None:
         from skewless.monitoring.results import write_json_atomic
         write_json_atomic(json_path, data)
-    t = Table(title=f"Skew audit of {report.service}: {plural(report.rows, 'logged row')} from "
-              f"{data['since']} to {data['until']}", title_justify="left", title_style="bold",
-              box=box.SIMPLE_HEAD)
-    for col in ("feature", "rows", "mismatch", "miss online", "miss offline", "abs diff",
-                "rel diff", "status"):
-        t.add_column(col, no_wrap=col != "feature", overflow="fold")
-    for f in report.features:
-        t.add_row(f.feature, f"{f.compared:,}", _rate(f.mismatch_rate), _rate(f.missing_online_rate),
-                  _rate(f.missing_offline_rate), _num(f.mean_abs_diff), _num(f.mean_rel_diff),
-                  Text(f.status, style="bold red" if f.status == "ALERT" else "green"))
-    console.print(t)
+    console.print(summary_table(report, console.width))
     for f in report.features:
         if f.status != "ALERT" or not f.worst:
             continue
@@ -122,3 +112,25 @@ def compact_logs(
                       f"{plural(sum(r.merged.values()), 'file')} merged into {len(r.merged)} "
                       f"({r.rows:,} rows); files {r.files_before:,} -> {r.files_after:,}; "
                       f"{plural(len(r.expired), 'partition')} past retention deleted", soft_wrap=True)
+
+
+def summary_table(report: Any, width: int) -> Table:
+    """The audit's table, one row per feature, for a console ``width`` columns wide: on a
+    narrow one (80 columns, a pipe) the mean differences are left out, so the feature names
+    keep room (every figure is in --json)."""
+    data = report.to_dict()
+    t = Table(title=f"Skew audit of {report.service}: {plural(report.rows, 'logged row')} from "
+              f"{data['since']} to {data['until']}", title_justify="left", title_style="bold",
+              box=box.SIMPLE_HEAD)
+    wide = width >= 120
+    cols = ("feature", "rows", "mismatch", "miss online", "miss offline", "abs diff", "rel diff",
+            "status") if wide else ("feature", "mismatch", "miss online", "miss offline", "status")
+    for col in cols:
+        t.add_column(col, no_wrap=col != "feature", overflow="fold")
+    for f in report.features:
+        cells = {"feature": f.feature, "rows": f"{f.compared:,}", "mismatch": _rate(f.mismatch_rate),
+                 "miss online": _rate(f.missing_online_rate), "miss offline": _rate(f.missing_offline_rate),
+                 "abs diff": _num(f.mean_abs_diff), "rel diff": _num(f.mean_rel_diff),
+                 "status": Text(f.status, style="bold red" if f.status == "ALERT" else "green")}
+        t.add_row(*(cells[c] for c in cols))
+    return t
