@@ -304,14 +304,17 @@ class FeatureStore:
     def read_feature_logs(self, service: str, since: TimeLike | None = None,
                           until: TimeLike | None = None) -> Any:
         """The logged rows of feature service ``service`` with ``since <= __log_timestamp <
-        until`` as a pyarrow Table (columns: docs/feature-logging.md); times as for
-        ``materialize``. UnknownObjectError for an unknown service."""
+        until`` as a pyarrow Table (columns: docs/feature-logging.md); times as for ``audit``:
+        a duration before now (``"1d"``), an ISO time or date, a datetime. UnknownObjectError
+        for an unknown service, InvalidRequestError for a bad time."""
         from skewless.monitoring import feature_log
+        from skewless.monitoring.audit import parse_time
 
         svc = self.snapshot().get("feature_service", service)
+        now = self.clock()
         return feature_log.read_feature_logs(
-            self.config, svc.name, to_utc(since, "since", self.clock) if since is not None else None,
-            to_utc(until, "until", self.clock) if until is not None else None,
+            self.config, svc.name, parse_time(since, "since", now) if since is not None else None,
+            parse_time(until, "until", now) if until is not None else None,
             root=feature_log.log_root(self.config, svc))
 
     def compact_feature_logs(self, services: Sequence[str] | None = None, **options: Any) -> Any:

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from skewless import FeatureService, FeatureStore, LoggingConfig, FileLoggingDestination
-from skewless.errors import ConfigError, DefinitionError
+from skewless.errors import ConfigError, DefinitionError, InvalidRequestError
 from skewless.monitoring import feature_log as FL
 
 from .conftest import pair, pair_view, spend_view, user, write_data
@@ -279,3 +279,16 @@ def test_request_columns_are_logged_and_missing_ones_are_null(tmp_path: Path) ->
     assert logs["channel"].to_pylist() == ["web", None, None, "app"]
     assert logs["user_spend__amount"].to_pylist() == [140.0, 89.0, 2100.0, None]
     fs.close()
+
+
+def test_read_feature_logs_takes_times_as_the_audit_does(tmp_path: Path) -> None:
+    # a duration before now ("1d"), as `skewless audit --since`, besides ISO times
+    fs = make_store(tmp_path, {"sample_rate": 1.0})
+    fs.get_online_features(features="fraud_v1", entity_rows=ROWS)
+    assert fs.flush_feature_logs()
+    everything = fs.read_feature_logs("fraud_v1")
+    assert everything.num_rows == len(ROWS)
+    assert fs.read_feature_logs("fraud_v1", since="1d").num_rows == len(ROWS)
+    assert fs.read_feature_logs("fraud_v1", until="1d").num_rows == 0
+    with pytest.raises(InvalidRequestError, match="since '1x' is not a duration"):
+        fs.read_feature_logs("fraud_v1", since="1x")

@@ -136,6 +136,7 @@ def test_values_are_formatted_with_their_units() -> None:
     ({"checks": [{"check": "psi"}]}, "checks[0] has no 'status'"),
     ({"checks": [{"check": "psi", "status": "RED"}]}, "checks[0] (psi) has status 'RED'"),
     ({"checks": [{"check": "psi", "status": "OK", "series": 3}]}, "checks[0] (psi) has a 'series'"),
+    ({"status": "BOGUS", "checks": []}, "has status 'BOGUS'"),
 ])
 def test_a_malformed_monitor_result_is_named(bad: Any, culprit: str) -> None:
     with pytest.raises(InvalidRequestError, match=re.escape(culprit)) as e:

@@ -63,6 +63,9 @@ def validate_monitor(monitor: Any, where: str = "the monitor result") -> dict[st
     checks = monitor.get("checks")
     if not isinstance(checks, list):
         raise InvalidRequestError(f"{where} has no 'checks' list", hint=FIX_MONITOR)
+    if "status" in monitor and str(monitor["status"]).upper() not in STATUSES:
+        raise InvalidRequestError(f"{where} has status {monitor['status']!r}",
+                                  hint="a status is OK, WARN or ALERT; " + FIX_MONITOR)
     for i, c in enumerate(checks):
         if not isinstance(c, Mapping):
             raise InvalidRequestError(f"{where}: checks[{i}] is not an object", hint=FIX_MONITOR)
