@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from skewless import Aggregation, Entity, FeatureService, FeatureView, Field, FileSource, PushSource
+from skewless import (Aggregation, Entity, FeatureService, FeatureView, Field, FileSource, LoggingConfig,
+                      PushSource)
 from skewless.registry import Snapshot, diff
 from skewless.registry.diff import Change
 from skewless.services.apply import PlanResult
@@ -97,6 +98,8 @@ VARIANTS: dict[type, dict[str, tuple[Callable[[], Snapshot], str]]] = {
         "description": (lambda: snapshot(services=[svc(description="d")]), "description: '' -> 'd'"),
         "owner": (lambda: snapshot(services=[svc(owner="me")]), "owner: '' -> 'me'"),
         "tags": (lambda: snapshot(services=[svc(tags={"a": "b"})]), "tags: {} -> {'a': 'b'}"),
+        "logging_config": (lambda: snapshot(services=[svc(logging_config=LoggingConfig(sample_rate=0.5))]),
+                           "logging_config: none -> {'sample_rate': 0.5}"),
     },
     Field: {
         "name": (lambda: field(name="z"), "field 'x' renamed to 'z'"),
