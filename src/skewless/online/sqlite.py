@@ -12,6 +12,14 @@ docs/online.md). An error saying the file is damaged ("database disk image is ma
 is not a database") marks the store unreadable: ``ping`` then fails (readiness says so) until
 the file is replaced, e.g. by ``rebuild-online``, which moves a damaged file aside
 (``set_aside_if_unreadable``) and rebuilds.
+
+**Checkpoints off the write path.** SQLite copies the WAL back into the file (a checkpoint,
+with its fsyncs) inside the commit that crosses 1,000 pages: that one write then took 6-7 ms
+instead of 1 (a push every 250 or so, docs/online.md, "Write latency"). Here a thread of the
+writing process runs a ``PASSIVE`` checkpoint (it blocks no reader and no writer) at most every
+``CHECKPOINT_SECONDS`` after a write, and the connections' own automatic checkpoint waits for
+``AUTOCHECKPOINT_PAGES``: a backstop for a WAL the thread does not keep small (a process killed
+before it ran; readers holding old snapshots).
 """
 
 from __future__ import annotations
@@ -67,6 +75,8 @@ _META = '"skewless_meta"'
 _CREATE_META = f"CREATE TABLE IF NOT EXISTS {_META} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 _COUNT_WRITE = (f"INSERT INTO {_META} (key, value) VALUES ('writes', '1') ON CONFLICT(key) DO UPDATE "
                 "SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)")
+CHECKPOINT_SECONDS = 1.0   # the checkpoint thread runs at most this often after writes
+AUTOCHECKPOINT_PAGES = 10_000   # a commit checkpoints itself only past this WAL size (40 MiB)
 RECHECK_SECONDS = 1.0      # a read re-checks that the path names the open file at most this often
 QUICK_CHECK_EVERY = 60.0   # ping runs a bounded integrity check at most this often ...
 QUICK_CHECK_BUDGET = 0.25  # ... and gives up (inconclusive) after this many seconds
@@ -82,6 +92,64 @@ def _t(table: str) -> str:
 def _damaged(e: sqlite3.Error) -> bool:
     text = str(e).lower()
     return any(d in text for d in _DAMAGED)
+
+
+class _Checkpointer:
+    """Checkpoints the WAL of ``path`` on a daemon thread of its own, at most every
+    ``CHECKPOINT_SECONDS`` after ``wrote()``; ``stop()`` ends it (the next ``wrote()`` starts
+    another, in a forked child too). A failed checkpoint is left to the next one: the WAL still
+    holds every commit, and readers read it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._pid = 0
+        self.runs = 0    # checkpoints run (tests, benchmarks)
+
+    def wrote(self) -> None:
+        if self._thread is None or self._pid != os.getpid():
+            with self._lock:
+                if self._thread is None or self._pid != os.getpid():
+                    self._wake, self._stop, self._pid = threading.Event(), threading.Event(), os.getpid()
+                    self._thread = threading.Thread(target=self._run, args=(self._wake, self._stop),
+                                                    daemon=True, name=f"skewless-checkpoint-{self.path.name}")
+                    self._thread.start()
+        self._wake.set()
+
+    def _run(self, wake: threading.Event, stop: threading.Event) -> None:
+        while True:
+            wake.wait()
+            if stop.is_set():
+                return
+            wake.clear()
+            self.checkpoint()
+            if stop.wait(CHECKPOINT_SECONDS):   # at most one checkpoint a period
+                return
+
+    def checkpoint(self) -> None:
+        """One ``PASSIVE`` checkpoint over a connection of its own (errors ignored)."""
+        try:
+            # mode=rw: a file deleted or moved aside since is not created again, empty
+            con = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=rw", uri=True, timeout=0,
+                                  isolation_level=None, check_same_thread=False)
+            try:
+                con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self.runs += 1
+            finally:
+                con.close()
+        except sqlite3.Error:
+            pass
+
+    def stop(self) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stop.set()
+            self._wake.set()
+        if thread is not None and thread is not threading.current_thread() and self._pid == os.getpid():
+            thread.join(timeout=5)
 
 
 class _Opened(threading.local):
@@ -106,6 +174,7 @@ class SqliteOnlineStore:
         self._immutable = False                     # open read-only, as immutable (no -shm)
         # tables known to exist, with the identity row: (epoch, the file's schema_version, names)
         self._created: tuple[int, int, frozenset[str]] = (-1, -1, frozenset())
+        self._checkpointer = _Checkpointer(self.path)
 
     def _disk_fault(self) -> str | None:
         """Why no ``-shm`` file can be created next to the file ("read-only", "full"), when the
@@ -166,6 +235,7 @@ class SqliteOnlineStore:
             try:
                 con.execute("PRAGMA journal_mode=WAL")
                 con.execute("PRAGMA synchronous=NORMAL")
+                con.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
             except sqlite3.OperationalError as e:
                 con.close()
                 if self._disk_fault() is None or _damaged(e):
@@ -385,6 +455,7 @@ class SqliteOnlineStore:
                 if con.in_transaction:
                     con.execute("ROLLBACK")
                 raise
+        self._checkpointer.wrote()
         return n
 
     def update_batch(self, table: str, keys: Sequence[bytes], update: RecordUpdate) -> int:
@@ -428,6 +499,8 @@ class SqliteOnlineStore:
                     con.execute("ROLLBACK")
                 self._layouts.forget_saved()   # layouts saved in the rolled-back transaction
                 raise
+        if n:
+            self._checkpointer.wrote()
         return n
 
     def read_batch(self, keys: Mapping[str, Sequence[bytes]]) -> dict[str, list[Record | None]]:
@@ -502,6 +575,7 @@ class SqliteOnlineStore:
                 raise
 
     def close(self) -> None:
+        self._checkpointer.stop()
         con = self._local.con
         if con is not None:
             con.close()

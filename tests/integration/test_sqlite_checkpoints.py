@@ -1,0 +1,116 @@
+"""The SQLite online store checkpoints its WAL on a thread of its own, never inside a write.
+
+SQLite's default checkpoints the WAL inside the commit that crosses 1,000 pages: that write
+(a push, one materialization batch) paid for the copy and its fsyncs, 6-7 ms instead of 1
+(docs/online.md, "Write latency"). These tests check what must hold, on the real file: the
+writes leave the WAL to the thread, the thread does checkpoint it, no checkpoint creates a file
+that was removed, and closing the store ends the thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from skewless.online import sqlite as sqlite_mod
+from skewless.online.codec import Record
+from skewless.online.sqlite import SqliteOnlineStore
+
+PAGE = 4096
+
+
+def _records(n: int, start: int = 0, size: int = 2000) -> dict[str, list[tuple[bytes, Record]]]:
+    return {"t": [(f"k{start + i:08d}".encode(), Record(1_000_000 + i, 0, ("v",), (b"x" * size,)))
+                  for i in range(n)]}
+
+
+def _wal_frames(path: Path) -> int:
+    """Frames in the WAL file (its header is 32 bytes, each frame a 24-byte header + a page)."""
+    wal = Path(str(path) + "-wal")
+    size = wal.stat().st_size if wal.exists() else 0
+    return max(0, size - 32) // (24 + PAGE)
+
+
+def _file_pages(path: Path) -> int:
+    """Pages in the database file itself: only a checkpoint writes it (commits go to the WAL)."""
+    return path.stat().st_size // PAGE
+
+
+def _wait(cond, seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def test_writes_past_a_thousand_pages_do_not_checkpoint_inline(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # the thread is kept from running: what is left is what the commits themselves did
+    monkeypatch.setattr(sqlite_mod._Checkpointer, "wrote", lambda self: None)
+    store = SqliteOnlineStore(tmp_path / "online.db")
+    store.create(["t"])
+    for b in range(8):   # 8 commits of ~250 pages each: 2,000 pages in all
+        store.write_batch(_records(500, start=b * 500))
+    con = store._con()
+    assert con.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == sqlite_mod.AUTOCHECKPOINT_PAGES
+    # SQLite's default (1,000) would have copied the WAL back and started it over inside a commit
+    assert _wal_frames(tmp_path / "online.db") >= 1500
+    assert _file_pages(tmp_path / "online.db") < 100
+    assert not [t for t in threading.enumerate() if t.name.startswith("skewless-checkpoint")]
+    store.close()
+
+
+def test_the_thread_checkpoints_what_was_written(tmp_path: Path) -> None:
+    path = tmp_path / "online.db"
+    store = SqliteOnlineStore(path)
+    store.create(["t"])
+    reader = SqliteOnlineStore(path)
+    for b in range(4):   # ~1,000 pages
+        store.write_batch(_records(500, start=b * 500))
+    # the thread copies them into the file (at most one run a period: the later writes wait
+    # for the next run, which their own write asked for)
+    assert _wait(lambda: _file_pages(path) >= 900)
+    assert store._checkpointer.runs >= 1
+    # every record reads back, from the file and the WAL alike
+    store.write_batch(_records(10, start=10_000))
+    got = reader.read_batch({"t": [f"k{i:08d}".encode() for i in (0, 1999, 10_009)]})["t"]
+    assert [r.event_ts for r in got] == [1_000_000, 1_000_000 + 499, 1_000_009]
+    # an update of records goes through the same thread
+    before = store._checkpointer.runs
+    store.update_batch("t", [b"k00000000"], lambda k, r: Record(r.event_ts + 1, 0, r.names, r.vals))
+    assert _wait(lambda: store._checkpointer.runs > before)
+    reader.close()
+    store.close()
+
+
+def test_a_checkpoint_never_creates_a_removed_file(tmp_path: Path) -> None:
+    path = tmp_path / "online.db"
+    store = SqliteOnlineStore(path)
+    store.create(["t"])
+    store.write_batch(_records(3))
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    sqlite_mod._Checkpointer(path).checkpoint()   # what a late run of the thread does
+    assert not path.exists()
+
+
+def test_close_ends_the_thread_and_a_later_write_starts_another(tmp_path: Path) -> None:
+    store = SqliteOnlineStore(tmp_path / "online.db")
+    store.create(["t"])
+    store.write_batch(_records(3))
+    first = store._checkpointer._thread
+    assert first is not None and first.is_alive()
+    store.close()
+    first.join(timeout=10)
+    assert not first.is_alive()
+    store.write_batch(_records(3, start=3))
+    second = store._checkpointer._thread
+    assert second is not None and second is not first and second.is_alive()
+    store.close()
