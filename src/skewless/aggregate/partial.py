@@ -53,6 +53,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -143,6 +144,106 @@ def _later(a: tuple[int, int | None, Any] | None, b: tuple[int, int | None, Any]
     if b is None:
         return a
     return a if _last_key(a) >= _last_key(b) else b
+
+
+_I64_MAX = 2**63 - 1
+
+
+def _typed(values: np.ndarray, scalar: Any) -> bool:
+    """A column and a scalar of the same number type: float64 and float, int64 and int."""
+    if values.dtype == np.float64:
+        return type(scalar) is float
+    return values.dtype == np.int64 and type(scalar) is int and -_I64_MAX - 1 <= scalar <= _I64_MAX
+
+
+def merge_each(fields: Mapping[int, np.ndarray | None], b: Partial) -> dict[int, np.ndarray | None] | None:
+    """``merge(a_i, b)`` for every row ``a_i`` at once, column-wise, bit for bit what ``merge``
+    gives: the closed suffixes of a key's tiles when a new tile opens (``online/tiles.py``),
+    where a loop of ``merge`` cost 2-3 µs a row.
+
+    ``fields``: ``to_list`` position -> one column per kept field, float64 or int64 arrays of
+    one length (``None``: a ``last_created`` that is null in every row); count (0) and
+    ``last_ts`` (6) are required, and a field left out is one no caller reads (``merge`` never
+    mixes fields, except mean, which M2 needs: give both). Returns the same fields merged, or
+    None when the answer could differ from ``merge``'s by a bit: a row holding no value, a
+    column of another type than ``b``'s value, an int sum beyond 64 bits, or a row whose
+    ``last`` ties ``b``'s on (event time, created time), where the values decide. Then merge
+    row by row."""
+    if b.count == 0:
+        return dict(fields)
+    with np.errstate(all="ignore"):   # floats overflow to inf as Python's do, silently
+        return _merge_each(fields, b)
+
+
+def _merge_each(fields: Mapping[int, np.ndarray | None], b: Partial) -> dict[int, np.ndarray | None] | None:
+    count, ts = fields.get(0), fields.get(6)
+    if count is None or ts is None or count.dtype != np.int64 or ts.dtype != np.int64 or not len(count):
+        return None
+    if int(count.min()) <= 0 or b.last is None:
+        return None
+    out: dict[int, np.ndarray | None] = {}
+    n = count + b.count
+    n_f = n.astype(np.float64)
+    bc = float(b.count)
+    for i, a in fields.items():
+        if i in (0, 6, 7, 8):
+            continue
+        if a is None:
+            return None
+        if i == 1:        # sum
+            if not _typed(a, b.sum):
+                return None
+            if a.dtype == np.int64 and not (-_I64_MAX - 1 <= int(a.min()) + b.sum
+                                            and int(a.max()) + b.sum <= _I64_MAX):
+                return None
+            out[1] = a + b.sum
+        elif i in (2, 3):  # mean, M2: Chan et al., in merge's order of operations
+            if a.dtype != np.float64:
+                return None
+            mean = fields.get(2)
+            a_mean = mean if mean is not None and mean.dtype == np.float64 else np.zeros(len(a))
+            delta = b.mean - a_mean
+            if i == 2:
+                out[2] = a_mean + delta * bc / n_f
+            else:
+                out[3] = (a + b.m2) + delta * delta * count.astype(np.float64) * bc / n_f
+        elif i == 4:      # min: a's unless b's is smaller (NaN compares false, as in merge)
+            if not _typed(a, b.min):
+                return None
+            out[4] = np.where(a <= b.min, a, b.min)
+        elif i == 5:
+            if not _typed(a, b.max):
+                return None
+            out[5] = np.where(a >= b.max, a, b.max)
+        else:
+            return None
+    b_ts, b_created, b_value = b.last
+    created = fields.get(7)
+    if 7 in fields:
+        if created is None:
+            if b_created is not None:
+                return None   # a mix of null and set created times: row by row
+            a_cr = np.full(len(ts), _OLDEST, dtype=np.int64)
+        elif created.dtype != np.int64 or b_created is None:
+            return None
+        else:
+            a_cr = created
+    else:
+        a_cr = np.full(len(ts), _OLDEST, dtype=np.int64)
+    b_cr = _OLDEST if b_created is None else b_created
+    if (np.equal(ts, b_ts) & np.equal(a_cr, b_cr)).any():
+        return None       # the values would decide: merge's tuple comparison, row by row
+    a_wins = (ts > b_ts) | (np.equal(ts, b_ts) & (a_cr > b_cr))
+    out[0] = n
+    out[6] = np.where(a_wins, ts, b_ts)
+    if 7 in fields:
+        out[7] = None if created is None else np.where(a_wins, created, b_created)
+    if 8 in fields:
+        value = fields[8]
+        if value is None or not _typed(value, b_value):
+            return None
+        out[8] = np.where(a_wins, value, b_value)
+    return {i: out[i] for i in fields}
 
 
 def merge_all(partials: Iterable[Partial]) -> Partial:

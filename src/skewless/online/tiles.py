@@ -39,7 +39,10 @@ from typing import Any
 
 import msgpack
 
+import numpy as np
+
 from skewless.aggregate import EMPTY, Partial, finalize, floor_tile, merge, update
+from skewless.aggregate.partial import merge_each
 from skewless.online.codec import OLDEST, Record
 
 LAYOUT = ("__tiles__",)   # the names of a tile-state record (one value: the state)
@@ -206,6 +209,49 @@ def _unpack_column(column: bytes | Sequence[Any]) -> list[Any]:
     return list(_view(column))
 
 
+def _drop(column: bytes | Sequence[Any], k: int) -> bytes | list[Any]:
+    """A stored column without its first ``k`` values, as ``_pack_column`` would store it."""
+    if type(column) is not bytes:
+        return _pack_column(list(column)[k:])
+    n = (struct.unpack_from("<q", column, 1)[0] if column[0] == 110 else (len(column) - 1) // 8) - k
+    if n <= 0:
+        return []
+    if column[0] == 110:
+        return b"n" + struct.pack("<q", n)
+    return column[:1] + column[1 + 8 * k:]
+
+
+_DTYPES = {100: np.dtype("<f8"), 113: np.dtype("<i8")}   # "d", "q"
+
+
+def _merge_packed(kept: Sequence[int], fields: Sequence[Any], k: int, last: Partial) -> list[Any] | None:
+    """The stored columns ``fields`` (less their first ``k`` values), each row merged with
+    ``last``, then ``last`` itself appended: the library's ``merge_each`` over the packed
+    columns. None when a column is not packed or ``merge_each`` declines (merge row by row)."""
+    arrays: dict[int, np.ndarray | None] = {}
+    for i, f in zip(kept, fields):
+        if type(f) is not bytes:
+            return None
+        arrays[i] = None if f[0] == 110 else np.frombuffer(f, dtype=_DTYPES[f[0]], offset=1 + 8 * k)
+    merged = merge_each(arrays, last)
+    if merged is None:
+        return None
+    tail = last.to_list()
+    rows = (len(fields[0]) - 1) // 8 - k   # the count column (kept first, always packed here)
+    out: list[Any] = []
+    for i in kept:
+        a, v = merged[i], tail[i]
+        if a is None:
+            out.append(_pack_column([None] * rows + [v]))
+        elif a.dtype == np.float64 and type(v) is float:
+            out.append(b"d" + a.astype("<f8", copy=False).tobytes() + struct.pack("<d", v))
+        elif a.dtype == np.int64 and type(v) is int and _I64[0] <= v <= _I64[1]:
+            out.append(b"q" + a.astype("<i8", copy=False).tobytes() + struct.pack("<q", v))
+        else:
+            out.append(_pack_column(a.tolist() + [v]))
+    return out
+
+
 def _columns(rows: Sequence[Sequence[Any]], keep: Sequence[int]) -> list[Any]:
     return [list(keep), [_pack_column([r[i] for r in rows]) for i in keep]]
 
@@ -250,15 +296,19 @@ def _reuse(old: Sequence[Any], starts: list[int], tiles: Sequence[Sequence[Any]]
         kept, fields = old_closed[c]
         if list(kept) != list(layout.fields[c]):
             return None
+        if extra is None:
+            out[c] = [list(kept), [_drop(f, drop) for f in fields]]
+            continue
+        last = _expand(kept, extra[c])
+        packed = _merge_packed(kept, fields, drop, last) if len(body) > 1 else None
+        if packed is not None:
+            out[c] = [list(kept), packed]
+            continue
         cols = [_unpack_column(f)[drop:] for f in fields]
-        if extra is not None:
-            last = _expand(kept, extra[c])
-            rows = [merge(_expand(kept, [f[i] for f in cols]), last).to_list()
-                    for i in range(len(cols[0]) if cols else 0)]
-            rows.append(last.to_list())
-            out[c] = _columns(rows, kept)
-        else:
-            out[c] = [list(kept), [_pack_column(f) for f in cols]]
+        rows = [merge(_expand(kept, [f[i] for f in cols]), last).to_list()
+                for i in range(len(cols[0]) if cols else 0)]
+        rows.append(last.to_list())
+        out[c] = _columns(rows, kept)
     return out
 
 
