@@ -119,8 +119,9 @@ class MonitorThresholds(_Strict):
     completeness: below). ``None`` turns that level off."""
 
     # freshness: WARN once the newest event is older than the view's ttl (or
-    # ``freshness_max_age_seconds`` for a view without ttl; no ttl and no max age: skipped),
-    # ALERT once older than that plus ``freshness_grace_seconds``
+    # ``freshness_max_age_seconds`` for a view without ttl, or set for the view itself under
+    # ``views:``, which wins over its ttl; no ttl and no max age: skipped), ALERT once older
+    # than that plus ``freshness_grace_seconds``
     freshness_grace_seconds: float = Field(default=3600.0, ge=0)
     freshness_max_age_seconds: float | None = Field(default=None, gt=0)
     completeness_warn: float | None = Field(default=0.99, ge=0, le=1)
@@ -133,6 +134,9 @@ class MonitorThresholds(_Strict):
     latency_p99_alert_seconds: float | None = Field(default=0.25, gt=0)
     # materialization: the last run's age (default: the view's ttl, or the freshness max age)
     materialization_max_age_seconds: float | None = Field(default=None, gt=0)
+    # True when ``freshness_max_age_seconds`` was set for this view itself (``views:``): it
+    # then grades the view even when the view has a ttl
+    _max_age_for_view: bool = PrivateAttr(default=False)
 
 
 class MonitorOverrides(_Strict):
@@ -195,7 +199,10 @@ class MonitoringConfig(MonitorThresholds):
         if override is not None:
             base.update({k: v for k, v in override.model_dump(exclude_unset=True).items()
                          if k in MonitorThresholds.model_fields})
-        return MonitorThresholds(**base)
+        out = MonitorThresholds(**base)
+        out._max_age_for_view = (override is not None and "freshness_max_age_seconds" in override.model_fields_set
+                                 and override.freshness_max_age_seconds is not None)
+        return out
 class FeatureLoggingConfig(_Strict):
     """Feature logging of online reads by feature service (docs/feature-logging.md).
 

@@ -229,6 +229,24 @@ def test_per_view_overrides_and_skips(tmp_path: Path) -> None:
     assert not [c for c in report.checks if c.check == "ks"]
 
 
+def test_a_max_age_set_for_a_view_wins_over_its_ttl(tmp_path: Path) -> None:
+    # the view's ttl is 1 day; its source is 1 day 10 minutes old: past the ttl, in the grace
+    at = NOW + timedelta(days=1)
+    for d in "abc":
+        (tmp_path / d).mkdir()
+    stale = find(open_store(make_repo(tmp_path / "a"), at).monitor(), "freshness", "offline")
+    assert stale.status == "WARN" and stale.warn == 86_400
+    # set for the view itself: graded against 2 days, so OK
+    repo = make_repo(tmp_path / "b", monitoring={
+        "views": {"txn_stats": {"freshness_max_age_seconds": 172_800}}})
+    fresh = find(open_store(repo, at).monitor(), "freshness", "offline")
+    assert fresh.status == "OK" and fresh.warn == 172_800
+    # the default max age (for views without a ttl) does not override a view's ttl
+    repo = make_repo(tmp_path / "c", monitoring={"freshness_max_age_seconds": 172_800})
+    ttl = find(open_store(repo, at).monitor(), "freshness", "offline")
+    assert ttl.status == "WARN" and ttl.warn == 86_400
+
+
 def test_views_selected_by_name(tmp_path: Path) -> None:
     store = open_store(make_repo(tmp_path))
     assert {c.view for c in store.monitor(["txn_stats"]).checks} <= {"txn_stats", None}

@@ -146,7 +146,10 @@ def _skips(cfg: MonitoringConfig, view: str) -> set[str]:
 
 
 def _max_age(view: FeatureView, th: MonitorThresholds) -> float | None:
-    """The age (seconds) at which the view's data is stale: its ttl, else the configured max."""
+    """The age (seconds) at which the view's data is stale: the max age set for the view itself
+    (``monitoring.views.<view>``), else its ttl, else the configured default max age."""
+    if th._max_age_for_view:
+        return th.freshness_max_age_seconds
     if view.ttl is not None and view.ttl > timedelta(0):
         return view.ttl.total_seconds()
     return th.freshness_max_age_seconds
