@@ -237,7 +237,7 @@ def _merge_each(fields: Mapping[int, np.ndarray | None], b: Partial) -> dict[int
     out[0] = n
     out[6] = np.where(a_wins, ts, b_ts)
     if 7 in fields:
-        out[7] = None if created is None else np.where(a_wins, created, b_created)
+        out[7] = None if created is None else np.where(a_wins, created, b_cr)   # b_created, set
     if 8 in fields:
         value = fields[8]
         if value is None or not _typed(value, b_value):
