@@ -9,6 +9,8 @@ that was removed, and closing the store ends the thread.
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import threading
 import time
@@ -113,4 +115,77 @@ def test_close_ends_the_thread_and_a_later_write_starts_another(tmp_path: Path) 
     store.write_batch(_records(3, start=3))
     second = store._checkpointer._thread
     assert second is not None and second is not first and second.is_alive()
+    store.close()
+
+
+def _checkpoint_threads(name: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"skewless-checkpoint-{name}"]
+
+
+def test_a_store_dropped_without_close_leaves_no_thread(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # FeatureStore.close() does not close its online store, and a process that opens a
+    # FeatureStore per job drops them: a thread per dropped store, each parked forever, is a
+    # leak. The thread ends once no write came for CHECKPOINT_IDLE_SECONDS.
+    monkeypatch.setattr(sqlite_mod, "CHECKPOINT_IDLE_SECONDS", 0.2, raising=False)
+    path = tmp_path / "dropped.db"
+    for i in range(20):
+        store = SqliteOnlineStore(path)
+        store.create(["t"])
+        store.write_batch(_records(2, start=i * 2))
+        del store
+    assert _wait(lambda: not _checkpoint_threads(path.name)), \
+        f"{len(_checkpoint_threads(path.name))} checkpoint threads left by 20 dropped stores"
+    # every write is read by a new store
+    reader = SqliteOnlineStore(path)
+    assert all(r is not None for r in reader.read_batch({"t": [f"k{i:08d}".encode() for i in range(40)]})["t"])
+    reader.close()
+
+
+def test_a_store_idle_then_written_again_checkpoints_again(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_mod, "CHECKPOINT_IDLE_SECONDS", 0.2, raising=False)
+    path = tmp_path / "idle.db"
+    store = SqliteOnlineStore(path)
+    store.create(["t"])
+    store.write_batch(_records(2))
+    assert _wait(lambda: not _checkpoint_threads(path.name))   # idle: the thread ended
+    before = store._checkpointer.runs
+    store.write_batch(_records(600, start=10))                  # a write starts another
+    assert _wait(lambda: store._checkpointer.runs > before)
+    assert _wait(lambda: _file_pages(path) >= 200)              # and it copies the WAL back
+    store.close()
+    assert not _checkpoint_threads(path.name)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_child_forked_while_the_lock_was_held_still_checkpoints(tmp_path: Path) -> None:
+    # a thread of the parent inside wrote() at the moment another forks (a pre-fork server):
+    # the child inherits the lock held, by a thread it does not have
+    path = tmp_path / "forked.db"
+    store = SqliteOnlineStore(path)
+    store.create(["t"])
+    store.write_batch(_records(2))
+    cp = store._checkpointer
+    with cp._lock:
+        pid = os.fork()
+        if pid == 0:   # the child: its own thread, its own checkpoint
+            code = 1
+            try:
+                before = cp.runs
+                cp.wrote()
+                code = 0 if _wait(lambda: cp.runs > before) else 2
+            finally:
+                os._exit(code)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on the lock its parent held at the fork")
+    assert os.waitstatus_to_exitcode(status) == 0
     store.close()

@@ -237,7 +237,7 @@ def _merge_each(fields: Mapping[int, np.ndarray | None], b: Partial) -> dict[int
     out[0] = n
     out[6] = np.where(a_wins, ts, b_ts)
     if 7 in fields:
-        out[7] = None if created is None or b_created is None else np.where(a_wins, created, b_created)
+        out[7] = None if created is None else np.where(a_wins, created, b_cr)   # b_created, set
     if 8 in fields:
         value = fields[8]
         if value is None or not _typed(value, b_value):
@@ -448,11 +448,14 @@ REL_TOL = 1e-9
 def same_value(a: Any, b: Any) -> bool:
     """Whether two values of one aggregated feature agree (docs/aggregations.md, "Floats"):
     nulls equal nulls; floats within ``REL_TOL`` of the larger magnitude (at least 1), since
-    paths add floats in different orders; everything else exactly."""
+    paths add floats in different orders, but an infinity only itself (and NaN only NaN);
+    everything else exactly."""
     if a is None or b is None:
         return a is None and b is None
     if isinstance(a, float) or isinstance(b, float):
         if math.isnan(a) or math.isnan(b):
             return math.isnan(a) and math.isnan(b)
+        if math.isinf(a) or math.isinf(b):   # inf - inf is NaN; the tolerance of inf is inf
+            return a == b
         return abs(a - b) <= REL_TOL * max(1.0, abs(a), abs(b))
     return bool(a == b)

@@ -76,6 +76,7 @@ _CREATE_META = f"CREATE TABLE IF NOT EXISTS {_META} (key TEXT PRIMARY KEY, value
 _COUNT_WRITE = (f"INSERT INTO {_META} (key, value) VALUES ('writes', '1') ON CONFLICT(key) DO UPDATE "
                 "SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)")
 CHECKPOINT_SECONDS = 1.0   # the checkpoint thread runs at most this often after writes
+CHECKPOINT_IDLE_SECONDS = 30.0   # ... and ends after this long without a write
 AUTOCHECKPOINT_PAGES = 10_000   # a commit checkpoints itself only past this WAL size (40 MiB)
 RECHECK_SECONDS = 1.0      # a read re-checks that the path names the open file at most this often
 QUICK_CHECK_EVERY = 60.0   # ping runs a bounded integrity check at most this often ...
@@ -96,9 +97,10 @@ def _damaged(e: sqlite3.Error) -> bool:
 
 class _Checkpointer:
     """Checkpoints the WAL of ``path`` on a daemon thread of its own, at most every
-    ``CHECKPOINT_SECONDS`` after ``wrote()``; ``stop()`` ends it (the next ``wrote()`` starts
-    another, in a forked child too). A failed checkpoint is left to the next one: the WAL still
-    holds every commit, and readers read it."""
+    ``CHECKPOINT_SECONDS`` after ``wrote()``; the thread ends after ``CHECKPOINT_IDLE_SECONDS``
+    without a write, and ``stop()`` ends it at once (the next ``wrote()`` starts another, in a
+    forked child too), so a store dropped without ``close()`` leaves no thread behind. A failed
+    checkpoint is left to the next one: the WAL still holds every commit, and readers read it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -106,22 +108,34 @@ class _Checkpointer:
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._pid = 0
+        self._pid = os.getpid()
         self.runs = 0    # checkpoints run (tests, benchmarks)
 
+    def _forked(self) -> None:
+        """In a forked child: the parent's thread is not running here, and its lock may have
+        been held at the fork; start over."""
+        if self._pid != os.getpid():
+            self._lock = threading.Lock()
+            self._thread, self._pid = None, os.getpid()
+
     def wrote(self) -> None:
-        if self._thread is None or self._pid != os.getpid():
-            with self._lock:
-                if self._thread is None or self._pid != os.getpid():
-                    self._wake, self._stop, self._pid = threading.Event(), threading.Event(), os.getpid()
-                    self._thread = threading.Thread(target=self._run, args=(self._wake, self._stop),
-                                                    daemon=True, name=f"skewless-checkpoint-{self.path.name}")
-                    self._thread.start()
-        self._wake.set()
+        self._forked()
+        with self._lock:   # against the thread ending idle (it looks at _wake under the lock)
+            if self._thread is None:
+                self._wake, self._stop = threading.Event(), threading.Event()
+                self._thread = threading.Thread(target=self._run, args=(self._wake, self._stop),
+                                                daemon=True, name=f"skewless-checkpoint-{self.path.name}")
+                self._thread.start()
+            self._wake.set()
 
     def _run(self, wake: threading.Event, stop: threading.Event) -> None:
         while True:
-            wake.wait()
+            if not wake.wait(CHECKPOINT_IDLE_SECONDS):
+                with self._lock:
+                    if not wake.is_set():   # no write since the last run: end here
+                        if self._thread is threading.current_thread():
+                            self._thread = None   # the next write starts another
+                        return
             if stop.is_set():
                 return
             wake.clear()
@@ -144,11 +158,12 @@ class _Checkpointer:
             pass
 
     def stop(self) -> None:
+        self._forked()
         with self._lock:
             thread, self._thread = self._thread, None
             self._stop.set()
             self._wake.set()
-        if thread is not None and thread is not threading.current_thread() and self._pid == os.getpid():
+        if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
 
 
