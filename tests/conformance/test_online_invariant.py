@@ -193,7 +193,7 @@ def test_materialized_aggregations_equal_offline(store: str, engine: str, workdi
 AGG_TRAITS = {"agg_mode:materialize", "agg_mode:push", "agg_mode:mixed", "agg_status:PRESENT",
               "agg_status:NOT_FOUND", "late_event_pushed", "push_retried", "burst_same_time",
               "duplicate_event_id", "materialized_then_pushed", "agg_delay", "agg_landing_edge",
-              "agg_pending_pushed"}
+              "agg_pending_pushed", "int_sum_past_64_bits"}
 
 
 def test_aggregation_generator_covers_the_invariant(workdir: Path) -> None:

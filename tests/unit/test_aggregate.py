@@ -222,3 +222,27 @@ def test_same_value_takes_an_infinity_for_itself() -> None:
     assert same_value(inf, inf) and same_value(-inf, -inf)
     assert not same_value(inf, -inf) and not same_value(inf, 1e308) and not same_value(1e308, inf)
     assert not same_value(inf, float("nan")) and same_value(float("nan"), float("nan"))
+
+
+def test_integer_sums_past_64_bits_stay_exact() -> None:
+    # Arrow's int64 sum wraps (two of 2**63 - 1 gave -2); the tiles are built from it at
+    # materialization, so online served -2 where DuckDB's HUGEINT sum gave 2**64 - 2
+    import pyarrow as pa
+
+    from skewless.aggregate import partials_by_key, tile_partials
+    big = 2**63 - 1
+    events = pa.table({"k": [1, 1, 1, 2], "ts": pa.array([0, 1, 2, 0], pa.timestamp("us", "UTC")),
+                       "n": pa.array([big, big, None, -(2**63)], pa.int64())})
+    parts = partials_by_key(tile_partials(events, ["k"], "ts", None, "n", 60_000_000), ["k"])
+    assert parts[(1, 0)].sum == 2 * big and type(parts[(1, 0)].sum) is int
+    assert parts[(2, 0)].sum == -(2**63)
+    assert (parts[(1, 0)].min, parts[(1, 0)].max, parts[(1, 0)].last[2]) == (big, big, big)
+    assert finalize(parts[(1, 0)], "sum") == float(2 * big)
+    assert finalize(parts[(1, 0)], "mean") == float(2 * big) / 2
+
+
+def test_integers_past_64_bits_are_stored_online() -> None:
+    # msgpack holds 64 bits; a tile's exact sum is stored as a WIDE_INT extension
+    from skewless.online.codec import pack_vals, unpack_vals
+    vals = (2**64, -(2**63) - 1, 2**200, -(2**200), 2**63 - 1, -(2**63), 2**64 - 1, 0, (2**70, 1))
+    assert unpack_vals(pack_vals(vals)) == vals

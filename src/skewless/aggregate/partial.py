@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -329,7 +330,8 @@ def tile_partials(events: pa.Table, keys: Sequence[str], ts: str, created: str |
     null are skipped; rows are never deduplicated here (``dedup_events`` first when the source
     declares an event id). Returns one row per (keys, tile) with a value: the key columns,
     ``tile`` (int64, the tile's start in microseconds) and ``STATE_COLUMNS`` (``count`` int64,
-    ``sum`` int64 for integer columns / float64, ``mean`` and ``m2`` float64, ``min`` / ``max``
+    ``sum`` int64 for integer columns (decimal128(38, 0) when a sum leaves 64 bits: read rows
+    with ``row_partial``) / float64, ``mean`` and ``m2`` float64, ``min`` / ``max``
     / ``last_value`` of the column's type (timestamps as int64 microseconds), ``last_ts`` and
     ``last_created`` int64 microseconds). Row order is unspecified.
     """
@@ -346,16 +348,22 @@ def tile_partials(events: pa.Table, keys: Sequence[str], ts: str, created: str |
                      "_ts": ts_us, "_created": pc.fill_null(created_us, _OLDEST),
                      "_created_raw": created_us})
     base = base.filter(pc.is_valid(base.column("_v")))
-    numeric = pa.types.is_integer(value.type) or pa.types.is_floating(value.type)
-    if pa.types.is_integer(value.type):
+    integer = pa.types.is_integer(value.type)
+    numeric = integer or pa.types.is_floating(value.type)
+    if integer:
         base = base.set_column(base.schema.get_field_index("_v"), "_v", pc.cast(base.column("_v"), pa.int64()))
+        # summed exactly: Arrow's int64 sum wraps past 64 bits (two of 2**63 - 1 gave -2)
+        base = base.append_column("_wide", pc.cast(base.column("_v"), _WIDE))
     group = list(keys) + [TILE]
     if numeric:
-        x = pc.cast(base.column("_v"), pa.float64())
+        # mean and M2 are floats; an integer beyond 2**53 rounds to the nearest double, as
+        # Python's float() does on the online path (``update``)
+        x = pc.cast(base.column("_v"), pa.float64(), safe=False)
         base = base.append_column("_x", x)
     aggs: list[tuple[Any, ...]] = [("_v", "count")]
     if numeric:
-        aggs += [("_v", "sum"), ("_x", "mean"), ("_x", "variance", pc.VarianceOptions(ddof=0))]
+        aggs += [("_wide" if integer else "_v", "sum"), ("_x", "mean"),
+                 ("_x", "variance", pc.VarianceOptions(ddof=0))]
     aggs += [("_v", "min"), ("_v", "max")]
     stats = base.group_by(group).aggregate(aggs)
     order = [(k, "ascending") for k in group] + [
@@ -366,7 +374,12 @@ def tile_partials(events: pa.Table, keys: Sequence[str], ts: str, created: str |
     n = len(stats)
     count = pc.cast(stats.column("_v_count"), pa.int64())
     if numeric:
-        total = stats.column("_v_sum")
+        total = stats.column("_wide_sum" if integer else "_v_sum")
+        if integer:   # int64 when every sum fits, else kept as decimals (``row_partial``)
+            try:
+                total = pc.cast(total, pa.int64())
+            except pa.ArrowInvalid:
+                pass
         mean = stats.column("_x_mean")
         m2 = pc.multiply(stats.column("_x_variance"), pc.cast(count, pa.float64()))
     else:
@@ -387,13 +400,25 @@ def _mod(ts_us: pa.Array, tile_us: int) -> pa.Array:
     return pc.if_else(pc.less(rem, 0), pc.add(rem, tile_us), rem)
 
 
+_WIDE = pa.decimal128(38, 0)   # exact integer sums: 38 digits hold 2**64 int64 values
+
+
+def row_partial(row: Mapping[str, Any]) -> Partial:
+    """The partial of one row of a ``tile_partials`` table (``to_pylist``): a wide integer
+    sum, held as a decimal, comes back as the int it is."""
+    values = [row[c] for c in STATE_COLUMNS]
+    if isinstance(values[1], Decimal):
+        values[1] = int(values[1])
+    return Partial.from_list(values)
+
+
 def partials_by_key(table: pa.Table, keys: Sequence[str]) -> dict[tuple[Any, ...], Partial]:
     """A ``tile_partials`` table as ``{(key values..., tile): Partial}``."""
     rows = table.select([*keys, TILE, *STATE_COLUMNS]).to_pylist()
     out: dict[tuple[Any, ...], Partial] = {}
     for row in rows:
         k = tuple(row[c] for c in keys) + (row[TILE],)
-        out[k] = Partial.from_list([row[c] for c in STATE_COLUMNS])
+        out[k] = row_partial(row)
     return out
 
 

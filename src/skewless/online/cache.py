@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import msgpack
 
-from skewless.online.codec import Record, storable
+from skewless.online.codec import Record, restored, storable
 
 Entry = tuple["Record | None", float]
 
@@ -66,7 +66,7 @@ class RecordPacker:
         return msgpack.packb((keys, rows), use_bin_type=True, default=storable)  # type: ignore[no-any-return]
 
     def unpack(self, blob: bytes) -> Iterator[tuple[bytes, Record | None]]:
-        keys, rows = msgpack.unpackb(blob, raw=False, use_list=False)
+        keys, rows = msgpack.unpackb(blob, raw=False, use_list=False, ext_hook=restored)
         names = self._layout_names
         for k, row in zip(keys, rows):
             yield k, (None if row is None else Record(row[0], row[1], names[row[2]], row[3]))

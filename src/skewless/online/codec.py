@@ -86,11 +86,25 @@ class Record(NamedTuple):
         return other is None or (self.event_ts, self.created_ts) >= (other.event_ts, other.created_ts)
 
 
+WIDE_INT = 1   # msgpack extension type: an integer beyond 64 bits, two's complement, big-endian
+
+
 def storable(value: Any) -> Any:
-    """msgpack's hook for what it cannot pack natively: datetimes become microseconds."""
+    """msgpack's hook for what it cannot pack natively: datetimes become microseconds; an
+    integer beyond msgpack's 64 bits (the exact integer sum of an aggregated view's tiles can
+    grow past them: docs/aggregations.md, "Floats") becomes a ``WIDE_INT`` extension."""
     if isinstance(value, datetime):
         return micros(value)
+    if type(value) is int:
+        return msgpack.ExtType(WIDE_INT, value.to_bytes((value.bit_length() + 8) // 8, "big", signed=True))
     raise TypeError(f"cannot store a value of type {type(value).__name__} online: {value!r}")
+
+
+def restored(code: int, data: bytes) -> Any:
+    """msgpack's hook for extension types on the way back (``storable``'s wide integers)."""
+    if code == WIDE_INT:
+        return int.from_bytes(data, "big", signed=True)
+    return msgpack.ExtType(code, data)
 
 
 def pack_vals(vals: Sequence[Any]) -> bytes:
@@ -101,7 +115,7 @@ def pack_vals(vals: Sequence[Any]) -> bytes:
 def unpack_vals(blob: bytes | memoryview) -> tuple[Any, ...]:
     """A record's values as a tuple (array values inside are tuples too: ``restore`` makes
     them lists)."""
-    return msgpack.unpackb(blob, raw=False, use_list=False)  # type: ignore[no-any-return]
+    return msgpack.unpackb(blob, raw=False, use_list=False, ext_hook=restored)  # type: ignore[no-any-return]
 
 
 FINGERPRINT_SIZE = 8

@@ -40,7 +40,7 @@ from pydantic import Field, field_validator
 from skewless.backends import Backend, BackendSettings
 from skewless.errors import ConfigError, MissingExtraError, OnlineStoreError
 from skewless.online.base import LEGACY, OnlineCapabilities, RecordUpdate, StoreIdentity
-from skewless.online.codec import FINGERPRINT_SIZE, Layouts, Record, pack_vals
+from skewless.online.codec import FINGERPRINT_SIZE, Layouts, Record, pack_vals, restored
 
 if TYPE_CHECKING:
     import redis
@@ -636,7 +636,7 @@ class RedisOnlineStore:
         try:
             ev, cr, fp = _HEAD.unpack_from(v)
             return Record(ev - _BIAS, cr - _BIAS, self._layouts.names(fp),
-                          _unpackb(v[VALUES_AT:], raw=False, use_list=False))
+                          _unpackb(v[VALUES_AT:], raw=False, use_list=False, ext_hook=restored))
         except (ValueError, TypeError, struct.error) as e:   # msgpack errors are ValueErrors
             raise OnlineStoreError(
                 f"the Redis online store at {self.address}: a record of table {table} "
@@ -690,7 +690,7 @@ class RedisOnlineStore:
                                 else:
                                     ev, cr, fp = head(v)
                                     recs.append(Record(ev - _BIAS, cr - _BIAS, names_of(fp),
-                                                       _unpackb(v[VALUES_AT:], raw=False, use_list=False)))
+                                                       _unpackb(v[VALUES_AT:], raw=False, use_list=False, ext_hook=restored)))
                         except (ValueError, TypeError, struct.error) as e:   # msgpack errors are ValueErrors
                             raise OnlineStoreError(
                                 f"the Redis online store at {self.address}: a record of table {table} "

@@ -43,7 +43,7 @@ import numpy as np
 
 from skewless.aggregate import EMPTY, Partial, finalize, floor_tile, merge, update
 from skewless.aggregate.partial import merge_each
-from skewless.online.codec import OLDEST, Record
+from skewless.online.codec import OLDEST, Record, restored, storable
 
 LAYOUT = ("__tiles__",)   # the names of a tile-state record (one value: the state)
 
@@ -128,7 +128,7 @@ def state_of(rec: Record | None) -> State:
     layout)."""
     if rec is None or rec.names != LAYOUT:
         return {}
-    tiles = msgpack.unpackb(zlib.decompress(rec.vals[1]), raw=False, use_list=True)
+    tiles = msgpack.unpackb(zlib.decompress(rec.vals[1]), raw=False, use_list=True, ext_hook=restored)
     return {int(size): [_tile(t) for t in group] for size, group in tiles}
 
 
@@ -162,7 +162,8 @@ class ReadState:
     def tiles(self, size: int) -> list[Any]:
         if self._tiles is None:
             self._tiles = {int(sz): group for sz, group in
-                           msgpack.unpackb(zlib.decompress(self._blob), raw=False, use_list=False)}
+                           msgpack.unpackb(zlib.decompress(self._blob), raw=False, use_list=False,
+                                                       ext_hook=restored)}
         return self._tiles.get(size, [])
 
 
@@ -339,7 +340,7 @@ def record_of(state: State, layout: TileLayout, previous: Record | None = None,
         groups.append([size, _pack_column(starts), closed,
                        {c: tiles[-1][PARTS][c] for c in layout.columns}])
     blob = zlib.compress(msgpack.packb([[size, tiles] for size, tiles in sorted(state.items())],
-                                       use_bin_type=True), 1)
+                                       use_bin_type=True, default=storable), 1)
     return Record(top, OLDEST, LAYOUT, (groups, blob))
 
 

@@ -15,7 +15,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skewless.aggregate import STATE_COLUMNS, Partial, dedup_events, floor_tile, tile_partials
+from skewless.aggregate import STATE_COLUMNS, dedup_events, floor_tile, tile_partials
+from skewless.aggregate.partial import row_partial
 from skewless.backends import require
 from skewless.define import FeatureView
 from skewless.kernels.batch import cast
@@ -150,7 +151,7 @@ def _build(work: pa.Table, by_code: Sequence[bytes], layout: TileLayout, sizes: 
             rows_ = parts.select(["__key", "tile", *STATE_COLUMNS]).to_pylist()
             for row in rows_:
                 built = out[by_code[row["__key"]]][size][row["tile"]]
-                built.partials[c] = Partial.from_list([row[s] for s in STATE_COLUMNS])
+                built.partials[c] = row_partial(row)
     return out
 
 
