@@ -132,8 +132,8 @@ def merge(a: Partial, b: Partial) -> Partial:
     delta = b.mean - a.mean
     mean = a.mean + delta * b.count / n
     m2 = a.m2 + b.m2 + delta * delta * a.count * b.count / n
-    lo = a.min if b.min is None or (a.min is not None and a.min <= b.min) else b.min
-    hi = a.max if b.max is None or (a.max is not None and a.max >= b.max) else b.max
+    lo = _least(a.min, b.min)
+    hi = _greatest(a.max, b.max)
     last = _later(a.last, b.last)
     return Partial(n, a.sum + b.sum, mean, m2, lo, hi, last)
 
@@ -144,7 +144,35 @@ def _later(a: tuple[int, int | None, Any] | None, b: tuple[int, int | None, Any]
         return b
     if b is None:
         return a
-    return a if _last_key(a) >= _last_key(b) else b
+    ka, kb = _last_key(a), _last_key(b)
+    if ka[:2] != kb[:2]:
+        return a if ka[:2] > kb[:2] else b
+    return a if _greatest(a[2], b[2]) is a[2] else b   # a tie: the greatest value (NaN above all)
+
+
+# The order of values for min, max and the ties of last: the column's own, with NaN above every
+# number (DuckDB's and PostgreSQL's order, and Arrow's sort): a window holding a NaN has max
+# NaN, and min NaN only when every value is NaN (docs/aggregations.md, "Floats").
+def _least(a: Any, b: Any) -> Any:
+    if b is None:
+        return a
+    if a is None or b != b:   # b is NaN: a, a number (or NaN too), is not greater
+        return a if a is not None else b
+    if a != a:                # a is NaN, b a number
+        return b
+    return a if a <= b else b
+
+
+def _greatest(a: Any, b: Any) -> Any:
+    if b is None:
+        return a
+    if a is None:
+        return b
+    if a != a:                # a is NaN: nothing is greater
+        return a
+    if b != b:
+        return b
+    return a if a >= b else b
 
 
 _I64_MAX = 2**63 - 1
@@ -211,11 +239,17 @@ def _merge_each(fields: Mapping[int, np.ndarray | None], b: Partial) -> dict[int
         elif i == 4:      # min: a's unless b's is smaller (NaN compares false, as in merge)
             if not _typed(a, b.min):
                 return None
-            out[4] = np.where(a <= b.min, a, b.min)
+            keep = a <= b.min   # merge's _least: NaN above every number
+            if a.dtype == np.float64:
+                keep |= np.isnan(b.min)
+            out[4] = np.where(keep, a, b.min)
         elif i == 5:
             if not _typed(a, b.max):
                 return None
-            out[5] = np.where(a >= b.max, a, b.max)
+            keep = a >= b.max   # merge's _greatest
+            if a.dtype == np.float64:
+                keep |= np.isnan(a)
+            out[5] = np.where(keep, a, b.max)
         else:
             return None
     b_ts, b_created, b_value = b.last
@@ -284,10 +318,12 @@ def finalize(p: Partial, function: str) -> Any:
         return p.max
     if function == "last":
         return p.last[2] if p.last is not None else None
+    if function == "stddev_samp" and p.count < 2:
+        return None
+    if not math.isfinite(p.mean):   # a NaN or an infinity in the window (docs: "Floats")
+        return math.nan
     if function == "stddev_pop":
         return math.sqrt(max(p.m2, 0.0) / p.count)
-    if p.count < 2:   # stddev_samp
-        return None
     return math.sqrt(max(p.m2, 0.0) / (p.count - 1))
 
 
@@ -365,6 +401,10 @@ def tile_partials(events: pa.Table, keys: Sequence[str], ts: str, created: str |
         aggs += [("_wide" if integer else "_v", "sum"), ("_x", "mean"),
                  ("_x", "variance", pc.VarianceOptions(ddof=0))]
     aggs += [("_v", "min"), ("_v", "max")]
+    if pa.types.is_floating(value.type):
+        isnan = pc.is_nan(base.column("_v"))
+        base = base.append_column("_nan", isnan).append_column("_number", pc.invert(isnan))
+        aggs += [("_nan", "any"), ("_number", "any")]
     stats = base.group_by(group).aggregate(aggs)
     order = [(k, "ascending") for k in group] + [
         ("_ts", "ascending"), ("_created", "ascending"), ("_v", "ascending")]
@@ -387,6 +427,12 @@ def tile_partials(events: pa.Table, keys: Sequence[str], ts: str, created: str |
         mean = pa.array([0.0] * n, pa.float64())
         m2 = pa.array([0.0] * n, pa.float64())
     lo, hi = stats.column("_v_min"), stats.column("_v_max")
+    if pa.types.is_floating(value.type):
+        # Arrow's min and max skip NaN; the rule puts NaN above every number (``_least``,
+        # ``_greatest``): max is NaN when the tile holds one, min only when it holds nothing else
+        nan = pa.scalar(math.nan, lo.type)
+        hi = pc.if_else(stats.column("_nan_any"), nan, hi)
+        lo = pc.if_else(stats.column("_number_any"), lo, nan)
     cols = {**{k: stats.column(k) for k in keys}, TILE: stats.column(TILE), "count": count,
             "sum": total, "mean": mean, "m2": m2, "min": lo, "max": hi,
             "last_ts": stats.column("_ts_last"), "last_created": stats.column("_created_raw_last"),

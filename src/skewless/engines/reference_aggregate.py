@@ -34,22 +34,34 @@ def aggregate(events: Sequence[Event], function: str) -> Any:
     if not present:
         return None
     xs = [v for _, _, v in present]
-    if function == "sum":
-        return float(sum(xs)) if all(isinstance(x, int) for x in xs) else math.fsum(xs)
-    if function == "mean":
-        total = float(sum(xs)) if all(isinstance(x, int) for x in xs) else math.fsum(xs)
-        return total / len(xs)
+    finite = all(not isinstance(x, float) or math.isfinite(x) for x in xs)
+    if function in ("sum", "mean"):
+        if all(isinstance(x, int) for x in xs):
+            total = float(sum(xs))
+        else:   # fsum is exact, but refuses inf + -inf (NaN, as any float sum gives)
+            total = math.fsum(xs) if finite else sum(float(x) for x in xs)
+        return total if function == "sum" else total / len(xs)
     if function == "min":
-        return min(xs)
+        return min(xs, key=_ordered)
     if function == "max":
-        return max(xs)
+        return max(xs, key=_ordered)
     if function == "last":
-        return max(present, key=lambda e: (e[0], _OLDEST if e[1] is None else e[1], e[2]))[2]
+        return max(present, key=lambda e: (e[0], _OLDEST if e[1] is None else e[1], _ordered(e[2])))[2]
+    if function not in ("stddev_pop", "stddev_samp"):
+        raise ValueError(f"unknown aggregation function {function!r}")
+    if function == "stddev_samp" and len(xs) < 2:
+        return None
+    if not finite:   # a NaN or an infinity in the window: NaN (docs/aggregations.md, "Floats")
+        return math.nan
     if function == "stddev_pop":
         return float(statistics.pstdev(xs))
-    if function == "stddev_samp":
-        return float(statistics.stdev(xs)) if len(xs) > 1 else None
-    raise ValueError(f"unknown aggregation function {function!r}")
+    return float(statistics.stdev(xs))
+
+
+def _ordered(value: Any) -> tuple[int, Any]:
+    """A value's place in the order of min, max and last's ties: its own, NaN above every
+    number (as DuckDB and PostgreSQL order)."""
+    return (1, 0.0) if value != value else (0, value)
 
 
 def dedup(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -71,7 +83,7 @@ def dedup(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[dict[s
 
 def _rank(row: dict[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
     created = _OLDEST if row["created"] is None else row["created"]
-    return (created, row["ts"], *((v is not None, v) if v is not None else (False, 0)
+    return (created, row["ts"], *((v is not None, _ordered(v)) if v is not None else (False, (0, 0))
                                   for v in (row["values"][c] for c in columns)))
 
 
