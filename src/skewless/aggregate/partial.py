@@ -101,11 +101,6 @@ class Partial(NamedTuple):
 EMPTY = Partial()
 
 
-def _last_key(last: tuple[int, int | None, Any]) -> tuple[int, int, Any]:
-    ts, created, value = last
-    return ts, _OLDEST if created is None else created, value
-
-
 def update(p: Partial, value: Any, ts_us: int, created_us: int | None = None) -> Partial:
     """``p`` with one more event: ``value`` at event time ``ts_us`` written at ``created_us``.
     A null ``value`` is skipped (``p`` unchanged). Welford's update for mean and M2."""
@@ -132,8 +127,9 @@ def merge(a: Partial, b: Partial) -> Partial:
     delta = b.mean - a.mean
     mean = a.mean + delta * b.count / n
     m2 = a.m2 + b.m2 + delta * delta * a.count * b.count / n
-    lo = _least(a.min, b.min)
-    hi = _greatest(a.max, b.max)
+    # (the calls skipped when a side has none: the fields a view does not read are None)
+    lo = a.min if b.min is None else b.min if a.min is None else _least(a.min, b.min)
+    hi = a.max if b.max is None else b.max if a.max is None else _greatest(a.max, b.max)
     last = _later(a.last, b.last)
     return Partial(n, a.sum + b.sum, mean, m2, lo, hi, last)
 
@@ -144,9 +140,12 @@ def _later(a: tuple[int, int | None, Any] | None, b: tuple[int, int | None, Any]
         return b
     if b is None:
         return a
-    ka, kb = _last_key(a), _last_key(b)
-    if ka[:2] != kb[:2]:
-        return a if ka[:2] > kb[:2] else b
+    if a[0] != b[0]:   # (event time, created time, value), the value by _greatest's order
+        return a if a[0] > b[0] else b
+    ca = _OLDEST if a[1] is None else a[1]
+    cb = _OLDEST if b[1] is None else b[1]
+    if ca != cb:
+        return a if ca > cb else b
     return a if _greatest(a[2], b[2]) is a[2] else b   # a tie: the greatest value (NaN above all)
 
 
