@@ -19,12 +19,12 @@ class TableMismatch(AssertionError):
         self.cells = list(cells)
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_cell(a: Any, b: Any) -> bool:
     """Equality where NaN equals NaN (also inside lists) and types must agree."""
     if isinstance(a, float) and isinstance(b, float):
         return (math.isnan(a) and math.isnan(b)) or a == b
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same_cell(x, y) for x, y in zip(a, b))
     return type(a) is type(b) and a == b
 
 
@@ -55,7 +55,7 @@ def assert_tables_equal(expected: pa.Table, actual: pa.Table, expected_name: str
                             f"{expected.num_rows}")
     cells = []
     for c in e_names:
-        same = same_value if c in close else _same
+        same = same_value if c in close else same_cell
         for i, (x, y) in enumerate(zip(expected.column(c).to_pylist(), actual.column(c).to_pylist())):
             if not same(x, y):
                 cells.append((i, c, x, y))

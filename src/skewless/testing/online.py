@@ -57,6 +57,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError('skewless.testing needs hypothesis: pip install "skewless[dev]"') from None
 
 from skewless import FeatureStore
+from skewless.testing.compare import same_cell
 from skewless.testing.pit import (
     BASE,
     KEY_KINDS,
@@ -160,15 +161,6 @@ def expected_status(view: ViewSpec, rows: Sequence[SourceRow], keys: tuple[Any, 
     return PRESENT, latest
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Equality where NaN equals NaN (also inside lists) and Python types must agree."""
-    if isinstance(a, float) and isinstance(b, float):
-        return (math.isnan(a) and math.isnan(b)) or a == b
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and a == b
-
-
 def _as_served(value: Any, dtype: Any) -> Any:
     return None if value is None else pa.array([value], type=dtype.to_arrow()).to_pylist()[0]
 
@@ -220,7 +212,7 @@ def check_invariant(store: FeatureStore, scenario: OnlineScenario, t: datetime,
                 st_, ts_ = online.statuses[col][i], online.event_timestamps[col][i]
                 want_ts = row.ts if row is not None else None
                 fault = None
-                if not _same(off, on):
+                if not same_cell(off, on):
                     fault = f"offline={off!r}, online={on!r}"
                 elif st_ != status:
                     fault = f"status {st_}, expected {status}"
@@ -229,7 +221,7 @@ def check_invariant(store: FeatureStore, scenario: OnlineScenario, t: datetime,
                 elif status != PRESENT:
                     missing = (_as_served(spec.default, spec.value_type)
                                if view.on_missing == "default" else None)
-                    if not _same(off, missing):
+                    if not same_cell(off, missing):
                         fault = f"status {status} but offline gives {off!r}, not {missing!r}"
                     elif missing is not None:
                         traits.add("default_served")
@@ -1017,7 +1009,7 @@ def check_materialized_aggregations(scenario: Any, repo: str | Path, offline_sto
             for col in features:
                 for j, i in enumerate(rows):
                     off, on = offline.column(col)[i].as_py(), got[col][j]
-                    ok = same_value(off, on) if col in close else (off == on and type(off) is type(on))
+                    ok = same_value(off, on) if col in close else same_cell(off, on)
                     if not ok:
                         problems.append(f"{col} for {entity_rows[j]} at t={now[0].isoformat()}: "
                                         f"online {on!r}, offline {off!r}")
