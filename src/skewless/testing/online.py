@@ -1017,7 +1017,7 @@ def check_materialized_aggregations(scenario: Any, repo: str | Path, offline_sto
             for col in features:
                 for j, i in enumerate(rows):
                     off, on = offline.column(col)[i].as_py(), got[col][j]
-                    ok = same_value(off, on) if col in close else (off == on and type(off) is type(on))
+                    ok = same_value(off, on) if col in close else _same(off, on)
                     if not ok:
                         problems.append(f"{col} for {entity_rows[j]} at t={now[0].isoformat()}: "
                                         f"online {on!r}, offline {off!r}")
