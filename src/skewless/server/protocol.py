@@ -234,6 +234,11 @@ def _odd_float(v: Any) -> Any:
 def _json_floats(col: list[Any]) -> list[Any]:
     """A column with its NaN and infinities (``_odd_float``) as strings: the column itself
     when it has none (the common case: one pass, no copy)."""
+    try:   # a column of floats only: summed at C speed, finite unless it holds NaN or inf
+        if math.isfinite(sum(col, 0.0)):   # (or overflows: then the look below says no)
+            return col
+    except TypeError:   # a None, a list: look value by value
+        pass
     return [_odd_float(v) for v in col] if any(_odd(v) for v in col) else col
 
 
