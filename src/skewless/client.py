@@ -78,7 +78,16 @@ def _decoder(dtype: str | None) -> Any:
         return lambda v: None if v is None else [None if x is None else _parse_time(x) for x in v]
     if dtype == "Array(Bytes)":
         return lambda v: None if v is None else [None if x is None else base64.b64decode(x) for x in v]
+    if dtype in ("Float32", "Float64"):   # "NaN", "Infinity", "-Infinity" (server/protocol.py)
+        return _float
+    if dtype in ("Array(Float32)", "Array(Float64)"):
+        return lambda v: None if v is None else [_float(x) for x in v]
     return None
+
+
+def _float(v: Any) -> Any:
+    """A float the server wrote: a NaN or an infinity arrives as protobuf's JSON string."""
+    return float(v) if type(v) is str else v
 
 
 def response_from_json(data: Mapping[str, Any], sent_keys: Sequence[str]) -> OnlineResponse:

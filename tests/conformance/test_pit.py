@@ -284,3 +284,31 @@ def test_reference_aggregations_match_the_rule(workdir: Path, scenario: AggScena
                      for name, values in expected.items()})
     assert_tables_equal(want, table, "rule", "reference", close=scenario.close_columns())
     assert got.column_names[:3] == ["user_id", "region", "event_timestamp"]
+
+
+def test_stddev_of_huge_finite_values(engine: dict[str, Any], tmp_path: Path) -> None:
+    """Finite values whose sum overflows (docs/aggregations.md, "Floats": only a NaN or an
+    infinity in the window makes stddev NaN): the DuckDB engine's overall mean was sum / count,
+    inf, so stddev came out inf where DuckDB's own stddev_pop, the reference engine and the
+    online path give 0.0; a window holding an infinity stays NaN."""
+    import math
+
+    from skewless import Aggregation
+    (tmp_path / "data").mkdir(parents=True)
+    ts = pa.timestamp("us", "UTC")
+    pq.write_table(pa.table({"user_id": [1, 1, 1, 2, 2, 3, 3],
+                             "ts": pa.array([_at(1), _at(1), _at(2), _at(1), _at(2), _at(1), _at(2)], ts),
+                             "x": [1e308, 1e308, 1e308, 1.5e308, 1.5e308, 1e308, math.inf]}),
+                   tmp_path / "data" / "src.parquet")
+    store = FeatureStore(tmp_path, config={"project": "pit", "offline_store": engine})
+    user = Entity("user", join_keys=["user_id"])
+    store.apply([user, FeatureView(
+        "fv", entities=[user], schema=[Field("x", Float64)],
+        source=FileSource("data/src.parquet", timestamp_field="ts"),
+        aggregations=[Aggregation("x", f, timedelta(hours=6)) for f in ("stddev_pop", "stddev_samp")],
+        aggregation_tile=timedelta(hours=1))])
+    labels = pa.table({"user_id": [1, 2, 3], "event_timestamp": pa.array([_at(3)] * 3, ts)})
+    out = store.get_historical_features(labels, features=["fv:x_stddev_pop_6h", "fv:x_stddev_samp_6h"]).to_arrow()
+    for name in ("x_stddev_pop_6h", "x_stddev_samp_6h"):
+        got = out.column(name).to_pylist()
+        assert got[:2] == [0.0, 0.0] and math.isnan(got[2]), (name, got)

@@ -76,3 +76,54 @@ def test_aggregated_features_through_the_server(agg_server) -> None:
     # the SDK on the same repo serves the same
     sdk = FeatureStore(repo).get_online_features(["spend:amount_sum_1h"], [{"user_id": "u1"}])
     assert sdk.to_dict()["amount_sum_1h"] == [6.5]
+
+
+def test_nan_and_infinities_through_the_server(tmp_path: Path) -> None:
+    """Aggregated NaN and infinities (docs/aggregations.md, "Floats") are values: the server's
+    body is valid JSON that says which (as protobuf's JSON and Feast's server do: "NaN",
+    "Infinity", "-Infinity"), and FeatureClient returns what the SDK returns, not a null."""
+    import json
+    import math
+
+    repo = make_repo(tmp_path / "repo", project="srvnan")
+    (repo / "data/tx").mkdir(parents=True)
+    ts = pa.timestamp("us", "UTC")
+    at = NOW - timedelta(minutes=10)
+    pq.write_table(pa.table({"user_id": ["u1", "u1", "u2", "u2", "u3"],
+                             "ts": pa.array([at] * 5, ts),
+                             "amount": [math.nan, 1.0, math.inf, -math.inf, 2.5]}),
+                   repo / "data/tx/base.parquet")
+    user = Entity("user", join_keys=["user_id"])
+    view = FeatureView("odd", entities=[user], schema=[Field("user_id", String), Field("amount", Float64)],
+                       source=FileSource("data/tx", "ts"),
+                       aggregations=[Aggregation("amount", f, timedelta(hours=1))
+                                     for f in ("max", "min", "sum", "stddev_pop")])
+    fs = FeatureStore(repo)
+    fs.apply([user, view])
+    fs.materialize_incremental()
+    features = [f"odd:amount_{f}_1h" for f in ("max", "min", "sum", "stddev_pop")]
+    rows = [{"user_id": u} for u in ("u1", "u2", "u3")]
+    sdk = fs.get_online_features(features, rows).to_dict()
+    assert math.isnan(sdk["amount_max_1h"][0]) and sdk["amount_min_1h"][:2] == [1.0, -math.inf]
+    assert math.isnan(sdk["amount_sum_1h"][1]) and sdk["amount_max_1h"][1] == math.inf
+    server = start_server(repo)
+    try:
+        r = server.post("/get-online-features", {"features": features,
+                                                  "entities": {"user_id": ["u1", "u2", "u3"]}})
+        assert r.status_code == 200, r.text
+        body = json.loads(r.text, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+        results = dict(zip(body["metadata"]["feature_names"], body["results"]))
+        assert results["amount_max_1h"]["values"] == ["NaN", "Infinity", 2.5]
+        assert results["amount_min_1h"]["values"] == [1.0, "-Infinity", 2.5]
+        assert results["amount_sum_1h"]["values"] == ["NaN", "NaN", 2.5]
+        assert results["amount_stddev_pop_1h"]["values"] == ["NaN", "NaN", 0.0]
+        with FeatureClient(server.url) as client:
+            got = client.get_online_features(features, rows).to_dict()
+    finally:
+        server.stop()
+    assert got.keys() == sdk.keys()
+    for name in sdk:
+        assert len(got[name]) == len(sdk[name])
+        for a, b in zip(got[name], sdk[name]):
+            assert a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)), \
+                (name, got[name], sdk[name])

@@ -105,3 +105,25 @@ def test_client_frames_take_the_declared_dtypes() -> None:
     assert {c: str(df[c].dtype) for c in ("n", "x", "flag")} == {
         "n": "Int64", "x": "float32", "flag": "boolean"}
     assert df["n"].tolist()[0] == 3 and df["n"].isna().tolist() == [False, True]
+
+
+def test_nan_and_infinities_travel_as_protobuf_json_strings():
+    """JSON has no NaN nor infinity (orjson writes null, a missing value): the server writes
+    protobuf's strings, in float columns and float arrays, and FeatureClient turns them back."""
+    import math
+
+    nan, inf = math.nan, math.inf
+    groups = [ColumnGroup("v", ("x", "xs", "f32", "s"), ["PRESENT", "PRESENT", "NOT_FOUND"], [0, 0, None])]
+    values = {"x": [nan, -inf, None], "xs": [[1.0, nan, inf], None, None], "f32": [inf, 0.5, None],
+              "s": ["NaN", "x", None]}
+    for types in ([None, "Float64", "Array(Float64)", "Float32", "String"], None):
+        body = orjson.loads(encode_online_response({"user_id": ["u1", "u2", "u3"]}, values, groups, types))
+        assert [r["values"] for r in body["results"][1:]] == [
+            ["NaN", "-Infinity", None], [[1.0, "NaN", "Infinity"], None, None], ["Infinity", 0.5, None],
+            ["NaN", "x", None]]
+    body = encode_online_response({"user_id": ["u1", "u2", "u3"]}, values, groups,
+                                  [None, "Float64", "Array(Float64)", "Float32", "String"])
+    got = response_from_json(orjson.loads(body), ["user_id"]).to_dict()
+    assert math.isnan(got["x"][0]) and got["x"][1:] == [-inf, None]
+    assert got["xs"][0][0] == 1.0 and math.isnan(got["xs"][0][1]) and got["xs"][0][2] == inf
+    assert got["f32"] == [inf, 0.5, None] and got["s"] == ["NaN", "x", None]

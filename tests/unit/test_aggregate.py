@@ -260,3 +260,20 @@ def test_integers_past_64_bits_are_stored_online() -> None:
     from skewless.online.codec import pack_vals, unpack_vals
     vals = (2**64, -(2**63) - 1, 2**200, -(2**200), 2**63 - 1, -(2**63), 2**64 - 1, 0, (2**70, 1))
     assert unpack_vals(pack_vals(vals)) == vals
+
+
+def test_huge_finite_values_keep_a_finite_stddev_when_materialized() -> None:
+    # a tile of finite values whose sum overflows: Arrow's mean (sum / count) was inf, and
+    # finalize took the tile for one holding an infinity: stddev NaN online after materialize,
+    # 0.0 after a push of the same events (Welford), 0.0 in DuckDB and the reference engine
+    from skewless.aggregate import partials_by_key, tile_partials
+    events = pa.table({"k": [1, 1, 2, 2, 2], "ts": pa.array([0, 1, 0, 1, 2], pa.timestamp("us", "UTC")),
+                       "x": [1e308, 1e308, 1.5e308, 1.5e308, math.inf]})
+    parts = partials_by_key(tile_partials(events, ["k"], "ts", None, "x", 60_000_000), ["k"])
+    pushed = EMPTY
+    for i, v in enumerate([1e308, 1e308]):
+        pushed = update(pushed, v, i)
+    for f in ("stddev_pop", "stddev_samp"):
+        assert finalize(parts[(1, 0)], f) == finalize(pushed, f) == 0.0
+        assert math.isnan(finalize(parts[(2, 0)], f))   # an infinity in the tile: NaN still
+    assert finalize(parts[(1, 0)], "mean") == math.inf == finalize(pushed, "mean")   # IEEE sum

@@ -403,7 +403,8 @@ def tile_partials(events: pa.Table, keys: Sequence[str], ts: str, created: str |
     if pa.types.is_floating(value.type):
         isnan = pc.is_nan(base.column("_v"))
         base = base.append_column("_nan", isnan).append_column("_number", pc.invert(isnan))
-        aggs += [("_nan", "any"), ("_number", "any")]
+        base = base.append_column("_finite", pc.is_finite(base.column("_v")))
+        aggs += [("_nan", "any"), ("_number", "any"), ("_finite", "all")]
     stats = base.group_by(group).aggregate(aggs)
     order = [(k, "ascending") for k in group] + [
         ("_ts", "ascending"), ("_created", "ascending"), ("_v", "ascending")]
@@ -421,6 +422,8 @@ def tile_partials(events: pa.Table, keys: Sequence[str], ts: str, created: str |
                 pass
         mean = stats.column("_x_mean")
         m2 = pc.multiply(stats.column("_x_variance"), pc.cast(count, pa.float64()))
+        if pa.types.is_floating(value.type):
+            mean, m2 = _welford_where_overflowed(base, stats, group, mean, m2)
     else:
         total = pa.repeat(0, n).cast(pa.int64()) if n else pa.array([], pa.int64())
         mean = pa.array([0.0] * n, pa.float64())
@@ -437,6 +440,27 @@ def tile_partials(events: pa.Table, keys: Sequence[str], ts: str, created: str |
             "last_ts": stats.column("_ts_last"), "last_created": stats.column("_created_raw_last"),
             "last_value": stats.column("_v_last")}
     return pa.table(cols)
+
+
+def _welford_where_overflowed(base: pa.Table, stats: pa.Table, group: list[str], mean: Any,
+                              m2: Any) -> tuple[Any, Any]:
+    """``mean`` and ``m2`` with the tiles of finite values whose Arrow mean or M2 overflowed
+    (a sum past the double range: [1e308, 1e308] has mean inf, which ``finalize`` takes for a
+    tile holding an infinity) computed again as the online path does (``update``, Welford's,
+    which does not overflow there). Rare: nothing is done unless such a tile exists."""
+    bad = pc.and_(stats.column("_finite_all"),
+                  pc.invert(pc.and_(pc.is_finite(mean), pc.is_finite(m2))))
+    if not pc.any(bad).as_py():
+        return mean, m2
+    rows = stats.select(group).append_column("_i", pa.array(range(len(stats)), pa.int64())).filter(bad)
+    values = base.select([*group, "_x"]).join(rows, group, join_type="inner").select(["_i", "_x"])
+    per: dict[int, Partial] = {}
+    for i, x in zip(values.column("_i").to_pylist(), values.column("_x").to_pylist()):
+        per[i] = update(per.get(i, EMPTY), x, 0)
+    means, m2s = mean.to_pylist(), m2.to_pylist()
+    for i, p in per.items():
+        means[i], m2s[i] = p.mean, p.m2
+    return pa.array(means, pa.float64()), pa.array(m2s, pa.float64())
 
 
 def _mod(ts_us: pa.Array, tile_us: int) -> pa.Array:

@@ -372,7 +372,10 @@ def compile_aggregate(request: AggregateRequest, entity_relation: str, timestamp
             return out
         out.append(f"count({v}) AS n{j}")
         out += [f"sum({v}) AS s{j}"] if "s" in need else []
-        out += [f"avg({x}) AS m{j}", f"var_pop({x}) * count({v}) AS q{j}"] if "q" in need else []
+        # the mean scaled by 2**-10 (exact, as is the product back): avg sums first, and a sum
+        # of finite values past the double range (two of 1e308) made the mean inf
+        out += [f"avg({x} * 0.0009765625) * 1024 AS m{j}", f"var_pop({x}) * count({v}) AS q{j}"] \
+            if "q" in need else []
         out += [f"min({v}) AS lo{j}"] if "lo" in need else []
         out += [f"max({v}) AS hi{j}"] if "hi" in need else []
         out += [f"max({{'t': ts, 'c': cr, 'v': {v}}}) FILTER (WHERE {v} IS NOT NULL) AS l{j}"] \
@@ -432,11 +435,14 @@ def compile_aggregate(request: AggregateRequest, entity_relation: str, timestamp
         parts = f"{full}\nUNION ALL\nSELECT {ROW_ID}, {', '.join(names)} FROM {p}_h{s}{inside}"
         needs_mean = any(c.function.startswith("stddev") for c in mine)
         if needs_mean:
-            # each part with its label's overall mean of the column (for Chan's M2)
-            extra = [f"CAST(sum(s{j}) OVER (PARTITION BY {ROW_ID}) AS DOUBLE) / "
-                     f"nullif(sum(n{j}) OVER (PARTITION BY {ROW_ID}), 0) AS mu{j}"
-                     for j in used if "q" in states[request.value_columns[j][0]]]
-            parts = f"SELECT *, {', '.join(extra)} FROM ({parts})"
+            # each part with its label's overall mean of the column (for Chan's M2): the parts'
+            # means weighted by their shares of the count (a sum / count overflows to inf when
+            # the sum of finite values leaves the double range)
+            qs = [j for j in used if "q" in states[request.value_columns[j][0]]]
+            shares = [f"CAST(n{j} AS DOUBLE) / nullif(sum(n{j}) OVER (PARTITION BY {ROW_ID}), 0) AS w{j}"
+                      for j in qs]
+            extra = [f"sum(m{j} * w{j}) OVER (PARTITION BY {ROW_ID}) AS mu{j}" for j in qs]
+            parts = f"SELECT *, {', '.join(extra)} FROM (SELECT *, {', '.join(shares)} FROM ({parts}))"
         outs: list[str] = []
         for c in mine:
             j = vidx[c.source_column]

@@ -13,12 +13,16 @@ result per column (join keys first, then features, in request order)::
 So are ``degraded`` and ``store_error``, present only when the online store did not answer and
 the values came from the fallback chain (statuses ``CACHED`` and ``UNAVAILABLE``).
 Bytes values travel base64-encoded; timestamps as ISO 8601 UTC strings (``Z``); a value with
-nothing stored has a null event timestamp.
+nothing stored has a null event timestamp. A NaN or an infinity (a value, not a missing one:
+docs/aggregations.md, "Floats") travels as the string ``"NaN"``, ``"Infinity"`` or
+``"-Infinity"``, as protobuf's JSON mapping (and so Feast's server) writes it: JSON has no such
+numbers, and orjson would write null.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -207,6 +211,37 @@ def iso_list(event_micros: Sequence[int | None]) -> list[str | None]:
     return [None if us is None else (get(us) or iso_micros(us)) for us in event_micros]
 
 
+_FLOAT_TYPES = frozenset({"Float32", "Float64", "Array(Float32)", "Array(Float64)"})
+_ODD = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def _odd(v: Any) -> bool:
+    """A NaN or an infinity, or a list holding one."""
+    if isinstance(v, float):
+        return not math.isfinite(v)
+    return type(v) is list and any(isinstance(x, float) and not math.isfinite(x) for x in v)
+
+
+def _odd_float(v: Any) -> Any:
+    """A NaN or an infinity as protobuf's JSON writes it; any other value as it is."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "NaN" if v != v else _ODD[float(v)]
+    if type(v) is list:
+        return [_odd_float(x) for x in v]
+    return v
+
+
+def _json_floats(col: list[Any]) -> list[Any]:
+    """A column with its NaN and infinities (``_odd_float``) as strings: the column itself
+    when it has none (the common case: one pass, no copy)."""
+    try:   # a column of floats only: summed at C speed, finite unless it holds NaN or inf
+        if math.isfinite(sum(col, 0.0)):   # (or overflows: then the look below says no)
+            return col
+    except TypeError:   # a None, a list: look value by value
+        pass
+    return [_odd_float(v) for v in col] if any(_odd(v) for v in col) else col
+
+
 def encode_online_response(keys: dict[str, list[Any]], values: dict[str, list[Any]],
                            groups: Sequence[ColumnGroup], types: Sequence[str | None] | None,
                            store_error: str | None = None) -> bytes:
@@ -228,8 +263,12 @@ def encode_online_response(keys: dict[str, list[Any]], values: dict[str, list[An
             names.append(name)
             results.append({"values": values[name], "statuses": statuses, "event_timestamps": stamps})
     metadata: dict[str, Any] = {"feature_names": names}
-    if types is not None and len(types) == len(names):
-        metadata["feature_types"] = types
+    known = types if types is not None and len(types) == len(names) else None
+    for i in range(len(keys), len(results)):   # features: NaN and infinities as strings
+        if known is None or known[i] in _FLOAT_TYPES:
+            results[i]["values"] = _json_floats(results[i]["values"])
+    if known is not None:
+        metadata["feature_types"] = known
     if store_error is not None:
         metadata["degraded"] = True
         metadata["store_error"] = store_error

@@ -240,7 +240,9 @@ def _value(draw: Callable[..., Any], column: str) -> Any:
             round(draw(st.floats(-1000, 1000, allow_nan=False)), 2)
     if column == "merchant":
         return draw(st.sampled_from(["a", "b", "Zürich", "", "b "]))
-    if column == "ratio":   # exact in float32
+    if column == "ratio":   # exact in float32; NaN and infinities as in float64 columns
+        if draw(st.integers(0, 9)) == 0:
+            return draw(st.sampled_from([math.nan, math.inf, -math.inf]))
         return draw(st.sampled_from([0.5, -1.25, 3.0, 1024.0, 0.375]))
     if column == "flag":
         return draw(st.booleans())
