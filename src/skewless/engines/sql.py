@@ -372,8 +372,9 @@ def compile_aggregate(request: AggregateRequest, entity_relation: str, timestamp
             return out
         out.append(f"count({v}) AS n{j}")
         out += [f"sum({v}) AS s{j}"] if "s" in need else []
-        # the mean scaled by 2**-10 (exact, as is the product back): avg sums first, and a sum
-        # of finite values past the double range (two of 1e308) made the mean inf
+        # the mean scaled by 2**-10 (exact, as is the product back, except below 2**-1012 where
+        # the scaled value turns subnormal: an absolute loss under 1e-305): avg sums first, and
+        # a sum of finite values past the double range (two of 1e308) made the mean inf
         out += [f"avg({x} * 0.0009765625) * 1024 AS m{j}", f"var_pop({x}) * count({v}) AS q{j}"] \
             if "q" in need else []
         out += [f"min({v}) AS lo{j}"] if "lo" in need else []
